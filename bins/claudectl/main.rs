@@ -1,0 +1,39 @@
+//! claudectl: operate the claude-daemons the way `systemctl` and `journalctl` operate
+//! services. See claudectl(1).
+
+mod run;
+mod status;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Operate the claude-daemons: memory, supervisor and mesh.
+#[derive(Parser, Debug)]
+#[command(name = "claudectl", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show each daemon: socket, service state, pid, uptime, version.
+    Status(status::StatusArgs),
+    /// Run all three daemons in the foreground (no service manager needed); Ctrl-C stops them.
+    Run(run::RunArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Status(args) => status::status(args),
+        Command::Run(args) => run::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("claudectl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `claudectl run`: the three daemons in the foreground, for machines without a user
+//! service manager and for development. Ctrl-C (or SIGTERM) stops them all cleanly.
+
+use anyhow::{Context, Result};
+use claude_daemons::paths::Daemon;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+/// Arguments of `claudectl run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Directory holding the daemon binaries (default: next to claudectl, then PATH).
+    #[arg(long, value_name = "DIR")]
+    bindir: Option<PathBuf>,
+}
+
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn remember(sig: libc::c_int) {
+    SIGNAL.store(sig, Ordering::SeqCst);
+}
+
+fn binary(dir: &Option<PathBuf>, name: &str) -> PathBuf {
+    if let Some(dir) = dir {
+        return dir.join(name);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join(name)))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// Run `claudectl run`.
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, remember as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, remember as *const () as libc::sighandler_t);
+    }
+    let mut children: Vec<(Daemon, Child)> = Vec::new();
+    for daemon in Daemon::ALL {
+        let bin = binary(&args.bindir, daemon.program());
+        // Nothing would restart them here, so they must not exit when idle.
+        let child = Command::new(&bin)
+            .args(["--foreground", "--idle-timeout", "0"])
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()));
+        match child {
+            Ok(c) => children.push((daemon, c)),
+            Err(e) => {
+                stop_all(&mut children);
+                return Err(e);
+            }
+        }
+    }
+    eprintln!(
+        "claudectl: running claude-memd, claude-supervisord, claude-meshd; Ctrl-C stops them"
+    );
+    let mut failed = false;
+    loop {
+        if SIGNAL.load(Ordering::SeqCst) != 0 {
+            break;
+        }
+        if let Some((daemon, status)) = children
+            .iter_mut()
+            .find_map(|(d, c)| c.try_wait().ok().flatten().map(|s| (*d, s)))
+        {
+            eprintln!(
+                "claudectl: {} exited ({status}); stopping the others",
+                daemon.program()
+            );
+            failed = !status.success();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop_all(&mut children);
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn stop_all(children: &mut [(Daemon, Child)]) {
+    for (_, child) in children.iter() {
+        // SAFETY: plain kill(2) on a child we spawned and have not reaped.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    }
+    for (daemon, child) in children.iter_mut() {
+        match child.wait() {
+            Ok(s) if s.success() => {}
+            Ok(s) => eprintln!("claudectl: {} stopped with {s}", daemon.program()),
+            Err(e) => eprintln!("claudectl: waiting for {}: {e}", daemon.program()),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! `claudectl status`: one screen that answers "is it running, and is it well?".
+//!
+//! It asks the service manager first and only connects to a socket whose service is already
+//! running (or that no service manager owns): looking must not start a socket-activated
+//! daemon.
+
+use anyhow::Result;
+use claude_daemons::api::Health;
+use claude_daemons::http::UnixClient;
+use claude_daemons::paths::{Daemon, Paths};
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+/// Arguments of `claudectl status`.
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct DaemonStatus {
+    daemon: &'static str,
+    socket: String,
+    socket_present: bool,
+    /// `ActiveState` of the socket and service units, when a user manager answers.
+    socket_unit: Option<String>,
+    service_unit: Option<String>,
+    health: Option<Health>,
+    error: Option<String>,
+}
+
+fn unit_state(unit: &str) -> Option<String> {
+    let out = Command::new("systemctl")
+        .args(["--user", "show", "-P", "ActiveState", unit])
+        .output()
+        .ok()?;
+    let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !state.is_empty()).then_some(state)
+}
+
+fn probe(paths: &Paths, daemon: Daemon) -> DaemonStatus {
+    let socket = paths.socket(daemon);
+    let socket_unit = unit_state(&format!("{}.socket", daemon.program()));
+    let service_unit = unit_state(&format!("{}.service", daemon.program()));
+    let managed = socket_unit.as_deref().is_some_and(|s| s != "inactive");
+    let running = service_unit.as_deref() == Some("active");
+    let mut status = DaemonStatus {
+        daemon: daemon.program(),
+        socket: socket.display().to_string(),
+        socket_present: socket.exists(),
+        socket_unit,
+        service_unit,
+        health: None,
+        error: None,
+    };
+    if status.socket_present && (running || !managed) {
+        match UnixClient::new(&socket)
+            .timeout(Duration::from_secs(2))
+            .get("/v1/health")
+            .and_then(|r| r.json::<Health>())
+        {
+            Ok(h) => status.health = Some(h),
+            Err(e) => status.error = Some(e.to_string()),
+        }
+    }
+    status
+}
+
+fn describe(s: &DaemonStatus) -> (String, bool) {
+    if let Some(h) = &s.health {
+        let secs = h.uptime_ms / 1000;
+        let state = format!("{:?}", h.status).to_lowercase();
+        return (
+            format!(
+                "running ({state}), pid {}, up {}h{:02}m{:02}s, {} {}, {}",
+                h.pid,
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60,
+                h.program,
+                h.version,
+                h.activation
+            ),
+            h.status == claude_daemons::api::HealthStatus::Ok,
+        );
+    }
+    if let Some(e) = &s.error {
+        return (format!("not answering: {e}"), false);
+    }
+    match (s.socket_unit.as_deref(), s.socket_present) {
+        (Some("active"), _) => ("listening; starts on first use".into(), true),
+        (_, true) => ("socket present, no service manager".into(), false),
+        _ => ("stopped".into(), false),
+    }
+}
+
+/// Run `claudectl status`.
+pub fn status(args: StatusArgs) -> Result<ExitCode> {
+    let paths = Paths::from_env();
+    let all: Vec<DaemonStatus> = Daemon::ALL.iter().map(|d| probe(&paths, *d)).collect();
+    let healthy = all.iter().all(|s| describe(s).1);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    } else {
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        for s in &all {
+            let (text, ok) = describe(s);
+            let dot = match (colour, ok) {
+                (true, true) => "\x1b[32m●\x1b[0m",
+                (true, false) => "\x1b[31m●\x1b[0m",
+                (false, true) => "●",
+                (false, false) => "○",
+            };
+            println!("{dot} {:<20} {text}", s.daemon);
+            println!("    socket: {}", s.socket);
+        }
+    }
+    // Like `systemctl is-active`: 0 when everything is well, 3 otherwise.
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}

@@ -1,0 +1,5 @@
+//! Request and response types of the daemons' HTTP APIs, shared by servers and clients.
+
+mod health;
+
+pub use health::{Health, HealthStatus, Version, API_VERSION};

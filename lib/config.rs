@@ -1,0 +1,399 @@
+//! The configuration file (`config.toml`) and its environment overrides.
+//!
+//! Unknown keys are errors, not silently ignored: a typo like `provder = "claude"` would
+//! otherwise leave a user wondering why nothing changed. Errors name the file, the line and
+//! the key (or the environment variable) so they fit on one line of `journalctl`.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Prefix of environment variables that override configuration keys:
+/// `CLAUDE_DAEMONS_<TABLE>_<KEY>` in upper case, e.g. `CLAUDE_DAEMONS_MESH_BROKER_URL`.
+pub const ENV_PREFIX: &str = "CLAUDE_DAEMONS_";
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[memory]`: claude-memd.
+    pub memory: MemoryConfig,
+    /// `[supervisor]`: claude-supervisord.
+    pub supervisor: SupervisorConfig,
+    /// `[mesh]`: claude-meshd.
+    pub mesh: MeshConfig,
+}
+
+/// How observations are written.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// The deterministic, network-free builder (the default).
+    #[default]
+    Local,
+    /// A Claude observer session run by claude-supervisord.
+    Claude,
+}
+
+/// `[memory]` table.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    /// Which observation provider to use.
+    pub provider: Provider,
+    /// Model for the Claude provider.
+    pub model: String,
+    /// Seconds without work before claude-memd exits (0 = never).
+    pub idle_timeout_secs: u64,
+    /// Loopback TCP port of the web viewer (0 = no TCP listener when self-bound).
+    pub viewer_port: u16,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            provider: Provider::Local,
+            model: "haiku".into(),
+            idle_timeout_secs: 300,
+            viewer_port: 37777,
+        }
+    }
+}
+
+/// `[supervisor]` table.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisorConfig {
+    /// The Claude Code binary (a name on PATH or a path).
+    pub claude_bin: String,
+    /// Most Claude processes alive at once.
+    pub max_processes: usize,
+    /// Seconds a session's process may sit idle before it is reaped.
+    pub idle_reap_secs: u64,
+    /// Seconds without children or requests before claude-supervisord exits (0 = never).
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        SupervisorConfig {
+            claude_bin: "claude".into(),
+            max_processes: 16,
+            idle_reap_secs: 3600,
+            idle_timeout_secs: 300,
+        }
+    }
+}
+
+/// What claude-meshd does when the host fingerprint changed.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum HostPolicy {
+    /// Refuse to start (exit 4) until `claudectl mesh accept-host`.
+    #[default]
+    Refuse,
+    /// Start, with a warning in the journal.
+    Warn,
+    /// Start silently.
+    Allow,
+}
+
+/// `[mesh]` table.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeshConfig {
+    /// `nats://host:port`; absent means local mode (this machine only).
+    pub broker_url: Option<String>,
+    /// Name of the mesh (subject namespace on the broker).
+    pub mesh: String,
+    /// Name other peers see; defaults to the host name.
+    pub display_name: Option<String>,
+    /// Policy when the host fingerprint changed.
+    pub host_policy: HostPolicy,
+    /// Seconds without work before claude-meshd exits (0 = never: it holds the broker
+    /// connection and presence).
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for MeshConfig {
+    fn default() -> Self {
+        MeshConfig {
+            broker_url: None,
+            mesh: "default".into(),
+            display_name: None,
+            host_policy: HostPolicy::Refuse,
+            idle_timeout_secs: 0,
+        }
+    }
+}
+
+/// A configuration that could not be used. The message is one line, naming where.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Syntax or type error in the file.
+    #[error("{path}:{line}:{column}: {key}{message}")]
+    File {
+        /// The config file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// `key: ` prefix naming the offending key, or empty for syntax errors.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An environment override names no key, or holds a value of the wrong type.
+    #[error("environment {var}: {message}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Load `path` (a missing file means all defaults), then apply the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with_env(path, std::env::vars())
+    }
+
+    /// Load `path`, then apply overrides from `env` (testable without touching the process).
+    pub fn load_with_env(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let config = match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(path, &text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.into(),
+                    source,
+                })
+            }
+        };
+        config.with_env(env)
+    }
+
+    /// Parse the text of a config file; `path` is only used in error messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::new(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let (line, column) = inner
+                .span()
+                .map(|s| line_col(text, s.start))
+                .unwrap_or((1, 1));
+            ConfigError::File {
+                path: path.into(),
+                line,
+                column,
+                key: if key == "." || key.is_empty() {
+                    String::new()
+                } else {
+                    format!("{key}: ")
+                },
+                message: inner.message().trim().to_string(),
+            }
+        })
+    }
+
+    /// Apply `CLAUDE_DAEMONS_<TABLE>_<KEY>` overrides. Variables for other purposes
+    /// (`CLAUDE_DAEMONS_STATE_DIR`, …) are left alone; a variable naming a table of ours
+    /// but no key of it is an error, so typos surface.
+    pub fn with_env(
+        self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut tree = serde_json::to_value(&self).expect("config serializes");
+        let mut touched = Vec::new();
+        for (var, raw) in env {
+            let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let Some((table, key)) = ["MEMORY", "SUPERVISOR", "MESH"]
+                .iter()
+                .find_map(|t| Some((*t, rest.strip_prefix(t)?.strip_prefix('_')?)))
+            else {
+                continue;
+            };
+            let (table, key) = (table.to_lowercase(), key.to_lowercase());
+            let slot = tree
+                .get_mut(&table)
+                .and_then(|t| t.get_mut(&key))
+                .ok_or_else(|| ConfigError::Env {
+                    var: var.clone(),
+                    message: format!("[{table}] has no key `{key}`"),
+                })?;
+            *slot = match slot {
+                serde_json::Value::Number(_) => {
+                    raw.trim()
+                        .parse::<u64>()
+                        .map(Into::into)
+                        .map_err(|_| ConfigError::Env {
+                            var: var.clone(),
+                            message: format!("expected a whole number, got {raw:?}"),
+                        })?
+                }
+                serde_json::Value::Bool(_) => match raw.trim() {
+                    "1" | "true" | "yes" => true.into(),
+                    "0" | "false" | "no" => false.into(),
+                    _ => {
+                        return Err(ConfigError::Env {
+                            var,
+                            message: format!("expected true or false, got {raw:?}"),
+                        })
+                    }
+                },
+                // Strings and unset optional strings; an empty value unsets an option.
+                serde_json::Value::Null if raw.is_empty() => serde_json::Value::Null,
+                _ => raw.clone().into(),
+            };
+            touched.push(var);
+        }
+        serde_path_to_error::deserialize(tree).map_err(|e| {
+            let key = e.path().to_string();
+            let var = touched
+                .iter()
+                .find(|v| v.eq_ignore_ascii_case(&format!("{ENV_PREFIX}{}", key.replace('.', "_"))))
+                .cloned()
+                .unwrap_or_else(|| format!("{ENV_PREFIX}*"));
+            ConfigError::Env {
+                var,
+                message: format!("{key}: {}", e.into_inner()),
+            }
+        })
+    }
+}
+
+impl Config {
+    /// The configured idle timeout of `daemon` in seconds (0 = never).
+    pub fn idle_timeout_secs(&self, daemon: crate::paths::Daemon) -> u64 {
+        match daemon {
+            crate::paths::Daemon::Memd => self.memory.idle_timeout_secs,
+            crate::paths::Daemon::Supervisord => self.supervisor.idle_timeout_secs,
+            crate::paths::Daemon::Meshd => self.mesh.idle_timeout_secs,
+        }
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn missing_file_is_defaults() {
+        let c = Config::load_with_env(Path::new("/nonexistent/config.toml"), env(&[])).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.memory.viewer_port, 37777);
+        assert_eq!(c.supervisor.claude_bin, "claude");
+        assert_eq!(c.mesh.idle_timeout_secs, 0);
+    }
+
+    #[test]
+    fn parses_tables() {
+        let text = "[memory]\nprovider = \"claude\"\nmodel = \"sonnet\"\n\n[mesh]\nbroker_url = \"nats://127.0.0.1:4222\"\nhost_policy = \"warn\"\n";
+        let c = Config::parse(Path::new("c.toml"), text).unwrap();
+        assert_eq!(c.memory.provider, Provider::Claude);
+        assert_eq!(c.memory.model, "sonnet");
+        assert_eq!(c.memory.idle_timeout_secs, 300, "unset keys keep defaults");
+        assert_eq!(c.mesh.broker_url.as_deref(), Some("nats://127.0.0.1:4222"));
+        assert_eq!(c.mesh.host_policy, HostPolicy::Warn);
+    }
+
+    #[test]
+    fn typo_names_file_line_and_key() {
+        let text = "[memory]\nmodel = \"x\"\nprovder = \"claude\"\n";
+        let err = Config::parse(Path::new("/etc/c.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("/etc/c.toml:3:"), "{err}");
+        assert!(err.contains("provder"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
+
+    #[test]
+    fn wrong_type_names_key() {
+        let text = "[supervisor]\nmax_processes = \"many\"\n";
+        let err = Config::parse(Path::new("c.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:2:"), "{err}");
+        assert!(err.contains("supervisor.max_processes"), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_has_line() {
+        let err = Config::parse(Path::new("c.toml"), "[memory\nx=1")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_keys_with_types() {
+        let c = Config::default()
+            .with_env(env(&[
+                ("CLAUDE_DAEMONS_MESH_BROKER_URL", "nats://h:1"),
+                ("CLAUDE_DAEMONS_MEMORY_VIEWER_PORT", "0"),
+                ("CLAUDE_DAEMONS_MEMORY_PROVIDER", "claude"),
+                ("CLAUDE_DAEMONS_SUPERVISOR_CLAUDE_BIN", "/opt/claude"),
+                ("CLAUDE_DAEMONS_STATE_DIR", "/ignored/not/a/key"),
+                ("UNRELATED", "x"),
+            ]))
+            .unwrap();
+        assert_eq!(c.mesh.broker_url.as_deref(), Some("nats://h:1"));
+        assert_eq!(c.memory.viewer_port, 0);
+        assert_eq!(c.memory.provider, Provider::Claude);
+        assert_eq!(c.supervisor.claude_bin, "/opt/claude");
+    }
+
+    #[test]
+    fn env_errors_name_the_variable() {
+        let e = Config::default()
+            .with_env(env(&[("CLAUDE_DAEMONS_MEMORY_PROVDER", "claude")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("CLAUDE_DAEMONS_MEMORY_PROVDER"), "{e}");
+        let e = Config::default()
+            .with_env(env(&[("CLAUDE_DAEMONS_MEMORY_VIEWER_PORT", "lots")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("CLAUDE_DAEMONS_MEMORY_VIEWER_PORT"), "{e}");
+        let e = Config::default()
+            .with_env(env(&[("CLAUDE_DAEMONS_MEMORY_PROVIDER", "gpt")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("CLAUDE_DAEMONS_MEMORY_PROVIDER"), "{e}");
+        let e = Config::default()
+            .with_env(env(&[("CLAUDE_DAEMONS_MEMORY_VIEWER_PORT", "70000")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("VIEWER_PORT"), "{e}");
+    }
+}

@@ -1,0 +1,10 @@
+//! HTTP/1.1 for the daemons: serving axum routers on Unix and loopback TCP listeners, the
+//! guards that keep other users and web pages out, and a small blocking client.
+
+pub mod client;
+pub mod guard;
+mod peer;
+mod serve;
+
+pub use client::{ClientError, Response, UnixClient};
+pub use serve::{serve, Endpoint, StopReason};

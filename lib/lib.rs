@@ -1,0 +1,16 @@
+//! The common library of claude-daemons: what two or more of the programs need.
+//!
+//! - [`daemon`]: listener acquisition (systemd, launchd, self-bind), sd_notify, watchdog, idle
+//!   exit, graceful shutdown, logging — the runtime every daemon shares.
+//! - [`http`]: serving axum on Unix and TCP listeners with a peer-credential guard, and the
+//!   small blocking Unix-socket client used by `claude-hook` and `claudectl`.
+//! - [`store`]: SQLite open with the house pragmas and versioned migrations.
+//! - [`api`]: request/response types of the daemons' APIs, shared by servers and clients.
+//! - [`paths`] and [`config`]: where things live and what the user configured.
+
+pub mod api;
+pub mod config;
+pub mod daemon;
+pub mod http;
+pub mod paths;
+pub mod store;
