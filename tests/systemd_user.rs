@@ -31,7 +31,12 @@ fn tweaks(um: &UserManager, args: &[&str], viewer_port: u16) -> Tweaks {
             ("RUST_LOG".into(), "info".into()),
         ],
         watchdog_sec: None,
-        replace: vec![("127.0.0.1:37777".into(), format!("127.0.0.1:{viewer_port}"))],
+        replace: vec![
+            ("127.0.0.1:37777".into(), format!("127.0.0.1:{viewer_port}")),
+            // A 2 s idle timeout re-activates the daemon about every 2 s, at the default
+            // start limit (5 starts per 10 s); real idle timeouts are minutes.
+            ("[Unit]\n".into(), "[Unit]\nStartLimitBurst=100\n".into()),
+        ],
     }
 }
 
