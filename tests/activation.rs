@@ -77,18 +77,11 @@ fn adopts_unix_and_tcp_sockets_passed_on_fds_3_and_4() {
     let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = tcp.local_addr().unwrap().port();
     let (ufd, tfd) = (unix.as_raw_fd(), tcp.as_raw_fd());
-    let mut cmd = Command::new("sh");
-    // LISTEN_PID must be the daemon's pid: the shell's, which exec keeps.
-    cmd.args([
-        "-c",
-        "export LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=memd:memd; exec \"$0\" --idle-timeout 1",
-        daemon::bin("claude-memd"),
-    ]);
-    for (k, v) in dirs.command("claude-memd").get_envs() {
-        if let Some(v) = v {
-            cmd.env(k, v);
-        }
-    }
+    let mut cmd = dirs.command_via_shell(
+        "claude-memd",
+        "LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=memd:memd",
+    );
+    cmd.args(["--idle-timeout", "1"]);
     unsafe {
         cmd.pre_exec(move || {
             // Place the listeners where a service manager puts them. Move both out of the way

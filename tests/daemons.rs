@@ -76,18 +76,8 @@ fn notify_ready_after_migration_then_watchdog_then_stopping() {
     let notify_path = dirs.tmp.path().join("notify");
     let notify = UnixDatagram::bind(&notify_path).unwrap();
     let db = dirs.state().join("memory.db");
-    // systemd sets WATCHDOG_PID to the service's pid; the shell's pid becomes the daemon's.
-    let mut cmd = Command::new("sh");
-    cmd.args([
-        "-c",
-        "WATCHDOG_PID=$$ exec \"$0\"",
-        daemon::bin("claude-memd"),
-    ]);
-    for (k, v) in dirs.command("claude-memd").get_envs() {
-        if let Some(v) = v {
-            cmd.env(k, v);
-        }
-    }
+    // systemd sets WATCHDOG_PID to the service's pid.
+    let mut cmd = dirs.command_via_shell("claude-memd", "WATCHDOG_PID=$$");
     let child = cmd
         .env("NOTIFY_SOCKET", &notify_path)
         .env("WATCHDOG_USEC", "400000")
@@ -255,40 +245,23 @@ fn assert_one_line(lines: &[String], needle: &str) {
 #[test]
 fn bad_activation_environment_exits_71() {
     let dirs = Dirs::new();
-    let sh = |env: &str| {
-        let mut c = dirs.command("claude-memd");
-        let bin = daemon::bin("claude-memd");
-        c = {
-            let mut s = Command::new("sh");
-            s.args([
-                "-c",
-                &format!("export LISTEN_PID=$$ {env}; exec \"$0\"",),
-                bin,
-            ]);
-            for (k, v) in c.get_envs() {
-                match v {
-                    Some(v) => s.env(k, v),
-                    None => s.env_remove(k),
-                };
-            }
-            s
-        };
-        c
-    };
-    let (code, lines) = refusal(&mut sh("LISTEN_FDS=abc"));
+    let (code, lines) =
+        refusal(&mut dirs.command_via_shell("claude-memd", "LISTEN_PID=$$ LISTEN_FDS=abc"));
     assert_eq!(code, 71);
     assert_one_line(&lines, "LISTEN_FDS");
     // fd 3 is not a socket: a listener cannot be adopted from it.
-    let mut not_socket = Command::new("sh");
-    not_socket
-        .args([
-            "-c",
-            "export LISTEN_PID=$$ LISTEN_FDS=1; exec \"$0\" 3</dev/null",
-            daemon::bin("claude-memd"),
-        ])
-        .env("CLAUDE_DAEMONS_RUNTIME_DIR", dirs.runtime())
-        .env("CLAUDE_DAEMONS_STATE_DIR", dirs.state())
-        .env("CLAUDE_DAEMONS_CONFIG", dirs.config());
+    let mut not_socket = dirs.command_via_shell("claude-memd", "LISTEN_PID=$$ LISTEN_FDS=1");
+    let null = std::fs::File::open("/dev/null").unwrap();
+    let null_fd = std::os::fd::AsRawFd::as_raw_fd(&null);
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut not_socket, move || {
+            let high = libc::fcntl(null_fd, libc::F_DUPFD_CLOEXEC, 100);
+            if high < 0 || libc::dup2(high, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     let (code, lines) = refusal(&mut not_socket);
     assert_eq!(code, 71);
     assert_one_line(&lines, "not a socket");

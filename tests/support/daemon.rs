@@ -62,6 +62,26 @@ impl Dirs {
             .stdin(Stdio::null());
         cmd
     }
+
+    /// `program` started through `sh` so that `exports` (e.g. `LISTEN_PID=$$`) can name the
+    /// daemon's own pid the way a service manager's variables do: `exec` keeps the shell's
+    /// pid. Arguments added to the command reach the daemon.
+    pub fn command_via_shell(&self, program: &str, exports: &str) -> Command {
+        let mut sh = Command::new("sh");
+        sh.args([
+            "-c",
+            &format!("export {exports}; exec \"$0\" \"$@\""),
+            bin(program),
+        ]);
+        for (k, v) in self.command(program).get_envs() {
+            match v {
+                Some(v) => sh.env(k, v),
+                None => sh.env_remove(k),
+            };
+        }
+        sh.stdin(Stdio::null());
+        sh
+    }
 }
 
 /// A running daemon; killed on drop.
