@@ -1,8 +1,11 @@
 //! claudectl: operate the claude-daemons the way `systemctl` and `journalctl` operate
 //! services. See claudectl(1).
 
+mod install;
 mod run;
+mod settings;
 mod status;
+mod units;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,6 +24,10 @@ enum Command {
     Status(status::StatusArgs),
     /// Run all three daemons in the foreground (no service manager needed); Ctrl-C stops them.
     Run(run::RunArgs),
+    /// Install the user units, enable the sockets, and register claude-hook with Claude Code.
+    Install(install::InstallArgs),
+    /// Disable and remove the units and the hook registration (data is kept).
+    Uninstall(install::UninstallArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +35,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Status(args) => status::status(args),
         Command::Run(args) => run::run(args),
+        Command::Install(args) => install::install(args),
+        Command::Uninstall(args) => install::uninstall(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,182 @@
+//! `claudectl install` and `claudectl uninstall`: put the daemons under the user's service
+//! manager and register `claude-hook` with Claude Code — and take both back out.
+
+use crate::settings::{ClaudeSettings, Record, Saved};
+use crate::units;
+use anyhow::{bail, Context, Result};
+use claude_daemons::config::Config;
+use claude_daemons::paths::Paths;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Arguments of `claudectl install`.
+#[derive(clap::Args, Debug)]
+pub struct InstallArgs {
+    /// Start the sockets now, not only at the next login.
+    #[arg(long)]
+    now: bool,
+    /// Directory holding the installed programs (default: the one holding claudectl).
+    #[arg(long, value_name = "DIR")]
+    bindir: Option<PathBuf>,
+    /// Do not register claude-hook in ~/.claude/settings.json.
+    #[arg(long)]
+    no_hooks: bool,
+}
+
+/// Arguments of `claudectl uninstall`.
+#[derive(clap::Args, Debug)]
+pub struct UninstallArgs {
+    /// Leave ~/.claude/settings.json alone.
+    #[arg(long)]
+    no_hooks: bool,
+}
+
+fn home() -> Result<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .context("HOME is not set")
+}
+
+fn bindir(arg: Option<PathBuf>) -> Result<PathBuf> {
+    let dir = match arg {
+        Some(d) => d,
+        None => std::env::current_exe()
+            .context("cannot locate claudectl")?
+            .parent()
+            .context("claudectl has no directory")?
+            .to_path_buf(),
+    };
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("{}", dir.display()))?;
+    for program in [
+        "claude-memd",
+        "claude-supervisord",
+        "claude-meshd",
+        "claude-hook",
+    ] {
+        if !dir.join(program).is_file() {
+            bail!("{program} is not in {} (use --bindir)", dir.display());
+        }
+    }
+    Ok(dir)
+}
+
+/// Run `claudectl install`.
+pub fn install(args: InstallArgs) -> Result<ExitCode> {
+    let home = home()?;
+    let bindir = bindir(args.bindir)?;
+    let config = Config::load(&Paths::from_env().config_file)?;
+    // Validate the user's settings before touching anything, so a refusal changes nothing.
+    let settings_path = ClaudeSettings::path_for(&home);
+    let mut settings = ClaudeSettings::load(&settings_path)?;
+
+    if units::packaged_for(&bindir) {
+        println!("using the packaged units in {}", units::PACKAGED_DIR);
+    } else {
+        let dir = units::user_dir(&home);
+        let changed = units::write(&dir, &units::render(&bindir, &config))?;
+        println!("units: {} ({changed} changed)", dir.display());
+    }
+    let manager = units::user_manager();
+    match &manager {
+        Ok(()) => {
+            units::systemctl(&["daemon-reload"])?;
+            let mut enable = vec!["enable"];
+            if args.now {
+                enable.push("--now");
+            }
+            enable.extend(units::SOCKETS);
+            units::systemctl(&enable)?;
+            println!(
+                "sockets enabled{}: {}",
+                if args.now { " and started" } else { "" },
+                units::SOCKETS.join(" ")
+            );
+        }
+        Err(why) => {
+            println!("no systemd user manager answers ({why});");
+            println!("run the daemons in the foreground instead: claudectl run");
+        }
+    }
+
+    if !args.no_hooks {
+        let state_dir = Paths::from_env().state_dir;
+        register_hooks(
+            &mut settings,
+            &bindir.join("claude-hook"),
+            &settings_path,
+            &state_dir,
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn register_hooks(
+    settings: &mut ClaudeSettings,
+    hook: &Path,
+    path: &Path,
+    state_dir: &Path,
+) -> Result<()> {
+    let command = hook.display().to_string();
+    let mut record = Record::load(state_dir).unwrap_or_default();
+    settings.add_hooks(&command, &mut record);
+    // The record first: if the settings write fails, uninstall still knows what to undo.
+    record.save(state_dir)?;
+    match settings.save()? {
+        Saved::Written { backup } => println!(
+            "hooks: registered in {}{}",
+            path.display(),
+            backup_note(backup)
+        ),
+        Saved::Unchanged => println!("hooks: {command} already registered in {}", path.display()),
+    }
+    Ok(())
+}
+
+/// Run `claudectl uninstall`. Data in the state directory is kept.
+pub fn uninstall(args: UninstallArgs) -> Result<ExitCode> {
+    let home = home()?;
+    let settings_path = ClaudeSettings::path_for(&home);
+    let mut settings = ClaudeSettings::load(&settings_path)?;
+    if units::user_manager().is_ok() {
+        let mut disable = vec!["disable", "--now"];
+        disable.extend(units::SOCKETS);
+        units::systemctl(&disable)?;
+        let services: Vec<String> = units::SOCKETS
+            .iter()
+            .map(|s| s.replace(".socket", ".service"))
+            .collect();
+        let mut stop = vec!["stop"];
+        stop.extend(services.iter().map(String::as_str));
+        units::systemctl(&stop)?;
+    }
+    let dir = units::user_dir(&home);
+    let removed = units::remove(&dir)?;
+    if removed > 0 && units::user_manager().is_ok() {
+        units::systemctl(&["daemon-reload"])?;
+    }
+    println!("units: {removed} removed from {}", dir.display());
+    if !args.no_hooks {
+        let state_dir = Paths::from_env().state_dir;
+        settings.remove_hooks(Record::load(&state_dir).as_ref());
+        match settings.save()? {
+            Saved::Written { backup } => println!(
+                "hooks: removed from {}{}",
+                settings_path.display(),
+                backup_note(backup)
+            ),
+            Saved::Unchanged => println!("hooks: none registered in {}", settings_path.display()),
+        }
+        let _ = std::fs::remove_file(Record::path(&state_dir));
+    }
+    println!("data kept in {}", Paths::from_env().state_dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn backup_note(backup: Option<PathBuf>) -> String {
+    backup
+        .map(|b| format!(" (backup: {})", b.display()))
+        .unwrap_or_default()
+}

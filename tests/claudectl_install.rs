@@ -1,0 +1,180 @@
+//! `claudectl install` → `status` → `uninstall` inside a real systemd user manager, with a
+//! pre-existing `~/.claude/settings.json` holding someone else's hooks; and a corrupt
+//! settings file, which must be refused with nothing changed.
+
+#[path = "support/http.rs"]
+mod http;
+#[path = "support/user_manager.rs"]
+mod user_manager;
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+use user_manager::UserManager;
+
+const THEIRS: &str = r#"{
+  "model": "opus",
+  "hooks": {
+    "PostToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "/usr/local/bin/other-hook"}]}],
+    "Stop": []
+  },
+  "permissions": {"allow": ["Read"]}
+}
+"#;
+
+fn bindir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_claudectl"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn claudectl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_claudectl"))
+        .args(args)
+        // The viewer port would collide with anything else on this machine.
+        .env("CLAUDE_DAEMONS_MEMORY_VIEWER_PORT", "0")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+fn settings(um: &UserManager) -> PathBuf {
+    um.home().join(".claude/settings.json")
+}
+
+fn backups(um: &UserManager) -> Vec<PathBuf> {
+    std::fs::read_dir(um.home().join(".claude"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".bak"))
+        .collect()
+}
+
+#[test]
+fn install_status_uninstall_round_trip() {
+    if !user_manager::inside() {
+        return user_manager::run_inside_namespace("install_status_uninstall_round_trip");
+    }
+    let um = UserManager::start();
+    std::fs::create_dir_all(um.home().join(".claude")).unwrap();
+    std::fs::write(settings(&um), THEIRS).unwrap();
+    let bin = bindir();
+    let bindir = bin.to_str().unwrap();
+
+    ok(claudectl(&["install", "--now", "--bindir", bindir]));
+    for s in [
+        "claude-memd.socket",
+        "claude-supervisord.socket",
+        "claude-meshd.socket",
+    ] {
+        assert_eq!(um.show(s, "ActiveState"), "active", "{s}");
+        assert_eq!(um.show(s, "UnitFileState"), "enabled", "{s}");
+    }
+    let unit = std::fs::read_to_string(um.unit_dir().join("claude-memd.service")).unwrap();
+    assert!(
+        unit.contains(&format!("ExecStart={bindir}/claude-memd\n")),
+        "{unit}"
+    );
+
+    // Hooks registered for every event, the other hook and keys untouched.
+    let after: Value =
+        serde_json::from_str(&std::fs::read_to_string(settings(&um)).unwrap()).unwrap();
+    let hook = format!("{bindir}/claude-hook");
+    for event in [
+        "SessionStart",
+        "UserPromptSubmit",
+        "PostToolUse",
+        "Stop",
+        "SubagentStop",
+        "PreCompact",
+        "SessionEnd",
+    ] {
+        assert!(
+            after["hooks"][event].to_string().contains(&hook),
+            "{event}: {after}"
+        );
+    }
+    assert_eq!(
+        after["hooks"]["PostToolUse"][0]["hooks"][0]["command"],
+        "/usr/local/bin/other-hook"
+    );
+    assert_eq!(after["model"], "opus");
+    assert_eq!(after["permissions"], json!({"allow": ["Read"]}));
+    assert_eq!(backups(&um).len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(&backups(&um)[0]).unwrap(),
+        THEIRS,
+        "backup is the original"
+    );
+
+    // Twice changes nothing: same bytes, no second backup.
+    let bytes = std::fs::read(settings(&um)).unwrap();
+    ok(claudectl(&["install", "--now", "--bindir", bindir]));
+    assert_eq!(std::fs::read(settings(&um)).unwrap(), bytes);
+    assert_eq!(backups(&um).len(), 1);
+
+    // Status: listening before use, running after a request (which activates memd).
+    let status = ok(claudectl(&["status"]));
+    assert!(
+        status.contains("listening; starts on first use"),
+        "{status}"
+    );
+    let (code, _) = http::get_json(&um.runtime_dir().join("claude/memd.sock"), "/v1/health");
+    assert_eq!(code, 200);
+    um.wait_for(
+        "claude-memd.service",
+        "ActiveState",
+        "active",
+        Duration::from_secs(10),
+    );
+    let status = ok(claudectl(&["status", "--json"]));
+    let status: Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status[0]["health"]["activation"], "systemd", "{status}");
+
+    // Uninstall: units gone, sockets stopped, settings mean exactly what they meant before.
+    ok(claudectl(&["uninstall"]));
+    assert!(!um.unit_dir().join("claude-memd.socket").exists());
+    assert_ne!(um.show("claude-memd.socket", "ActiveState"), "active");
+    let restored: Value =
+        serde_json::from_str(&std::fs::read_to_string(settings(&um)).unwrap()).unwrap();
+    let original: Value = serde_json::from_str(THEIRS).unwrap();
+    assert_eq!(restored, original);
+}
+
+#[test]
+fn corrupt_settings_are_refused_and_nothing_changes() {
+    if !user_manager::inside() {
+        return user_manager::run_inside_namespace(
+            "corrupt_settings_are_refused_and_nothing_changes",
+        );
+    }
+    let um = UserManager::start();
+    std::fs::create_dir_all(um.home().join(".claude")).unwrap();
+    let corrupt = "{\"hooks\": {\"Stop\": [}\n";
+    std::fs::write(settings(&um), corrupt).unwrap();
+    let out = claudectl(&["install", "--now", "--bindir", bindir().to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&settings(&um).display().to_string()),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(settings(&um)).unwrap(), corrupt);
+    assert!(
+        !um.unit_dir().join("claude-memd.socket").exists(),
+        "no units written"
+    );
+    assert!(backups(&um).is_empty());
+}
