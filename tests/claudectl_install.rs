@@ -138,6 +138,9 @@ fn install_status_uninstall_round_trip() {
         "active",
         Duration::from_secs(10),
     );
+    // Logs come from the journal under a user manager.
+    let logs = ok(claudectl(&["logs", "memd", "-n", "200"]));
+    assert!(logs.contains("claude-memd ready on"), "{logs}");
     let status = ok(claudectl(&["status", "--json"]));
     let status: Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status[0]["health"]["activation"], "systemd", "{status}");

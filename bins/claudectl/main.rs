@@ -2,6 +2,7 @@
 //! services. See claudectl(1).
 
 mod install;
+mod logs;
 mod run;
 mod settings;
 mod status;
@@ -28,6 +29,8 @@ enum Command {
     Install(install::InstallArgs),
     /// Disable and remove the units and the hook registration (data is kept).
     Uninstall(install::UninstallArgs),
+    /// Show the daemons' logs (the journal, or the files `claudectl run` writes).
+    Logs(logs::LogsArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Install(args) => install::install(args),
         Command::Uninstall(args) => install::uninstall(args),
+        Command::Logs(args) => logs::logs(args),
     };
     match result {
         Ok(code) => code,

@@ -2,9 +2,10 @@
 //! service manager and for development. Ctrl-C (or SIGTERM) stops them all cleanly.
 
 use anyhow::{Context, Result};
-use claude_daemons::paths::Daemon;
+use claude_daemons::paths::{Daemon, Paths};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode};
+use std::process::{Child, ChildStderr, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
@@ -40,16 +41,22 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         libc::signal(libc::SIGINT, remember as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, remember as *const () as libc::sighandler_t);
     }
+    let paths = Paths::from_env();
     let mut children: Vec<(Daemon, Child)> = Vec::new();
     for daemon in Daemon::ALL {
         let bin = binary(&args.bindir, daemon.program());
         // Nothing would restart them here, so they must not exit when idle.
         let child = Command::new(&bin)
             .args(["--foreground", "--idle-timeout", "0"])
+            .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()));
         match child {
-            Ok(c) => children.push((daemon, c)),
+            Ok(mut c) => {
+                let log = crate::logs::foreground_log(&paths, daemon);
+                tee(c.stderr.take().expect("piped"), log)?;
+                children.push((daemon, c))
+            }
             Err(e) => {
                 stop_all(&mut children);
                 return Err(e);
@@ -83,6 +90,26 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Copy a daemon's log lines to our stderr and to `log` (what `claudectl logs` reads when
+/// there is no journal).
+fn tee(stderr: ChildStderr, log: PathBuf) -> Result<()> {
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| format!("cannot open {}", log.display()))?;
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            let _ = writeln!(file, "{line}");
+        }
+    });
+    Ok(())
 }
 
 fn stop_all(children: &mut [(Daemon, Child)]) {

@@ -52,8 +52,11 @@ pub fn init(program: &'static str, force_stderr: bool) -> LogTarget {
             Err(e) => eprintln!("{program}: journal unavailable ({e}); logging to stderr"),
         }
     }
+    // Colours only for a person at a terminal, never into pipes and log files.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
