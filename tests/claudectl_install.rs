@@ -145,6 +145,25 @@ fn install_status_uninstall_round_trip() {
     let status: Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status[0]["health"]["activation"], "systemd", "{status}");
 
+    // Doctor agrees, once it is pointed at the Claude Code the tests use.
+    let doctor = Command::new(env!("CARGO_BIN_EXE_claudectl"))
+        .args(["doctor", "--json"])
+        .env("CLAUDE_DAEMONS_MEMORY_VIEWER_PORT", "0")
+        .env("CLAUDE_DAEMONS_SUPERVISOR_CLAUDE_BIN", claude_bin())
+        .output()
+        .unwrap();
+    let checks: Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let failed: Vec<&Value> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] != true)
+        .collect();
+    assert!(
+        failed.is_empty() && doctor.status.success(),
+        "doctor: {failed:?}"
+    );
+
     // Uninstall: units gone, sockets stopped, settings mean exactly what they meant before.
     ok(claudectl(&["uninstall"]));
     assert!(!um.unit_dir().join("claude-memd.socket").exists());
@@ -153,6 +172,19 @@ fn install_status_uninstall_round_trip() {
         serde_json::from_str(&std::fs::read_to_string(settings(&um)).unwrap()).unwrap();
     let original: Value = serde_json::from_str(THEIRS).unwrap();
     assert_eq!(restored, original);
+
+    // Doctor now names what is missing, with the fix, and fails.
+    let doctor = claudectl(&["doctor"]);
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(!doctor.status.success());
+    assert!(
+        text.contains("✗ hooks registered") && text.contains("fix: claudectl install"),
+        "{text}"
+    );
+}
+
+fn claude_bin() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/claude-code/node_modules/.bin/claude")
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! claudectl: operate the claude-daemons the way `systemctl` and `journalctl` operate
 //! services. See claudectl(1).
 
+mod doctor;
 mod install;
 mod logs;
 mod run;
@@ -31,6 +32,8 @@ enum Command {
     Uninstall(install::UninstallArgs),
     /// Show the daemons' logs (the journal, or the files `claudectl run` writes).
     Logs(logs::LogsArgs),
+    /// Check everything that can silently break, with a fix for each problem.
+    Doctor(doctor::DoctorArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Install(args) => install::install(args),
         Command::Uninstall(args) => install::uninstall(args),
         Command::Logs(args) => logs::logs(args),
+        Command::Doctor(args) => doctor::doctor(args),
     };
     match result {
         Ok(code) => code,

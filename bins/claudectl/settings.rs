@@ -197,6 +197,19 @@ impl ClaudeSettings {
         }
     }
 
+    /// Whether some claude-hook is registered for every event.
+    pub fn has_our_hooks(&self) -> bool {
+        EVENTS.iter().all(|(event, _)| {
+            self.value["hooks"][event].as_array().is_some_and(|groups| {
+                groups.iter().any(|g| {
+                    g["hooks"].as_array().is_some_and(|l| {
+                        l.iter().any(|h| h["command"].as_str().is_some_and(is_ours))
+                    })
+                })
+            })
+        })
+    }
+
     /// Whether the registration of ours matches `command` for every event.
     #[cfg(test)]
     pub fn has_hooks(&self, command: &str) -> bool {

@@ -1,0 +1,299 @@
+//! `claudectl doctor`: every check that explains a silent failure, each with the command that
+//! fixes it. Read-only: it never starts a daemon (sockets are checked, not connected to,
+//! unless their service already runs) and opens databases read-only.
+
+use crate::settings::ClaudeSettings;
+use crate::units;
+use anyhow::Result;
+use claude_daemons::config::Config;
+use claude_daemons::paths::{current_uid, Daemon, Paths};
+use serde::Serialize;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+/// Arguments of `claudectl doctor`.
+#[derive(clap::Args, Debug)]
+pub struct DoctorArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Check {
+    name: String,
+    ok: bool,
+    detail: String,
+    /// What to run or do when not ok.
+    fix: Option<String>,
+}
+
+fn check(name: impl Into<String>, result: Result<String, (String, String)>) -> Check {
+    match result {
+        Ok(detail) => Check {
+            name: name.into(),
+            ok: true,
+            detail,
+            fix: None,
+        },
+        Err((detail, fix)) => Check {
+            name: name.into(),
+            ok: false,
+            detail,
+            fix: Some(fix),
+        },
+    }
+}
+
+fn config(paths: &Paths) -> (Check, Option<Config>) {
+    match Config::load(&paths.config_file) {
+        Ok(c) => (
+            check(
+                "config",
+                Ok(format!("{} (or defaults)", paths.config_file.display())),
+            ),
+            Some(c),
+        ),
+        Err(e) => (
+            check(
+                "config",
+                Err((
+                    e.to_string(),
+                    format!("edit {}", paths.config_file.display()),
+                )),
+            ),
+            None,
+        ),
+    }
+}
+
+fn units_installed(home: &Path) -> Check {
+    let dir = units::user_dir(home);
+    let found = units::SOCKETS
+        .iter()
+        .all(|s| dir.join(s).exists() || Path::new(units::PACKAGED_DIR).join(s).exists());
+    check(
+        "units installed",
+        if found {
+            Ok(format!("in {} or {}", dir.display(), units::PACKAGED_DIR))
+        } else {
+            Err((
+                "socket units not found".into(),
+                "claudectl install --now".into(),
+            ))
+        },
+    )
+}
+
+fn sockets_enabled() -> Vec<Check> {
+    if let Err(why) = units::user_manager() {
+        return vec![check(
+            "user manager",
+            Err((
+                format!("no systemd user manager answers ({why})"),
+                "claudectl run (foreground)".into(),
+            )),
+        )];
+    }
+    units::SOCKETS
+        .iter()
+        .map(|s| {
+            let out = Command::new("systemctl")
+                .args(["--user", "is-active", s])
+                .output();
+            let state = out
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_default();
+            check(
+                format!("{s} listening"),
+                if state == "active" {
+                    Ok("active".into())
+                } else {
+                    Err((
+                        format!("state {state:?}"),
+                        format!("systemctl --user enable --now {s}"),
+                    ))
+                },
+            )
+        })
+        .collect()
+}
+
+fn hooks_registered(home: &Path) -> Check {
+    let path = ClaudeSettings::path_for(home);
+    let result = match ClaudeSettings::load(&path) {
+        Ok(s) if s.has_our_hooks() => Ok(format!("in {}", path.display())),
+        Ok(_) => Err((
+            format!("claude-hook is not registered in {}", path.display()),
+            "claudectl install".into(),
+        )),
+        Err(e) => Err((
+            e.to_string(),
+            format!("fix or move aside {}", path.display()),
+        )),
+    };
+    check("hooks registered", result)
+}
+
+fn socket_permissions(paths: &Paths, daemon: Daemon) -> Check {
+    let socket = paths.socket(daemon);
+    let name = format!("{} socket", daemon.short());
+    let Ok(meta) = std::fs::metadata(&socket) else {
+        return check(name, Ok("not present (created on start)".into()));
+    };
+    let dir_mode = std::fs::metadata(&paths.runtime_dir)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0);
+    let mode = meta.permissions().mode() & 0o777;
+    let result = if !meta.file_type().is_socket() {
+        Err((
+            format!("{} is not a socket", socket.display()),
+            format!("rm {} and restart", socket.display()),
+        ))
+    } else if meta.uid() != current_uid() {
+        Err((
+            format!("owned by uid {}", meta.uid()),
+            format!("rm {} and restart", socket.display()),
+        ))
+    } else if mode & 0o077 != 0 || dir_mode & 0o077 != 0 {
+        Err((
+            format!("socket {mode:o}, directory {dir_mode:o}: other users may reach it"),
+            format!("chmod 700 {}", paths.runtime_dir.display()),
+        ))
+    } else {
+        Ok(format!(
+            "{} {mode:o}, directory {dir_mode:o}",
+            socket.display()
+        ))
+    };
+    check(name, result)
+}
+
+fn database(paths: &Paths, daemon: Daemon) -> Check {
+    let db = paths.db(daemon);
+    let name = format!("{} database", daemon.short());
+    if !db.exists() {
+        return check(name, Ok("not created yet".into()));
+    }
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let verdict = rusqlite::Connection::open_with_flags(&db, flags)
+        .and_then(|c| c.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0)));
+    let aside = format!(
+        "stop {}, then mv {0} {0}.broken (a new one is created)",
+        db.display()
+    );
+    check(
+        name,
+        match verdict {
+            Ok(v) if v == "ok" => Ok(format!("{} ok", db.display())),
+            Ok(v) => Err((format!("{}: {v}", db.display()), aside)),
+            Err(e) => Err((format!("{}: {e}", db.display()), aside)),
+        },
+    )
+}
+
+fn claude_code(config: &Config) -> Check {
+    let bin = &config.supervisor.claude_bin;
+    let out = Command::new(bin).arg("--version").output();
+    check(
+        "Claude Code",
+        match out {
+            Ok(o) if o.status.success() => Ok(format!(
+                "{bin}: {}",
+                String::from_utf8_lossy(&o.stdout).trim()
+            )),
+            _ => Err((
+                format!("{bin} --version failed"),
+                "npm install -g @anthropic-ai/claude-code, or set [supervisor] claude_bin".into(),
+            )),
+        },
+    )
+}
+
+fn broker(config: &Config) -> Check {
+    let Some(url) = &config.mesh.broker_url else {
+        return check("mesh broker", Ok("none configured (local mode)".into()));
+    };
+    let hostport = url
+        .trim_start_matches("nats://")
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(&hostport)
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|addr| {
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).is_ok()
+        });
+    check(
+        "mesh broker",
+        if reachable {
+            Ok(format!("{url} reachable"))
+        } else {
+            Err((
+                format!("{url} does not accept connections"),
+                "start nats-server, or fix [mesh] broker_url".into(),
+            ))
+        },
+    )
+}
+
+fn journal() -> Check {
+    let ok = Command::new("journalctl")
+        .args(["-q", "-n", "0"])
+        .status()
+        .is_ok_and(|s| s.success());
+    check(
+        "journal",
+        if ok {
+            Ok("journalctl answers".into())
+        } else {
+            Err((
+                "journalctl cannot read the journal".into(),
+                "use claudectl logs --files (foreground logs)".into(),
+            ))
+        },
+    )
+}
+
+/// Run `claudectl doctor`; exit 0 when every check passes, 1 otherwise.
+pub fn doctor(args: DoctorArgs) -> Result<ExitCode> {
+    let paths = Paths::from_env();
+    let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+    let (config_check, config) = config(&paths);
+    let mut checks = vec![config_check, units_installed(&home)];
+    checks.extend(sockets_enabled());
+    checks.push(hooks_registered(&home));
+    for d in Daemon::ALL {
+        checks.push(socket_permissions(&paths, d));
+        checks.push(database(&paths, d));
+    }
+    let config = config.unwrap_or_default();
+    checks.push(claude_code(&config));
+    checks.push(broker(&config));
+    checks.push(journal());
+    let healthy = checks.iter().all(|c| c.ok);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        for c in &checks {
+            println!(
+                "{} {:<24} {}",
+                if c.ok { "✓" } else { "✗" },
+                c.name,
+                c.detail
+            );
+            if let Some(fix) = &c.fix {
+                println!("  {:<24} fix: {fix}", "");
+            }
+        }
+    }
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
