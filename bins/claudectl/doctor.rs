@@ -2,6 +2,7 @@
 //! fixes it. Read-only: it never starts a daemon (sockets are checked, not connected to,
 //! unless their service already runs) and opens databases read-only.
 
+use crate::cli::DoctorArgs;
 use crate::settings::ClaudeSettings;
 use crate::units;
 use anyhow::Result;
@@ -11,14 +12,6 @@ use serde::Serialize;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, ExitCode};
-
-/// Arguments of `claudectl doctor`.
-#[derive(clap::Args, Debug)]
-pub struct DoctorArgs {
-    /// Print JSON instead of text.
-    #[arg(long)]
-    json: bool,
-}
 
 #[derive(Serialize)]
 struct Check {

@@ -1,6 +1,7 @@
 //! `claudectl install` and `claudectl uninstall`: put the daemons under the user's service
 //! manager and register `claude-hook` with Claude Code — and take both back out.
 
+use crate::cli::{InstallArgs, UninstallArgs};
 use crate::settings::{ClaudeSettings, Record, Saved};
 use crate::units;
 use anyhow::{bail, Context, Result};
@@ -8,28 +9,6 @@ use claude_daemons::config::Config;
 use claude_daemons::paths::Paths;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// Arguments of `claudectl install`.
-#[derive(clap::Args, Debug)]
-pub struct InstallArgs {
-    /// Start the sockets now, not only at the next login.
-    #[arg(long)]
-    now: bool,
-    /// Directory holding the installed programs (default: the one holding claudectl).
-    #[arg(long, value_name = "DIR")]
-    bindir: Option<PathBuf>,
-    /// Do not register claude-hook in ~/.claude/settings.json.
-    #[arg(long)]
-    no_hooks: bool,
-}
-
-/// Arguments of `claudectl uninstall`.
-#[derive(clap::Args, Debug)]
-pub struct UninstallArgs {
-    /// Leave ~/.claude/settings.json alone.
-    #[arg(long)]
-    no_hooks: bool,
-}
 
 fn home() -> Result<PathBuf> {
     std::env::var_os("HOME")

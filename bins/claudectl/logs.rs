@@ -5,32 +5,13 @@
 //! journal files, which journald does not keep for system uids (root included); the former
 //! matches the unit and our uid in every journal we may read.
 
+use crate::cli::LogsArgs;
 use anyhow::{bail, Context, Result};
 use claude_daemons::paths::{Daemon, Paths};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
-
-/// Arguments of `claudectl logs`.
-#[derive(clap::Args, Debug)]
-pub struct LogsArgs {
-    /// memd, supervisord or meshd (default: all three).
-    #[arg(value_parser = ["memd", "supervisord", "meshd"])]
-    daemon: Option<String>,
-    /// Keep printing new lines.
-    #[arg(short, long)]
-    follow: bool,
-    /// Only lines about this Claude session.
-    #[arg(long, value_name = "ID")]
-    session: Option<String>,
-    /// How many lines from the end.
-    #[arg(short = 'n', long, default_value_t = 50)]
-    lines: usize,
-    /// Read the foreground log files even when the journal is available.
-    #[arg(long)]
-    files: bool,
-}
 
 /// The file `claudectl run` writes a daemon's log to.
 pub fn foreground_log(paths: &Paths, daemon: Daemon) -> PathBuf {

@@ -1,6 +1,7 @@
 //! `claudectl run`: the three daemons in the foreground, for machines without a user
 //! service manager and for development. Ctrl-C (or SIGTERM) stops them all cleanly.
 
+use crate::cli::RunArgs;
 use anyhow::{Context, Result};
 use claude_daemons::paths::{Daemon, Paths};
 use std::io::{BufRead, BufReader, Write};
@@ -8,14 +9,6 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStderr, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
-
-/// Arguments of `claudectl run`.
-#[derive(clap::Args, Debug)]
-pub struct RunArgs {
-    /// Directory holding the daemon binaries (default: next to claudectl, then PATH).
-    #[arg(long, value_name = "DIR")]
-    bindir: Option<PathBuf>,
-}
 
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 

@@ -4,6 +4,7 @@
 //! running (or that no service manager owns): looking must not start a socket-activated
 //! daemon.
 
+use crate::cli::StatusArgs;
 use anyhow::Result;
 use claude_daemons::api::Health;
 use claude_daemons::http::UnixClient;
@@ -12,14 +13,6 @@ use serde::Serialize;
 use std::io::IsTerminal;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
-
-/// Arguments of `claudectl status`.
-#[derive(clap::Args, Debug)]
-pub struct StatusArgs {
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
-}
 
 #[derive(Serialize)]
 struct DaemonStatus {
