@@ -91,6 +91,15 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
     // Processing can be redone after a power loss (observations are unique per event), so
     // its commits need not wait for the disk.
     let processing = store::open(&path, &schema::SCHEMA, Durability::Normal)?;
+    // The writer and the processor take turns at the write lock many times a second;
+    // SQLite's default busy wait backs off to 100 ms sleeps, which would stall both.
+    for c in [&writer, &processing] {
+        c.busy_handler(Some(short_busy_wait))
+            .map_err(|e| StartupError::Other {
+                message: format!("database {}: {e}", path.display()),
+                exit: Exit::Failure,
+            })?;
+    }
     let config = ctx.config.clone();
     let provider: Box<dyn provider::Provider> = match config.memory.provider {
         ProviderKind::Local => Box::new(local::LocalBuilder),
@@ -130,6 +139,15 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
         started: Instant::now(),
         provider: provider_name,
     })
+}
+
+/// Poll the lock every 200 µs, for at most about 5 s.
+fn short_busy_wait(attempt: i32) -> bool {
+    if attempt > 25_000 {
+        return false;
+    }
+    std::thread::sleep(std::time::Duration::from_micros(200));
+    true
 }
 
 fn main() -> ExitCode {

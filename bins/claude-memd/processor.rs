@@ -28,7 +28,7 @@ pub fn start(
     activity: Activity,
 ) -> std::io::Result<mpsc::Sender<ActivityGuard>> {
     let (tx, rx) = mpsc::channel::<ActivityGuard>();
-    let initial = match recover(&conn, max_attempts) {
+    let initial = match recover(&conn) {
         Ok(n) if n > 0 => {
             tracing::info!(pending = n, "resuming unprocessed events");
             Some(activity.enter())
@@ -79,16 +79,24 @@ pub fn start(
     Ok(tx)
 }
 
-/// Put events a crash left `processing` back to `pending` (or `failed` when out of
-/// attempts); returns how many events wait.
-pub fn recover(conn: &Connection, max_attempts: u32) -> rusqlite::Result<i64> {
+/// How often an event may be interrupted (the daemon died while processing it) before it
+/// is taken for the cause and marked failed.
+const MAX_INTERRUPTIONS: u32 = 5;
+
+/// Put events a crash left `processing` back to `pending`. The interrupted try does not
+/// count as an attempt (the provider never answered); it counts as an interruption, and an
+/// event interrupted [`MAX_INTERRUPTIONS`] times is marked failed. Returns how many events
+/// wait.
+pub fn recover(conn: &Connection) -> rusqlite::Result<i64> {
     conn.execute(
         "UPDATE events SET
-           state = CASE WHEN attempts >= ?1 THEN 'failed' ELSE 'pending' END,
+           attempts = max(attempts - 1, 0),
+           interrupted = interrupted + 1,
+           state = CASE WHEN interrupted + 1 >= ?1 THEN 'failed' ELSE 'pending' END,
            last_error = 'interrupted: the daemon stopped while processing',
            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
          WHERE state = 'processing'",
-        [max_attempts],
+        [MAX_INTERRUPTIONS],
     )?;
     conn.query_row(
         "SELECT count(*) FROM events WHERE state = 'pending'",
@@ -144,15 +152,15 @@ fn pass(
                 Outcome::Summary(None)
             } else {
                 let turn = turn_facts(conn, &ev)?;
-                match provider.summarize(&ev, &turn) {
+                match guarded(|| provider.summarize(&ev, &turn)) {
                     Ok(s) => Outcome::Summary(s),
-                    Err(e) => Outcome::Failed(e.to_string()),
+                    Err(e) => Outcome::Failed(e),
                 }
             }
         } else {
-            match provider.observe(&ev) {
+            match guarded(|| provider.observe(&ev)) {
                 Ok(o) => Outcome::Observations(o),
-                Err(e) => Outcome::Failed(e.to_string()),
+                Err(e) => Outcome::Failed(e),
             }
         };
         done.push((ev, outcome));
@@ -161,7 +169,46 @@ fn pass(
     Ok(n)
 }
 
+/// A provider call with panics turned into errors: a bug triggered by one event must cost
+/// that event its attempts, not the processor thread.
+fn guarded<T>(f: impl FnOnce() -> Result<T, crate::provider::ProviderError>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(p) => Err(format!(
+            "provider panicked: {}",
+            p.downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default()
+        )),
+    }
+}
+
 type Claimed = Result<EventRow, (i64, u32, String)>;
+
+type ClaimedRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    String,
+    u32,
+);
+
+fn row(r: &rusqlite::Row) -> rusqlite::Result<ClaimedRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
 
 fn claim(conn: &mut Connection) -> rusqlite::Result<Vec<Claimed>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -169,22 +216,22 @@ fn claim(conn: &mut Connection) -> rusqlite::Result<Vec<Claimed>> {
         let mut st = tx.prepare_cached(
             "UPDATE events SET state = 'processing', attempts = attempts + 1,
                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE id IN (SELECT id FROM events WHERE state = 'pending' ORDER BY id LIMIT ?1)
+             WHERE id IN (SELECT id FROM events WHERE state = 'pending' AND (interrupted >= 2) = ?1
+                          ORDER BY id LIMIT ?2)
              RETURNING id, event, session_id, project, project_name, prompt_number, payload, attempts",
         )?;
-        let rows = st.query_map([BATCH], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<i64>>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, u32>(7)?,
-            ))
-        })?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()?
+        // Events interrupted twice go first, one at a time: a poison event that kills the daemon
+        // is then isolated and uses up only its own interruptions, not those of the
+        // innocent events that were claimed with it.
+        let mut rows = st
+            .query_map(params![true, 1], row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        if rows.is_empty() {
+            rows = st
+                .query_map(params![false, BATCH], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+        }
+        rows
     };
     tx.commit()?;
     let mut out: Vec<Claimed> = rows

@@ -53,6 +53,7 @@ CREATE TABLE events (
     state TEXT NOT NULL DEFAULT 'pending'
         CHECK (state IN ('pending', 'processing', 'done', 'failed')),
     attempts INTEGER NOT NULL DEFAULT 0,
+    interrupted INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     created_at_epoch INTEGER NOT NULL DEFAULT (unixepoch()),
