@@ -46,6 +46,19 @@ pub struct MemoryConfig {
     pub idle_timeout_secs: u64,
     /// Loopback TCP port of the web viewer (0 = no TCP listener when self-bound).
     pub viewer_port: u16,
+    /// Longest claude-hook waits for claude-memd on a tool or prompt event, in ms.
+    pub hook_timeout_ms: u64,
+    /// Longest claude-hook waits for the SessionStart context, in ms.
+    pub context_timeout_ms: u64,
+    /// Token budget of the SessionStart context (estimated as characters / 4).
+    pub context_tokens: usize,
+    /// Tools whose events are not stored (exact names).
+    pub skip_tools: Vec<String>,
+    /// Projects (git root paths) whose events are not stored: globs where `*` matches any
+    /// run of characters and `?` one. A `.no-claude-memory` file in the root does the same.
+    pub exclude_projects: Vec<String>,
+    /// Attempts at turning an event into observations before it is marked failed.
+    pub max_attempts: u32,
 }
 
 impl Default for MemoryConfig {
@@ -55,6 +68,21 @@ impl Default for MemoryConfig {
             model: "haiku".into(),
             idle_timeout_secs: 300,
             viewer_port: 37777,
+            hook_timeout_ms: 300,
+            context_timeout_ms: 2000,
+            context_tokens: 2000,
+            skip_tools: [
+                "TodoWrite",
+                "ListMcpResourcesTool",
+                "SlashCommand",
+                "Skill",
+                "AskUserQuestion",
+                "ExitPlanMode",
+            ]
+            .map(String::from)
+            .to_vec(),
+            exclude_projects: Vec::new(),
+            max_attempts: 3,
         }
     }
 }
@@ -256,6 +284,13 @@ impl Config {
                         })
                     }
                 },
+                // Lists: comma-separated, an empty value is an empty list.
+                serde_json::Value::Array(_) => raw
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| serde_json::Value::String(s.into()))
+                    .collect(),
                 // Strings and unset optional strings; an empty value unsets an option.
                 serde_json::Value::Null if raw.is_empty() => serde_json::Value::Null,
                 _ => raw.clone().into(),
@@ -371,6 +406,29 @@ mod tests {
         assert_eq!(c.memory.viewer_port, 0);
         assert_eq!(c.memory.provider, Provider::Claude);
         assert_eq!(c.supervisor.claude_bin, "/opt/claude");
+    }
+
+    #[test]
+    fn memory_hook_keys_have_defaults_and_env_lists() {
+        let c = Config::default();
+        assert_eq!(c.memory.hook_timeout_ms, 300);
+        assert_eq!(c.memory.context_timeout_ms, 2000);
+        assert!(c.memory.skip_tools.iter().any(|t| t == "TodoWrite"));
+        let c = Config::parse(
+            Path::new("c.toml"),
+            "[memory]\nhook_timeout_ms = 50\nexclude_projects = [\"/secret/*\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.memory.hook_timeout_ms, 50);
+        assert_eq!(c.memory.exclude_projects, vec!["/secret/*".to_string()]);
+        let c = c
+            .with_env(env(&[
+                ("CLAUDE_DAEMONS_MEMORY_SKIP_TOOLS", "Bash, Read"),
+                ("CLAUDE_DAEMONS_MEMORY_CONTEXT_TOKENS", "99"),
+            ]))
+            .unwrap();
+        assert_eq!(c.memory.skip_tools, vec!["Bash".to_string(), "Read".into()]);
+        assert_eq!(c.memory.context_tokens, 99);
     }
 
     #[test]

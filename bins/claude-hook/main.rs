@@ -1,16 +1,63 @@
 //! claude-hook: the command Claude Code runs for every hook event.
 //!
 //! Its one hard rule: never block or fail the user's session. Whatever happens it exits 0,
-//! prints nothing it is not sure of, and returns within its time budget. Forwarding to
-//! claude-memd and claude-meshd arrives with the memory and mesh issues; until then it reads
-//! (bounded) what Claude Code sends so the pipe never fills, and exits 0.
+//! prints nothing it is not sure of (stdout is read by Claude Code, stderr may be shown to
+//! the user), and returns within its time budget: every daemon call has a deadline from
+//! `[memory] hook_timeout_ms` / `context_timeout_ms`. Why something failed goes to the
+//! journal ([`journal`]), never to the terminal.
+//!
+//! It is on the hot path of every tool call, so it is small and blocking: no async runtime,
+//! one Unix-socket round trip per daemon. [`dispatch`] decides which daemons an event goes
+//! to; [`memd`] is the memory daemon's part.
 
-use std::io::Read;
+mod dispatch;
+mod journal;
+mod memd;
 
-/// The most a hook payload may be; anything larger is not read further.
-const MAX_INPUT: u64 = 8 << 20;
+use claude_daemons::api::memory::MAX_HOOK_BYTES;
+use claude_daemons::claude::HookInput;
+use std::io::{Read, Write};
 
 fn main() {
-    let mut input = Vec::new();
-    let _ = std::io::stdin().take(MAX_INPUT).read_to_end(&mut input);
+    // A panic message on stderr would reach the user; log it instead and still exit 0.
+    std::panic::set_hook(Box::new(|info| {
+        journal::warn(&format!("panic: {info}"), None)
+    }));
+    if let Ok(Some(out)) = std::panic::catch_unwind(run) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(out.as_bytes());
+        let _ = stdout.flush();
+    }
+    std::process::exit(0);
+}
+
+/// Read, parse, dispatch; the text to print, if any.
+fn run() -> Option<String> {
+    let mut input = Vec::with_capacity(16 << 10);
+    let stdin = std::io::stdin();
+    let mut lock = stdin.lock();
+    if let Err(e) = (&mut lock)
+        .take(MAX_HOOK_BYTES as u64 + 1)
+        .read_to_end(&mut input)
+    {
+        journal::warn(&format!("cannot read the hook payload: {e}"), None);
+        return None;
+    }
+    if input.len() > MAX_HOOK_BYTES {
+        // Drain so Claude Code's write does not fail on a closed pipe, then give up.
+        let _ = std::io::copy(&mut lock, &mut std::io::sink());
+        journal::warn(
+            &format!("hook payload larger than {MAX_HOOK_BYTES} bytes; ignored"),
+            None,
+        );
+        return None;
+    }
+    let hook = match HookInput::parse(&input) {
+        Ok(h) => h,
+        Err(e) => {
+            journal::warn(&format!("{e}; ignored"), None);
+            return None;
+        }
+    };
+    dispatch::dispatch(&hook, &input)
 }

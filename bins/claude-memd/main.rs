@@ -1,17 +1,35 @@
 //! claude-memd: persistent memory for Claude Code.
 //!
 //! Started on demand by its socket unit (or launchd, or by hand with `--foreground`); see
-//! claude-memd(1) and claude-daemons(7).
+//! claude-memd(1) and claude-daemons(7). Hooks arrive at `/v1/hook`, are committed by the
+//! [`intake`] writer before they are acknowledged, and become observations in the
+//! [`processor`] through a [`provider::Provider`] (the [`local`] builder by default).
 
+mod announce;
+mod context;
+mod intake;
+mod local;
+mod privacy;
+mod processor;
+mod project;
+mod provider;
+mod records;
+mod redact;
+mod routes;
 mod schema;
+mod search;
+mod stats;
 
 use clap::Parser;
-use claude_daemons::daemon::{self, Context, DaemonArgs, Service, StartupError};
+use claude_daemons::config::{Config, Provider as ProviderKind};
+use claude_daemons::daemon::{self, Activity, Context, DaemonArgs, Exit, Service, StartupError};
 use claude_daemons::paths::Daemon;
 use claude_daemons::store::{self, Db, Durability};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// Persistent memory for Claude Code.
 #[derive(Parser, Debug)]
@@ -21,17 +39,38 @@ struct Cli {
     daemon: DaemonArgs,
 }
 
-struct Memd {
-    db: Db,
+/// The daemon's shared state, handed to every route.
+pub struct Memd {
+    /// Reads, and the rare writes of the API (settings, deletes, pruning).
+    pub db: Db,
+    /// The durable intake writer.
+    pub intake: intake::Intake,
+    /// Live announcements for `/stream`.
+    pub announce: announce::Announcer,
+    /// Counters for health.
+    pub stats: Arc<stats::Stats>,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Keeps the daemon awake while work is open.
+    pub activity: Activity,
+    /// Cancelled when draining.
+    pub shutdown: CancellationToken,
+    /// Process start.
+    pub started: Instant,
+    provider: &'static str,
 }
 
 impl Service for Memd {
     fn routes(self: Arc<Self>) -> axum::Router {
-        axum::Router::new()
+        routes::router(self)
     }
 
     async fn check(&self) -> Result<(), String> {
         self.db.check().await
+    }
+
+    fn health_details(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.stats.details(self.provider)
     }
 
     fn db_path(&self) -> Option<&Path> {
@@ -45,10 +84,70 @@ impl Service for Memd {
 
 fn open(ctx: &Context) -> Result<Memd, StartupError> {
     let path = ctx.paths.db(Daemon::Memd);
-    let conn = store::open(&path, &schema::SCHEMA, Durability::Full)?;
+    // Reads and API writes; this first open also migrates.
+    let reader = store::open(&path, &schema::SCHEMA, Durability::Full)?;
+    // Intake commits are the acknowledgement: they wait for the disk.
+    let writer = store::open(&path, &schema::SCHEMA, Durability::Full)?;
+    // Processing can be redone after a power loss (observations are unique per event), so
+    // its commits need not wait for the disk.
+    let processing = store::open(&path, &schema::SCHEMA, Durability::Normal)?;
+    // The writer and the processor take turns at the write lock many times a second;
+    // SQLite's default busy wait backs off to 100 ms sleeps, which would stall both.
+    for c in [&writer, &processing] {
+        c.busy_handler(Some(short_busy_wait))
+            .map_err(|e| StartupError::Other {
+                message: format!("database {}: {e}", path.display()),
+                exit: Exit::Failure,
+            })?;
+    }
+    let config = ctx.config.clone();
+    let provider: Box<dyn provider::Provider> = match config.memory.provider {
+        ProviderKind::Local => Box::new(local::LocalBuilder),
+        ProviderKind::Claude => {
+            tracing::warn!(
+                "provider \"claude\" is not available in this build; using the local builder"
+            );
+            Box::new(local::LocalBuilder)
+        }
+    };
+    let provider_name = provider.name();
+    let announce = announce::Announcer::new();
+    let stats = Arc::new(stats::Stats::default());
+    let thread_err = |e: std::io::Error| StartupError::Other {
+        message: format!("cannot start a worker thread: {e}"),
+        exit: Exit::Failure,
+    };
+    let kick = processor::start(
+        processing,
+        provider,
+        config.memory.max_attempts.max(1),
+        announce.clone(),
+        stats.clone(),
+        ctx.activity.clone(),
+    )
+    .map_err(thread_err)?;
+    let intake =
+        intake::Intake::start(writer, kick, announce.clone(), stats.clone()).map_err(thread_err)?;
     Ok(Memd {
-        db: Db::new(conn, &path),
+        db: Db::new(reader, &path),
+        intake,
+        announce,
+        stats,
+        config,
+        activity: ctx.activity.clone(),
+        shutdown: ctx.shutdown.clone(),
+        started: Instant::now(),
+        provider: provider_name,
     })
+}
+
+/// Poll the lock every 200 µs, for at most about 5 s.
+fn short_busy_wait(attempt: i32) -> bool {
+    if attempt > 25_000 {
+        return false;
+    }
+    std::thread::sleep(std::time::Duration::from_micros(200));
+    true
 }
 
 fn main() -> ExitCode {

@@ -1,4 +1,8 @@
 //! The claude-memd database schema: every version, in order. Append; never edit a released step.
+//!
+//! Events are the durable intake queue (`pending → processing → done | failed`); observations,
+//! summaries and prompts are what the events become. The three FTS5 tables index those by
+//! external content and are kept in sync by triggers, so a search never sees a stale row.
 
 use claude_daemons::store::{Migration, Schema};
 
@@ -10,11 +14,165 @@ pub static SCHEMA: Schema = Schema {
     application_id: APPLICATION_ID,
     migrations: &[Migration {
         version: 1,
-        description: "settings: viewer and user settings (seed 000 `/api/settings`)",
-        sql: "CREATE TABLE settings (
-                  key TEXT PRIMARY KEY,
-                  value TEXT NOT NULL,
-                  updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-              ) STRICT;",
+        description:
+            "memory: settings, sessions, events queue, observations, summaries, prompts, FTS5",
+        sql: V1,
     }],
 };
+
+const V1: &str = "
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+) STRICT;
+
+CREATE TABLE sessions (
+    id INTEGER PRIMARY KEY,
+    content_session_id TEXT NOT NULL UNIQUE,
+    project TEXT NOT NULL,
+    project_name TEXT NOT NULL,
+    cwd TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'completed', 'failed')),
+    prompt_counter INTEGER NOT NULL DEFAULT 0,
+    prompt_private INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    completed_at TEXT
+) STRICT;
+CREATE INDEX sessions_project ON sessions(project);
+
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    tool_use_id TEXT,
+    prompt_number INTEGER,
+    project TEXT NOT NULL,
+    project_name TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending'
+        CHECK (state IN ('pending', 'processing', 'done', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    interrupted INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    created_at_epoch INTEGER NOT NULL DEFAULT (unixepoch()),
+    updated_at TEXT
+) STRICT;
+CREATE UNIQUE INDEX events_tool_use ON events(session_id, tool_use_id)
+    WHERE tool_use_id IS NOT NULL;
+CREATE INDEX events_open ON events(id) WHERE state IN ('pending', 'processing');
+CREATE INDEX events_time ON events(created_at_epoch);
+
+CREATE TABLE observations (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    project TEXT NOT NULL,
+    project_name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    title TEXT NOT NULL,
+    subtitle TEXT,
+    facts TEXT NOT NULL DEFAULT '[]',
+    narrative TEXT,
+    concepts TEXT NOT NULL DEFAULT '[]',
+    files_read TEXT NOT NULL DEFAULT '[]',
+    files_modified TEXT NOT NULL DEFAULT '[]',
+    prompt_number INTEGER,
+    event_id INTEGER,
+    seq INTEGER NOT NULL DEFAULT 0,
+    discovery_tokens INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    created_at_epoch INTEGER NOT NULL
+) STRICT;
+-- One event yields its observations once, however often it is processed.
+CREATE UNIQUE INDEX observations_event ON observations(event_id, seq);
+CREATE INDEX observations_project_time ON observations(project, created_at_epoch DESC, id DESC);
+CREATE INDEX observations_name_time ON observations(project_name, created_at_epoch DESC);
+CREATE INDEX observations_session ON observations(session_id);
+CREATE INDEX observations_time ON observations(created_at_epoch);
+
+CREATE TABLE session_summaries (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    project TEXT NOT NULL,
+    project_name TEXT NOT NULL,
+    request TEXT,
+    investigated TEXT,
+    learned TEXT,
+    completed TEXT,
+    next_steps TEXT,
+    notes TEXT,
+    files_read TEXT NOT NULL DEFAULT '[]',
+    files_edited TEXT NOT NULL DEFAULT '[]',
+    prompt_number INTEGER,
+    event_id INTEGER UNIQUE,
+    created_at TEXT NOT NULL,
+    created_at_epoch INTEGER NOT NULL
+) STRICT;
+CREATE INDEX summaries_project_time ON session_summaries(project, created_at_epoch DESC);
+CREATE INDEX summaries_session ON session_summaries(session_id);
+CREATE INDEX summaries_time ON session_summaries(created_at_epoch);
+
+CREATE TABLE user_prompts (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    project TEXT NOT NULL,
+    project_name TEXT NOT NULL,
+    prompt_number INTEGER NOT NULL,
+    prompt_text TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    created_at_epoch INTEGER NOT NULL DEFAULT (unixepoch())
+) STRICT;
+CREATE INDEX prompts_project_time ON user_prompts(project, created_at_epoch DESC);
+CREATE INDEX prompts_session ON user_prompts(session_id);
+CREATE INDEX prompts_time ON user_prompts(created_at_epoch);
+
+CREATE VIRTUAL TABLE observations_fts USING fts5(
+    title, subtitle, narrative, facts, concepts, files_read, files_modified,
+    content='observations', content_rowid='id', tokenize='porter unicode61');
+CREATE TRIGGER observations_ai AFTER INSERT ON observations BEGIN
+    INSERT INTO observations_fts(rowid, title, subtitle, narrative, facts, concepts, files_read, files_modified)
+    VALUES (new.id, new.title, new.subtitle, new.narrative, new.facts, new.concepts, new.files_read, new.files_modified);
+END;
+CREATE TRIGGER observations_ad AFTER DELETE ON observations BEGIN
+    INSERT INTO observations_fts(observations_fts, rowid, title, subtitle, narrative, facts, concepts, files_read, files_modified)
+    VALUES ('delete', old.id, old.title, old.subtitle, old.narrative, old.facts, old.concepts, old.files_read, old.files_modified);
+END;
+CREATE TRIGGER observations_au AFTER UPDATE ON observations BEGIN
+    INSERT INTO observations_fts(observations_fts, rowid, title, subtitle, narrative, facts, concepts, files_read, files_modified)
+    VALUES ('delete', old.id, old.title, old.subtitle, old.narrative, old.facts, old.concepts, old.files_read, old.files_modified);
+    INSERT INTO observations_fts(rowid, title, subtitle, narrative, facts, concepts, files_read, files_modified)
+    VALUES (new.id, new.title, new.subtitle, new.narrative, new.facts, new.concepts, new.files_read, new.files_modified);
+END;
+
+CREATE VIRTUAL TABLE summaries_fts USING fts5(
+    request, investigated, learned, completed, next_steps, notes,
+    content='session_summaries', content_rowid='id', tokenize='porter unicode61');
+CREATE TRIGGER summaries_ai AFTER INSERT ON session_summaries BEGIN
+    INSERT INTO summaries_fts(rowid, request, investigated, learned, completed, next_steps, notes)
+    VALUES (new.id, new.request, new.investigated, new.learned, new.completed, new.next_steps, new.notes);
+END;
+CREATE TRIGGER summaries_ad AFTER DELETE ON session_summaries BEGIN
+    INSERT INTO summaries_fts(summaries_fts, rowid, request, investigated, learned, completed, next_steps, notes)
+    VALUES ('delete', old.id, old.request, old.investigated, old.learned, old.completed, old.next_steps, old.notes);
+END;
+CREATE TRIGGER summaries_au AFTER UPDATE ON session_summaries BEGIN
+    INSERT INTO summaries_fts(summaries_fts, rowid, request, investigated, learned, completed, next_steps, notes)
+    VALUES ('delete', old.id, old.request, old.investigated, old.learned, old.completed, old.next_steps, old.notes);
+    INSERT INTO summaries_fts(rowid, request, investigated, learned, completed, next_steps, notes)
+    VALUES (new.id, new.request, new.investigated, new.learned, new.completed, new.next_steps, new.notes);
+END;
+
+CREATE VIRTUAL TABLE prompts_fts USING fts5(
+    prompt_text, content='user_prompts', content_rowid='id', tokenize='porter unicode61');
+CREATE TRIGGER prompts_ai AFTER INSERT ON user_prompts BEGIN
+    INSERT INTO prompts_fts(rowid, prompt_text) VALUES (new.id, new.prompt_text);
+END;
+CREATE TRIGGER prompts_ad AFTER DELETE ON user_prompts BEGIN
+    INSERT INTO prompts_fts(prompts_fts, rowid, prompt_text) VALUES ('delete', old.id, old.prompt_text);
+END;
+CREATE TRIGGER prompts_au AFTER UPDATE ON user_prompts BEGIN
+    INSERT INTO prompts_fts(prompts_fts, rowid, prompt_text) VALUES ('delete', old.id, old.prompt_text);
+    INSERT INTO prompts_fts(rowid, prompt_text) VALUES (new.id, new.prompt_text);
+END;
+";

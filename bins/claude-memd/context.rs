@@ -1,0 +1,241 @@
+//! The SessionStart context: a compact markdown timeline of the project's recent work,
+//! newest first, cut to a token budget (characters / 4), with IDs the model can look up.
+//! An empty project gets one short hint instead of boilerplate.
+
+use crate::privacy::CONTEXT_TAG;
+use rusqlite::{params, Connection};
+
+/// Observations considered at most.
+const MAX_OBSERVATIONS: i64 = 50;
+/// Summaries considered at most.
+const MAX_SUMMARIES: i64 = 3;
+/// How many of the newest observations are shown with their facts.
+const DETAILED: usize = 3;
+
+/// A rendered context.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rendered {
+    /// The markdown, wrapped in the context tag.
+    pub markdown: String,
+    /// Observations shown.
+    pub observations: usize,
+    /// Estimated tokens.
+    pub tokens: usize,
+}
+
+struct Obs {
+    id: i64,
+    kind: String,
+    title: String,
+    facts: Vec<String>,
+    day: String,
+    time: String,
+}
+
+/// Render the context of `project` (its key) named `name`, within `budget` tokens.
+pub fn render(
+    conn: &Connection,
+    project: &str,
+    name: &str,
+    budget: usize,
+) -> rusqlite::Result<Rendered> {
+    let budget_chars = budget.max(50) * 4;
+    let mut st = conn.prepare_cached(
+        "SELECT id, type, title, facts, substr(created_at, 1, 10), substr(created_at, 12, 5)
+         FROM observations WHERE project = ?1
+         ORDER BY created_at_epoch DESC, id DESC LIMIT ?2",
+    )?;
+    let obs: Vec<Obs> = st
+        .query_map(params![project, MAX_OBSERVATIONS], |r| {
+            Ok(Obs {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                title: r.get(2)?,
+                facts: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
+                day: r.get(4)?,
+                time: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut st = conn.prepare_cached(
+        "SELECT id, request, completed, learned, next_steps, substr(created_at, 1, 16)
+         FROM session_summaries WHERE project = ?1
+         ORDER BY created_at_epoch DESC, id DESC LIMIT ?2",
+    )?;
+    let summaries: Vec<[Option<String>; 5]> = st
+        .query_map(params![project, MAX_SUMMARIES], |r| {
+            Ok([
+                Some(format!("#S{}", r.get::<_, i64>(0)?)),
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ])
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+
+    let open = format!("<{CONTEXT_TAG}>\n");
+    let close = format!("</{CONTEXT_TAG}>");
+    if obs.is_empty() && summaries.is_empty() {
+        let markdown = format!(
+            "{open}# Memory: {name}\nNo earlier work is recorded for this project yet; \
+             what you do now will be remembered for later sessions.\n{close}"
+        );
+        let tokens = markdown.len() / 4;
+        return Ok(Rendered {
+            markdown,
+            observations: 0,
+            tokens,
+        });
+    }
+
+    let mut out = String::with_capacity(budget_chars.min(64 << 10));
+    out.push_str(&open);
+    out.push_str(&format!("# Memory: {name} — recent work, newest first\n"));
+    out.push_str(
+        "Types: change (edits), discovery (reads, searches, commands), other kinds as written. ",
+    );
+    out.push_str("Fetch any entry in full by its ID: `claudectl mem get <ID>` or GET /v1/observations/<ID>.\n");
+    let footer_len = close.len() + 80;
+
+    if let Some([id, request, completed, learned, next]) = summaries.first() {
+        let mut s = format!(
+            "\n## Last session summary ({})\n",
+            id.as_deref().unwrap_or("")
+        );
+        for (label, v) in [
+            ("Request", request),
+            ("Completed", completed),
+            ("Learned", learned),
+            ("Next", next),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                s.push_str(&format!("- {label}: {}\n", one_line(v, 240)));
+            }
+        }
+        if out.len() + s.len() + footer_len <= budget_chars {
+            out.push_str(&s);
+        }
+    }
+
+    let mut shown = 0;
+    let mut day = String::new();
+    for (i, o) in obs.iter().enumerate() {
+        let mut s = String::new();
+        if o.day != day {
+            s.push_str(&format!("\n## {}\n", o.day));
+        }
+        s.push_str(&format!(
+            "- #{} {} {} — {}\n",
+            o.id,
+            o.time,
+            o.kind,
+            one_line(&o.title, 160)
+        ));
+        if i < DETAILED {
+            for f in o.facts.iter().take(3) {
+                s.push_str(&format!("  - {}\n", one_line(f, 160)));
+            }
+        }
+        if out.len() + s.len() + footer_len > budget_chars {
+            break;
+        }
+        day.clone_from(&o.day);
+        out.push_str(&s);
+        shown += 1;
+    }
+    if shown < obs.len() {
+        out.push_str(&format!(
+            "\n({} older entries not shown; search with GET /v1/search?q=…&project=…)\n",
+            obs.len() - shown
+        ));
+    }
+    out.push_str(&close);
+    let tokens = out.len() / 4;
+    Ok(Rendered {
+        markdown: out,
+        observations: shown,
+        tokens,
+    })
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let mut t: String = flat.chars().take(max).collect();
+        t.push('…');
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let c = claude_daemons::store::open(
+            &path,
+            &crate::schema::SCHEMA,
+            claude_daemons::store::Durability::Normal,
+        )
+        .unwrap();
+        std::mem::forget(dir);
+        c
+    }
+
+    fn add(c: &Connection, project: &str, title: &str, epoch: i64) -> i64 {
+        c.query_row(
+            "INSERT INTO observations (session_id, project, project_name, type, title, facts, created_at, created_at_epoch)
+             VALUES ('s', ?1, 'app', 'change', ?2, '[\"fact one\"]', strftime('%Y-%m-%dT%H:%M:%fZ', ?3, 'unixepoch'), ?3) RETURNING id",
+            params![project, title, epoch],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn empty_project_gets_a_short_hint() {
+        let c = db();
+        let r = render(&c, "/p", "app", 2000).unwrap();
+        assert_eq!(r.observations, 0);
+        assert!(r.markdown.contains("No earlier work"));
+        assert!(r.markdown.len() < 300);
+    }
+
+    #[test]
+    fn newest_first_with_ids_within_budget() {
+        let c = db();
+        let old = add(&c, "/p", "Edited old.rs", 1_700_000_000);
+        let new = add(&c, "/p", "Edited new.rs", 1_700_000_100);
+        add(&c, "/other", "Edited elsewhere.rs", 1_700_000_200);
+        let r = render(&c, "/p", "app", 2000).unwrap();
+        let (a, b) = (
+            r.markdown.find(&format!("#{new} ")).unwrap(),
+            r.markdown.find(&format!("#{old} ")).unwrap(),
+        );
+        assert!(a < b, "newest first:\n{}", r.markdown);
+        assert!(!r.markdown.contains("elsewhere"), "other projects stay out");
+        assert!(r.markdown.starts_with("<claude-memory-context>"));
+        for i in 0..500 {
+            add(
+                &c,
+                "/p",
+                &format!("Edited file number {i} with a long enough title"),
+                1_700_001_000 + i,
+            );
+        }
+        let r = render(&c, "/p", "app", 300).unwrap();
+        assert!(r.markdown.len() <= 300 * 4, "{}", r.markdown.len());
+        assert!(
+            r.observations > 3 && r.observations < 50,
+            "{}",
+            r.observations
+        );
+        assert!(r.markdown.contains("Edited file number 499"));
+        assert!(r.markdown.contains("older entries not shown"));
+    }
+}

@@ -1,0 +1,436 @@
+//! The processor: claims pending events (`pending → processing`, committed, attempts
+//! counted), hands them to the [`Provider`], stores what it returns and marks them `done`, or
+//! back to `pending` with the error, or `failed` after the last attempt. At start, events
+//! left `processing` by a crash go back to `pending`. Observations are unique per
+//! `(event_id, seq)`, so an event processed again after a crash cannot be stored twice.
+
+use crate::announce::{Announce, Announcer};
+use crate::provider::{EventRow, NewObservation, NewSummary, Provider, TurnFacts};
+use crate::stats::Stats;
+use claude_daemons::claude::{HookEvent, HookInput};
+use claude_daemons::daemon::{Activity, ActivityGuard};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+/// Events claimed per pass.
+const BATCH: i64 = 256;
+
+/// Start the processor thread. Send it an [`ActivityGuard`] per committed event: it holds the
+/// guards until the queue is empty, so idle exit waits for processing.
+pub fn start(
+    mut conn: Connection,
+    mut provider: Box<dyn Provider>,
+    max_attempts: u32,
+    announce: Announcer,
+    stats: Arc<Stats>,
+    activity: Activity,
+) -> std::io::Result<mpsc::Sender<ActivityGuard>> {
+    let (tx, rx) = mpsc::channel::<ActivityGuard>();
+    let initial = match recover(&conn) {
+        Ok(n) if n > 0 => {
+            tracing::info!(pending = n, "resuming unprocessed events");
+            Some(activity.enter())
+        }
+        Ok(_) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the event queue at start");
+            None
+        }
+    };
+    std::thread::Builder::new()
+        .name("memd-processor".into())
+        .spawn(move || {
+            let mut held: Vec<ActivityGuard> = initial.into_iter().collect();
+            loop {
+                held.extend(rx.try_iter());
+                if held.is_empty() {
+                    match rx.recv() {
+                        Ok(g) => held.push(g),
+                        Err(_) => return,
+                    }
+                }
+                loop {
+                    match pass(
+                        &mut conn,
+                        provider.as_mut(),
+                        max_attempts,
+                        &announce,
+                        &stats,
+                    ) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::error!(error = %e, "processing pass failed; retrying in 1 s");
+                            std::thread::sleep(std::time::Duration::from_secs(1));
+                        }
+                    }
+                }
+                let (pending, failed) = queue_depth(&conn).unwrap_or((0, 0));
+                stats.pending.store(pending, Relaxed);
+                announce.send(Announce::queue(pending, failed));
+                // Work that arrived during the pass is picked up by the next loop turn.
+                if pending == 0 {
+                    held.clear();
+                }
+            }
+        })?;
+    Ok(tx)
+}
+
+/// How often an event may be interrupted (the daemon died while processing it) before it
+/// is taken for the cause and marked failed.
+const MAX_INTERRUPTIONS: u32 = 5;
+
+/// Put events a crash left `processing` back to `pending`. The interrupted try does not
+/// count as an attempt (the provider never answered); it counts as an interruption, and an
+/// event interrupted [`MAX_INTERRUPTIONS`] times is marked failed. Returns how many events
+/// wait.
+pub fn recover(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.execute(
+        "UPDATE events SET
+           attempts = max(attempts - 1, 0),
+           interrupted = interrupted + 1,
+           state = CASE WHEN interrupted + 1 >= ?1 THEN 'failed' ELSE 'pending' END,
+           last_error = 'interrupted: the daemon stopped while processing',
+           updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+         WHERE state = 'processing'",
+        [MAX_INTERRUPTIONS],
+    )?;
+    conn.query_row(
+        "SELECT count(*) FROM events WHERE state = 'pending'",
+        [],
+        |r| r.get(0),
+    )
+}
+
+fn queue_depth(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row(
+        "SELECT (SELECT count(*) FROM events WHERE state IN ('pending', 'processing')),
+                (SELECT count(*) FROM events WHERE state = 'failed')",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+enum Outcome {
+    Observations(Vec<NewObservation>),
+    Summary(Option<NewSummary>),
+    Failed(String),
+}
+
+/// Claim and process one batch; returns how many events were claimed.
+fn pass(
+    conn: &mut Connection,
+    provider: &mut dyn Provider,
+    max_attempts: u32,
+    announce: &Announcer,
+    stats: &Stats,
+) -> rusqlite::Result<usize> {
+    let claimed = claim(conn)?;
+    let n = claimed.len();
+    let mut done: Vec<(EventRow, Outcome)> = Vec::new();
+    for ev in claimed {
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err((id, _, why)) => {
+                // An unreadable row never gets better: no retries.
+                tracing::warn!(event_id = id, error = %why, "event failed for good");
+                conn.execute(
+                    "UPDATE events SET state = 'failed', last_error = ?2 WHERE id = ?1",
+                    params![id, why],
+                )?;
+                stats.processed(0, 1);
+                continue;
+            }
+        };
+        let outcome = if ev.event == HookEvent::Stop {
+            // The turn's facts come from the database: store what came before first.
+            finish(conn, &mut done, max_attempts, announce, stats)?;
+            if ev.input.stop_hook_active == Some(true) {
+                Outcome::Summary(None)
+            } else {
+                let turn = turn_facts(conn, &ev)?;
+                match guarded(|| provider.summarize(&ev, &turn)) {
+                    Ok(s) => Outcome::Summary(s),
+                    Err(e) => Outcome::Failed(e),
+                }
+            }
+        } else {
+            match guarded(|| provider.observe(&ev)) {
+                Ok(o) => Outcome::Observations(o),
+                Err(e) => Outcome::Failed(e),
+            }
+        };
+        done.push((ev, outcome));
+    }
+    finish(conn, &mut done, max_attempts, announce, stats)?;
+    Ok(n)
+}
+
+/// A provider call with panics turned into errors: a bug triggered by one event must cost
+/// that event its attempts, not the processor thread.
+fn guarded<T>(f: impl FnOnce() -> Result<T, crate::provider::ProviderError>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(p) => Err(format!(
+            "provider panicked: {}",
+            p.downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default()
+        )),
+    }
+}
+
+type Claimed = Result<EventRow, (i64, u32, String)>;
+
+type ClaimedRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    String,
+    u32,
+);
+
+fn row(r: &rusqlite::Row) -> rusqlite::Result<ClaimedRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+fn claim(conn: &mut Connection) -> rusqlite::Result<Vec<Claimed>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let rows = {
+        let mut st = tx.prepare_cached(
+            "UPDATE events SET state = 'processing', attempts = attempts + 1,
+               updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id IN (SELECT id FROM events WHERE state = 'pending' AND (interrupted >= 2) = ?1
+                          ORDER BY id LIMIT ?2)
+             RETURNING id, event, session_id, project, project_name, prompt_number, payload, attempts",
+        )?;
+        // Events interrupted twice go first, one at a time: a poison event that kills the daemon
+        // is then isolated and uses up only its own interruptions, not those of the
+        // innocent events that were claimed with it.
+        let mut rows = st
+            .query_map(params![true, 1], row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        if rows.is_empty() {
+            rows = st
+                .query_map(params![false, BATCH], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+        }
+        rows
+    };
+    tx.commit()?;
+    let mut out: Vec<Claimed> = rows
+        .into_iter()
+        .map(
+            |(id, event, session_id, project, project_name, prompt_number, payload, attempts)| {
+                let event = HookEvent::from_name(&event)
+                    .ok_or_else(|| (id, attempts, format!("unknown event {event}")))?;
+                let input: HookInput = serde_json::from_str(&payload)
+                    .map_err(|e| (id, attempts, format!("stored payload unreadable: {e}")))?;
+                Ok(EventRow {
+                    id,
+                    event,
+                    session_id,
+                    project,
+                    project_name,
+                    prompt_number,
+                    input,
+                    attempts,
+                })
+            },
+        )
+        .collect();
+    // RETURNING order is unspecified; process in arrival order.
+    out.sort_by_key(|r| match r {
+        Ok(e) => e.id,
+        Err((id, _, _)) => *id,
+    });
+    Ok(out)
+}
+
+fn json_list<T: AsRef<str>>(v: &[T]) -> String {
+    serde_json::to_string(&v.iter().map(AsRef::as_ref).collect::<Vec<&str>>())
+        .unwrap_or_else(|_| "[]".into())
+}
+
+/// Store outcomes and set states, in one transaction.
+fn finish(
+    conn: &mut Connection,
+    items: &mut Vec<(EventRow, Outcome)>,
+    max_attempts: u32,
+    announce: &Announcer,
+    stats: &Stats,
+) -> rusqlite::Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut news = Vec::new();
+    let (mut ok, mut bad) = (0, 0);
+    for (ev, outcome) in items.drain(..) {
+        let (state, error) = match outcome {
+            Outcome::Observations(list) => {
+                for (seq, o) in list.iter().enumerate() {
+                    let id: Option<i64> = tx
+                        .prepare_cached(
+                            "INSERT INTO observations (session_id, project, project_name, type, title,
+                               subtitle, facts, narrative, concepts, files_read, files_modified,
+                               prompt_number, event_id, seq, created_at, created_at_epoch)
+                             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                               created_at, created_at_epoch FROM events WHERE id = ?13
+                             ON CONFLICT DO NOTHING RETURNING id",
+                        )?
+                        .query_row(
+                            params![
+                                ev.session_id,
+                                ev.project,
+                                ev.project_name,
+                                o.kind,
+                                o.title,
+                                o.subtitle,
+                                json_list(&o.facts),
+                                o.narrative,
+                                json_list(&o.concepts),
+                                json_list(&o.files_read),
+                                json_list(&o.files_modified),
+                                ev.prompt_number,
+                                ev.id,
+                                seq as i64
+                            ],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    if let Some(id) = id {
+                        news.push(Announce::observation(
+                            id,
+                            &ev.session_id,
+                            &ev.project,
+                            o.kind,
+                            &o.title,
+                        ));
+                    }
+                }
+                ("done", None)
+            }
+            Outcome::Summary(Some(s)) => {
+                let id: Option<i64> = tx
+                    .prepare_cached(
+                        "INSERT INTO session_summaries (session_id, project, project_name, request,
+                           investigated, learned, completed, next_steps, notes, files_read,
+                           files_edited, prompt_number, event_id, created_at, created_at_epoch)
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                           created_at, created_at_epoch FROM events WHERE id = ?13
+                         ON CONFLICT DO NOTHING RETURNING id",
+                    )?
+                    .query_row(
+                        params![
+                            ev.session_id,
+                            ev.project,
+                            ev.project_name,
+                            s.request,
+                            s.investigated,
+                            s.learned,
+                            s.completed,
+                            s.next_steps,
+                            s.notes,
+                            json_list(&s.files_read),
+                            json_list(&s.files_edited),
+                            ev.prompt_number,
+                            ev.id
+                        ],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(id) = id {
+                    news.push(Announce::summary(
+                        id,
+                        &ev.session_id,
+                        &ev.project,
+                        s.request.as_deref(),
+                    ));
+                }
+                ("done", None)
+            }
+            Outcome::Summary(None) => ("done", None),
+            Outcome::Failed(e) if ev.attempts >= max_attempts => {
+                tracing::warn!(event_id = ev.id, error = %e, "event failed for good");
+                ("failed", Some(e))
+            }
+            Outcome::Failed(e) => ("pending", Some(e)),
+        };
+        match state {
+            "done" => ok += 1,
+            "failed" => bad += 1,
+            _ => {}
+        }
+        tx.prepare_cached(
+            "UPDATE events SET state = ?2, last_error = ?3,
+               updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+        )?
+        .execute(params![ev.id, state, error])?;
+    }
+    tx.commit()?;
+    stats.processed(ok, bad);
+    for a in news {
+        announce.send(a);
+    }
+    Ok(())
+}
+
+/// What the turn that `stop` ends did: its prompt and its observations.
+fn turn_facts(conn: &Connection, stop: &EventRow) -> rusqlite::Result<TurnFacts> {
+    let mut t = TurnFacts::default();
+    let Some(n) = stop.prompt_number else {
+        return Ok(t);
+    };
+    let prompt: Option<String> = conn
+        .prepare_cached(
+            "SELECT prompt_text FROM user_prompts WHERE session_id = ?1 AND prompt_number = ?2",
+        )?
+        .query_row(params![stop.session_id, n], |r| r.get(0))
+        .optional()?;
+    t.prompts.extend(prompt);
+    let mut st = conn.prepare_cached(
+        "SELECT title, files_read, files_modified FROM observations
+         WHERE session_id = ?1 AND prompt_number = ?2 ORDER BY id",
+    )?;
+    let rows = st.query_map(params![stop.session_id, n], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (title, read, modified) = row?;
+        let add = |list: &mut Vec<String>, json: &str| {
+            for f in serde_json::from_str::<Vec<String>>(json).unwrap_or_default() {
+                if !list.contains(&f) {
+                    list.push(f);
+                }
+            }
+        };
+        add(&mut t.files_read, &read);
+        add(&mut t.files_modified, &modified);
+        if title.ends_with("(failed)") {
+            t.failures.push(title.clone());
+        }
+        t.titles.push(title);
+    }
+    Ok(t)
+}

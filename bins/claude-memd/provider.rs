@@ -1,0 +1,105 @@
+//! How events become observations and summaries. The processor hands each claimed event to a
+//! [`Provider`]; the local builder ([`crate::local`]) is the default, and the Claude observer
+//! (a later issue) implements the same trait. A provider only computes: storing, retries and
+//! states belong to the processor, so every provider gets the same durability.
+
+use claude_daemons::claude::{HookEvent, HookInput};
+
+/// One claimed event, as the processor read it back.
+#[derive(Clone, Debug)]
+pub struct EventRow {
+    /// Row id.
+    pub id: i64,
+    /// Which hook.
+    pub event: HookEvent,
+    /// Claude's session id.
+    pub session_id: String,
+    /// Project identity (git root path).
+    pub project: String,
+    /// Display name.
+    pub project_name: String,
+    /// The prompt it belongs to.
+    pub prompt_number: Option<i64>,
+    /// The sanitized payload.
+    pub input: HookInput,
+    /// How many times it was claimed, this time included.
+    pub attempts: u32,
+}
+
+/// An observation to store.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NewObservation {
+    /// `change`, `discovery`, `bugfix`, `feature`, `refactor`, `decision`.
+    pub kind: &'static str,
+    /// One line.
+    pub title: String,
+    /// A second line.
+    pub subtitle: Option<String>,
+    /// Short statements.
+    pub facts: Vec<String>,
+    /// A paragraph.
+    pub narrative: Option<String>,
+    /// `how-it-works`, `what-changed`, …
+    pub concepts: Vec<&'static str>,
+    /// Files read.
+    pub files_read: Vec<String>,
+    /// Files changed.
+    pub files_modified: Vec<String>,
+}
+
+/// What is known of a session's turn when it stops.
+#[derive(Clone, Debug, Default)]
+pub struct TurnFacts {
+    /// The prompt(s) of the turn, private parts removed.
+    pub prompts: Vec<String>,
+    /// Titles of the turn's observations, oldest first.
+    pub titles: Vec<String>,
+    /// Files read in the turn.
+    pub files_read: Vec<String>,
+    /// Files changed in the turn.
+    pub files_modified: Vec<String>,
+    /// Commands that failed.
+    pub failures: Vec<String>,
+}
+
+/// A summary to store.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NewSummary {
+    /// What the user asked.
+    pub request: Option<String>,
+    /// What was looked at.
+    pub investigated: Option<String>,
+    /// What was learned.
+    pub learned: Option<String>,
+    /// What was done.
+    pub completed: Option<String>,
+    /// What is left.
+    pub next_steps: Option<String>,
+    /// Anything else.
+    pub notes: Option<String>,
+    /// Files read.
+    pub files_read: Vec<String>,
+    /// Files edited.
+    pub files_edited: Vec<String>,
+}
+
+/// Why a provider could not handle an event (the processor retries, then marks it failed).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ProviderError(pub String);
+
+/// Turns events into observations and turns into summaries.
+pub trait Provider: Send {
+    /// Name for logs and health output.
+    fn name(&self) -> &'static str;
+
+    /// Observations for one tool event (none is a fine answer).
+    fn observe(&mut self, event: &EventRow) -> Result<Vec<NewObservation>, ProviderError>;
+
+    /// A summary of the turn that `stop` ended, or `None` when there is nothing to say.
+    fn summarize(
+        &mut self,
+        stop: &EventRow,
+        turn: &TurnFacts,
+    ) -> Result<Option<NewSummary>, ProviderError>;
+}

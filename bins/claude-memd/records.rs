@@ -1,0 +1,244 @@
+//! Reading stored records back: one observation, pages of observations, summaries and
+//! prompts (seed 000's `/api/*` lists), per-project stats, sessions; and retention.
+
+use claude_daemons::api::memory::{Observation, Prompt, PruneResult, Summary};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::{json, Map, Value};
+
+fn list(text: String) -> Vec<String> {
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+const OBS_COLS: &str = "id, session_id, project, project_name, type, title, subtitle, facts,
+    narrative, concepts, files_read, files_modified, prompt_number, event_id, created_at,
+    created_at_epoch";
+
+fn observation(r: &Row) -> rusqlite::Result<Observation> {
+    Ok(Observation {
+        id: r.get(0)?,
+        session_id: r.get(1)?,
+        project: r.get(2)?,
+        project_name: r.get(3)?,
+        kind: r.get(4)?,
+        title: r.get(5)?,
+        subtitle: r.get(6)?,
+        facts: list(r.get(7)?),
+        narrative: r.get(8)?,
+        concepts: list(r.get(9)?),
+        files_read: list(r.get(10)?),
+        files_modified: list(r.get(11)?),
+        prompt_number: r.get(12)?,
+        event_id: r.get(13)?,
+        created_at: r.get(14)?,
+        created_at_epoch: r.get(15)?,
+    })
+}
+
+/// One observation.
+pub fn get_observation(conn: &Connection, id: i64) -> rusqlite::Result<Option<Observation>> {
+    conn.prepare_cached(&format!(
+        "SELECT {OBS_COLS} FROM observations WHERE id = ?1"
+    ))?
+    .query_row([id], observation)
+    .optional()
+}
+
+/// A page, newest first, and the total: `(items, total)`.
+pub type Page<T> = (Vec<T>, i64);
+
+const PROJECT: &str = "(?1 IS NULL OR project = ?1 OR project_name = ?1)";
+
+fn total(conn: &Connection, table: &str, project: Option<&str>) -> rusqlite::Result<i64> {
+    conn.prepare_cached(&format!("SELECT count(*) FROM {table} WHERE {PROJECT}"))?
+        .query_row([project], |r| r.get(0))
+}
+
+/// Observations, newest first.
+pub fn observations(
+    conn: &Connection,
+    project: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> rusqlite::Result<Page<Observation>> {
+    let items = conn
+        .prepare_cached(&format!(
+            "SELECT {OBS_COLS} FROM observations WHERE {PROJECT}
+             ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3"
+        ))?
+        .query_map(params![project, limit, offset], observation)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok((items, total(conn, "observations", project)?))
+}
+
+/// Summaries, newest first.
+pub fn summaries(
+    conn: &Connection,
+    project: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> rusqlite::Result<Page<Summary>> {
+    let items = conn
+        .prepare_cached(&format!(
+            "SELECT id, session_id, project, request, investigated, learned, completed, next_steps,
+               notes, files_read, files_edited, created_at
+             FROM session_summaries WHERE {PROJECT}
+             ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3"
+        ))?
+        .query_map(params![project, limit, offset], |r| {
+            Ok(Summary {
+                id: r.get(0)?,
+                session_id: r.get(1)?,
+                project: r.get(2)?,
+                request: r.get(3)?,
+                investigated: r.get(4)?,
+                learned: r.get(5)?,
+                completed: r.get(6)?,
+                next_steps: r.get(7)?,
+                notes: r.get(8)?,
+                files_read: list(r.get(9)?),
+                files_edited: list(r.get(10)?),
+                created_at: r.get(11)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok((items, total(conn, "session_summaries", project)?))
+}
+
+/// Prompts, newest first.
+pub fn prompts(
+    conn: &Connection,
+    project: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> rusqlite::Result<Page<Prompt>> {
+    let items = conn
+        .prepare_cached(&format!(
+            "SELECT id, session_id, prompt_text, prompt_number, created_at FROM user_prompts
+             WHERE {PROJECT} ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3"
+        ))?
+        .query_map(params![project, limit, offset], |r| {
+            Ok(Prompt {
+                id: r.get(0)?,
+                session_id: r.get(1)?,
+                prompt: r.get(2)?,
+                prompt_number: r.get(3)?,
+                created_at: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok((items, total(conn, "user_prompts", project)?))
+}
+
+/// Seed 000 `/api/stats`: counts per project (by display name) and in total.
+pub fn stats(conn: &Connection) -> rusqlite::Result<Value> {
+    let mut by = Map::new();
+    let mut st = conn.prepare_cached(
+        "SELECT project_name, sum(o), sum(s), sum(p) FROM (
+           SELECT project_name, count(*) AS o, 0 AS s, 0 AS p FROM observations GROUP BY 1
+           UNION ALL SELECT project_name, 0, count(*), 0 FROM session_summaries GROUP BY 1
+           UNION ALL SELECT project_name, 0, 0, count(*) FROM user_prompts GROUP BY 1)
+         GROUP BY 1 ORDER BY 1",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
+    })?;
+    let (mut to, mut ts, mut tp) = (0, 0, 0);
+    for row in rows {
+        let (name, o, s, p) = row?;
+        to += o;
+        ts += s;
+        tp += p;
+        by.insert(
+            name,
+            json!({"observations": o, "summaries": s, "prompts": p}),
+        );
+    }
+    let sessions: i64 = conn.query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))?;
+    Ok(json!({
+        "byProject": by,
+        "total": {"observations": to, "summaries": ts, "prompts": tp, "sessions": sessions}
+    }))
+}
+
+/// A session row: `(content_session_id, status, project)` by its row id.
+pub fn session(conn: &Connection, id: i64) -> rusqlite::Result<Option<(String, String, String)>> {
+    conn.prepare_cached("SELECT content_session_id, status, project FROM sessions WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()
+}
+
+/// Seed 000 `/sessions/:id/status`.
+pub fn session_status(conn: &Connection, id: i64) -> rusqlite::Result<Option<Value>> {
+    let Some((sid, status, _)) = session(conn, id)? else {
+        return Ok(None);
+    };
+    let (o, s): (i64, i64) = conn.query_row(
+        "SELECT (SELECT count(*) FROM observations WHERE session_id = ?1),
+                (SELECT count(*) FROM session_summaries WHERE session_id = ?1)",
+        [&sid],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(Some(
+        json!({"session_id": sid, "status": status, "observation_count": o, "summary_count": s}),
+    ))
+}
+
+/// Delete a session and everything recorded for it; `false` when there is no such session.
+pub fn delete_session(conn: &mut Connection, id: i64) -> rusqlite::Result<bool> {
+    let tx = conn.transaction()?;
+    let Some((sid, _, _)) = session(&tx, id)? else {
+        return Ok(false);
+    };
+    for table in [
+        "observations",
+        "session_summaries",
+        "user_prompts",
+        "events",
+    ] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE session_id = ?1"),
+            [&sid],
+        )?;
+    }
+    tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
+    tx.commit()?;
+    Ok(true)
+}
+
+/// Delete records older than `days`, then give the freed pages back to the file system.
+/// Events still waiting to be processed are kept whatever their age.
+pub fn prune(conn: &mut Connection, days: u32) -> rusqlite::Result<PruneResult> {
+    let cutoff = format!("-{days} days");
+    let tx = conn.transaction()?;
+    let del = |table: &str, extra: &str| {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE created_at_epoch < unixepoch('now', ?1) {extra}"),
+            [&cutoff],
+        )
+    };
+    let observations = del("observations", "")?;
+    let summaries = del("session_summaries", "")?;
+    let prompts = del("user_prompts", "")?;
+    let events = del("events", "AND state IN ('done', 'failed')")?;
+    tx.execute(
+        "DELETE FROM sessions WHERE started_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)
+           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id = content_session_id)",
+        [&cutoff],
+    )?;
+    tx.commit()?;
+    let before: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    conn.execute_batch("PRAGMA incremental_vacuum;")?;
+    let after: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    Ok(PruneResult {
+        observations,
+        summaries,
+        prompts,
+        events,
+        freed_pages: before - after,
+    })
+}

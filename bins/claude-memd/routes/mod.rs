@@ -1,0 +1,103 @@
+//! The HTTP API: hook intake, queries, seed 000's routes and the live stream.
+
+mod hooks;
+mod legacy;
+mod query;
+mod stream;
+
+use crate::Memd;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use claude_daemons::api::memory::{ApiError, MAX_HOOK_BYTES};
+use std::sync::Arc;
+
+/// Every route of claude-memd except `/v1/health` and `/v1/version` (the runtime's).
+pub fn router(m: Arc<Memd>) -> Router {
+    let hooks = Router::new()
+        .route("/v1/hook", post(hooks::hook))
+        .route("/v1/hooks/{event}", post(hooks::hook_event))
+        .route("/sessions/{id}/observations", post(legacy::add_observation))
+        .route("/sessions/{id}/summarize", post(legacy::summarize))
+        .layer(DefaultBodyLimit::max(MAX_HOOK_BYTES));
+    Router::new()
+        .merge(hooks)
+        .route("/v1/search", get(query::search))
+        .route("/v1/timeline", get(query::timeline))
+        .route("/v1/observations/{id}", get(query::observation))
+        .route("/v1/context", get(query::context))
+        .route("/v1/prune", post(query::prune))
+        .route("/health", get(legacy::health))
+        .route("/stream", get(stream::stream))
+        .route("/api/prompts", get(legacy::prompts))
+        .route("/api/observations", get(legacy::observations))
+        .route("/api/summaries", get(legacy::summaries))
+        .route("/api/stats", get(legacy::stats))
+        .route(
+            "/api/settings",
+            get(legacy::get_settings).post(legacy::save_settings),
+        )
+        .route("/sessions/{id}/init", post(legacy::init))
+        .route("/sessions/{id}/status", get(legacy::status))
+        .route("/sessions/{id}", axum::routing::delete(legacy::delete))
+        .layer(DefaultBodyLimit::max(1 << 20))
+        .with_state(m)
+}
+
+/// An error answer: status and `{"error": reason}`.
+#[derive(Debug)]
+pub struct Fail(pub StatusCode, pub String);
+
+impl Fail {
+    /// 400 with a reason.
+    pub fn bad(reason: impl std::fmt::Display) -> Fail {
+        Fail(StatusCode::BAD_REQUEST, reason.to_string())
+    }
+
+    /// 404 with a reason.
+    pub fn not_found(reason: impl std::fmt::Display) -> Fail {
+        Fail(StatusCode::NOT_FOUND, reason.to_string())
+    }
+
+    /// 500 with a reason (logged).
+    pub fn internal(reason: impl std::fmt::Display) -> Fail {
+        let reason = reason.to_string();
+        tracing::error!(%reason, "request failed");
+        Fail(StatusCode::INTERNAL_SERVER_ERROR, reason)
+    }
+}
+
+impl IntoResponse for Fail {
+    fn into_response(self) -> Response {
+        (self.0, Json(ApiError { error: self.1 })).into_response()
+    }
+}
+
+impl From<rusqlite::Error> for Fail {
+    fn from(e: rusqlite::Error) -> Fail {
+        Fail::internal(format!("database: {e}"))
+    }
+}
+
+/// Run `f` on the read connection (blocking pool).
+pub async fn with_db<R, F>(m: &Memd, f: F) -> Result<R, Fail>
+where
+    R: Send + 'static,
+    F: FnOnce(&mut rusqlite::Connection) -> Result<R, Fail> + Send + 'static,
+{
+    m.db.call(f).await.map_err(Fail::internal)?
+}
+
+impl From<crate::search::QueryError> for Fail {
+    fn from(e: crate::search::QueryError) -> Fail {
+        match e {
+            crate::search::QueryError::Bad(m) => Fail::bad(m),
+            crate::search::QueryError::Db(e) => e.into(),
+        }
+    }
+}
+
+/// Result of a JSON route.
+pub type ApiResult<T> = Result<Json<T>, Fail>;

@@ -1,0 +1,89 @@
+//! `/v1/search`, `/v1/timeline`, `/v1/observations/{id}`, `/v1/context`, `/v1/prune`.
+
+use super::{with_db, ApiResult, Fail};
+use crate::project::Project;
+use crate::{context, records, search, Memd};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use claude_daemons::api::memory::{
+    Context, Observation, PruneRequest, PruneResult, SearchQuery, SearchResults, Timeline,
+    TimelineQuery,
+};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// `GET /v1/search`.
+pub async fn search(
+    State(m): State<Arc<Memd>>,
+    Query(q): Query<SearchQuery>,
+) -> ApiResult<SearchResults> {
+    with_db(&m, move |c| Ok(search::search(c, &q)?))
+        .await
+        .map(Json)
+}
+
+/// `GET /v1/timeline`.
+pub async fn timeline(
+    State(m): State<Arc<Memd>>,
+    Query(q): Query<TimelineQuery>,
+) -> ApiResult<Timeline> {
+    with_db(&m, move |c| Ok(search::timeline(c, &q)?))
+        .await
+        .map(Json)
+}
+
+/// `GET /v1/observations/{id}`.
+pub async fn observation(
+    State(m): State<Arc<Memd>>,
+    Path(id): Path<i64>,
+) -> ApiResult<Observation> {
+    with_db(&m, move |c| {
+        records::get_observation(c, id)?
+            .ok_or_else(|| Fail::not_found(format!("no observation {id}")))
+    })
+    .await
+    .map(Json)
+}
+
+/// `GET /v1/context` parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextQuery {
+    /// A directory inside the project (its git root is the project), or a project key.
+    project: String,
+    /// Token budget (defaults to `[memory] context_tokens`).
+    tokens: Option<usize>,
+}
+
+/// `GET /v1/context?project=…`: what SessionStart would inject.
+pub async fn context(
+    State(m): State<Arc<Memd>>,
+    Query(q): Query<ContextQuery>,
+) -> ApiResult<Context> {
+    if q.project.is_empty() {
+        return Err(Fail::bad("project is required"));
+    }
+    let p = Project::of(std::path::Path::new(&q.project));
+    let budget = q.tokens.unwrap_or(m.config.memory.context_tokens);
+    with_db(&m, move |c| {
+        let r = context::render(c, &p.key(), &p.name, budget)?;
+        Ok(Context {
+            project: p.key(),
+            markdown: r.markdown,
+            observations: r.observations,
+            tokens: r.tokens,
+        })
+    })
+    .await
+    .map(Json)
+}
+
+/// `POST /v1/prune`: delete old records and shrink the file.
+pub async fn prune(
+    State(m): State<Arc<Memd>>,
+    Json(req): Json<PruneRequest>,
+) -> ApiResult<PruneResult> {
+    let r = with_db(&m, move |c| Ok(records::prune(c, req.older_than_days)?)).await?;
+    tracing::info!(?r, days = req.older_than_days, "pruned");
+    Ok(Json(r))
+}

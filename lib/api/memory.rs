@@ -1,0 +1,276 @@
+//! claude-memd's API: hook intake, records, search, timeline, context and retention.
+//! The seed 000 routes (`/api/*`, `/sessions/*`) keep that seed's shapes and are built from
+//! these records.
+
+use serde::{Deserialize, Serialize};
+
+/// Largest hook payload claude-memd accepts (`413` above it) and claude-hook reads.
+pub const MAX_HOOK_BYTES: usize = 8 << 20;
+
+/// An error answer: `{"error": "…"}` with a 4xx or 5xx status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// What was wrong, for a person.
+    pub error: String,
+}
+
+/// What happened to a hook event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Intake {
+    /// Committed to the database.
+    Stored,
+    /// Already stored earlier (same session and `tool_use_id`); not stored again.
+    Duplicate,
+    /// Deliberately not stored (private prompt, skipped tool, excluded project).
+    Skipped,
+}
+
+/// `POST /v1/hook` answer, sent only after the event is committed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HookAck {
+    /// Stored, duplicate or skipped.
+    pub intake: Intake,
+    /// The event's row id (stored or duplicate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<i64>,
+    /// Why it was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// SessionStart: the markdown to add to the model's context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+}
+
+/// One observation, in full.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// Row id (the ID shown in context).
+    pub id: i64,
+    /// Claude's session id.
+    pub session_id: String,
+    /// Project identity: the git root path.
+    pub project: String,
+    /// Display name: the git root's basename.
+    pub project_name: String,
+    /// `change`, `discovery`, `bugfix`, `feature`, `refactor`, `decision`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// One line.
+    pub title: String,
+    /// A second line.
+    pub subtitle: Option<String>,
+    /// Short statements.
+    pub facts: Vec<String>,
+    /// A paragraph.
+    pub narrative: Option<String>,
+    /// `how-it-works`, `what-changed`, …
+    pub concepts: Vec<String>,
+    /// Files the work read.
+    pub files_read: Vec<String>,
+    /// Files the work changed.
+    pub files_modified: Vec<String>,
+    /// Which prompt of the session it belongs to.
+    pub prompt_number: Option<i64>,
+    /// The hook event it was built from.
+    pub event_id: Option<i64>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// Seconds since the epoch.
+    pub created_at_epoch: i64,
+}
+
+/// One session summary.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Row id.
+    pub id: i64,
+    /// Claude's session id.
+    pub session_id: String,
+    /// Project identity.
+    pub project: String,
+    /// What the user asked.
+    pub request: Option<String>,
+    /// What was looked at.
+    pub investigated: Option<String>,
+    /// What was learned.
+    pub learned: Option<String>,
+    /// What was done.
+    pub completed: Option<String>,
+    /// What is left.
+    pub next_steps: Option<String>,
+    /// Anything else.
+    pub notes: Option<String>,
+    /// Files read in the session.
+    pub files_read: Vec<String>,
+    /// Files edited in the session.
+    pub files_edited: Vec<String>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+}
+
+/// A stored user prompt (private parts removed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Prompt {
+    /// Row id.
+    pub id: i64,
+    /// Claude's session id.
+    pub session_id: String,
+    /// The prompt text.
+    pub prompt: String,
+    /// 1-based within the session.
+    pub prompt_number: i64,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+}
+
+/// What a search or timeline item is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordKind {
+    /// An observation.
+    Observation,
+    /// A session summary.
+    Summary,
+    /// A user prompt.
+    Prompt,
+}
+
+/// `GET /v1/search` parameters.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchQuery {
+    /// Words to find (every word must match; FTS5 syntax is not interpreted).
+    pub q: String,
+    /// Project path or display name.
+    pub project: Option<String>,
+    /// Observation type (`change`, `discovery`, …); restricts the search to observations.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// A file path (or part of one) the observation read or modified.
+    pub file: Option<String>,
+    /// Only `observation`, `summary` or `prompt` records.
+    pub record: Option<RecordKind>,
+    /// Created at or after (RFC 3339 or seconds since the epoch).
+    pub since: Option<String>,
+    /// Created before (RFC 3339 or seconds since the epoch).
+    pub until: Option<String>,
+    /// Page size (default 20, at most 200).
+    pub limit: Option<u32>,
+    /// Page offset.
+    pub offset: Option<u32>,
+}
+
+/// One search hit: a compact index line, fetch the full record by id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// What it is.
+    pub record: RecordKind,
+    /// Its id in its table.
+    pub id: i64,
+    /// Observation type, for observations.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Title (observation), request (summary) or prompt start.
+    pub title: String,
+    /// The matching passage with `[` `]` around the matched words.
+    pub snippet: String,
+    /// Project identity.
+    pub project: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// BM25 rank (lower is better).
+    pub rank: f64,
+}
+
+/// `GET /v1/search` answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchResults {
+    /// Hits, best first.
+    pub results: Vec<SearchHit>,
+    /// Whether another page exists.
+    #[serde(rename = "hasMore")]
+    pub has_more: bool,
+    /// The page size used.
+    pub limit: u32,
+    /// The offset used.
+    pub offset: u32,
+}
+
+/// `GET /v1/timeline` parameters: around an observation id or a time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimelineQuery {
+    /// An observation id to center on.
+    pub anchor: Option<i64>,
+    /// A time to center on (RFC 3339 or seconds since the epoch).
+    pub at: Option<String>,
+    /// Project path or name (defaults to the anchor's project).
+    pub project: Option<String>,
+    /// Items before the center (default 10, at most 100).
+    pub before: Option<u32>,
+    /// Items after the center (default 10, at most 100).
+    pub after: Option<u32>,
+}
+
+/// One timeline item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimelineItem {
+    /// What it is.
+    pub record: RecordKind,
+    /// Its id.
+    pub id: i64,
+    /// Observation type, for observations.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// One line.
+    pub title: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// Whether this is the anchor.
+    #[serde(default)]
+    pub anchor: bool,
+}
+
+/// `GET /v1/timeline` answer, oldest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// Items in time order.
+    pub items: Vec<TimelineItem>,
+}
+
+/// `GET /v1/context` answer: what SessionStart injects.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Context {
+    /// Project identity.
+    pub project: String,
+    /// The markdown.
+    pub markdown: String,
+    /// Observations shown.
+    pub observations: usize,
+    /// Estimated tokens (characters / 4).
+    pub tokens: usize,
+}
+
+/// `POST /v1/prune` body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneRequest {
+    /// Delete records older than this many days.
+    pub older_than_days: u32,
+}
+
+/// `POST /v1/prune` answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PruneResult {
+    /// Rows deleted per table.
+    pub observations: usize,
+    /// Summaries deleted.
+    pub summaries: usize,
+    /// Prompts deleted.
+    pub prompts: usize,
+    /// Events deleted.
+    pub events: usize,
+    /// Pages returned to the file system by incremental vacuum.
+    pub freed_pages: i64,
+}

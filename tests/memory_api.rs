@@ -1,0 +1,437 @@
+//! claude-memd's API and claude-hook against bad input, privacy rules and seed 000's routes.
+
+#[path = "support/memd.rs"]
+mod memd;
+
+use memd::{contains, git_init, hook_bin, Memd};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn counts(m: &Memd) -> Vec<i64> {
+    [
+        "sessions",
+        "events",
+        "observations",
+        "user_prompts",
+        "session_summaries",
+    ]
+    .iter()
+    .map(|t| m.count(&format!("SELECT count(*) FROM {t}")))
+    .collect()
+}
+
+/// Run claude-hook with `stdin`; returns (exit code, stdout, stderr).
+fn hook(m: &Memd, stdin: &[u8]) -> (i32, Vec<u8>, Vec<u8>) {
+    let mut cmd = Command::new(hook_bin());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in m.env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    (out.status.code().unwrap_or(-1), out.stdout, out.stderr)
+}
+
+/// POST /v1/hook without waiting for the body to be read: the daemon may answer 413 and
+/// close before a 50 MB body is written. Returns (status, body).
+fn raw_post(m: &Memd, body: &[u8]) -> (u16, String) {
+    let mut s = std::os::unix::net::UnixStream::connect(m.socket()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut req = format!(
+        "POST /v1/hook HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(&req);
+    });
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    drop(s);
+    writer.join().unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn ev(repo: &std::path::Path, event: &str, extra: Value) -> Value {
+    let mut v = json!({"session_id": "sess-1", "cwd": repo, "hook_event_name": event});
+    v.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    v
+}
+
+#[test]
+fn bad_input_is_refused_and_stores_nothing() {
+    let m = Memd::start();
+    let repo = m.dir.path().join("repo");
+    git_init(&repo);
+    let ok = ev(&repo, "SessionStart", json!({"source": "startup"})).to_string();
+    assert_eq!(m.post("/v1/hook", ok.as_bytes()).0, 200);
+    let before = counts(&m);
+
+    let big = {
+        let mut v = ev(
+            &repo,
+            "PostToolUse",
+            json!({"tool_name": "Read", "tool_use_id": "big"}),
+        );
+        v["tool_response"] = json!("x".repeat(50 << 20));
+        v.to_string().into_bytes()
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated", ok.as_bytes()[..ok.len() / 2].to_vec()),
+        (
+            "wrong types",
+            br#"{"session_id": 7, "cwd": "/", "hook_event_name": "Stop"}"#.to_vec(),
+        ),
+        (
+            "wrong nested type",
+            ev(&repo, "UserPromptSubmit", json!({"prompt": ["a"]}))
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "unknown event",
+            ev(&repo, "Teleport", json!({})).to_string().into_bytes(),
+        ),
+        ("invalid utf-8", {
+            let mut b = br#"{"session_id": "s", "cwd": "/", "hook_event_name": "UserPromptSubmit", "prompt": ""#.to_vec();
+            b.extend([0xff, 0xfe, 0x80]);
+            b.extend(br#""}"#);
+            b
+        }),
+        ("empty", Vec::new()),
+        ("not an object", b"[1, 2, 3]".to_vec()),
+        ("50 MB", big),
+    ];
+    for (name, body) in &cases {
+        let (code, out, err) = hook(&m, body);
+        assert_eq!(code, 0, "{name}: hook exit code");
+        assert!(
+            out.is_empty(),
+            "{name}: hook printed {:?}",
+            String::from_utf8_lossy(&out)
+        );
+        assert!(
+            err.is_empty(),
+            "{name}: hook wrote to stderr {:?}",
+            String::from_utf8_lossy(&err)
+        );
+        let (status, reason) = raw_post(&m, body);
+        assert!((400..500).contains(&status), "{name}: HTTP {status}");
+        assert!(!reason.is_empty(), "{name}: a reason is given");
+        if status != 413 {
+            let e: Value = serde_json::from_str(&reason).unwrap();
+            assert!(!e["error"].as_str().unwrap().is_empty(), "{name}: {e}");
+        }
+    }
+    let r = m.post("/v1/hooks/Stop", ok.as_bytes());
+    assert_eq!(r.0, 400, "path and payload disagree: {:?}", r.1);
+    assert_eq!(counts(&m), before, "database unchanged");
+    assert_eq!(m.get("/v1/health").0, 200, "still serving");
+}
+
+#[test]
+fn hook_is_silent_and_bounded_when_the_daemon_is_down_or_slow() {
+    let mut m = Memd::start();
+    let repo = m.dir.path().join("repo");
+    git_init(&repo);
+    let start = ev(&repo, "SessionStart", json!({"source": "startup"})).to_string();
+    let (code, out, _) = hook(&m, start.as_bytes());
+    assert_eq!(code, 0);
+    let printed: Value = serde_json::from_slice(&out).expect("SessionStart prints JSON");
+    assert_eq!(
+        printed["hookSpecificOutput"]["hookEventName"],
+        "SessionStart"
+    );
+    assert!(printed["hookSpecificOutput"]["additionalContext"]
+        .as_str()
+        .unwrap()
+        .contains("No earlier work"));
+
+    m.kill9();
+    let (code, out, err) = hook(&m, start.as_bytes());
+    assert_eq!((code, out.len(), err.len()), (0, 0, 0), "daemon down");
+
+    // A listener that never answers: the hook gives up at its deadline.
+    let _ = std::fs::remove_file(m.socket());
+    let _silent = std::os::unix::net::UnixListener::bind(m.socket()).unwrap();
+    std::fs::write(
+        m.dir.path().join("config.toml"),
+        "[memory]\nhook_timeout_ms = 200\ncontext_timeout_ms = 300\n",
+    )
+    .unwrap();
+    let t = std::time::Instant::now();
+    let (code, out, err) = hook(&m, start.as_bytes());
+    assert_eq!((code, out.len(), err.len()), (0, 0, 0), "daemon silent");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "waited {:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn privacy_dedupe_skip_list_and_opt_out() {
+    let m = Memd::start_with_config("[memory]\nskip_tools = [\"TodoWrite\"]\n");
+    let repo = m.dir.path().join("repo");
+    git_init(&repo);
+    let post = |v: Value| m.post("/v1/hook", v.to_string().as_bytes());
+
+    // Secrets are redacted, private parts stripped.
+    let (s, a) = post(ev(
+        &repo,
+        "UserPromptSubmit",
+        json!({"prompt": "deploy it <private>card 4111-1111</private> now"}),
+    ));
+    assert_eq!((s, a["intake"].as_str()), (200, Some("stored")));
+    let (s, a) = post(ev(
+        &repo,
+        "PostToolUse",
+        json!({"tool_name": "Bash", "tool_use_id": "t1",
+        "tool_input": {"command": "export GITHUB_TOKEN=ghp_0123456789abcdefghijABCDEFGHIJ012345 && make deploy"},
+        "tool_response": {"stdout": "ok", "stderr": ""}}),
+    ));
+    assert_eq!((s, a["intake"].as_str()), (200, Some("stored")));
+    // The same tool call again is a duplicate, not a second event.
+    let (_, dup) = post(ev(
+        &repo,
+        "PostToolUse",
+        json!({"tool_name": "Bash", "tool_use_id": "t1", "tool_input": {"command": "x"}}),
+    ));
+    assert_eq!(dup["intake"], "duplicate");
+    assert_eq!(dup["event_id"], a["event_id"]);
+    // Skipped tool.
+    let (_, sk) = post(ev(
+        &repo,
+        "PostToolUse",
+        json!({"tool_name": "TodoWrite", "tool_use_id": "t2", "tool_input": {}}),
+    ));
+    assert_eq!(sk["intake"], "skipped");
+    // A fully private prompt: not stored, and its tool events are dropped.
+    let (_, p) = post(ev(
+        &repo,
+        "UserPromptSubmit",
+        json!({"prompt": "<private>rotate key hunter-orange</private>"}),
+    ));
+    assert_eq!(p["intake"], "skipped");
+    let (_, t) = post(ev(
+        &repo,
+        "PostToolUse",
+        json!({"tool_name": "Read", "tool_use_id": "t3", "tool_input": {"file_path": "/etc/hunter-orange"}}),
+    ));
+    assert_eq!(t["intake"], "skipped");
+    // The next public prompt lifts it.
+    post(ev(
+        &repo,
+        "UserPromptSubmit",
+        json!({"prompt": "now something public"}),
+    ));
+    let (_, t) = post(ev(
+        &repo,
+        "PostToolUse",
+        json!({"tool_name": "Read", "tool_use_id": "t4", "tool_input": {"file_path": "/w/public.rs"}}),
+    ));
+    assert_eq!(t["intake"], "stored");
+    m.wait_processed();
+    let raw = m.raw_bytes();
+    for needle in ["4111-1111", "ghp_0123456789", "hunter-orange"] {
+        assert!(!contains(&raw, needle), "{needle} reached the database");
+    }
+    let (_, prompts) = m.get("/api/prompts");
+    assert_eq!(
+        prompts["prompts"][1]["prompt"], "deploy it  now",
+        "{prompts}"
+    );
+    assert_eq!(prompts["total"], 2);
+
+    // Opt-out marker: nothing stored for that repository.
+    let other = m.dir.path().join("secret-repo");
+    git_init(&other);
+    std::fs::write(other.join(".no-claude-memory"), "").unwrap();
+    let (_, o) = m.post(
+        "/v1/hook",
+        ev(&other, "UserPromptSubmit", json!({"prompt": "hello"}))
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(o["intake"], "skipped");
+}
+
+#[test]
+fn seed_routes_search_timeline_context_and_stream() {
+    let m = Memd::start();
+    let repo = m.dir.path().join("app");
+    git_init(&repo);
+
+    // SSE: subscribe before anything happens.
+    let mut sse = std::os::unix::net::UnixStream::connect(m.socket()).unwrap();
+    sse.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sse.write_all(b"GET /stream HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+
+    let post = |v: Value| m.post("/v1/hook", v.to_string().as_bytes());
+    post(ev(
+        &repo,
+        "UserPromptSubmit",
+        json!({"prompt": "make the tokenizer faster"}),
+    ));
+    post(ev(
+        &repo,
+        "PostToolUse",
+        json!({"tool_name": "Edit", "tool_use_id": "e1",
+        "tool_input": {"file_path": repo.join("src/tokenizer.rs"), "old_string": "slow", "new_string": "fast"}}),
+    ));
+    post(ev(
+        &repo,
+        "Stop",
+        json!({"last_assistant_message": "The tokenizer now avoids copies."}),
+    ));
+    m.wait_processed();
+
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !(seen.contains("event: observation-created")
+        && seen.contains("event: session-summary-created"))
+    {
+        let n = sse.read(&mut buf).expect("SSE events within 10 s");
+        assert!(n > 0, "stream closed: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("event: user-prompt-created"), "{seen}");
+    assert!(seen.contains("Edited src/tokenizer.rs"), "{seen}");
+
+    let (s, h) = m.get("/health");
+    assert_eq!(s, 200);
+    assert_eq!(h["status"], "ok");
+    assert!(h["uptime"].is_number() && h["port"].is_number(), "{h}");
+    let (_, o) = m.get("/api/observations?project=app&limit=1&offset=0");
+    assert_eq!(o["total"], 1);
+    assert_eq!(o["hasMore"], false);
+    let obs = &o["observations"][0];
+    for k in ["id", "title", "type", "narrative", "created_at"] {
+        assert!(obs.get(k).is_some(), "observation lacks {k}: {obs}");
+    }
+    let id = obs["id"].as_i64().unwrap();
+    let (_, sums) = m.get("/api/summaries?project=app");
+    for k in ["id", "session_id", "request", "completed", "created_at"] {
+        assert!(
+            sums["summaries"][0].get(k).is_some(),
+            "summary lacks {k}: {sums}"
+        );
+    }
+    let (_, p) = m.get("/api/prompts?project=app");
+    assert_eq!(p["prompts"][0]["prompt_number"], 1);
+    let (_, st) = m.get("/api/stats");
+    assert_eq!(st["byProject"]["app"]["observations"], 1, "{st}");
+    assert_eq!(st["total"]["sessions"], 1);
+    assert_eq!(
+        m.post(
+            "/api/settings",
+            br#"{"theme": "light", "sidebarOpen": false}"#
+        )
+        .1["success"],
+        true
+    );
+    let (_, set) = m.get("/api/settings");
+    assert_eq!(
+        (set["theme"].as_str(), set["sidebarOpen"].as_bool()),
+        (Some("light"), Some(false))
+    );
+    assert_eq!(m.post("/api/settings", b"[1]").0, 400);
+
+    let (s, full) = m.get(&format!("/v1/observations/{id}"));
+    assert_eq!(s, 200);
+    assert_eq!(
+        full["files_modified"][0],
+        repo.join("src/tokenizer.rs").display().to_string()
+    );
+    assert_eq!(m.get("/v1/observations/999999").0, 404);
+    let (_, found) = m.get("/v1/search?q=tokenizer&project=app");
+    let records: Vec<&str> = found["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["record"].as_str().unwrap())
+        .collect();
+    for r in ["observation", "summary", "prompt"] {
+        assert!(records.contains(&r), "{r} not found: {found}");
+    }
+    let (_, typed) = m.get("/v1/search?q=tokenizer&type=discovery");
+    assert_eq!(typed["results"].as_array().unwrap().len(), 0);
+    assert_eq!(m.get("/v1/search?q=").0, 400);
+    assert_eq!(m.get("/v1/search?q=x&since=never").0, 400);
+    let (_, tl) = m.get(&format!("/v1/timeline?anchor={id}"));
+    assert!(
+        tl["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["anchor"] == true),
+        "{tl}"
+    );
+    let (_, ctx) = m.get(&format!(
+        "/v1/context?project={}",
+        repo.join("src").display()
+    ));
+    assert!(
+        ctx["markdown"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("#{id} ")),
+        "{ctx}"
+    );
+
+    // Seed 000 session routes.
+    let (s, init) = m.post(
+        "/sessions/77/init",
+        br#"{"sdk_session_id": "legacy-1", "project": "/tmp/legacy-proj"}"#,
+    );
+    assert_eq!((s, init["success"].as_bool()), (200, Some(true)), "{init}");
+    let (s, added) = m.post(
+        "/sessions/77/observations",
+        br#"{"tool_name": "Read", "tool_input": {"file_path": "/tmp/legacy-proj/a.md"}, "tool_result": "text", "correlation_id": "c-1"}"#,
+    );
+    assert_eq!(s, 200, "{added}");
+    assert!(added["observation_id"].is_number(), "{added}");
+    let (_, sum) = m.post("/sessions/77/summarize", br#"{"trigger": "stop"}"#);
+    assert_eq!(sum["success"], true);
+    let (_, status) = m.get("/sessions/77/status");
+    assert_eq!(
+        (
+            status["session_id"].as_str(),
+            status["observation_count"].as_i64()
+        ),
+        (Some("legacy-1"), Some(1)),
+        "{status}"
+    );
+    assert_eq!(m.request("DELETE", "/sessions/77", None).1["success"], true);
+    assert_eq!(m.get("/sessions/77/status").0, 404);
+
+    let (s, pr) = m.post("/v1/prune", br#"{"older_than_days": 30}"#);
+    assert_eq!(s, 200, "{pr}");
+    assert_eq!(pr["observations"], 0);
+    assert_eq!(m.post("/v1/prune", br#"{"older_than": 1}"#).0 / 100, 4);
+}
