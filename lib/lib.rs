@@ -9,6 +9,7 @@
 //! - [`paths`] and [`config`]: where things live and what the user configured.
 
 pub mod api;
+pub mod claude;
 pub mod config;
 pub mod daemon;
 pub mod http;
