@@ -129,6 +129,8 @@ pub struct ExitInfo {
 /// A running child. Holds a slot under `max_processes` and keeps the daemon from idling out.
 pub struct Child {
     pub pid: u32,
+    /// Started with `--resume` (the transcript existed).
+    pub resumed: bool,
     pub spawned_at: Instant,
     input: Option<mpsc::UnboundedSender<String>>,
     pub events: mpsc::UnboundedReceiver<ChildEvent>,
@@ -199,6 +201,7 @@ pub fn spawn(
     ));
     Ok(Child {
         pid,
+        resumed: resume,
         spawned_at: Instant::now(),
         input: Some(input_tx),
         events: events_rx,

@@ -325,13 +325,18 @@ impl Actor {
                     self.handshake_id.clone(),
                     "initialize",
                 ));
+                let detail = if c.resumed {
+                    format!("--resume {}", self.session_id)
+                } else {
+                    format!("--session-id {}", self.session_id)
+                };
                 self.child = Some(c);
                 self.child_settings = Some(settings);
                 self.ready = false;
                 self.bad_events = 0;
                 self.spawn_deadline =
                     Some(Instant::now() + Duration::from_secs(self.pool.config.spawn_timeout_secs));
-                self.emit(EventKind::Spawned, Some(spec.args(false).join(" ")));
+                self.emit(EventKind::Spawned, Some(detail));
             }
             Err(e) => {
                 let why = format!("cannot start {}: {e}", spec.bin);
