@@ -2,6 +2,7 @@
 //! idle child when a turn needs room, and stopping everything at shutdown.
 
 use crate::events::Events;
+use crate::records::Settings;
 use crate::session::{self, Command, SessionHandle};
 use claude_daemons::config::SupervisorConfig;
 use claude_daemons::daemon::Activity;
@@ -55,17 +56,28 @@ impl PoolInner {
     }
 
     /// The session task for `key`, started if needed; `None` while shutting down.
-    pub fn handle(self: &Arc<Self>, key: &str, session_id: &str) -> Option<SessionHandle> {
+    pub fn handle(
+        self: &Arc<Self>,
+        key: &str,
+        session_id: &str,
+        settings: &Settings,
+    ) -> Option<SessionHandle> {
         if self.shutdown.is_cancelled() {
             return None;
         }
         let mut map = self.map();
         if let Some(h) = map.get(key) {
             if !h.tx.is_closed() {
+                h.set_settings(settings.clone());
                 return Some(h.clone());
             }
         }
-        let h = session::start(self.clone(), key.into(), session_id.into());
+        let h = session::start(
+            self.clone(),
+            key.into(),
+            session_id.into(),
+            settings.clone(),
+        );
         map.insert(key.into(), h.clone());
         Some(h)
     }

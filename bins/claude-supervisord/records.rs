@@ -36,6 +36,25 @@ pub struct Wanted {
     pub allowed_tools: Option<Vec<String>>,
 }
 
+impl Wanted {
+    /// Whether `current` already is what this asks for.
+    pub fn satisfied_by(&self, current: &Settings) -> bool {
+        self.cwd.as_ref().map_or(true, |c| *c == current.cwd)
+            && self
+                .model
+                .as_ref()
+                .map_or(true, |m| current.model.as_ref() == Some(m))
+            && self
+                .permission_mode
+                .as_ref()
+                .map_or(true, |p| current.permission_mode.as_ref() == Some(p))
+            && self
+                .allowed_tools
+                .as_ref()
+                .map_or(true, |t| *t == current.allowed_tools)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     #[error("session {key} is bound to workspace {bound}; forget it (DELETE /v1/sessions/{key}?forget=true) to use {wanted}")]
@@ -261,6 +280,43 @@ mod tests {
         assert!(get(&c, "agent::chat").unwrap().is_none());
         let id = daemon_id(&c).unwrap();
         assert_eq!(daemon_id(&c).unwrap(), id);
+    }
+
+    #[test]
+    fn wanted_is_satisfied_only_by_equal_named_fields() {
+        let cur = Settings {
+            cwd: "/w".into(),
+            model: Some("m".into()),
+            permission_mode: None,
+            allowed_tools: vec!["Read".into()],
+        };
+        assert!(Wanted::default().satisfied_by(&cur));
+        let w = Wanted {
+            cwd: Some("/w".into()),
+            allowed_tools: Some(vec!["Read".into()]),
+            ..Wanted::default()
+        };
+        assert!(w.satisfied_by(&cur));
+        for w in [
+            Wanted {
+                model: Some("other".into()),
+                ..Wanted::default()
+            },
+            Wanted {
+                permission_mode: Some("plan".into()),
+                ..Wanted::default()
+            },
+            Wanted {
+                allowed_tools: Some(vec![]),
+                ..Wanted::default()
+            },
+            Wanted {
+                cwd: Some("/x".into()),
+                ..Wanted::default()
+            },
+        ] {
+            assert!(!w.satisfied_by(&cur), "{w:?}");
+        }
     }
 
     #[test]

@@ -55,11 +55,26 @@ pub struct SessionHandle {
     pub tx: mpsc::UnboundedSender<Command>,
     pub live: Arc<Mutex<Live>>,
     pub pending: Arc<AtomicUsize>,
+    pub session_id: Arc<str>,
+    /// The settings last stored for the session, so a warm ask that changes nothing needs
+    /// no database round trip.
+    pub settings: Arc<Mutex<Settings>>,
 }
 
 impl SessionHandle {
     pub fn live(&self) -> Live {
         self.live.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_settings(&self, s: Settings) {
+        *self.settings.lock().unwrap_or_else(|p| p.into_inner()) = s;
     }
 }
 
@@ -96,7 +111,12 @@ struct Actor {
     seq: u64,
 }
 
-pub fn start(pool: Arc<PoolInner>, key: String, session_id: String) -> SessionHandle {
+pub fn start(
+    pool: Arc<PoolInner>,
+    key: String,
+    session_id: String,
+    settings: Settings,
+) -> SessionHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let live = Arc::new(Mutex::new(Live {
         state: "idle",
@@ -110,6 +130,7 @@ pub fn start(pool: Arc<PoolInner>, key: String, session_id: String) -> SessionHa
         evicting: false,
     }));
     let c = &pool.config;
+    let handle_id: Arc<str> = session_id.as_str().into();
     let actor = Actor {
         key,
         session_id,
@@ -140,6 +161,8 @@ pub fn start(pool: Arc<PoolInner>, key: String, session_id: String) -> SessionHa
         tx,
         live,
         pending: Arc::new(AtomicUsize::new(0)),
+        session_id: handle_id,
+        settings: Arc::new(Mutex::new(settings)),
     }
 }
 
@@ -479,16 +502,7 @@ impl Actor {
     async fn complete(&mut self, a: Active, r: ResultMessage) {
         self.last_used = Instant::now();
         self.backoff.reset();
-        let key = self.key.clone();
         let cost = r.total_cost_usd;
-        if let Ok(Err(e)) = self
-            .pool
-            .db
-            .call(move |c| records::record_turn(c, &key, cost))
-            .await
-        {
-            tracing::error!(SESSION_KEY = %self.key, "cannot record the turn: {e}");
-        }
         let result = AskResult {
             key: self.key.clone(),
             session_id: r.session_id.unwrap_or_else(|| self.session_id.clone()),
@@ -502,7 +516,18 @@ impl Actor {
             cold: a.cold,
             elapsed_ms: a.turn.accepted.elapsed().as_millis() as u64,
         };
+        // The caller first; the bookkeeping is not on its path. The next command waits for
+        // it, so turns are counted in order.
         a.turn.finish(Ok(result));
+        let key = self.key.clone();
+        if let Ok(Err(e)) = self
+            .pool
+            .db
+            .call(move |c| records::record_turn(c, &key, cost))
+            .await
+        {
+            tracing::error!(SESSION_KEY = %self.key, "cannot record the turn: {e}");
+        }
     }
 
     /// The child is gone unexpectedly (or never came up): fail what waited on it, then

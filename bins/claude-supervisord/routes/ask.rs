@@ -63,18 +63,30 @@ pub async fn ask(
         permission_mode: req.permission_mode,
         allowed_tools: req.allowed_tools,
     };
-    let default_cwd = std::env::var("HOME").unwrap_or_else(|_| "/".into());
-    let k = key.clone();
-    let record = app
+    // A warm session asked for nothing new: no database round trip.
+    let cached = app
         .pool
-        .db
-        .call(move |c| records::ensure(c, &k, &wanted, &default_cwd))
-        .await
-        .map_err(db_error)?
-        .map_err(|e| match e {
-            RecordError::CwdConflict { .. } => Error::new("conflict", e.to_string()),
-            e => db_error(e),
-        })?;
+        .get(&key)
+        .map(|h| (h.session_id.to_string(), h.settings()))
+        .filter(|(_, s)| wanted.satisfied_by(s));
+    let (session_id, settings) = match cached {
+        Some(c) => c,
+        None => {
+            let default_cwd = std::env::var("HOME").unwrap_or_else(|_| "/".into());
+            let k = key.clone();
+            let r = app
+                .pool
+                .db
+                .call(move |c| records::ensure(c, &k, &wanted, &default_cwd))
+                .await
+                .map_err(db_error)?
+                .map_err(|e| match e {
+                    RecordError::CwdConflict { .. } => Error::new("conflict", e.to_string()),
+                    e => db_error(e),
+                })?;
+            (r.session_id, r.settings)
+        }
+    };
     let timeout = Duration::from_millis(
         req.timeout_ms
             .unwrap_or(app.pool.config.turn_timeout_secs.saturating_mul(1000)),
@@ -85,7 +97,7 @@ pub async fn ask(
     for _ in 0..2 {
         let handle = app
             .pool
-            .handle(&key, &record.session_id)
+            .handle(&key, &session_id, &settings)
             .ok_or_else(|| Error::new("shutting_down", "the supervisor is shutting down"))?;
         let limit = app.pool.config.queue_limit + 1;
         if handle.pending.fetch_add(1, Ordering::AcqRel) >= limit {
@@ -100,7 +112,7 @@ pub async fn ask(
         }
         let (turn, rx) = Turn::new(
             prompt.take().expect("prompt"),
-            record.settings.clone(),
+            settings.clone(),
             timeout,
             stream,
             handle.pending.clone(),
