@@ -36,8 +36,8 @@ struct Direct {
 }
 
 impl Direct {
-    fn start(api: &MockApi, home: &std::path::Path, work: &std::path::Path) -> Direct {
-        let mut child = mock_anthropic::claude_command(api, home)
+    fn start(mut cmd: std::process::Command, work: &std::path::Path) -> Direct {
+        let mut child = cmd
             .current_dir(work)
             .args([
                 "-p",
@@ -106,11 +106,75 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Warm turns through the supervisor and directly, interleaved so drift and the load of a
+/// shared machine hit both alike. Returns (direct p50, supervisor p50) in ms.
+fn warm(
+    label: &str,
+    n: usize,
+    direct: &mut Direct,
+    ask: &dyn Fn(&str, &str) -> Value,
+) -> (f64, f64) {
+    ask("bench-warm", "warm up");
+    direct.turn("warm up");
+    let (mut base, mut sup, mut diff) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let b = direct.turn(&format!("turn {i}")).as_secs_f64() * 1e3;
+        let t = Instant::now();
+        let r = ask("bench-warm", &format!("turn {i}"));
+        let v = t.elapsed().as_secs_f64() * 1e3;
+        assert_eq!(r["cold"], false);
+        base.push(b);
+        sup.push(v);
+        diff.push(v - b);
+    }
+    let (b50, b99) = (pct(&mut base, 0.5), pct(&mut base, 0.99));
+    let (s50, s99) = (pct(&mut sup, 0.5), pct(&mut sup, 0.99));
+    println!("warm turn, {label}, {n} samples each (ms):");
+    println!("  direct stdin/stdout  p50 {b50:8.3}  p99 {b99:8.3}");
+    println!("  via supervisor       p50 {s50:8.3}  p99 {s99:8.3}");
+    println!(
+        "  added at p50: {:.3} ms (ratio {:.3}); median of paired differences {:.3} ms",
+        s50 - b50,
+        s50 / b50,
+        pct(&mut diff, 0.5)
+    );
+    (b50, s50)
+}
+
+fn asker(s: &Supervisor) -> impl Fn(&str, &str) -> Value + Sync + '_ {
+    let client = UnixClient::new(&s.socket).timeout(Duration::from_secs(120));
+    let work = s.work.display().to_string();
+    move |key: &str, prompt: &str| -> Value {
+        let body = json!({"prompt": prompt, "cwd": work, "allowed_tools": ["Read"]});
+        let r = client
+            .post_json(
+                &format!("/v1/sessions/{key}/ask"),
+                body.to_string().as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json().unwrap()
+    }
+}
+
 fn main() {
     let n: usize = std::env::var("BENCH_TURNS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(40);
+        .unwrap_or(100);
+
+    // 0. The supervisor's own cost, measured where the child costs nothing: the fake child
+    // (examples/fake_claude.rs) answers in microseconds.
+    let fake = support::fake_claude();
+    let fs = Supervisor::start(&format!("claude_bin = \"{}\"\n", fake.display()), &[], &[]);
+    let mut cmd = std::process::Command::new(&fake);
+    cmd.env_remove("CLAUDECODE");
+    let mut direct = Direct::start(cmd, &fs.work);
+    warm("fake child", n * 5, &mut direct, &asker(&fs));
+    let _ = direct.child.kill();
+    let _ = direct.child.wait();
+    drop(fs);
+
     let api = MockApi::start(|_| Reply::Text("ok".into()));
     let bin = mock_anthropic::claude_bin();
     let env: Vec<(&str, OsString)> = vec![
@@ -126,41 +190,11 @@ fn main() {
         &[],
     );
     let client = UnixClient::new(&s.socket).timeout(Duration::from_secs(120));
-    let work = s.work.display().to_string();
-    let ask = |key: &str, prompt: &str| -> Value {
-        let body = json!({"prompt": prompt, "cwd": work, "allowed_tools": ["Read"]});
-        let r = client
-            .post_json(
-                &format!("/v1/sessions/{key}/ask"),
-                body.to_string().as_bytes(),
-            )
-            .unwrap();
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        r.json().unwrap()
-    };
+    let ask = asker(&s);
 
-    // 1. Warm turns, interleaved so drift hits both sides alike.
-    let mut direct = Direct::start(&api, &s.home, &s.work);
-    ask("bench-warm", "warm up");
-    direct.turn("warm up");
-    let (mut base, mut sup) = (Vec::new(), Vec::new());
-    for i in 0..n {
-        base.push(direct.turn(&format!("turn {i}")).as_secs_f64() * 1e3);
-        let t = Instant::now();
-        let r = ask("bench-warm", &format!("turn {i}"));
-        sup.push(t.elapsed().as_secs_f64() * 1e3);
-        assert_eq!(r["cold"], false);
-    }
-    let (b50, b99) = (pct(&mut base, 0.5), pct(&mut base, 0.99));
-    let (s50, s99) = (pct(&mut sup, 0.5), pct(&mut sup, 0.99));
-    println!("warm turn, {n} samples each (ms):");
-    println!("  direct stdin/stdout  p50 {b50:7.2}  p99 {b99:7.2}");
-    println!("  via supervisor       p50 {s50:7.2}  p99 {s99:7.2}");
-    println!(
-        "  added at p50: {:.2} ms (ratio {:.3})",
-        s50 - b50,
-        s50 / b50
-    );
+    // 1. Warm turns with the real CLI.
+    let mut direct = Direct::start(mock_anthropic::claude_command(&api, &s.home), &s.work);
+    let (_, s50) = warm("real claude", n, &mut direct, &ask);
     let _ = direct.child.kill();
     let _ = direct.child.wait();
 
