@@ -2,12 +2,14 @@
 //! the supervisor's edge-case tests: it speaks the same protocol, and misbehaves on request.
 //!
 //! Start-up behaviour comes from `FAKE_CLAUDE_MODE`: `normal` (default), `never-init` (reads
-//! stdin, never answers), `exit-at-once` (complains on stderr and exits 1). Each start is
+//! stdin, never answers), `exit-at-once` (complains on stderr and exits 1), `ignore-eof`
+//! (normal, but lingers 60 s after stdin closes). Each start is
 //! appended to `$FAKE_CLAUDE_LOG` (`<pid> <args>`) when set.
 //!
 //! Per turn, the prompt decides: `sleep:<ms>` answers after a delay (an interrupt ends it
-//! early), `garbage` writes bad lines before answering, `die` exits mid-turn, `hang` never
-//! answers and ignores interrupts; anything else is echoed as `echo: <prompt>`.
+//! early), `garbage` writes bad lines before answering, `badresult` ends the turn with a
+//! malformed result, `die` exits mid-turn, `hang` never answers and ignores interrupts;
+//! anything else is echoed as `echo: <prompt>`.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};
@@ -74,6 +76,8 @@ fn main() {
         while rx.recv().is_ok() {}
         return;
     }
+    // `ignore-eof`: outlive a closed stdin, as a wedged child would; only signals end it.
+    let linger = mode == "ignore-eof";
     let mut cost = 0.0;
     let mut turns = 0u64;
     while let Ok(msg) = rx.recv() {
@@ -96,6 +100,10 @@ fn main() {
                 if prompt == "hang" {
                     while rx.recv().is_ok() {}
                     return;
+                }
+                if prompt == "badresult" {
+                    raw("{\"type\": \"result\", \"subtype\": 7}");
+                    continue;
                 }
                 if prompt == "garbage" {
                     raw("this is not json");
@@ -149,5 +157,8 @@ fn main() {
             }
             _ => {}
         }
+    }
+    if linger {
+        std::thread::sleep(Duration::from_secs(60));
     }
 }

@@ -78,8 +78,194 @@ fn garbage_output_is_skipped_and_the_turn_completes() {
     assert_eq!(bad, 3, "non-JSON, no type, over-long: {events:?}");
     let (st, r) = ask(&s, "g", "after");
     assert_eq!((st, r["result"].as_str()), (200, Some("echo: after")));
+    // A result line that does not parse fails its turn instead of leaving it hanging.
+    let t = Instant::now();
+    let (st, r) = ask(&s, "g", "badresult");
+    assert_eq!(
+        (st, r["error"].as_str()),
+        (502, Some("child_output")),
+        "{r}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(2));
+    let (st, r) = ask(&s, "g", "fine");
+    assert_eq!((st, r["result"].as_str()), (200, Some("echo: fine")));
     let (_, h) = s.get("/v1/health");
     assert_eq!(h["status"], "ok");
+    assert_eq!(
+        (h["children"].as_u64(), h["sessions"].as_u64()),
+        (Some(1), Some(1)),
+        "{h}"
+    );
+}
+
+#[test]
+fn a_missing_binary_fails_the_ask_with_the_reason() {
+    let s = Supervisor::start("claude_bin = \"/nonexistent/claude\"\n", &[], &[]);
+    let (st, r) = s.ask("m", json!({"prompt": "hi"}));
+    assert_eq!(
+        (st, r["error"].as_str()),
+        (502, Some("spawn_failed")),
+        "{r}"
+    );
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/claude"),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_child_deaf_to_eof_is_terminated_and_dies_with_a_killed_supervisor() {
+    let mut s = start("", "ignore-eof");
+    assert_eq!(ask(&s, "p", "hello").0, 200);
+    let pid = s.session("p")["pid"].as_u64().unwrap() as u32;
+    // Closing stdin is not enough: after the grace, SIGTERM.
+    let t = Instant::now();
+    assert_eq!(s.delete("/v1/sessions/p").1["stopped"], true);
+    assert!(
+        t.elapsed() >= Duration::from_millis(400),
+        "waited the grace"
+    );
+    assert!(!alive(pid));
+    let (_, st) = s.get("/v1/status");
+    let last = st["recent_events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["kind"], "stopped");
+    assert!(
+        last["detail"].as_str().unwrap().contains("signal 15"),
+        "{last}"
+    );
+
+    // The supervisor killed outright: the parent-death signal ends the child.
+    assert_eq!(ask(&s, "p", "again").0, 200);
+    let pid = s.session("p")["pid"].as_u64().unwrap() as u32;
+    unsafe { libc::kill(s.proc.id() as i32, libc::SIGKILL) };
+    s.proc.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "child {pid} outlived its supervisor"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn shutdown_fails_a_turn_in_flight_cleanly() {
+    let mut s = start("", "normal");
+    let pid = std::thread::scope(|sc| {
+        let turn = sc.spawn(|| ask(&s, "z", "sleep:20000"));
+        s.wait_for("busy", Duration::from_secs(5), |s| {
+            s.get("/v1/sessions/z").1["state"] == "busy"
+        });
+        let pid = s.session("z")["pid"].as_u64().unwrap() as u32;
+        let t = Instant::now();
+        unsafe { libc::kill(s.proc.id() as i32, libc::SIGTERM) };
+        let (st, r) = turn.join().unwrap();
+        assert_eq!(
+            (st, r["error"].as_str()),
+            (503, Some("shutting_down")),
+            "{r}"
+        );
+        assert!(t.elapsed() < Duration::from_secs(3));
+        pid
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.proc.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "no exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(s.proc.wait().unwrap().code(), Some(0));
+    assert!(!alive(pid));
+}
+
+#[test]
+fn lifecycle_events_stream_and_resume_from_last_event_id() {
+    let s = start("", "normal");
+    std::thread::scope(|sc| {
+        let watcher = sc.spawn(|| support::sse(&s.socket, "GET", "/v1/events", None, Some(2)));
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(ask(&s, "e", "hello").0, 200);
+        let (st, events) = watcher.join().unwrap();
+        assert_eq!(st, 200);
+        let kinds: Vec<Value> = events
+            .iter()
+            .map(|e| serde_json::from_str::<Value>(&e.data).unwrap())
+            .collect();
+        assert_eq!(kinds[0]["kind"], "spawned", "{kinds:?}");
+        assert_eq!(kinds[1]["kind"], "ready", "{kinds:?}");
+        assert_eq!(kinds[0]["key"], "e");
+        assert!(kinds[0]["pid"].as_u64().is_some());
+    });
+    // Last-Event-ID: what happened after event 1 still comes, from the ring.
+    let mut stream = std::os::unix::net::UnixStream::connect(&s.socket).unwrap();
+    use std::io::{Read, Write};
+    stream
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /v1/events HTTP/1.1\r\nhost: x\r\nlast-event-id: 1\r\n\r\n"
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if String::from_utf8_lossy(&got).contains("\"ready\"") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("id: 2"), "{text}");
+    assert!(!text.contains("id: 1\n"), "{text}");
+}
+
+#[test]
+fn a_settings_change_restarts_the_child_with_the_new_flags() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let config = format!("claude_bin = \"{}\"\n{FAST}", fake_claude().display());
+    let s = Supervisor::start(
+        &config,
+        &[("FAKE_CLAUDE_LOG", log.path().as_os_str().to_owned())],
+        &[],
+    );
+    let cwd = s.work.display().to_string();
+    assert_eq!(
+        s.ask("c", json!({"prompt": "a", "cwd": cwd, "model": "one"}))
+            .0,
+        200
+    );
+    assert_eq!(
+        s.ask("c", json!({"prompt": "b", "model": "one"})).1["cold"],
+        false
+    );
+    let (st, r) = s.ask(
+        "c",
+        json!({"prompt": "c", "model": "two", "allowed_tools": ["Read"]}),
+    );
+    assert_eq!((st, &r["cold"]), (200, &json!(true)), "{r}");
+    let starts = std::fs::read_to_string(log.path()).unwrap();
+    let lines: Vec<&str> = starts.lines().collect();
+    assert_eq!(lines.len(), 2, "{starts}");
+    assert!(lines[0].contains("--model one"), "{starts}");
+    assert!(
+        lines[1].contains("--model two") && lines[1].contains("--allowedTools Read"),
+        "{starts}"
+    );
+    let info = s.session("c");
+    assert_eq!(info["model"], "two");
+    assert_eq!(info["allowed_tools"], json!(["Read"]));
 }
 
 #[test]

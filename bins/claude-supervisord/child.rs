@@ -8,7 +8,7 @@
 
 use crate::lines::{next_line, Line, MAX_LINE};
 use crate::records::Settings;
-use claude_daemons::claude::{ChildInput, ChildMessage};
+use claude_daemons::claude::{ChildInput, ChildMessage, StreamJsonError};
 use claude_daemons::daemon::ActivityGuard;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -114,7 +114,11 @@ pub enum ChildEvent {
     /// A parsed stdout line and its raw text (forwarded to SSE clients as is).
     Message(ChildMessage, Arc<str>),
     /// A stdout line that was skipped, and why.
-    Bad(String),
+    Bad {
+        reason: String,
+        /// It claimed to be a turn's `result`: the turn cannot end normally.
+        ends_turn: bool,
+    },
     /// The process ended (always the last event).
     Exited(ExitInfo),
 }
@@ -282,18 +286,30 @@ async fn write_stdin(
 async fn read_stdout(stdout: tokio::process::ChildStdout, tx: mpsc::UnboundedSender<ChildEvent>) {
     let mut r = BufReader::with_capacity(64 << 10, stdout);
     let mut buf = Vec::new();
+    let bad = |reason: String| ChildEvent::Bad {
+        reason,
+        ends_turn: false,
+    };
     loop {
-        let event = match next_line(&mut r, &mut buf, MAX_LINE).await {
+        let line = next_line(&mut r, &mut buf, MAX_LINE).await;
+        // One huge line must not pin its buffer for the child's whole life.
+        if buf.capacity() > 1 << 20 {
+            buf = Vec::new();
+        }
+        let event = match line {
             Ok(None) | Err(_) => return,
             Ok(Some(Line::Text(t))) if t.trim().is_empty() => continue,
             Ok(Some(Line::Text(t))) => match ChildMessage::parse(&t) {
                 Ok(m) => ChildEvent::Message(m, t.into()),
-                Err(e) => ChildEvent::Bad(format!("{e}: {}", preview(&t))),
+                Err(e) => ChildEvent::Bad {
+                    ends_turn: matches!(&e, StreamJsonError::Malformed { kind, .. } if kind == "result"),
+                    reason: format!("{e}: {}", preview(&t)),
+                },
             },
-            Ok(Some(Line::TooLong(n))) => ChildEvent::Bad(format!(
+            Ok(Some(Line::TooLong(n))) => bad(format!(
                 "line of {n} bytes exceeds the {MAX_LINE}-byte limit"
             )),
-            Ok(Some(Line::NotUtf8)) => ChildEvent::Bad("line is not UTF-8".into()),
+            Ok(Some(Line::NotUtf8)) => bad("line is not UTF-8".into()),
         };
         if tx.send(event).is_err() {
             return;

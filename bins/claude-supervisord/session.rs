@@ -416,14 +416,14 @@ impl Actor {
                 self.child = None;
                 self.crashed(why, "child_exited").await;
             }
-            ChildEvent::Bad(reason) => {
+            ChildEvent::Bad { reason, ends_turn } => {
                 self.bad_events += 1;
                 if self.bad_events <= BAD_EVENTS_PER_CHILD {
                     self.emit(EventKind::BadOutput, Some(reason.clone()));
                 } else {
                     tracing::warn!(SESSION_KEY = %self.key, "skipped child output: {reason}");
                 }
-                if reason.starts_with("malformed `result`") {
+                if ends_turn {
                     if let Some(a) = self.active.take_if(|a| a.sent) {
                         a.turn.finish(Err(TurnError::new("child_output", reason)));
                         self.last_used = Instant::now();
