@@ -129,7 +129,10 @@ impl Supervisor {
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.client().get(path).unwrap();
+        let r = self
+            .client()
+            .get(path)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.log()));
         (
             r.status,
             serde_json::from_slice(&r.body).unwrap_or(Value::Null),
@@ -140,7 +143,7 @@ impl Supervisor {
         let r = self
             .client()
             .post_json(path, body.to_string().as_bytes())
-            .unwrap();
+            .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.log()));
         (
             r.status,
             serde_json::from_slice(&r.body).unwrap_or(Value::Null),
@@ -148,7 +151,10 @@ impl Supervisor {
     }
 
     pub fn delete(&self, path: &str) -> (u16, Value) {
-        let r = self.client().request("DELETE", path, &[], None).unwrap();
+        let r = self
+            .client()
+            .request("DELETE", path, &[], None)
+            .unwrap_or_else(|e| panic!("DELETE {path}: {e}\n{}", self.log()));
         (
             r.status,
             serde_json::from_slice(&r.body).unwrap_or(Value::Null),

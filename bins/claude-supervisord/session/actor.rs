@@ -1,136 +1,63 @@
-//! One session's task: its FIFO of turns (one in flight), its child (spawned lazily,
-//! restarted with backoff after a crash, reaped when idle, evicted for room), and the
-//! crash-loop breaker. Everything about a session changes here, in one task, so no lock
-//! orders or races between a turn, a crash and a reap.
+//! The session task's loop: schedule turns, spawn and stop the child, keep the timers.
 
+use super::output::tail_suffix;
+use super::{Command, Live};
 use crate::backoff::{Backoff, Breaker};
 use crate::child::{self, Child, ChildEvent, ExitInfo, Spec};
 use crate::pool::PoolInner;
 use crate::records::{self, Settings};
 use crate::turn::{Turn, TurnError};
-use claude_daemons::api::supervisor::{AskResult, EventKind};
-use claude_daemons::claude::{ChildInput, ChildMessage, ResultMessage};
+use claude_daemons::api::supervisor::EventKind;
+use claude_daemons::claude::ChildInput;
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// How long an interrupted (timed-out) turn may take to end before its child is killed.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
-/// Bad lines per child reported as events; the rest only go to the log.
-const BAD_EVENTS_PER_CHILD: u32 = 5;
-
-pub enum Command {
-    Ask(Turn),
-    Interrupt(oneshot::Sender<bool>),
-    /// Stop the child; with `forget`, drop the mapping. The task ends.
-    Stop {
-        forget: bool,
-        reply: oneshot::Sender<(bool, bool)>,
-    },
-    /// Stop the child if it is idle, to make room.
-    Evict,
-    Shutdown,
-}
-
-/// What other tasks may read about a session.
-#[derive(Clone, Debug)]
-pub struct Live {
-    pub state: &'static str,
-    pub pid: Option<u32>,
-    pub busy: bool,
-    pub queued: usize,
-    pub last_used: Instant,
-    pub spawned_at: Option<Instant>,
-    pub failure: Option<String>,
-    pub recent_crashes: usize,
-    /// An eviction was asked for and not yet handled.
-    pub evicting: bool,
-}
-
-#[derive(Clone)]
-pub struct SessionHandle {
-    pub tx: mpsc::UnboundedSender<Command>,
-    pub live: Arc<Mutex<Live>>,
-    pub pending: Arc<AtomicUsize>,
-    pub session_id: Arc<str>,
-    /// The settings last stored for the session, so a warm ask that changes nothing needs
-    /// no database round trip.
-    pub settings: Arc<Mutex<Settings>>,
-}
-
-impl SessionHandle {
-    pub fn live(&self) -> Live {
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    pub fn settings(&self) -> Settings {
-        self.settings
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    pub fn set_settings(&self, s: Settings) {
-        *self.settings.lock().unwrap_or_else(|p| p.into_inner()) = s;
-    }
-}
-
 /// The turn at the head of the queue.
-struct Active {
-    turn: Turn,
-    deadline: Instant,
+pub(super) struct Active {
+    pub(super) turn: Turn,
+    pub(super) deadline: Instant,
     /// Written to the child (else waiting for a child to be ready).
-    sent: bool,
-    cold: bool,
+    pub(super) sent: bool,
+    pub(super) cold: bool,
 }
 
-struct Actor {
+pub(super) struct Actor {
+    pub(super) key: String,
+    pub(super) session_id: String,
+    pub(super) pool: Arc<PoolInner>,
+    pub(super) rx: mpsc::UnboundedReceiver<Command>,
+    pub(super) live: Arc<Mutex<Live>>,
+    pub(super) queue: VecDeque<Turn>,
+    pub(super) active: Option<Active>,
+    pub(super) child: Option<Child>,
+    pub(super) child_settings: Option<Settings>,
+    pub(super) ready: bool,
+    pub(super) handshake_id: String,
+    pub(super) spawn_deadline: Option<Instant>,
+    /// A timed-out turn's result is still to come from the child; discard it.
+    pub(super) draining: Option<Instant>,
+    pub(super) restart_at: Option<Instant>,
+    pub(super) failed: Option<String>,
+    pub(super) backoff: Backoff,
+    pub(super) breaker: Breaker,
+    pub(super) last_used: Instant,
+    pub(super) bad_events: u32,
+    pub(super) seq: u64,
+}
+
+pub(super) fn spawn(
+    pool: Arc<PoolInner>,
     key: String,
     session_id: String,
-    pool: Arc<PoolInner>,
     rx: mpsc::UnboundedReceiver<Command>,
     live: Arc<Mutex<Live>>,
-    queue: VecDeque<Turn>,
-    active: Option<Active>,
-    child: Option<Child>,
-    child_settings: Option<Settings>,
-    ready: bool,
-    handshake_id: String,
-    spawn_deadline: Option<Instant>,
-    /// A timed-out turn's result is still to come from the child; discard it.
-    draining: Option<Instant>,
-    restart_at: Option<Instant>,
-    failed: Option<String>,
-    backoff: Backoff,
-    breaker: Breaker,
-    last_used: Instant,
-    bad_events: u32,
-    seq: u64,
-}
-
-pub fn start(
-    pool: Arc<PoolInner>,
-    key: String,
-    session_id: String,
-    settings: Settings,
-) -> SessionHandle {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let live = Arc::new(Mutex::new(Live {
-        state: "idle",
-        pid: None,
-        busy: false,
-        queued: 0,
-        last_used: Instant::now(),
-        spawned_at: None,
-        failure: None,
-        recent_crashes: 0,
-        evicting: false,
-    }));
+) {
     let c = &pool.config;
-    let handle_id: Arc<str> = session_id.as_str().into();
     let actor = Actor {
         key,
         session_id,
@@ -141,7 +68,7 @@ pub fn start(
         breaker: Breaker::new(c.crash_limit, Duration::from_secs(c.crash_window_secs)),
         pool,
         rx,
-        live: live.clone(),
+        live,
         queue: VecDeque::new(),
         active: None,
         child: None,
@@ -157,13 +84,6 @@ pub fn start(
         seq: 0,
     };
     tokio::spawn(actor.run());
-    SessionHandle {
-        tx,
-        live,
-        pending: Arc::new(AtomicUsize::new(0)),
-        session_id: handle_id,
-        settings: Arc::new(Mutex::new(settings)),
-    }
 }
 
 enum Wake {
@@ -210,12 +130,12 @@ impl Actor {
         }
     }
 
-    fn emit(&self, kind: EventKind, detail: Option<String>) {
+    pub(super) fn emit(&self, kind: EventKind, detail: Option<String>) {
         let pid = self.child.as_ref().map(|c| c.pid);
         self.pool.events.emit(kind, &self.key, pid, detail);
     }
 
-    fn idle(&self) -> bool {
+    pub(super) fn idle(&self) -> bool {
         self.active.is_none() && self.queue.is_empty() && self.draining.is_none()
     }
 
@@ -324,13 +244,18 @@ impl Actor {
     async fn spawn(&mut self, settings: Settings, deadline: Option<Instant>) {
         let Some(permit) = self.pool.acquire_slot(&self.key, deadline).await else {
             if let Some(a) = self.active.take() {
-                a.turn.finish(Err(TurnError::new(
-                    "spawn_failed",
-                    format!(
-                        "no room for another process (max_processes = {}) and none idle to evict",
-                        self.pool.config.max_processes
-                    ),
-                )));
+                let e = if self.pool.shutdown.is_cancelled() {
+                    TurnError::new("shutting_down", "the supervisor is shutting down")
+                } else {
+                    TurnError::new(
+                        "spawn_failed",
+                        format!(
+                            "no room for another process (max_processes = {}) and none idle to evict",
+                            self.pool.config.max_processes
+                        ),
+                    )
+                };
+                a.turn.finish(Err(e));
             }
             return;
         };
@@ -402,160 +327,6 @@ impl Actor {
             }
             Command::Stop { .. } | Command::Shutdown => unreachable!("handled by run"),
         }
-    }
-
-    async fn child_event(&mut self, ev: ChildEvent) {
-        match ev {
-            ChildEvent::Exited(info) => {
-                let why = format!(
-                    "claude exited ({}){}",
-                    info.status,
-                    tail_suffix(&info.stderr_tail)
-                );
-                self.emit(EventKind::Exited, Some(why.clone()));
-                self.child = None;
-                self.crashed(why, "child_exited").await;
-            }
-            ChildEvent::Bad { reason, ends_turn } => {
-                self.bad_events += 1;
-                if self.bad_events <= BAD_EVENTS_PER_CHILD {
-                    self.emit(EventKind::BadOutput, Some(reason.clone()));
-                } else {
-                    tracing::warn!(SESSION_KEY = %self.key, "skipped child output: {reason}");
-                }
-                if ends_turn {
-                    if let Some(a) = self.active.take_if(|a| a.sent) {
-                        a.turn.finish(Err(TurnError::new("child_output", reason)));
-                        self.last_used = Instant::now();
-                    }
-                }
-            }
-            ChildEvent::Message(msg, raw) => self.message(msg, raw).await,
-        }
-    }
-
-    async fn message(&mut self, msg: ChildMessage, raw: Arc<str>) {
-        if let Some(a) = self.active.as_ref().filter(|a| a.sent) {
-            if self.draining.is_none() {
-                a.turn.line(&raw);
-            }
-        }
-        match msg {
-            ChildMessage::ControlResponse(r) if r.response.request_id == self.handshake_id => {
-                if r.response.is_success() {
-                    self.became_ready();
-                } else {
-                    let why = format!(
-                        "claude refused the handshake: {}",
-                        r.response.error.unwrap_or_default()
-                    );
-                    self.kill_child().await;
-                    self.crashed(why, "spawn_failed").await;
-                }
-            }
-            // Older CLIs or other drivers announce themselves with `init` only.
-            ChildMessage::System(s) if s.subtype == "init" => {
-                if s.session_id
-                    .as_deref()
-                    .is_some_and(|id| id != self.session_id)
-                {
-                    tracing::warn!(SESSION_KEY = %self.key, expected = %self.session_id, got = ?s.session_id, "child reports another session id");
-                }
-                if !self.ready {
-                    self.became_ready();
-                }
-            }
-            ChildMessage::ControlRequest(r) => {
-                // Nobody here answers permission prompts; say so rather than let it hang.
-                if let Some(c) = &self.child {
-                    c.send(&ChildInput::refuse(
-                        r.request_id.clone(),
-                        format!(
-                            "claude-supervisord does not answer `{}` requests; set allowed_tools or a permission mode",
-                            r.subtype()
-                        ),
-                    ));
-                }
-            }
-            ChildMessage::Result(r) => {
-                if self.draining.take().is_some() {
-                    return;
-                }
-                match self.active.take_if(|a| a.sent) {
-                    Some(a) => self.complete(a, *r).await,
-                    None => {
-                        tracing::warn!(SESSION_KEY = %self.key, "result with no turn in flight; skipped")
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn became_ready(&mut self) {
-        self.ready = true;
-        self.spawn_deadline = None;
-        self.last_used = Instant::now();
-        self.emit(EventKind::Ready, None);
-    }
-
-    async fn complete(&mut self, a: Active, r: ResultMessage) {
-        self.last_used = Instant::now();
-        self.backoff.reset();
-        let cost = r.total_cost_usd;
-        let result = AskResult {
-            key: self.key.clone(),
-            session_id: r.session_id.unwrap_or_else(|| self.session_id.clone()),
-            result: r.result,
-            is_error: r.is_error,
-            subtype: r.subtype,
-            total_cost_usd: r.total_cost_usd,
-            duration_ms: r.duration_ms,
-            num_turns: r.num_turns,
-            usage: r.usage,
-            cold: a.cold,
-            elapsed_ms: a.turn.accepted.elapsed().as_millis() as u64,
-        };
-        // The caller first; the bookkeeping is not on its path. The next command waits for
-        // it, so turns are counted in order.
-        a.turn.finish(Ok(result));
-        let key = self.key.clone();
-        if let Ok(Err(e)) = self
-            .pool
-            .db
-            .call(move |c| records::record_turn(c, &key, cost))
-            .await
-        {
-            tracing::error!(SESSION_KEY = %self.key, "cannot record the turn: {e}");
-        }
-    }
-
-    /// The child is gone unexpectedly (or never came up): fail what waited on it, then
-    /// schedule a restart or trip the breaker.
-    async fn crashed(&mut self, why: String, code: &'static str) {
-        self.child = None;
-        self.ready = false;
-        self.spawn_deadline = None;
-        self.draining = None;
-        if let Some(a) = self.active.take() {
-            a.turn.finish(Err(TurnError::new(code, why.clone())));
-        }
-        if self.breaker.record(Instant::now()) {
-            let reason = format!(
-                "{} crashes within {} s; last: {why}",
-                self.pool.config.crash_limit, self.pool.config.crash_window_secs
-            );
-            self.failed = Some(reason.clone());
-            self.restart_at = None;
-            self.emit(EventKind::Failed, Some(reason));
-            return;
-        }
-        let delay = self.backoff.next_delay();
-        self.restart_at = Some(Instant::now() + delay);
-        self.emit(
-            EventKind::RestartScheduled,
-            Some(format!("in {} ms", delay.as_millis())),
-        );
     }
 
     async fn tick(&mut self) {
@@ -639,7 +410,7 @@ impl Actor {
     }
 
     /// SIGKILL the child's group and wait for it; returns its stderr tail.
-    async fn kill_child(&mut self) -> String {
+    pub(super) async fn kill_child(&mut self) -> String {
         let Some(mut c) = self.child.take() else {
             return String::new();
         };
@@ -660,15 +431,10 @@ impl Actor {
         }
         let running = self.child.is_some();
         self.stop_child(EventKind::Stopped, why).await;
+        self.restart_at = None;
+        // The task ends: leave a true picture for status readers.
+        self.publish();
         running
-    }
-}
-
-fn tail_suffix(tail: &str) -> String {
-    if tail.is_empty() {
-        String::new()
-    } else {
-        format!("; stderr: {tail}")
     }
 }
 
