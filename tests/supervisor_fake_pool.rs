@@ -113,10 +113,13 @@ fn lifecycle_events_stream_and_resume_from_last_event_id() {
     .unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
-    while let Ok(n) = stream.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
         got.extend_from_slice(&buf[..n]);
         if String::from_utf8_lossy(&got).contains("\"ready\"") {
             break;
