@@ -208,6 +208,10 @@ fn idle_children_are_reaped_and_resume_on_the_next_ask() {
     assert!(!alive(pid));
     assert_eq!(s.events("r").last().unwrap(), "reaped");
     assert_eq!(s.session("r")["state"], "idle");
+    // With neither child nor work, the session's task ends too (the mapping stays).
+    s.wait_for("the session task to retire", Duration::from_secs(4), |s| {
+        s.get("/v1/health").1["sessions"] == 0
+    });
     let (st, r) = ask(&s, "r", "back");
     assert_eq!((st, &r["cold"]), (200, &json!(true)));
     let starts = std::fs::read_to_string(log.path()).unwrap();

@@ -3,14 +3,14 @@
 
 use crate::events::Events;
 use crate::records::Settings;
-use crate::session::{self, Command, SessionHandle};
+use crate::session::{self, Command, Live, SessionHandle};
 use claude_daemons::config::SupervisorConfig;
 use claude_daemons::daemon::Activity;
 use claude_daemons::store::Db;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// Shared by the HTTP handlers and every session task.
@@ -93,6 +93,26 @@ impl PoolInner {
         if map.get(key).is_some_and(|h| h.tx.same_channel(&handle.tx)) {
             map.remove(key);
         }
+    }
+
+    /// Let an idle session task end: only if nothing but the map holds its sender (so no
+    /// handler is about to send) and nothing waits in its queue. Decided under the map lock,
+    /// which every new handle is taken under.
+    pub fn retire(
+        &self,
+        key: &str,
+        live: &Arc<Mutex<Live>>,
+        rx: &mpsc::UnboundedReceiver<Command>,
+    ) -> bool {
+        let mut map = self.map();
+        let Some(h) = map.get(key).filter(|h| Arc::ptr_eq(&h.live, live)) else {
+            return true;
+        };
+        if h.tx.strong_count() > 1 || !rx.is_empty() {
+            return false;
+        }
+        map.remove(key);
+        true
     }
 
     pub fn all(&self) -> Vec<(String, SessionHandle)> {

@@ -17,6 +17,9 @@ use tokio::sync::mpsc;
 /// How long an interrupted (timed-out) turn may take to end before its child is killed.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
+/// How long a session task without a child lingers when reaping is off.
+const RETIRE_WITHOUT_REAP: Duration = Duration::from_secs(600);
+
 /// The turn at the head of the queue.
 pub(super) struct Active {
     pub(super) turn: Turn,
@@ -125,7 +128,14 @@ impl Actor {
                 }
                 Wake::Cmd(Some(cmd)) => self.command(cmd).await,
                 Wake::Child(ev) => self.child_event(ev).await,
-                Wake::Tick => self.tick().await,
+                Wake::Tick => {
+                    self.tick().await;
+                    if self.retire_at().is_some_and(|t| t <= Instant::now())
+                        && self.pool.retire(&self.key, &self.live, &self.rx)
+                    {
+                        return;
+                    }
+                }
             }
         }
     }
@@ -177,10 +187,23 @@ impl Actor {
             self.draining,
             self.restart_at,
             reap,
+            self.retire_at(),
         ]
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// When this task may end: nothing running, queued or pending for a while. Its session
+    /// lives on in the database; the next ask starts a new task. A failed session stays, so
+    /// its failure is visible until it is reset.
+    fn retire_at(&self) -> Option<Instant> {
+        let after = match self.pool.config.idle_reap_secs {
+            0 => RETIRE_WITHOUT_REAP,
+            s => Duration::from_secs(s),
+        };
+        (self.child.is_none() && self.idle() && self.restart_at.is_none() && self.failed.is_none())
+            .then(|| self.last_used + after)
     }
 
     /// Move the head turn forward as far as it can go without waiting.
