@@ -285,6 +285,24 @@ fn bad_requests_are_refused_with_reasons() {
         assert_eq!(st, want, "{path} {body}: {r}");
         assert!(r["message"].as_str().is_some_and(|m| !m.is_empty()), "{r}");
     }
+    // An oversized body is refused from its length, before it is read.
+    {
+        use std::io::{Read, Write};
+        let mut c = std::os::unix::net::UnixStream::connect(&s.socket).unwrap();
+        let head = format!(
+            "POST /v1/sessions/k/ask HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            3 << 20
+        );
+        c.write_all(head.as_bytes()).unwrap();
+        let _ = c.write_all(&vec![b'x'; 3 << 20]);
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        assert!(out.starts_with("HTTP/1.1 413"), "{out}");
+        assert!(out.contains("too_large"), "{out}");
+    }
+    let long = json!({"prompt": "x".repeat((1 << 20) + 1)});
+    let (st, r) = s.post("/v1/sessions/k/ask", &long);
+    assert_eq!(st, 400, "{r}");
     assert_eq!(s.get("/v1/sessions/none").0, 404);
     assert_eq!(
         s.get("/v1/sessions").1["sessions"],

@@ -39,6 +39,7 @@ impl TurnError {
             "bad_request" => 400,
             "not_found" => 404,
             "conflict" => 409,
+            "too_large" => 413,
             "queue_full" => 429,
             "child_exited" | "spawn_failed" | "child_output" => 502,
             "turn_timeout" => 504,

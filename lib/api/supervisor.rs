@@ -82,7 +82,7 @@ pub struct AskResult {
 /// An error answer: `{"error": code, "message": text}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApiError {
-    /// Stable code: `bad_request`, `not_found`, `conflict`, `queue_full`, `session_failed`,
+    /// Stable code: `bad_request`, `too_large`, `not_found`, `conflict`, `queue_full`, `session_failed`,
     /// `child_exited`, `spawn_failed`, `turn_timeout`, `stopped`, `shutting_down`, `internal`.
     pub error: String,
     /// For people.

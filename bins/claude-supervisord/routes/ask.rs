@@ -5,6 +5,7 @@ use crate::records::{self, RecordError, Wanted};
 use crate::session::Command;
 use crate::turn::{Turn, TurnEvent};
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -23,9 +24,10 @@ pub async fn ask(
     State(app): State<Arc<App>>,
     Path(key): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     check_key(&key)?;
+    let body = body.map_err(|e| Error::new("too_large", format!("ask body: {}", e.body_text())))?;
     let req: AskRequest = serde_json::from_slice(&body)
         .map_err(|e| Error::new("bad_request", format!("ask body: {e}")))?;
     if req.prompt.trim().is_empty() {
