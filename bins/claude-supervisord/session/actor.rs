@@ -221,7 +221,8 @@ impl Actor {
                     deadline: Instant::now() + turn.timeout,
                     turn,
                     sent: false,
-                    cold: false,
+                    // Waiting for a child still starting (a restart) is a cold turn too.
+                    cold: !self.ready,
                 });
             }
         }
