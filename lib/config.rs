@@ -99,6 +99,23 @@ pub struct SupervisorConfig {
     pub idle_reap_secs: u64,
     /// Seconds without children or requests before claude-supervisord exits (0 = never).
     pub idle_timeout_secs: u64,
+    /// Turns a session may hold waiting behind the one in flight (more are refused, 429).
+    pub queue_limit: usize,
+    /// Default limit of one turn, in seconds (an ask's `timeout_ms` overrides it).
+    pub turn_timeout_secs: u64,
+    /// Seconds a new process has to answer its handshake before it counts as a crash.
+    pub spawn_timeout_secs: u64,
+    /// First restart delay after a crash, in milliseconds; doubles per crash.
+    pub restart_base_ms: u64,
+    /// Longest restart delay, in milliseconds.
+    pub restart_max_ms: u64,
+    /// Crashes within `crash_window_secs` that mark a session failed (crash-loop breaker).
+    pub crash_limit: usize,
+    /// Window of the crash-loop breaker, in seconds.
+    pub crash_window_secs: u64,
+    /// Each of the two waits of a graceful stop (after closing stdin, after SIGTERM), in
+    /// milliseconds.
+    pub stop_grace_ms: u64,
 }
 
 impl Default for SupervisorConfig {
@@ -108,6 +125,14 @@ impl Default for SupervisorConfig {
             max_processes: 16,
             idle_reap_secs: 3600,
             idle_timeout_secs: 300,
+            queue_limit: 16,
+            turn_timeout_secs: 300,
+            spawn_timeout_secs: 30,
+            restart_base_ms: 1000,
+            restart_max_ms: 60_000,
+            crash_limit: 5,
+            crash_window_secs: 60,
+            stop_grace_ms: 5000,
         }
     }
 }
@@ -429,6 +454,29 @@ mod tests {
             .unwrap();
         assert_eq!(c.memory.skip_tools, vec!["Bash".to_string(), "Read".into()]);
         assert_eq!(c.memory.context_tokens, 99);
+    }
+
+    #[test]
+    fn supervisor_keys_have_defaults_and_overrides() {
+        let c = Config::parse(
+            Path::new("c.toml"),
+            "[supervisor]\nqueue_limit = 2\nrestart_base_ms = 50\n",
+        )
+        .unwrap();
+        assert_eq!(c.supervisor.queue_limit, 2);
+        assert_eq!(c.supervisor.restart_base_ms, 50);
+        assert_eq!(c.supervisor.restart_max_ms, 60_000);
+        assert_eq!(c.supervisor.crash_limit, 5);
+        assert_eq!(c.supervisor.crash_window_secs, 60);
+        assert_eq!(c.supervisor.stop_grace_ms, 5000);
+        assert_eq!(c.supervisor.turn_timeout_secs, 300);
+        let c = c
+            .with_env(env(&[(
+                "CLAUDE_DAEMONS_SUPERVISOR_SPAWN_TIMEOUT_SECS",
+                "3",
+            )]))
+            .unwrap();
+        assert_eq!(c.supervisor.spawn_timeout_secs, 3);
     }
 
     #[test]

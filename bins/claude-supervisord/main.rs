@@ -2,13 +2,26 @@
 //!
 //! Started on demand by its socket unit (or launchd, or by hand with `--foreground`); see
 //! claude-supervisord(1) and claude-daemons(7).
+//!
+//! Children inherit the daemon's environment (HOME, PATH, ANTHROPIC_*, CLAUDE_CONFIG_DIR…)
+//! minus the variables that belong to the daemon itself (see `child.rs`).
 
+mod backoff;
+mod child;
+mod events;
+mod lines;
+mod pool;
+mod records;
+mod routes;
 mod schema;
+mod session;
+mod turn;
 
 use clap::Parser;
-use claude_daemons::daemon::{self, Context, DaemonArgs, Service, StartupError};
+use claude_daemons::daemon::{self, Context, DaemonArgs, Exit, Service, StartupError};
 use claude_daemons::paths::Daemon;
 use claude_daemons::store::{self, Db, Durability};
+use routes::App;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,32 +35,60 @@ struct Cli {
 }
 
 struct Supervisord {
-    db: Db,
+    app: Arc<App>,
 }
 
 impl Service for Supervisord {
     fn routes(self: Arc<Self>) -> axum::Router {
-        axum::Router::new()
+        routes::router(self.app.clone())
     }
 
     async fn check(&self) -> Result<(), String> {
-        self.db.check().await
+        self.app.pool.db.check().await
+    }
+
+    fn health_details(&self) -> serde_json::Map<String, serde_json::Value> {
+        let pool = &self.app.pool;
+        let all = pool.all();
+        let busy = all.iter().filter(|(_, h)| h.live().busy).count();
+        let failed = all
+            .iter()
+            .filter(|(_, h)| h.live().failure.is_some())
+            .count();
+        let mut m = serde_json::Map::new();
+        m.insert("children".into(), pool.children().into());
+        m.insert("max_processes".into(), pool.max_processes().into());
+        m.insert("sessions".into(), all.len().into());
+        m.insert("sessions_busy".into(), busy.into());
+        m.insert("sessions_failed".into(), failed.into());
+        m
     }
 
     fn db_path(&self) -> Option<&Path> {
-        Some(self.db.path())
+        Some(self.app.pool.db.path())
     }
 
     async fn on_exit(&self) {
-        self.db.optimize().await;
+        self.app.pool.db.optimize().await;
     }
 }
 
 fn open(ctx: &Context) -> Result<Supervisord, StartupError> {
     let path = ctx.paths.db(Daemon::Supervisord);
     let conn = store::open(&path, &schema::SCHEMA, Durability::Normal)?;
+    let daemon_id = records::daemon_id(&conn).map_err(|e| StartupError::Other {
+        message: format!("database {}: {e}", path.display()),
+        exit: Exit::Failure,
+    })?;
+    let db = Db::new(conn, &path);
+    let pool = pool::new(
+        ctx.config.supervisor.clone(),
+        db,
+        ctx.activity.clone(),
+        ctx.shutdown.clone(),
+    );
     Ok(Supervisord {
-        db: Db::new(conn, &path),
+        app: Arc::new(App { pool, daemon_id }),
     })
 }
 

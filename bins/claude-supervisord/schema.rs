@@ -10,10 +10,23 @@ pub static SCHEMA: Schema = Schema {
     application_id: APPLICATION_ID,
     migrations: &[Migration {
         version: 1,
-        description: "meta: daemon facts (identity, state) kept across restarts",
+        description: "meta (daemon identity) and sessions (key → Claude session)",
         sql: "CREATE TABLE meta (
                   key TEXT PRIMARY KEY,
                   value TEXT NOT NULL,
+                  updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+              ) STRICT;
+              CREATE TABLE sessions (
+                  key TEXT PRIMARY KEY,
+                  session_id TEXT NOT NULL UNIQUE,
+                  kind TEXT NOT NULL DEFAULT 'stream-json',
+                  cwd TEXT NOT NULL,
+                  model TEXT,
+                  permission_mode TEXT,
+                  allowed_tools TEXT NOT NULL DEFAULT '[]',
+                  turns INTEGER NOT NULL DEFAULT 0,
+                  total_cost_usd REAL NOT NULL DEFAULT 0,
+                  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
                   updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
               ) STRICT;",
     }],

@@ -2,5 +2,6 @@
 
 mod health;
 pub mod memory;
+pub mod supervisor;
 
 pub use health::{Health, HealthStatus, Version, API_VERSION};

@@ -1,5 +1,11 @@
-//! Claude Code contracts: what its hooks send and read back (`reference/claude-code-contract.md`).
+//! Claude Code contracts (`reference/claude-code-contract.md`):
+//!
+//! - [`hooks`]: what its hooks send on stdin and read back on stdout.
+//! - [`stream_json`]: the headless `--input-format stream-json --output-format stream-json`
+//!   protocol, both directions.
 
 mod hooks;
+mod stream_json;
 
 pub use hooks::*;
+pub use stream_json::*;

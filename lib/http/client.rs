@@ -144,7 +144,12 @@ impl UnixClient {
         let mut chunk = [0u8; 16384];
         loop {
             stream.set_read_timeout(Some(remaining()?))?;
-            let n = stream.read(&mut chunk).map_err(|e| self.timed_out(e))?;
+            // With a receive timeout set, a signal handler running on this thread makes
+            // read fail with EINTR even under SA_RESTART (signal(7)): retry.
+            let n = match stream.read(&mut chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => r.map_err(|e| self.timed_out(e))?,
+            };
             if n == 0 {
                 break;
             }

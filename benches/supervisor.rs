@@ -1,0 +1,246 @@
+//! claude-supervisord figures, with the REAL Claude Code CLI against the mock Messages API:
+//!
+//! 1. Warm-turn overhead: the same kind of warm `claude` child driven directly over
+//!    stdin/stdout (baseline) versus through `POST /v1/sessions/{key}/ask`, interleaved.
+//! 2. Warm versus cold ask (spawn + handshake + turn).
+//! 3. 16 sessions with turns in flight at once: the supervisor's own RSS (children are
+//!    other processes, so they are not in it).
+//!
+//! Run: `cargo bench --bench supervisor` (env `BENCH_TURNS` changes the sample count).
+
+#[path = "../tests/support/mock_anthropic.rs"]
+mod mock_anthropic;
+#[path = "../tests/supervisor_support/mod.rs"]
+mod support;
+
+use claude_daemons::http::UnixClient;
+use mock_anthropic::{MockApi, Reply};
+use serde_json::{json, Value};
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Write};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use support::Supervisor;
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i]
+}
+
+/// A claude child driven by hand, as the supervisor would drive it.
+struct Direct {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Direct {
+    fn start(mut cmd: std::process::Command, work: &std::path::Path) -> Direct {
+        let mut child = cmd
+            .current_dir(work)
+            .args([
+                "-p",
+                "--input-format",
+                "stream-json",
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "--include-partial-messages",
+                "--session-id",
+                "00000000-0000-4000-8000-00000000b001",
+                "--allowedTools",
+                "Read",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut d = Direct {
+            child,
+            stdin,
+            stdout,
+        };
+        d.send(
+            &json!({"type":"control_request","request_id":"i","request":{"subtype":"initialize"}}),
+        );
+        d.until("control_response");
+        d
+    }
+
+    fn send(&mut self, v: &Value) {
+        writeln!(self.stdin, "{v}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn until(&mut self, kind: &str) -> Value {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(self.stdout.read_line(&mut line).unwrap() > 0, "child ended");
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+
+    fn turn(&mut self, prompt: &str) -> Duration {
+        let t = Instant::now();
+        self.send(&json!({"type":"user","message":{"role":"user","content":prompt},"parent_tool_use_id":null,"session_id":null}));
+        let r = self.until("result");
+        assert_eq!(r["is_error"], false, "{r}");
+        t.elapsed()
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Warm turns through the supervisor and directly, interleaved so drift and the load of a
+/// shared machine hit both alike. Returns (direct p50, supervisor p50) in ms.
+fn warm(
+    label: &str,
+    n: usize,
+    direct: &mut Direct,
+    ask: &dyn Fn(&str, &str) -> Value,
+) -> (f64, f64) {
+    ask("bench-warm", "warm up");
+    direct.turn("warm up");
+    let (mut base, mut sup, mut diff) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let b = direct.turn(&format!("turn {i}")).as_secs_f64() * 1e3;
+        let t = Instant::now();
+        let r = ask("bench-warm", &format!("turn {i}"));
+        let v = t.elapsed().as_secs_f64() * 1e3;
+        assert_eq!(r["cold"], false);
+        base.push(b);
+        sup.push(v);
+        diff.push(v - b);
+    }
+    let (b50, b99) = (pct(&mut base, 0.5), pct(&mut base, 0.99));
+    let (s50, s99) = (pct(&mut sup, 0.5), pct(&mut sup, 0.99));
+    println!("warm turn, {label}, {n} samples each (ms):");
+    println!("  direct stdin/stdout  p50 {b50:8.3}  p99 {b99:8.3}");
+    println!("  via supervisor       p50 {s50:8.3}  p99 {s99:8.3}");
+    println!(
+        "  added at p50: {:.3} ms (ratio {:.3}); median of paired differences {:.3} ms",
+        s50 - b50,
+        s50 / b50,
+        pct(&mut diff, 0.5)
+    );
+    (b50, s50)
+}
+
+fn asker(s: &Supervisor) -> impl Fn(&str, &str) -> Value + Sync + '_ {
+    let client = UnixClient::new(&s.socket).timeout(Duration::from_secs(120));
+    let work = s.work.display().to_string();
+    move |key: &str, prompt: &str| -> Value {
+        let body = json!({"prompt": prompt, "cwd": work, "allowed_tools": ["Read"]});
+        let r = client
+            .post_json(
+                &format!("/v1/sessions/{key}/ask"),
+                body.to_string().as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json().unwrap()
+    }
+}
+
+fn main() {
+    let n: usize = std::env::var("BENCH_TURNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+
+    // 0. The supervisor's own cost, measured where the child costs nothing: the fake child
+    // (examples/fake_claude.rs) answers in microseconds.
+    let fake = support::fake_claude();
+    let fs = Supervisor::start(&format!("claude_bin = \"{}\"\n", fake.display()), &[], &[]);
+    let mut cmd = std::process::Command::new(&fake);
+    cmd.env_remove("CLAUDECODE");
+    let mut direct = Direct::start(cmd, &fs.work);
+    warm("fake child", n * 5, &mut direct, &asker(&fs));
+    let _ = direct.child.kill();
+    let _ = direct.child.wait();
+    drop(fs);
+
+    let api = MockApi::start(|_| Reply::Text("ok".into()));
+    let bin = mock_anthropic::claude_bin();
+    let env: Vec<(&str, OsString)> = vec![
+        ("ANTHROPIC_BASE_URL", api.base_url().into()),
+        ("ANTHROPIC_API_KEY", "sk-ant-mock-key".into()),
+        ("DISABLE_TELEMETRY", "1".into()),
+        ("DISABLE_AUTOUPDATER", "1".into()),
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()),
+    ];
+    let s = Supervisor::start(
+        &format!("claude_bin = \"{}\"\nmax_processes = 32\n", bin.display()),
+        &env,
+        &[],
+    );
+    let client = UnixClient::new(&s.socket).timeout(Duration::from_secs(120));
+    let ask = asker(&s);
+
+    // 1. Warm turns with the real CLI.
+    let mut direct = Direct::start(mock_anthropic::claude_command(&api, &s.home), &s.work);
+    let (_, s50) = warm("real claude", n, &mut direct, &ask);
+    let _ = direct.child.kill();
+    let _ = direct.child.wait();
+
+    // 2. Cold asks: a new session each time.
+    let cold_n = (n / 8).max(5);
+    let mut cold = Vec::new();
+    for i in 0..cold_n {
+        let t = Instant::now();
+        let r = ask(&format!("bench-cold-{i}"), "hello");
+        cold.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(r["cold"], true);
+        let _ = client.request("DELETE", &format!("/v1/sessions/bench-cold-{i}"), &[], None);
+    }
+    let c50 = pct(&mut cold, 0.5);
+    println!("cold ask (spawn + handshake + turn), {cold_n} samples: p50 {c50:.1} ms");
+    println!("  cold / warm at p50: {:.1}x", c50 / s50);
+
+    // 3. 16 sessions with turns in flight at once.
+    let pid = s.proc.id();
+    let idle_rss = rss_kib(pid);
+    let mut peak = idle_rss;
+    let rounds = 4;
+    let t = Instant::now();
+    for round in 0..rounds {
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let done = &done;
+        std::thread::scope(|sc| {
+            for k in 0..16 {
+                let ask = &ask;
+                sc.spawn(move || {
+                    ask(&format!("bench-par-{k}"), &format!("round {round}"));
+                    done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                });
+            }
+            while done.load(std::sync::atomic::Ordering::SeqCst) < 16 {
+                peak = peak.max(rss_kib(pid));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+    }
+    let (_, h) = s.get("/v1/health");
+    println!(
+        "16 concurrent sessions x {rounds} rounds in {:.1} s: supervisor RSS {:.1} MiB before, peak {:.1} MiB (children: {})",
+        t.elapsed().as_secs_f64(),
+        idle_rss as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        h["children"]
+    );
+}

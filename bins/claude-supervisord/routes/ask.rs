@@ -1,0 +1,182 @@
+//! `POST /v1/sessions/{key}/ask`: one turn, answered with its result or streamed as SSE.
+
+use super::{check_key, db_error, App, Error};
+use crate::records::{self, RecordError, Wanted};
+use crate::session::Command;
+use crate::turn::{Turn, TurnEvent};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use claude_daemons::api::supervisor::{ApiError, AskRequest, MAX_PROMPT_BYTES};
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest turn a caller may ask for.
+const MAX_TIMEOUT_MS: u64 = 24 * 3600 * 1000;
+
+pub async fn ask(
+    State(app): State<Arc<App>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Error> {
+    check_key(&key)?;
+    let body = body.map_err(|e| Error::new("too_large", format!("ask body: {}", e.body_text())))?;
+    let req: AskRequest = serde_json::from_slice(&body)
+        .map_err(|e| Error::new("bad_request", format!("ask body: {e}")))?;
+    if req.prompt.trim().is_empty() {
+        return Err(Error::new("bad_request", "`prompt` is empty"));
+    }
+    if req.prompt.len() > MAX_PROMPT_BYTES {
+        return Err(Error::new(
+            "bad_request",
+            format!("`prompt` is longer than {MAX_PROMPT_BYTES} bytes"),
+        ));
+    }
+    if let Some(cwd) = &req.cwd {
+        let p = std::path::Path::new(cwd);
+        if !p.is_absolute() || !p.is_dir() {
+            return Err(Error::new(
+                "bad_request",
+                format!("`cwd` {cwd:?} is not an absolute path to a directory"),
+            ));
+        }
+    }
+    if req.timeout_ms == Some(0) || req.timeout_ms.is_some_and(|t| t > MAX_TIMEOUT_MS) {
+        return Err(Error::new(
+            "bad_request",
+            format!("`timeout_ms` must be between 1 and {MAX_TIMEOUT_MS}"),
+        ));
+    }
+    let stream = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+
+    let wanted = Wanted {
+        cwd: req.cwd,
+        model: req.model,
+        permission_mode: req.permission_mode,
+        allowed_tools: req.allowed_tools,
+    };
+    // A warm session asked for nothing new: no database round trip.
+    let cached = app
+        .pool
+        .get(&key)
+        .map(|h| (h.session_id.to_string(), h.settings()))
+        .filter(|(_, s)| wanted.satisfied_by(s));
+    let (session_id, settings) = match cached {
+        Some(c) => c,
+        None => {
+            let default_cwd = std::env::var("HOME").unwrap_or_else(|_| "/".into());
+            let k = key.clone();
+            let r = app
+                .pool
+                .db
+                .call(move |c| records::ensure(c, &k, &wanted, &default_cwd))
+                .await
+                .map_err(db_error)?
+                .map_err(|e| match e {
+                    RecordError::CwdConflict { .. } => Error::new("conflict", e.to_string()),
+                    e => db_error(e),
+                })?;
+            (r.session_id, r.settings)
+        }
+    };
+    let timeout = Duration::from_millis(
+        req.timeout_ms
+            .unwrap_or(app.pool.config.turn_timeout_secs.saturating_mul(1000)),
+    );
+
+    let mut prompt = Some(req.prompt);
+    // A session task that just stopped (DELETE racing this ask) is replaced once.
+    for _ in 0..2 {
+        let handle = app
+            .pool
+            .handle(&key, &session_id, &settings)
+            .ok_or_else(|| Error::new("shutting_down", "the supervisor is shutting down"))?;
+        let limit = app.pool.config.queue_limit + 1;
+        if handle.pending.fetch_add(1, Ordering::AcqRel) >= limit {
+            handle.pending.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::new(
+                "queue_full",
+                format!(
+                    "session {key} already has a turn in flight and {} queued",
+                    limit - 1
+                ),
+            ));
+        }
+        let (turn, rx) = Turn::new(
+            prompt.take().expect("prompt"),
+            settings.clone(),
+            timeout,
+            stream,
+            handle.pending.clone(),
+        );
+        match handle.tx.send(Command::Ask(turn)) {
+            Ok(()) => return Ok(respond(rx, stream).await),
+            Err(returned) => {
+                let Command::Ask(turn) = returned.0 else {
+                    unreachable!()
+                };
+                prompt = Some(turn.prompt.clone());
+                app.pool.remove(&key, &handle);
+            }
+        }
+    }
+    Err(Error::new("stopped", format!("session {key} is stopping")))
+}
+
+async fn respond(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<TurnEvent>,
+    stream: bool,
+) -> Response {
+    if !stream {
+        loop {
+            match rx.recv().await {
+                Some(TurnEvent::Done(Ok(r))) => return Json(r).into_response(),
+                Some(TurnEvent::Done(Err(e))) => return Error::from(e).into_response(),
+                Some(TurnEvent::Line(_)) => {}
+                None => {
+                    return Error::new("internal", "the session ended without an answer")
+                        .into_response()
+                }
+            }
+        }
+    }
+    // Dropping the stream (client gone) drops `rx`; the turn goes on and its result is
+    // still recorded.
+    let events = futures_util::stream::unfold(Some(rx), |rx| async move {
+        let mut rx = rx?;
+        let event = match rx.recv().await {
+            Some(TurnEvent::Line(raw)) => Event::default().event("message").data(&*raw),
+            Some(TurnEvent::Done(Ok(r))) => {
+                let e = Event::default()
+                    .event("result")
+                    .data(serde_json::to_string(&r).expect("result serializes"));
+                return Some((Ok::<_, Infallible>(e), None));
+            }
+            Some(TurnEvent::Done(Err(e))) => {
+                let body = ApiError {
+                    error: e.code.into(),
+                    message: e.message,
+                };
+                let e = Event::default()
+                    .event("error")
+                    .data(serde_json::to_string(&body).expect("error serializes"));
+                return Some((Ok(e), None));
+            }
+            None => return None,
+        };
+        Some((Ok(event), Some(rx)))
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
