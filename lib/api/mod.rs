@@ -1,5 +1,6 @@
 //! Request and response types of the daemons' HTTP APIs, shared by servers and clients.
 
 mod health;
+pub mod mesh;
 
 pub use health::{Health, HealthStatus, Version, API_VERSION};
