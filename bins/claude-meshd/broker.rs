@@ -16,6 +16,7 @@ use crate::mesh::{message_event, Mesh};
 use crate::outbox::Claimed;
 use async_nats::connection::State;
 use async_nats::jetstream::{self, consumer, stream, AckKind};
+use async_nats::Event;
 use futures::StreamExt;
 use rusqlite::TransactionBehavior;
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub struct Broker {
     js: jetstream::Context,
     mesh: String,
     mesh_key: [u8; 32],
+    boxes: crypto::Boxes,
     url: String,
     /// Presence heartbeat interval.
     pub heartbeat: Duration,
@@ -62,7 +64,7 @@ impl Broker {
     pub async fn connect(mesh: &Arc<Mesh>, url: &str) -> anyhow::Result<Arc<Broker>> {
         let cfg = &mesh.ctx.config.mesh;
         let heartbeat = Duration::from_secs(cfg.heartbeat_secs.max(1));
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(&'static str, String)>();
         let client = async_nats::ConnectOptions::new()
             .name(format!(
                 "claude-meshd {}",
@@ -70,13 +72,27 @@ impl Broker {
             ))
             .retry_on_initial_connect()
             .max_reconnects(None)
-            .ping_interval(heartbeat)
+            // Pings keep NAT mappings alive and find a silently dead connection; under a
+            // second they only make a loaded machine reconnect for nothing.
+            .ping_interval(heartbeat.max(Duration::from_secs(5)))
             .connection_timeout(Duration::from_secs(5))
             .reconnect_delay_callback(|n| backoff(n as u32))
             .event_callback(move |e| {
                 let tx = tx.clone();
                 async move {
-                    let _ = tx.send(e.to_string());
+                    let state = match &e {
+                        Event::Connected => "connected",
+                        Event::Disconnected => "disconnected",
+                        Event::LameDuckMode => "lame_duck",
+                        Event::Closed => "closed",
+                        Event::ServerError(_) => "error",
+                        // Each failed reconnect attempt: a log line, not an event.
+                        _ => {
+                            tracing::debug!(event = %e, "broker client event");
+                            return;
+                        }
+                    };
+                    let _ = tx.send((state, e.to_string()));
                 }
             })
             .connect(url)
@@ -91,17 +107,18 @@ impl Broker {
             js,
             mesh: mesh.mesh.clone(),
             mesh_key: crypto::mesh_key(&mesh.mesh, &secret),
+            boxes: crypto::Boxes::default(),
             url: url.into(),
             heartbeat,
         });
         let m = mesh.clone();
         let url = broker.url.clone();
         tokio::spawn(async move {
-            while let Some(state) = rx.recv().await {
-                tracing::info!(broker = %url, %state, "broker status");
+            while let Some((state, detail)) = rx.recv().await {
+                tracing::info!(broker = %url, %state, %detail, "broker status");
                 m.emit(
                     "broker_status",
-                    serde_json::json!({"state": state, "url": url}),
+                    serde_json::json!({"state": state, "detail": detail, "url": url}),
                 )
                 .await;
                 if state == "connected" {
@@ -177,8 +194,15 @@ impl Broker {
             meta: row.meta.clone(),
             created_at: row.created_at.clone(),
         };
-        let env = crypto::seal(&mesh.identity, &self.mesh_key, kind, &dest, &inner)
-            .map_err(|e| PublishFailure::Permanent(e.to_string()))?;
+        let env = crypto::seal(
+            &mesh.identity,
+            &self.boxes,
+            &self.mesh_key,
+            kind,
+            &dest,
+            &inner,
+        )
+        .map_err(|e| PublishFailure::Permanent(e.to_string()))?;
         let payload =
             serde_json::to_vec(&env).map_err(|e| PublishFailure::Permanent(e.to_string()))?;
         // Namespaced by the sender: the stream's dedupe is stream-wide, and two members may
@@ -257,19 +281,33 @@ async fn consume_once(mesh: &Arc<Mesh>, broker: &Arc<Broker>) -> anyhow::Result<
     let stream = broker.ensure_stream().await?;
     let me = mesh.identity.public_hex();
     let durable = format!("member_{}", &me[..32]);
+    // Messages delivered to a previous run (or connection) but never acked would come back
+    // only after ack_wait, behind newer ones: out of order. We ack strictly in order, so the
+    // ack floor is exactly what is stored; recreating the consumer from there redelivers the
+    // rest at once and in order.
+    let deliver_policy = match stream.consumer_info(&durable).await {
+        Ok(info) => {
+            let next = info.ack_floor.stream_sequence + 1;
+            stream
+                .delete_consumer(&durable)
+                .await
+                .map_err(|e| anyhow::anyhow!("reset consumer {durable}: {e}"))?;
+            consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: next,
+            }
+        }
+        Err(_) => consumer::DeliverPolicy::All,
+    };
     let consumer: consumer::Consumer<consumer::pull::Config> = stream
-        .get_or_create_consumer(
-            &durable,
-            consumer::pull::Config {
-                durable_name: Some(durable.clone()),
-                filter_subject: format!("mesh.{}.>", broker.mesh),
-                ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
-                max_deliver: 100,
-                deliver_policy: consumer::DeliverPolicy::All,
-                ..Default::default()
-            },
-        )
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some(durable.clone()),
+            filter_subject: format!("mesh.{}.>", broker.mesh),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(30),
+            max_deliver: 100,
+            deliver_policy,
+            ..Default::default()
+        })
         .await
         .map_err(|e| anyhow::anyhow!("consumer {durable}: {e}"))?;
     let mut messages = consumer
@@ -280,7 +318,7 @@ async fn consume_once(mesh: &Arc<Mesh>, broker: &Arc<Broker>) -> anyhow::Result<
     while let Some(m) = messages.next().await {
         let m = m.map_err(|e| anyhow::anyhow!("consumer {durable}: {e}"))?;
         let seq = m.info().map(|i| i.stream_sequence as i64).ok();
-        match receive(mesh, &broker.mesh_key, &m.payload, seq).await {
+        match receive(mesh, broker, &m.payload, seq).await {
             Ok(()) => m.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?,
             Err(Reject::Skip) => m.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?,
             Err(Reject::Forged(why)) => {
@@ -305,11 +343,11 @@ enum Reject {
 /// Verify, decrypt and store one broker message (commit before the caller acks).
 async fn receive(
     mesh: &Arc<Mesh>,
-    key: &[u8; 32],
+    broker: &Broker,
     raw: &[u8],
     seq: Option<i64>,
 ) -> Result<(), Reject> {
-    let (env, inner) = match crypto::open(&mesh.identity, key, raw) {
+    let (env, inner) = match crypto::open(&mesh.identity, &broker.boxes, &broker.mesh_key, raw) {
         Ok(x) => x,
         Err(OpenError::NotForUs) => return Err(Reject::Skip),
         Err(e) => return Err(Reject::Forged(e.to_string())),

@@ -74,6 +74,33 @@ pub enum OpenError {
     NotForUs,
 }
 
+/// Precomputed `crypto_box` shared keys per peer: the X25519 agreement is the expensive part
+/// of a DM, and a burst to one peer needs it once.
+#[derive(Default)]
+pub struct Boxes(std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<SalsaBox>>>);
+
+impl Boxes {
+    fn get(
+        &self,
+        id: &Identity,
+        peer_hex: &str,
+        peer: &ed25519_dalek::VerifyingKey,
+    ) -> std::sync::Arc<SalsaBox> {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() > 4096 {
+            m.clear();
+        }
+        m.entry(peer_hex.to_string())
+            .or_insert_with(|| {
+                std::sync::Arc::new(SalsaBox::new(
+                    &identity::x25519_public(peer),
+                    &id.x25519_secret(),
+                ))
+            })
+            .clone()
+    }
+}
+
 /// The mesh key for group, topic and broadcast messages.
 pub fn mesh_key(mesh: &str, secret: &str) -> [u8; 32] {
     let mut h = Sha256::new();
@@ -103,6 +130,7 @@ fn signed_bytes(e: &Envelope) -> Vec<u8> {
 /// Seal `inner` for `to` (`kind` `dm`: `to` starts with the recipient's key).
 pub fn seal(
     id: &Identity,
+    boxes: &Boxes,
     mesh_key: &[u8; 32],
     kind: &str,
     to: &str,
@@ -113,7 +141,7 @@ pub fn seal(
         let key = to.split('/').next().unwrap_or("");
         let their = identity::parse_public(key)
             .ok_or_else(|| anyhow::anyhow!("recipient key {key:?} is not an ed25519 key"))?;
-        let b = SalsaBox::new(&identity::x25519_public(&their), &id.x25519_secret());
+        let b = boxes.get(id, key, &their);
         let nonce = SalsaBox::generate_nonce(&mut OsRng);
         let ct = b
             .encrypt(&nonce, plain.as_slice())
@@ -143,6 +171,7 @@ pub fn seal(
 /// Verify and open an envelope received from the broker.
 pub fn open(
     id: &Identity,
+    boxes: &Boxes,
     mesh_key: &[u8; 32],
     raw: &[u8],
 ) -> Result<(Envelope, Inner), OpenError> {
@@ -175,7 +204,8 @@ pub fn open(
             if e.to.split('/').next() != Some(id.public_hex()) {
                 return Err(OpenError::NotForUs);
             }
-            SalsaBox::new(&identity::x25519_public(&sender), &id.x25519_secret())
+            boxes
+                .get(id, &e.from, &sender)
                 .decrypt(nonce, ct.as_slice())
         }
         "broadcast" | "group" | "topic" => {
@@ -215,35 +245,58 @@ mod tests {
         );
         let k = mesh_key("m", "s");
         let to = format!("{}/sess", b.public_hex());
-        let e = seal(&a, &k, "dm", &to, &inner()).unwrap();
+        let e = seal(&a, &Boxes::default(), &k, "dm", &to, &inner()).unwrap();
         let raw = serde_json::to_vec(&e).unwrap();
         assert!(
             !String::from_utf8_lossy(&raw).contains("secret words"),
             "no plaintext"
         );
-        let (_, got) = open(&b, &k, &raw).unwrap();
+        let (_, got) = open(&b, &Boxes::default(), &k, &raw).unwrap();
         assert_eq!(got, inner());
-        assert_eq!(open(&c, &k, &raw).unwrap_err(), OpenError::NotForUs);
+        assert_eq!(
+            open(&c, &Boxes::default(), &k, &raw).unwrap_err(),
+            OpenError::NotForUs
+        );
 
         let mut forged = e.clone();
         forged.to = format!("{}/other", b.public_hex());
-        let err = open(&b, &k, &serde_json::to_vec(&forged).unwrap()).unwrap_err();
+        let err = open(
+            &b,
+            &Boxes::default(),
+            &k,
+            &serde_json::to_vec(&forged).unwrap(),
+        )
+        .unwrap_err();
         assert!(matches!(err, OpenError::BadSignature(_)), "{err}");
 
         // Signed by the real key of c, but claims to be from a: the signature fails.
-        let mut by_c = seal(&c, &k, "dm", &to, &inner()).unwrap();
+        let mut by_c = seal(&c, &Boxes::default(), &k, "dm", &to, &inner()).unwrap();
         by_c.from = a.public_hex().into();
-        let err = open(&b, &k, &serde_json::to_vec(&by_c).unwrap()).unwrap_err();
+        let err = open(
+            &b,
+            &Boxes::default(),
+            &k,
+            &serde_json::to_vec(&by_c).unwrap(),
+        )
+        .unwrap_err();
         assert!(matches!(err, OpenError::BadSignature(_)), "{err}");
     }
 
     #[test]
     fn group_needs_the_mesh_key() {
         let (a, b) = (Identity::from_seed([1; 32]), Identity::from_seed([2; 32]));
-        let e = seal(&a, &mesh_key("m", "s"), "group", "@ops", &inner()).unwrap();
+        let e = seal(
+            &a,
+            &Boxes::default(),
+            &mesh_key("m", "s"),
+            "group",
+            "@ops",
+            &inner(),
+        )
+        .unwrap();
         let raw = serde_json::to_vec(&e).unwrap();
-        assert!(open(&b, &mesh_key("m", "s"), &raw).is_ok());
-        let err = open(&b, &mesh_key("m", "other"), &raw).unwrap_err();
+        assert!(open(&b, &Boxes::default(), &mesh_key("m", "s"), &raw).is_ok());
+        let err = open(&b, &Boxes::default(), &mesh_key("m", "other"), &raw).unwrap_err();
         assert!(matches!(err, OpenError::Undecryptable(_)), "{err}");
     }
 }

@@ -245,14 +245,19 @@ impl Peers {
         }
     }
 
-    /// Record a remote session's presence (with its heartbeat time); returns whether it is a
-    /// join (new, or back online).
-    pub fn upsert_remote(&self, peer: Peer, heartbeat_ms: i64) -> bool {
+    /// Record a remote session's presence (with its heartbeat time); returns the event it
+    /// makes: `peer_join` (new, or back online), `peer_leave` (it said it left) or none.
+    pub fn upsert_remote(&self, peer: Peer, heartbeat_ms: i64) -> Option<&'static str> {
         let mut remote = self.remote.write().unwrap_or_else(|p| p.into_inner());
         let k = (peer.key.clone(), peer.session_id.clone());
-        let joined = peer.online && remote.get(&k).map(|(p, _)| p).is_none_or_offline();
+        let was_online = remote.get(&k).is_some_and(|(p, _)| p.online);
+        let change = match (was_online, peer.online) {
+            (false, true) => Some("peer_join"),
+            (true, false) => Some("peer_leave"),
+            _ => None,
+        };
         remote.insert(k, (peer, heartbeat_ms));
-        joined
+        change
     }
 
     /// Mark remote sessions whose last heartbeat is older than `before_ms` offline; returns
@@ -363,11 +368,5 @@ trait OfflineExt {
 impl OfflineExt for Option<Peer> {
     fn is_none_or_offline(&self) -> bool {
         self.as_ref().map_or(true, |p| !p.online)
-    }
-}
-
-impl OfflineExt for Option<&Peer> {
-    fn is_none_or_offline(&self) -> bool {
-        self.map_or(true, |p| !p.online)
     }
 }

@@ -159,9 +159,9 @@ async fn run_once(
                 rec.peer.online = rec.peer.online && now_ms() - rec.heartbeat_ms < stale_after;
                 rec.peer.last_seen_at = crate::clock::text(rec.heartbeat_ms);
                 let p = rec.peer.clone();
-                if mesh.peers.upsert_remote(rec.peer, rec.heartbeat_ms) {
-                    tracing::info!(peer = %p.name, key = %p.key, "peer joined");
-                    mesh.emit_peer("peer_join", &p).await;
+                if let Some(kind) = mesh.peers.upsert_remote(rec.peer, rec.heartbeat_ms) {
+                    tracing::info!(peer = %p.name, key = %p.key, "{kind}");
+                    mesh.emit_peer(kind, &p).await;
                 }
             }
         }
