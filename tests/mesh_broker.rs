@@ -275,3 +275,39 @@ fn forged_and_undecryptable_payloads_are_rejected() {
         "{log}"
     );
 }
+
+#[test]
+fn too_large_for_the_broker_is_dead_at_once_and_blocks_nothing() {
+    let dir = tmp();
+    let nats = Nats::start_with(dir.path(), Some("max_payload: 8192\n"));
+    let a = member(dir.path(), &nats, "hosta", "s3cret");
+    let b = member(dir.path(), &nats, "hostb", "s3cret");
+    let kb = b.key();
+    b.register("b1", "bob", &[], &[]);
+    // Within the daemon's 64 KiB limit, beyond this broker's max_payload.
+    let (s, v) = a.send(json!({"to": kb, "body": "x".repeat(20_000), "client_message_id": "big"}));
+    assert_eq!(s, 202, "{v}");
+    let (s, _) = a.send(json!({"to": kb, "body": "small", "client_message_id": "small"}));
+    assert_eq!(s, 202);
+    let got = wait_inbox(&b, "session=b1", 1);
+    assert_eq!(bodies(&got), ["small"]);
+    let dead = a.outbox("dead");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["client_message_id"], "big");
+    assert_eq!(dead[0]["attempts"], 1, "permanent: no retries");
+    assert!(
+        dead[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("too large"),
+        "{dead:?}"
+    );
+    // The table's dead row answers with the reason.
+    let (s, v) = a.send(json!({"to": kb, "body": "x".repeat(20_000), "client_message_id": "big"}));
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (409, Some("outbox_dead_fingerprint_match")),
+        "{v}"
+    );
+    assert!(v["dead_reason"].as_str().unwrap().starts_with("too large"));
+}

@@ -228,3 +228,9 @@ pub fn mark_seen(conn: &Connection, ids: &[i64], session: Option<&str>) -> rusql
     }
     Ok(())
 }
+
+/// Drop messages received more than `days` ago (their seen marks go with them).
+pub fn prune(conn: &Connection, days: u32) -> rusqlite::Result<usize> {
+    let cutoff = crate::clock::text(crate::clock::now_ms() - i64::from(days) * 86_400_000);
+    conn.execute("DELETE FROM inbox WHERE received_at < ?1", [cutoff])
+}

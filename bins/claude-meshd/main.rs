@@ -43,6 +43,9 @@ struct Cli {
     accept_host: bool,
 }
 
+/// Received messages are kept this long.
+const INBOX_DAYS: u32 = 30;
+
 struct Meshd {
     mesh: Arc<Mesh>,
 }
@@ -157,6 +160,13 @@ fn open(ctx: &Context) -> Result<Meshd, StartupError> {
         );
     }
     events::prune(&conn).map_err(db_err)?;
+    let pruned = inbox::prune(&conn, INBOX_DAYS).map_err(db_err)?;
+    if pruned > 0 {
+        tracing::info!(
+            rows = pruned,
+            "pruned inbox messages older than {INBOX_DAYS} days"
+        );
+    }
     let peers = peers::Peers::load(&conn, identity.public_hex(), cfg.broker_url.is_some())
         .map_err(db_err)?;
     let display_name = cfg.display_name.clone().unwrap_or_else(hostname);

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 /// A running (or stopped) nats-server.
 pub struct Nats {
     child: Option<Child>,
+    config: Option<PathBuf>,
     pub port: u16,
     pub store: PathBuf,
     log: PathBuf,
@@ -26,8 +27,19 @@ fn free_port() -> u16 {
 impl Nats {
     /// Start on a free port with its store under `dir`.
     pub fn start(dir: &Path) -> Nats {
+        Nats::start_with(dir, None)
+    }
+
+    /// Start with extra server configuration (e.g. `max_payload: 8192`).
+    pub fn start_with(dir: &Path, config: Option<&str>) -> Nats {
+        let config = config.map(|text| {
+            let p = dir.join("nats.conf");
+            std::fs::write(&p, text).unwrap();
+            p
+        });
         let mut n = Nats {
             child: None,
+            config,
             port: free_port(),
             store: dir.join("nats-store"),
             log: dir.join("nats.log"),
@@ -47,7 +59,11 @@ impl Nats {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new("nats-server")
+        let mut cmd = Command::new("nats-server");
+        if let Some(c) = &self.config {
+            cmd.arg("-c").arg(c);
+        }
+        let child = cmd
             .args([
                 "-a",
                 "127.0.0.1",
