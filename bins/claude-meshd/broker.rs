@@ -17,7 +17,7 @@ use crate::outbox::Claimed;
 use async_nats::connection::State;
 use async_nats::jetstream::{self, consumer, stream, AckKind};
 use async_nats::Event;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use rusqlite::TransactionBehavior;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +27,9 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The JetStream duplicate window: retries within it are answered as duplicates.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// Most broker messages stored in one inbox transaction.
+const RECEIVE_BATCH: usize = 128;
 
 /// Largest envelope the stream accepts (bodies are limited far below this).
 const MAX_MESSAGE: i32 = 1 << 20;
@@ -315,42 +318,63 @@ async fn consume_once(mesh: &Arc<Mesh>, broker: &Arc<Broker>) -> anyhow::Result<
         .await
         .map_err(|e| anyhow::anyhow!("consumer {durable}: {e}"))?;
     tracing::info!(consumer = %durable, "receiving from the broker");
-    while let Some(m) = messages.next().await {
-        let m = m.map_err(|e| anyhow::anyhow!("consumer {durable}: {e}"))?;
-        let seq = m.info().map(|i| i.stream_sequence as i64).ok();
-        match receive(mesh, broker, &m.payload, seq).await {
-            Ok(()) => m.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?,
-            Err(Reject::Skip) => m.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?,
-            Err(Reject::Forged(why)) => {
-                tracing::warn!(seq, subject = %m.subject, reason = %why, "rejected a broker message; nothing stored");
-                m.ack_with(AckKind::Term)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("term: {e}"))?;
+    loop {
+        let Some(first) = messages.next().await else {
+            return Ok(());
+        };
+        // Take whatever else is already buffered: one inbox transaction for the lot.
+        let mut batch = vec![first.map_err(|e| anyhow::anyhow!("consumer {durable}: {e}"))?];
+        while batch.len() < RECEIVE_BATCH {
+            match messages.next().now_or_never() {
+                Some(Some(m)) => {
+                    batch.push(m.map_err(|e| anyhow::anyhow!("consumer {durable}: {e}"))?)
+                }
+                _ => break,
             }
-            // Not acked: the broker redelivers after ack_wait.
-            Err(Reject::Store(e)) => return Err(anyhow::anyhow!("inbox: {e}")),
+        }
+        let mut keep = Vec::new();
+        let mut terminate = Vec::with_capacity(batch.len());
+        for m in &batch {
+            let seq = m.info().map(|i| i.stream_sequence as i64).ok();
+            match open_one(mesh, broker, &m.payload, seq) {
+                Ok(Some(incoming)) => {
+                    keep.push(incoming);
+                    terminate.push(false);
+                }
+                Ok(None) => terminate.push(false),
+                Err(why) => {
+                    tracing::warn!(seq, subject = %m.subject, reason = %why, "rejected a broker message; nothing stored");
+                    terminate.push(true);
+                }
+            }
+        }
+        // Not acked on failure: the consumer is recreated from its ack floor.
+        store(mesh, keep)
+            .await
+            .map_err(|e| anyhow::anyhow!("inbox: {e}"))?;
+        for (m, term) in batch.iter().zip(terminate) {
+            let r = if term {
+                m.ack_with(AckKind::Term).await
+            } else {
+                m.ack().await
+            };
+            r.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
         }
     }
-    Ok(())
 }
 
-enum Reject {
-    Skip,
-    Forged(String),
-    Store(String),
-}
-
-/// Verify, decrypt and store one broker message (commit before the caller acks).
-async fn receive(
+/// Verify and decrypt one broker message. `Ok(None)`: not for this member (a DM for
+/// another key, a group or topic no local session follows). `Err`: forged or unreadable.
+fn open_one(
     mesh: &Arc<Mesh>,
     broker: &Broker,
     raw: &[u8],
     seq: Option<i64>,
-) -> Result<(), Reject> {
+) -> Result<Option<Incoming>, String> {
     let (env, inner) = match crypto::open(&mesh.identity, &broker.boxes, &broker.mesh_key, raw) {
         Ok(x) => x,
-        Err(OpenError::NotForUs) => return Err(Reject::Skip),
-        Err(e) => return Err(Reject::Forged(e.to_string())),
+        Err(OpenError::NotForUs) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
     };
     let wanted = match env.kind.as_str() {
         "group" => {
@@ -370,43 +394,51 @@ async fn receive(
         _ => true,
     };
     if !wanted {
-        return Err(Reject::Skip);
+        return Ok(None);
     }
-    let m = Incoming {
-        from_key: env.from.clone(),
+    if inner.body.len() > claude_daemons::api::mesh::MAX_BODY_BYTES
+        || !crate::mesh::valid_client_id(&inner.client_message_id)
+    {
+        return Err("fields out of bounds".into());
+    }
+    Ok(Some(Incoming {
+        from_key: env.from,
         from_name: inner.from_name,
         from_session: inner.from_session,
         client_message_id: inner.client_message_id,
         broker_message_id: seq,
-        kind: env.kind.clone(),
-        to: env.to.clone(),
+        kind: env.kind,
+        to: env.to,
         body: inner.body,
         priority: inner.priority,
         reply_to: inner.reply_to,
         meta: inner.meta,
         created_at: inner.created_at,
-    };
-    if m.body.len() > claude_daemons::api::mesh::MAX_BODY_BYTES
-        || !crate::mesh::valid_client_id(&m.client_message_id)
-    {
-        return Err(Reject::Forged("fields out of bounds".into()));
+    }))
+}
+
+/// Store received messages (deduplicated) in one transaction; commit before any ack.
+async fn store(mesh: &Arc<Mesh>, batch: Vec<Incoming>) -> Result<(), String> {
+    if batch.is_empty() {
+        return Ok(());
     }
-    let ev = mesh
+    let evs = mesh
         .db
-        .call(move |c| -> rusqlite::Result<Option<crate::events::Event>> {
+        .call(move |c| -> rusqlite::Result<Vec<crate::events::Event>> {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let (id, new) = inbox::insert(&tx, &m)?;
-            let ev = if new {
-                Some(message_event(&tx, id)?)
-            } else {
-                None
-            };
+            let mut evs = Vec::new();
+            for m in &batch {
+                let (id, new) = inbox::insert(&tx, m)?;
+                if new {
+                    evs.push(message_event(&tx, id)?);
+                }
+            }
             tx.commit()?;
-            Ok(ev)
+            Ok(evs)
         })
         .await
-        .map_err(|e| Reject::Store(e.to_string()))?
-        .map_err(|e| Reject::Store(e.to_string()))?;
-    mesh.events.publish(ev);
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    mesh.events.publish(evs);
     Ok(())
 }

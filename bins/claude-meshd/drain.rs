@@ -63,11 +63,20 @@ pub async fn run(mesh: Arc<Mesh>) {
     }
 }
 
-/// How an attempt's outcome is written to the outbox.
-type Record = Box<dyn FnOnce(&rusqlite::Connection) -> rusqlite::Result<()> + Send>;
+/// Why a batch ended early.
+struct Stop {
+    /// Claimed rows not attempted: back to pending, no attempt counted.
+    release: Vec<i64>,
+    /// The row that failed transiently, and why (counts an attempt).
+    failed: Option<(i64, String)>,
+    /// For the log.
+    why: String,
+}
 
-/// Publish due rows in order. `Err` means the broker is out (rows went back to pending
-/// without counting an attempt).
+/// Publish due rows in order, one at a time, each waiting for its ack. Successes are written
+/// to the outbox together (a crash before that write republishes them, and the broker
+/// answers with duplicates). `Err` means the broker is out: the rest went back to pending
+/// without counting an attempt.
 async fn publish_batch(mesh: &Arc<Mesh>, broker: &Arc<Broker>) -> Result<usize, String> {
     if !broker.connected() {
         return Err("not connected".into());
@@ -78,47 +87,59 @@ async fn publish_batch(mesh: &Arc<Mesh>, broker: &Arc<Broker>) -> Result<usize, 
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
-    let mut done = 0;
+    let mut done: Vec<(i64, i64)> = Vec::with_capacity(rows.len());
+    let mut dead: Vec<(i64, String)> = Vec::new();
+    let mut stop: Option<Stop> = None;
     for (i, row) in rows.iter().enumerate() {
-        let outcome = broker.publish(mesh, row).await;
-        let id = row.id;
-        let rest: Vec<i64> = rows[i + 1..].iter().map(|r| r.id).collect();
-        let (record, stop): (Record, Option<String>) = match outcome {
-            Ok(seq) => (Box::new(move |c| outbox::mark_done(c, id, Some(seq))), None),
+        match broker.publish(mesh, row).await {
+            Ok(seq) => done.push((row.id, seq)),
             Err(PublishFailure::Permanent(e)) => {
                 tracing::warn!(cmid = %row.client_message_id, error = %e, "send is dead");
-                (
-                    Box::new(move |c| outbox::mark_failed(c, id, &e, true).map(|_| ())),
-                    None,
-                )
+                dead.push((row.id, e));
             }
             Err(PublishFailure::Transient(e)) => {
                 tracing::warn!(cmid = %row.client_message_id, error = %e, "send failed; will retry");
-                let e2 = e.clone();
-                let rest = rest.clone();
-                (
-                    Box::new(move |c| {
-                        outbox::mark_failed(c, id, &e2, false)?;
-                        outbox::release(c, &rest)
-                    }),
-                    Some(e),
-                )
+                stop = Some(Stop {
+                    release: rows[i + 1..].iter().map(|r| r.id).collect(),
+                    failed: Some((row.id, e.clone())),
+                    why: e,
+                });
+                break;
             }
             Err(PublishFailure::Outage(e)) => {
-                let mut all = vec![id];
-                all.extend(&rest);
-                (Box::new(move |c| outbox::release(c, &all)), Some(e))
+                stop = Some(Stop {
+                    release: rows[i..].iter().map(|r| r.id).collect(),
+                    failed: None,
+                    why: e,
+                });
+                break;
             }
-        };
-        mesh.db
-            .call(move |c| record(c))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        if let Some(why) = stop {
-            return if done > 0 { Ok(done) } else { Err(why) };
         }
-        done += 1;
     }
-    Ok(done)
+    let n = done.len() + dead.len();
+    let release = stop.as_ref().map(|s| (s.release.clone(), s.failed.clone()));
+    mesh.db
+        .call(move |c| -> rusqlite::Result<()> {
+            let tx = c.transaction()?;
+            for (id, seq) in done {
+                outbox::mark_done(&tx, id, Some(seq))?;
+            }
+            for (id, e) in dead {
+                outbox::mark_failed(&tx, id, &e, true)?;
+            }
+            if let Some((rest, failed)) = release {
+                if let Some((id, e)) = failed {
+                    outbox::mark_failed(&tx, id, &e, false)?;
+                }
+                outbox::release(&tx, &rest)?;
+            }
+            tx.commit()
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    match stop {
+        Some(s) if n == 0 => Err(s.why),
+        _ => Ok(n),
+    }
 }
