@@ -165,6 +165,13 @@ pub struct MeshConfig {
     /// Seconds without work before claude-meshd exits (0 = never: it holds the broker
     /// connection and presence).
     pub idle_timeout_secs: u64,
+    /// Shared secret of the mesh: group, topic and broadcast messages are encrypted with a
+    /// key derived from it (absent: derived from the mesh name only).
+    pub mesh_secret: Option<String>,
+    /// Seconds between presence heartbeats and broker pings; a peer is gone after three.
+    pub heartbeat_secs: u64,
+    /// Loopback TCP port for the API with a bearer token (0 = Unix socket only).
+    pub tcp_port: u16,
 }
 
 impl Default for MeshConfig {
@@ -175,6 +182,9 @@ impl Default for MeshConfig {
             display_name: None,
             host_policy: HostPolicy::Refuse,
             idle_timeout_secs: 0,
+            mesh_secret: None,
+            heartbeat_secs: 10,
+            tcp_port: 0,
         }
     }
 }
@@ -413,6 +423,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("c.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn mesh_keys_default_and_override() {
+        let c = Config::default();
+        assert_eq!(c.mesh.heartbeat_secs, 10);
+        assert_eq!(c.mesh.tcp_port, 0);
+        assert_eq!(c.mesh.mesh_secret, None);
+        let c = c
+            .with_env(env(&[
+                ("CLAUDE_DAEMONS_MESH_MESH_SECRET", "s3"),
+                ("CLAUDE_DAEMONS_MESH_HEARTBEAT_SECS", "2"),
+                ("CLAUDE_DAEMONS_MESH_TCP_PORT", "47823"),
+            ]))
+            .unwrap();
+        assert_eq!(c.mesh.mesh_secret.as_deref(), Some("s3"));
+        assert_eq!(c.mesh.heartbeat_secs, 2);
+        assert_eq!(c.mesh.tcp_port, 47823);
     }
 
     #[test]

@@ -1,17 +1,35 @@
-//! claude-meshd: messaging between Claude Code sessions.
+//! claude-meshd: messaging between Claude Code sessions, on one machine (local mode) or many
+//! (broker mode, NATS JetStream).
 //!
 //! Started on demand by its socket unit (or launchd, or by hand with `--foreground`); see
 //! claude-meshd(1) and claude-daemons(7).
 
+mod address;
+mod broker;
+mod clock;
+mod crypto;
+mod drain;
+mod events;
+mod fingerprint;
+mod host;
+mod identity;
+mod inbox;
+mod mesh;
+mod outbox;
+mod peers;
+mod presence;
+mod routes;
 mod schema;
 
 use clap::Parser;
-use claude_daemons::daemon::{self, Context, DaemonArgs, Service, StartupError};
-use claude_daemons::paths::Daemon;
+use claude_daemons::config::HostPolicy;
+use claude_daemons::daemon::{self, Context, DaemonArgs, Exit, Service, StartupError};
+use claude_daemons::paths::{Daemon, Paths};
 use claude_daemons::store::{self, Db, Durability};
+use mesh::Mesh;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Messaging between Claude Code sessions.
 #[derive(Parser, Debug)]
@@ -19,39 +37,207 @@ use std::sync::Arc;
 struct Cli {
     #[command(flatten)]
     daemon: DaemonArgs,
+    /// Record this machine as the state directory's host (after a move or a hardware change
+    /// made the daemon refuse to start), then exit.
+    #[arg(long)]
+    accept_host: bool,
 }
 
+/// Received messages are kept this long.
+const INBOX_DAYS: u32 = 30;
+
 struct Meshd {
-    db: Db,
+    mesh: Arc<Mesh>,
 }
 
 impl Service for Meshd {
     fn routes(self: Arc<Self>) -> axum::Router {
-        axum::Router::new()
+        routes::router(self.mesh.clone())
     }
 
     async fn check(&self) -> Result<(), String> {
-        self.db.check().await
+        self.mesh.db.check().await
+    }
+
+    fn health_details(&self) -> serde_json::Map<String, serde_json::Value> {
+        let m = &self.mesh;
+        let broker = match (m.broker_mode(), m.broker.get()) {
+            (false, _) => "local",
+            (true, Some(b)) if b.connected() => "connected",
+            (true, _) => "disconnected",
+        };
+        let mut d = serde_json::Map::new();
+        d.insert("mesh".into(), m.mesh.clone().into());
+        d.insert("member_key".into(), m.identity.public_hex().into());
+        d.insert("broker".into(), broker.into());
+        d.insert(
+            "sessions".into(),
+            m.peers.locals().iter().filter(|p| p.online).count().into(),
+        );
+        d
     }
 
     fn db_path(&self) -> Option<&Path> {
-        Some(self.db.path())
+        Some(self.mesh.db.path())
     }
 
     async fn on_exit(&self) {
-        self.db.optimize().await;
+        self.mesh.db.optimize().await;
+    }
+}
+
+fn other(message: String, exit: Exit) -> StartupError {
+    StartupError::Other { message, exit }
+}
+
+fn check_host(ctx: &Context) -> Result<(), StartupError> {
+    let current = host::HostId::current();
+    let policy = ctx.config.mesh.host_policy;
+    let verdict = host::check(&ctx.paths.state_dir, &current, policy)
+        .map_err(|e| other(format!("host fingerprint: {e}"), Exit::CantCreate))?;
+    match verdict {
+        host::Verdict::Same => Ok(()),
+        host::Verdict::Changed { recorded } => {
+            if policy == HostPolicy::Warn {
+                tracing::warn!(
+                    recorded = %recorded.fingerprint,
+                    current = %current.fingerprint,
+                    "this state directory was recorded on another host; starting anyway (host_policy = warn)"
+                );
+            }
+            Ok(())
+        }
+        host::Verdict::Refused { recorded } => Err(other(
+            format!(
+                "host fingerprint changed: recorded {} (machine-id {}, mac {}), this host {} (machine-id {}, mac {}); \
+                 refusing to start (host_policy = refuse). If this is the same member on a new machine, run \
+                 `claude-meshd --accept-host` (or `claudectl mesh accept-host`)",
+                recorded.fingerprint,
+                recorded.machine_id,
+                or_none(&recorded.mac),
+                current.fingerprint,
+                current.machine_id,
+                or_none(&current.mac),
+            ),
+            Exit::HostRefused,
+        )),
+    }
+}
+
+fn or_none(s: &str) -> &str {
+    if s.is_empty() {
+        "none"
+    } else {
+        s
     }
 }
 
 fn open(ctx: &Context) -> Result<Meshd, StartupError> {
+    check_host(ctx)?;
+    let cfg = &ctx.config.mesh;
+    if !address::valid_name(&cfg.mesh) {
+        return Err(other(
+            format!(
+                "[mesh] mesh = {:?}: use 1 to 64 of A-Z a-z 0-9 _ -",
+                cfg.mesh
+            ),
+            Exit::Config,
+        ));
+    }
+    let identity =
+        identity::Identity::load_or_create(&ctx.paths.state_dir.join(identity::KEY_FILE))
+            .map_err(|e| other(format!("mesh identity: {e:#}"), Exit::CantCreate))?;
     let path = ctx.paths.db(Daemon::Meshd);
-    let conn = store::open(&path, &schema::SCHEMA, Durability::Full)?;
-    Ok(Meshd {
+    // NORMAL in WAL mode: a commit survives a crash of the daemon (kill -9), not of the
+    // machine; it keeps an accept under a millisecond.
+    let conn = store::open(&path, &schema::SCHEMA, Durability::Normal)?;
+    let db_err = |e: rusqlite::Error| other(format!("{}: {e}", path.display()), Exit::BadDatabase);
+    let reset = outbox::reset_inflight(&conn).map_err(db_err)?;
+    if reset > 0 {
+        tracing::info!(
+            rows = reset,
+            "outbox rows left inflight by a previous run are pending again"
+        );
+    }
+    events::prune(&conn).map_err(db_err)?;
+    let pruned = inbox::prune(&conn, INBOX_DAYS).map_err(db_err)?;
+    if pruned > 0 {
+        tracing::info!(
+            rows = pruned,
+            "pruned inbox messages older than {INBOX_DAYS} days"
+        );
+    }
+    let peers = peers::Peers::load(&conn, identity.public_hex(), cfg.broker_url.is_some())
+        .map_err(db_err)?;
+    let display_name = cfg.display_name.clone().unwrap_or_else(hostname);
+    let mesh = Arc::new(Mesh {
         db: Db::new(conn, &path),
-    })
+        identity: Arc::new(identity),
+        mesh: cfg.mesh.clone(),
+        display_name,
+        peers,
+        events: events::Events::new(),
+        wake: tokio::sync::Notify::new(),
+        broker: OnceLock::new(),
+        presence_tx: OnceLock::new(),
+        ctx: ctx.clone(),
+    });
+    tracing::info!(
+        member = %mesh.identity.public_hex(),
+        mesh = %mesh.mesh,
+        broker = cfg.broker_url.as_deref().unwrap_or("none (local mode)"),
+        "mesh identity ready"
+    );
+    if let Some(url) = cfg.broker_url.clone() {
+        let m = mesh.clone();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let _ = mesh.presence_tx.set(tx);
+        tokio::spawn(async move {
+            match broker::Broker::connect(&m, &url).await {
+                Ok(b) => {
+                    let _ = m.broker.set(b.clone());
+                    tokio::spawn(broker::consume(m.clone(), b.clone()));
+                    tokio::spawn(presence::run(m.clone(), b, rx));
+                    m.wake.notify_one();
+                }
+                Err(e) => {
+                    tracing::error!(broker = %url, error = %e, "cannot use the broker; sends stay pending")
+                }
+            }
+        });
+    }
+    tokio::spawn(drain::run(mesh.clone()));
+    Ok(Meshd { mesh })
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "claude".into())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.accept_host {
+        let paths = Paths::from_env();
+        let current = host::HostId::current();
+        return match host::record(&paths.state_dir, &current) {
+            Ok(()) => {
+                println!(
+                    "recorded host {} for {}",
+                    current.fingerprint,
+                    paths.state_dir.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("claude-meshd: cannot record the host: {e}");
+                Exit::CantCreate.into()
+            }
+        };
+    }
     daemon::run(Daemon::Meshd, cli.daemon, open)
 }

@@ -10,11 +10,87 @@ pub static SCHEMA: Schema = Schema {
     application_id: APPLICATION_ID,
     migrations: &[Migration {
         version: 1,
-        description: "meta: daemon facts (identity, host fingerprint) kept across restarts",
+        description: "meta, sessions, outbox, inbox, seen marks and the event log",
         sql: "CREATE TABLE meta (
                   key TEXT PRIMARY KEY,
                   value TEXT NOT NULL,
                   updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+              ) STRICT;
+              CREATE TABLE sessions (
+                  session_id TEXT PRIMARY KEY,
+                  name TEXT NOT NULL,
+                  cwd TEXT,
+                  hostname TEXT,
+                  pid INTEGER,
+                  groups TEXT NOT NULL DEFAULT '[]',
+                  topics TEXT NOT NULL DEFAULT '[]',
+                  profile TEXT NOT NULL DEFAULT '{}',
+                  registered_at TEXT NOT NULL,
+                  last_seen_at TEXT NOT NULL,
+                  left_at TEXT
+              ) STRICT;
+              CREATE TABLE outbox (
+                  id INTEGER PRIMARY KEY,
+                  client_message_id TEXT NOT NULL UNIQUE,
+                  fingerprint BLOB NOT NULL,
+                  state TEXT NOT NULL
+                      CHECK (state IN ('pending', 'inflight', 'done', 'dead', 'aborted')),
+                  from_session TEXT,
+                  to_text TEXT NOT NULL,
+                  dest_kind TEXT NOT NULL,
+                  dest TEXT NOT NULL,
+                  dest_key TEXT,
+                  dest_session TEXT,
+                  priority TEXT NOT NULL,
+                  reply_to TEXT,
+                  meta TEXT,
+                  body TEXT,
+                  attempts INTEGER NOT NULL DEFAULT 0,
+                  next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+                  last_error TEXT,
+                  broker_message_id INTEGER,
+                  created_at TEXT NOT NULL,
+                  updated_at TEXT NOT NULL,
+                  inflight_at TEXT,
+                  done_at TEXT,
+                  dead_at TEXT,
+                  aborted_at TEXT,
+                  aborted_by TEXT,
+                  superseded_by TEXT,
+                  requeued_from TEXT
+              ) STRICT;
+              CREATE INDEX outbox_state ON outbox (state, id);
+              CREATE TABLE inbox (
+                  id INTEGER PRIMARY KEY,
+                  from_key TEXT NOT NULL,
+                  client_message_id TEXT NOT NULL,
+                  broker_message_id INTEGER,
+                  from_session TEXT,
+                  from_name TEXT NOT NULL,
+                  kind TEXT NOT NULL,
+                  to_text TEXT NOT NULL,
+                  dest TEXT NOT NULL,
+                  to_session TEXT,
+                  body TEXT NOT NULL,
+                  priority TEXT NOT NULL,
+                  reply_to TEXT,
+                  meta TEXT,
+                  created_at TEXT NOT NULL,
+                  received_at TEXT NOT NULL,
+                  seen_at TEXT,
+                  UNIQUE (from_key, client_message_id)
+              ) STRICT;
+              CREATE TABLE inbox_seen (
+                  inbox_id INTEGER NOT NULL REFERENCES inbox (id) ON DELETE CASCADE,
+                  session_id TEXT NOT NULL,
+                  seen_at TEXT NOT NULL,
+                  PRIMARY KEY (inbox_id, session_id)
+              ) STRICT, WITHOUT ROWID;
+              CREATE TABLE events (
+                  id INTEGER PRIMARY KEY,
+                  kind TEXT NOT NULL,
+                  inbox_id INTEGER,
+                  data TEXT NOT NULL
               ) STRICT;",
     }],
 };

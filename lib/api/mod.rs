@@ -2,6 +2,7 @@
 
 mod health;
 pub mod memory;
+pub mod mesh;
 pub mod supervisor;
 
 pub use health::{Health, HealthStatus, Version, API_VERSION};

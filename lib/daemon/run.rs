@@ -130,6 +130,10 @@ where
             [127, 0, 0, 1],
             config.memory.viewer_port,
         ))),
+        Daemon::Meshd if config.mesh.tcp_port != 0 => Some(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            config.mesh.tcp_port,
+        ))),
         _ => None,
     };
     let acquired = listen::acquire(

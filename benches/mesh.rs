@@ -1,0 +1,253 @@
+//! claude-meshd figures (release build; `cargo bench --bench mesh`), each with a baseline
+//! measured in the same run on the same machine:
+//!
+//! 1. local mode: send → the receiving session's SSE `message` event (p50, p99), against a
+//!    `GET /v1/health` round trip on the same socket;
+//! 2. broker mode on loopback: the same through nats-server, against a bare NATS
+//!    publish → subscription round trip;
+//! 3. durable sends accepted per second (4 clients), against health requests per second;
+//! 4. messages delivered end to end through NATS per second (send → receiver's inbox),
+//!    against bare JetStream publishes (sequential, acked) per second.
+
+#[path = "../tests/support/meshd.rs"]
+mod meshd;
+#[path = "../tests/support/nats.rs"]
+mod nats;
+
+use claude_daemons::http::UnixClient;
+use meshd::{Meshd, Sse};
+use nats::Nats;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    pct(&mut v, 0.5)
+}
+
+fn report_latency(name: &str, mut xs: Vec<f64>, base_name: &str, mut base: Vec<f64>) {
+    let (p50, p99) = (pct(&mut xs, 0.5), pct(&mut xs, 0.99));
+    let (b50, b99) = (pct(&mut base, 0.5), pct(&mut base, 0.99));
+    println!(
+        "{name}: p50 {p50:.3} ms, p99 {p99:.3} ms (n = {})",
+        xs.len()
+    );
+    println!(
+        "  baseline {base_name}: p50 {b50:.3} ms, p99 {b99:.3} ms; ratio p50 {:.2}x",
+        p50 / b50
+    );
+}
+
+fn health_latency(m: &Meshd, n: usize) -> Vec<f64> {
+    let c = UnixClient::new(&m.socket);
+    (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            assert_eq!(c.get("/v1/health").unwrap().status, 200);
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect()
+}
+
+fn send_to_event(sender: &Meshd, receiver: &Meshd, to: &str, n: usize) -> Vec<f64> {
+    let mut sse = Sse::connect(&receiver.socket, "session=rb", None);
+    let c = UnixClient::new(&sender.socket);
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let body = serde_json::json!({"to": to, "body": format!("lat {i}"), "from_session": "sa"})
+            .to_string();
+        let t = Instant::now();
+        let r = c.post_json("/v1/send", body.as_bytes()).unwrap();
+        assert_eq!(r.status, 202);
+        let e = sse
+            .next_of("message", Duration::from_secs(10))
+            .expect("event");
+        out.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(e.data["body"], format!("lat {i}"));
+    }
+    out
+}
+
+/// Requests per second with `threads` clients each making `per` requests of `f`.
+fn rate(threads: usize, per: usize, f: impl Fn(usize, usize) + Sync) -> f64 {
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for k in 0..threads {
+            let f = &f;
+            s.spawn(move || (0..per).for_each(|i| f(k, i)));
+        }
+    });
+    (threads * per) as f64 / t.elapsed().as_secs_f64()
+}
+
+/// The newest inbox row id (0 when empty).
+fn last_inbox_id(m: &Meshd) -> i64 {
+    let mut cursor = 0;
+    loop {
+        let (_, v) = m.get(&format!("/v1/inbox?since={cursor}&limit=1000"));
+        let next = v["next_cursor"].as_i64().unwrap();
+        if next == cursor {
+            return cursor;
+        }
+        cursor = next;
+    }
+}
+
+fn broker_member(root: &Path, nats: &Nats, name: &str) -> Meshd {
+    let url = nats.url();
+    Meshd::start(
+        &root.join(name),
+        &[
+            ("CLAUDE_DAEMONS_MESH_BROKER_URL", url.as_str()),
+            ("CLAUDE_DAEMONS_MESH_MESH", "bench"),
+            ("CLAUDE_DAEMONS_MESH_MESH_SECRET", "s"),
+            ("RUST_LOG", "warn"),
+        ],
+    )
+}
+
+fn main() {
+    let dir = tempfile::Builder::new()
+        .prefix("cmb")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let rounds = 3;
+
+    // 1. Local mode.
+    let local = Meshd::start(&dir.path().join("local"), &[("RUST_LOG", "warn")]);
+    local.register("sa", "a", &[], &[]);
+    local.register("rb", "b", &[], &[]);
+    send_to_event(&local, &local, "b", 50);
+    let lat = send_to_event(&local, &local, "b", 1000);
+    let base = health_latency(&local, 1000);
+    report_latency(
+        "local send -> receiver SSE event",
+        lat,
+        "GET /v1/health round trip",
+        base,
+    );
+
+    // 3. Durable sends accepted per second (local daemon; each is a committed outbox row).
+    let mut accepted = Vec::new();
+    let mut health = Vec::new();
+    for r in 0..rounds {
+        let c = UnixClient::new(&local.socket);
+        accepted.push(rate(4, 1000, |k, i| {
+            let body = serde_json::json!({"to": "b", "body": "x", "client_message_id": format!("r{r}-{k}-{i}")}).to_string();
+            assert_eq!(c.post_json("/v1/send", body.as_bytes()).unwrap().status, 202);
+        }));
+        health.push(rate(4, 1000, |_, _| {
+            assert_eq!(c.get("/v1/health").unwrap().status, 200);
+        }));
+    }
+    let (a, h) = (median(accepted), median(health));
+    println!("durable sends accepted: {a:.0}/s (median of {rounds} x 4,000, 4 clients)");
+    println!("  baseline GET /v1/health: {h:.0}/s; ratio {:.2}x", a / h);
+
+    // 2. Broker mode on loopback.
+    let nats = Nats::start(dir.path());
+    let a = broker_member(dir.path(), &nats, "a");
+    let b = broker_member(dir.path(), &nats, "b");
+    a.register("sa", "a", &[], &[]);
+    b.register("rb", "bob", &[], &[]);
+    let kb = b.key();
+    // Address bob by name once presence has told A about him.
+    a.wait_for(20, "presence", || {
+        let (_, peers) = a.get("/v1/peers");
+        peers.as_array().unwrap().iter().any(|p| p["name"] == "bob")
+    });
+    let target = "bob".to_string();
+    send_to_event(&a, &b, &target, 50);
+    let lat = send_to_event(&a, &b, &target, 1000);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let base: Vec<f64> = rt.block_on(async {
+        use futures::StreamExt;
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let mut sub = client.subscribe("bench.ping").await.unwrap();
+        client.flush().await.unwrap();
+        let mut out = Vec::new();
+        for _ in 0..1000 {
+            let t = Instant::now();
+            client.publish("bench.ping", "x".into()).await.unwrap();
+            sub.next().await.unwrap();
+            out.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        out
+    });
+    report_latency(
+        "broker send -> receiver SSE event",
+        lat,
+        "bare NATS publish -> subscriber",
+        base,
+    );
+
+    // 4. Delivered end to end through NATS.
+    let mut delivered = Vec::new();
+    let mut js_rate = Vec::new();
+    let n = 3000;
+    for r in 0..rounds {
+        let mut cursor = last_inbox_id(&b);
+        let mut seen = 0;
+        let c = UnixClient::new(&a.socket);
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            for k in 0..4 {
+                let c = &c;
+                let kb = &kb;
+                s.spawn(move || {
+                    for i in 0..n / 4 {
+                        let body = serde_json::json!({"to": kb, "body": "e2e", "client_message_id": format!("e{r}-{k}-{i}")}).to_string();
+                        assert_eq!(c.post_json("/v1/send", body.as_bytes()).unwrap().status, 202);
+                    }
+                });
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            // Read only what is new: the measurement must not load the receiver.
+            let (_, v) = b.get(&format!("/v1/inbox?since={cursor}&limit=1000"));
+            seen += v["items"].as_array().unwrap().len();
+            cursor = v["next_cursor"].as_i64().unwrap();
+            if seen >= n {
+                break;
+            }
+            assert!(Instant::now() < deadline, "delivery stalled");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        delivered.push(n as f64 / t.elapsed().as_secs_f64());
+        js_rate.push(rt.block_on(async {
+            let client = async_nats::connect(nats.url()).await.unwrap();
+            let js = async_nats::jetstream::new(client);
+            // Its own stream, so the members never see the baseline traffic.
+            js.get_or_create_stream(async_nats::jetstream::stream::Config {
+                name: "BASELINE".into(),
+                subjects: vec!["baseline.>".into()],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+            let t = Instant::now();
+            for i in 0..n {
+                js.publish(format!("baseline.{r}"), format!("{i}").into())
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap();
+            }
+            n as f64 / t.elapsed().as_secs_f64()
+        }));
+    }
+    let (d, j) = (median(delivered), median(js_rate));
+    println!("delivered end to end through NATS: {d:.0}/s (median of {rounds} x {n}, 4 senders)");
+    println!(
+        "  baseline bare JetStream publish+ack (sequential): {j:.0}/s; ratio {:.2}x",
+        d / j
+    );
+}

@@ -1,0 +1,302 @@
+//! What travels on the broker: a signed, encrypted envelope. Never plaintext.
+//!
+//! - DMs: `crypto_box` (X25519 from both members' ed25519 keys, XSalsa20-Poly1305), so only
+//!   the recipient member can read them.
+//! - Broadcast, group and topic messages: XSalsa20-Poly1305 under the mesh key (sha256 of the
+//!   mesh name and the configured `mesh_secret`), so the broker operator cannot read them.
+//! - Every envelope is signed by the sender's ed25519 key over all its other fields; a bad
+//!   signature or a box that does not open is rejected before anything is stored.
+
+use crate::identity::{self, Identity};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use crypto_box::aead::{Aead, AeadCore, KeyInit, OsRng};
+use crypto_box::SalsaBox;
+use crypto_secretbox::XSalsa20Poly1305;
+use ed25519_dalek::{Signature, Verifier};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The outer envelope (JSON on the wire).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Format version (1).
+    pub v: u32,
+    /// Sender member key (hex).
+    pub from: String,
+    /// `dm`, `broadcast`, `group`, `topic`.
+    pub kind: String,
+    /// Canonical destination.
+    pub to: String,
+    /// 24-byte nonce, base64.
+    pub nonce: String,
+    /// Ciphertext, base64.
+    pub ct: String,
+    /// ed25519 signature over the fields above, base64.
+    pub sig: String,
+}
+
+/// The sealed content.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Inner {
+    /// The send's id.
+    pub client_message_id: String,
+    /// Sender's display name.
+    pub from_name: String,
+    /// Sending session.
+    pub from_session: Option<String>,
+    /// Body.
+    pub body: String,
+    /// Priority.
+    pub priority: claude_daemons::api::mesh::Priority,
+    /// reply_to.
+    pub reply_to: Option<String>,
+    /// meta (JCS text).
+    pub meta: Option<String>,
+    /// Accepted at.
+    pub created_at: String,
+}
+
+/// Why an envelope was rejected.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OpenError {
+    /// Not JSON of the right shape.
+    #[error("malformed envelope: {0}")]
+    Malformed(String),
+    /// The signature does not verify.
+    #[error("bad signature from {0}")]
+    BadSignature(String),
+    /// The box does not open (tampered, or not for us).
+    #[error("cannot decrypt envelope from {0}")]
+    Undecryptable(String),
+    /// A DM for another member (not an error; skipped).
+    #[error("not addressed to this member")]
+    NotForUs,
+}
+
+/// Precomputed `crypto_box` shared keys per peer: the X25519 agreement is the expensive part
+/// of a DM, and a burst to one peer needs it once.
+#[derive(Default)]
+pub struct Boxes(std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<SalsaBox>>>);
+
+impl Boxes {
+    fn get(
+        &self,
+        id: &Identity,
+        peer_hex: &str,
+        peer: &ed25519_dalek::VerifyingKey,
+    ) -> std::sync::Arc<SalsaBox> {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() > 4096 {
+            m.clear();
+        }
+        m.entry(peer_hex.to_string())
+            .or_insert_with(|| {
+                std::sync::Arc::new(SalsaBox::new(
+                    &identity::x25519_public(peer),
+                    &id.x25519_secret(),
+                ))
+            })
+            .clone()
+    }
+}
+
+/// The mesh key for group, topic and broadcast messages.
+pub fn mesh_key(mesh: &str, secret: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"claude-mesh-key-v1\0");
+    h.update(mesh.as_bytes());
+    h.update([0]);
+    h.update(secret.as_bytes());
+    h.finalize().into()
+}
+
+fn signed_bytes(e: &Envelope) -> Vec<u8> {
+    let mut m = Vec::new();
+    for f in [
+        "claude-mesh-envelope-v1",
+        &e.from,
+        &e.kind,
+        &e.to,
+        &e.nonce,
+        &e.ct,
+    ] {
+        m.extend_from_slice(f.as_bytes());
+        m.push(0);
+    }
+    m
+}
+
+/// Seal `inner` for `to` (`kind` `dm`: `to` starts with the recipient's key).
+pub fn seal(
+    id: &Identity,
+    boxes: &Boxes,
+    mesh_key: &[u8; 32],
+    kind: &str,
+    to: &str,
+    inner: &Inner,
+) -> anyhow::Result<Envelope> {
+    let plain = serde_json::to_vec(inner)?;
+    let (nonce, ct) = if kind == "dm" {
+        let key = to.split('/').next().unwrap_or("");
+        let their = identity::parse_public(key)
+            .ok_or_else(|| anyhow::anyhow!("recipient key {key:?} is not an ed25519 key"))?;
+        let b = boxes.get(id, key, &their);
+        let nonce = SalsaBox::generate_nonce(&mut OsRng);
+        let ct = b
+            .encrypt(&nonce, plain.as_slice())
+            .map_err(|_| anyhow::anyhow!("encryption failed"))?;
+        (nonce, ct)
+    } else {
+        let b = XSalsa20Poly1305::new(mesh_key.into());
+        let nonce = XSalsa20Poly1305::generate_nonce(&mut OsRng);
+        let ct = b
+            .encrypt(&nonce, plain.as_slice())
+            .map_err(|_| anyhow::anyhow!("encryption failed"))?;
+        (nonce, ct)
+    };
+    let mut e = Envelope {
+        v: 1,
+        from: id.public_hex().into(),
+        kind: kind.into(),
+        to: to.into(),
+        nonce: B64.encode(nonce),
+        ct: B64.encode(ct),
+        sig: String::new(),
+    };
+    e.sig = B64.encode(id.sign(&signed_bytes(&e)));
+    Ok(e)
+}
+
+/// Verify and open an envelope received from the broker.
+pub fn open(
+    id: &Identity,
+    boxes: &Boxes,
+    mesh_key: &[u8; 32],
+    raw: &[u8],
+) -> Result<(Envelope, Inner), OpenError> {
+    let e: Envelope =
+        serde_json::from_slice(raw).map_err(|err| OpenError::Malformed(err.to_string()))?;
+    if e.v != 1 {
+        return Err(OpenError::Malformed(format!("version {}", e.v)));
+    }
+    let sender =
+        identity::parse_public(&e.from).ok_or_else(|| OpenError::Malformed("sender key".into()))?;
+    let sig_bytes: [u8; 64] = B64
+        .decode(&e.sig)
+        .ok()
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| OpenError::BadSignature(e.from.clone()))?;
+    sender
+        .verify(&signed_bytes(&e), &Signature::from_bytes(&sig_bytes))
+        .map_err(|_| OpenError::BadSignature(e.from.clone()))?;
+    let nonce_bytes = B64
+        .decode(&e.nonce)
+        .ok()
+        .filter(|n| n.len() == 24)
+        .ok_or_else(|| OpenError::Malformed("nonce".into()))?;
+    let nonce = crypto_box::Nonce::from_slice(&nonce_bytes);
+    let ct = B64
+        .decode(&e.ct)
+        .map_err(|_| OpenError::Malformed("ciphertext".into()))?;
+    let plain = match e.kind.as_str() {
+        "dm" => {
+            if e.to.split('/').next() != Some(id.public_hex()) {
+                return Err(OpenError::NotForUs);
+            }
+            boxes
+                .get(id, &e.from, &sender)
+                .decrypt(nonce, ct.as_slice())
+        }
+        "broadcast" | "group" | "topic" => {
+            XSalsa20Poly1305::new(mesh_key.into()).decrypt(nonce, ct.as_slice())
+        }
+        other => return Err(OpenError::Malformed(format!("kind {other:?}"))),
+    }
+    .map_err(|_| OpenError::Undecryptable(e.from.clone()))?;
+    let inner: Inner = serde_json::from_slice(&plain)
+        .map_err(|err| OpenError::Malformed(format!("inner: {err}")))?;
+    Ok((e, inner))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inner() -> Inner {
+        Inner {
+            client_message_id: "c1".into(),
+            from_name: "a".into(),
+            from_session: None,
+            body: "secret words".into(),
+            priority: Default::default(),
+            reply_to: None,
+            meta: None,
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+        }
+    }
+
+    #[test]
+    fn dm_round_trip_and_rejections() {
+        let (a, b, c) = (
+            Identity::from_seed([1; 32]),
+            Identity::from_seed([2; 32]),
+            Identity::from_seed([3; 32]),
+        );
+        let k = mesh_key("m", "s");
+        let to = format!("{}/sess", b.public_hex());
+        let e = seal(&a, &Boxes::default(), &k, "dm", &to, &inner()).unwrap();
+        let raw = serde_json::to_vec(&e).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&raw).contains("secret words"),
+            "no plaintext"
+        );
+        let (_, got) = open(&b, &Boxes::default(), &k, &raw).unwrap();
+        assert_eq!(got, inner());
+        assert_eq!(
+            open(&c, &Boxes::default(), &k, &raw).unwrap_err(),
+            OpenError::NotForUs
+        );
+
+        let mut forged = e.clone();
+        forged.to = format!("{}/other", b.public_hex());
+        let err = open(
+            &b,
+            &Boxes::default(),
+            &k,
+            &serde_json::to_vec(&forged).unwrap(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, OpenError::BadSignature(_)), "{err}");
+
+        // Signed by the real key of c, but claims to be from a: the signature fails.
+        let mut by_c = seal(&c, &Boxes::default(), &k, "dm", &to, &inner()).unwrap();
+        by_c.from = a.public_hex().into();
+        let err = open(
+            &b,
+            &Boxes::default(),
+            &k,
+            &serde_json::to_vec(&by_c).unwrap(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, OpenError::BadSignature(_)), "{err}");
+    }
+
+    #[test]
+    fn group_needs_the_mesh_key() {
+        let (a, b) = (Identity::from_seed([1; 32]), Identity::from_seed([2; 32]));
+        let e = seal(
+            &a,
+            &Boxes::default(),
+            &mesh_key("m", "s"),
+            "group",
+            "@ops",
+            &inner(),
+        )
+        .unwrap();
+        let raw = serde_json::to_vec(&e).unwrap();
+        assert!(open(&b, &Boxes::default(), &mesh_key("m", "s"), &raw).is_ok());
+        let err = open(&b, &Boxes::default(), &mesh_key("m", "other"), &raw).unwrap_err();
+        assert!(matches!(err, OpenError::Undecryptable(_)), "{err}");
+    }
+}

@@ -1,0 +1,372 @@
+//! Who can be messaged: this daemon's Claude sessions (registered by hooks, kept in the
+//! `sessions` table) and, in broker mode, other members' sessions seen through presence.
+//! Resolves a parsed [`Address`] to a [`Resolved`] destination.
+
+use crate::address::{is_key_prefix, valid_name, Address, Resolved};
+use crate::clock::now_text;
+use crate::inbox::Membership;
+use claude_daemons::api::mesh::{Peer, PeerRegistration, Profile};
+use rusqlite::{params, Connection};
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+/// Why a destination did not resolve.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ResolveError {
+    /// Nobody by that address.
+    #[error("no peer matches {0:?}")]
+    Unknown(String),
+    /// More than one peer matches.
+    #[error("{0:?} matches more than one peer; use a session id or a longer key prefix")]
+    Ambiguous(String, Vec<String>),
+}
+
+/// The registry.
+pub struct Peers {
+    me: String,
+    local: RwLock<HashMap<String, Peer>>,
+    remote: RwLock<HashMap<(String, String), (Peer, i64)>>,
+    broker_mode: bool,
+}
+
+fn alive(pid: Option<u32>) -> bool {
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    pid.map_or(true, |p| unsafe { libc::kill(p as i32, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+impl Peers {
+    /// Load this daemon's sessions from the database.
+    pub fn load(conn: &Connection, me: &str, broker_mode: bool) -> rusqlite::Result<Peers> {
+        let mut stmt = conn.prepare(
+            "SELECT session_id, name, cwd, hostname, pid, groups, topics, profile,
+                 last_seen_at, left_at FROM sessions",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let json = |i: usize| -> rusqlite::Result<String> { r.get(i) };
+            let pid: Option<u32> = r.get(4)?;
+            let left: Option<String> = r.get(9)?;
+            Ok(Peer {
+                key: me.to_string(),
+                session_id: r.get(0)?,
+                name: r.get(1)?,
+                cwd: r.get(2)?,
+                hostname: r.get(3)?,
+                pid,
+                groups: serde_json::from_str(&json(5)?).unwrap_or_default(),
+                topics: serde_json::from_str(&json(6)?).unwrap_or_default(),
+                profile: serde_json::from_str(&json(7)?).unwrap_or_default(),
+                local: true,
+                online: left.is_none() && alive(pid),
+                last_seen_at: r.get(8)?,
+            })
+        })?;
+        let mut local = HashMap::new();
+        for p in rows {
+            let p = p?;
+            local.insert(p.session_id.clone(), p);
+        }
+        Ok(Peers {
+            me: me.into(),
+            local: RwLock::new(local),
+            remote: RwLock::new(HashMap::new()),
+            broker_mode,
+        })
+    }
+
+    /// Register or refresh a session; returns the peer and whether it just joined.
+    pub fn register(
+        &self,
+        conn: &Connection,
+        reg: &PeerRegistration,
+        default_name: &str,
+    ) -> Result<(Peer, bool), String> {
+        if reg.session_id.is_empty()
+            || reg.session_id.len() > 128
+            || reg
+                .session_id
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || c == '/')
+        {
+            return Err("session_id must be 1 to 128 characters without spaces or '/'".into());
+        }
+        let clean = |list: &[String], sigil: char| -> Result<Vec<String>, String> {
+            let mut out: Vec<String> = Vec::new();
+            for g in list {
+                let g = g.trim_start_matches(sigil);
+                if !valid_name(g) {
+                    return Err(format!("bad group or topic name {g:?}"));
+                }
+                if !out.iter().any(|x| x == g) {
+                    out.push(g.to_string());
+                }
+            }
+            Ok(out)
+        };
+        let groups = clean(&reg.groups, '@')?;
+        let topics = clean(&reg.topics, '#')?;
+        let name = match &reg.name {
+            Some(n) if !n.trim().is_empty() && n.len() <= 64 => n.trim().to_string(),
+            Some(_) => return Err("name must be 1 to 64 characters".into()),
+            None => format!(
+                "{default_name}-{}",
+                reg.session_id.chars().take(8).collect::<String>()
+            ),
+        };
+        let now = now_text();
+        let mut local = self.local.write().unwrap_or_else(|p| p.into_inner());
+        let previous = local.get(&reg.session_id).cloned();
+        let profile = previous
+            .as_ref()
+            .map(|p| p.profile.clone())
+            .unwrap_or(Profile {
+                visible: true,
+                ..Profile::default()
+            });
+        let peer = Peer {
+            key: self.me.clone(),
+            session_id: reg.session_id.clone(),
+            name,
+            cwd: reg.cwd.clone(),
+            hostname: reg.hostname.clone(),
+            pid: reg.pid,
+            groups,
+            topics,
+            profile,
+            local: true,
+            online: true,
+            last_seen_at: now.clone(),
+        };
+        conn.execute(
+            "INSERT INTO sessions (session_id, name, cwd, hostname, pid, groups, topics, profile,
+                 registered_at, last_seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+             ON CONFLICT (session_id) DO UPDATE SET name = ?2, cwd = ?3, hostname = ?4,
+                 pid = ?5, groups = ?6, topics = ?7, last_seen_at = ?9, left_at = NULL",
+            params![
+                peer.session_id,
+                peer.name,
+                peer.cwd,
+                peer.hostname,
+                peer.pid,
+                serde_json::to_string(&peer.groups).unwrap_or_default(),
+                serde_json::to_string(&peer.topics).unwrap_or_default(),
+                serde_json::to_string(&peer.profile).unwrap_or_default(),
+                now,
+            ],
+        )
+        .map_err(|e| e.to_string())?;
+        let joined = previous.is_none_or_offline();
+        local.insert(peer.session_id.clone(), peer.clone());
+        Ok((peer, joined))
+    }
+
+    /// A session leaves (SessionEnd). Returns it if it was online.
+    pub fn leave(&self, conn: &Connection, session: &str) -> rusqlite::Result<Option<Peer>> {
+        let mut local = self.local.write().unwrap_or_else(|p| p.into_inner());
+        let Some(p) = local.get_mut(session) else {
+            return Ok(None);
+        };
+        conn.execute(
+            "UPDATE sessions SET left_at = ?2 WHERE session_id = ?1",
+            params![session, now_text()],
+        )?;
+        let was = p.online;
+        p.online = false;
+        Ok(was.then(|| p.clone()))
+    }
+
+    /// Change a session's profile; returns the new peer.
+    pub fn set_profile(
+        &self,
+        conn: &Connection,
+        session: &str,
+        f: impl FnOnce(&mut Profile),
+    ) -> rusqlite::Result<Option<Peer>> {
+        let mut local = self.local.write().unwrap_or_else(|p| p.into_inner());
+        let Some(p) = local.get_mut(session) else {
+            return Ok(None);
+        };
+        f(&mut p.profile);
+        conn.execute(
+            "UPDATE sessions SET profile = ?2 WHERE session_id = ?1",
+            params![
+                session,
+                serde_json::to_string(&p.profile).unwrap_or_default()
+            ],
+        )?;
+        Ok(Some(p.clone()))
+    }
+
+    /// One local session.
+    pub fn local(&self, session: &str) -> Option<Peer> {
+        self.local
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(session)
+            .cloned()
+    }
+
+    /// Local sessions.
+    pub fn locals(&self) -> Vec<Peer> {
+        let mut v: Vec<Peer> = self
+            .local
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+        v
+    }
+
+    /// Everyone known: local sessions and remote presence.
+    pub fn all(&self) -> Vec<Peer> {
+        let mut v = self.locals();
+        let mut r: Vec<Peer> = self
+            .remote
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|(p, _)| p.clone())
+            .collect();
+        r.sort_by(|a, b| (&a.key, &a.session_id).cmp(&(&b.key, &b.session_id)));
+        v.extend(r);
+        v
+    }
+
+    /// A session's visibility facts.
+    pub fn membership(&self, session: &str) -> Membership {
+        let p = self.local(session);
+        Membership {
+            me: self.me.clone(),
+            session: session.into(),
+            groups: p.as_ref().map(|p| p.groups.clone()).unwrap_or_default(),
+            topics: p.map(|p| p.topics).unwrap_or_default(),
+        }
+    }
+
+    /// Record a remote session's presence (with its heartbeat time); returns the event it
+    /// makes: `peer_join` (new, or back online), `peer_leave` (it said it left) or none.
+    pub fn upsert_remote(&self, peer: Peer, heartbeat_ms: i64) -> Option<&'static str> {
+        let mut remote = self.remote.write().unwrap_or_else(|p| p.into_inner());
+        let k = (peer.key.clone(), peer.session_id.clone());
+        let was_online = remote.get(&k).is_some_and(|(p, _)| p.online);
+        let change = match (was_online, peer.online) {
+            (false, true) => Some("peer_join"),
+            (true, false) => Some("peer_leave"),
+            _ => None,
+        };
+        remote.insert(k, (peer, heartbeat_ms));
+        change
+    }
+
+    /// Mark remote sessions whose last heartbeat is older than `before_ms` offline; returns
+    /// them (each is a `peer_leave`).
+    pub fn expire_remote(&self, before_ms: i64) -> Vec<Peer> {
+        let mut remote = self.remote.write().unwrap_or_else(|p| p.into_inner());
+        let mut gone = Vec::new();
+        for (p, hb) in remote.values_mut() {
+            if p.online && *hb < before_ms {
+                p.online = false;
+                gone.push(p.clone());
+            }
+        }
+        gone
+    }
+
+    /// Resolve a parsed destination.
+    pub fn resolve(&self, addr: &Address) -> Result<Resolved, ResolveError> {
+        match addr {
+            Address::Broadcast => Ok(Resolved::Broadcast),
+            Address::Group(g) => Ok(Resolved::Group(g.clone())),
+            Address::Topic(t) => Ok(Resolved::Topic(t.clone())),
+            Address::Session(s) => self
+                .by_session(s)
+                .ok_or_else(|| ResolveError::Unknown(format!("session:{s}"))),
+            Address::Peer(s) => self.resolve_peer(s),
+        }
+    }
+
+    fn by_session(&self, s: &str) -> Option<Resolved> {
+        if self.local(s).is_some() {
+            return Some(Resolved::Direct {
+                key: self.me.clone(),
+                session: Some(s.into()),
+            });
+        }
+        let remote = self.remote.read().unwrap_or_else(|p| p.into_inner());
+        remote
+            .values()
+            .find(|(p, _)| p.session_id == s)
+            .map(|(p, _)| Resolved::Direct {
+                key: p.key.clone(),
+                session: Some(s.into()),
+            })
+    }
+
+    fn resolve_peer(&self, s: &str) -> Result<Resolved, ResolveError> {
+        if let Some(r) = self.by_session(s) {
+            return Ok(r);
+        }
+        let all = self.all();
+        let named: Vec<&Peer> = all.iter().filter(|p| p.name == s).collect();
+        match named.as_slice() {
+            [one] => {
+                return Ok(Resolved::Direct {
+                    key: one.key.clone(),
+                    session: Some(one.session_id.clone()),
+                })
+            }
+            [] => {}
+            many => {
+                return Err(ResolveError::Ambiguous(
+                    s.into(),
+                    many.iter()
+                        .map(|p| format!("{}/{}", p.key, p.session_id))
+                        .collect(),
+                ))
+            }
+        }
+        if is_key_prefix(s) {
+            let s = s.to_ascii_lowercase();
+            let mut keys: Vec<String> = std::iter::once(self.me.clone())
+                .chain(all.iter().map(|p| p.key.clone()))
+                .filter(|k| k.starts_with(&s))
+                .collect();
+            keys.sort();
+            keys.dedup();
+            match keys.as_slice() {
+                [one] => {
+                    return Ok(Resolved::Direct {
+                        key: one.clone(),
+                        session: None,
+                    })
+                }
+                [] if s.len() == 64
+                    && self.broker_mode
+                    && crate::identity::parse_public(&s).is_some() =>
+                {
+                    // A member we have not seen yet: its key is enough to encrypt to it, and
+                    // its durable consumer will receive the message when it comes online.
+                    return Ok(Resolved::Direct {
+                        key: s,
+                        session: None,
+                    });
+                }
+                [] => {}
+                many => return Err(ResolveError::Ambiguous(s, many.to_vec())),
+            }
+        }
+        Err(ResolveError::Unknown(s.into()))
+    }
+}
+
+trait OfflineExt {
+    fn is_none_or_offline(&self) -> bool;
+}
+
+impl OfflineExt for Option<Peer> {
+    fn is_none_or_offline(&self) -> bool {
+        self.as_ref().map_or(true, |p| !p.online)
+    }
+}
