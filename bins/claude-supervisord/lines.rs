@@ -78,7 +78,7 @@ mod tests {
     #[tokio::test]
     async fn splits_bounds_and_recovers() {
         let mut data = b"one\n".to_vec();
-        data.extend(std::iter::repeat(b'x').take(100));
+        data.extend(std::iter::repeat_n(b'x', 100));
         data.extend(b"\ntwo\n\xff\xfe\nlast");
         let mut r = tokio::io::BufReader::with_capacity(7, &data[..]);
         let mut buf = Vec::new();

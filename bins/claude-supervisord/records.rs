@@ -39,7 +39,7 @@ pub struct Wanted {
 impl Wanted {
     /// Whether `current` already is what this asks for.
     pub fn satisfied_by(&self, current: &Settings) -> bool {
-        self.cwd.as_ref().map_or(true, |c| *c == current.cwd)
+        self.cwd.as_ref().is_none_or(|c| *c == current.cwd)
             && self
                 .model
                 .as_ref()
