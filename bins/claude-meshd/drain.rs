@@ -17,38 +17,46 @@ const BATCH: usize = 32;
 pub async fn run(mesh: Arc<Mesh>) {
     let mut outage = 0u32;
     loop {
-        let pause = {
-            let _busy = mesh.ctx.activity.enter();
-            match mesh.broker.get().cloned() {
-                // Broker mode, still connecting: never deliver locally by mistake.
-                None if mesh.broker_mode() => Duration::from_millis(100),
-                None => match mesh.deliver_local().await {
-                    Ok(n) if n > 0 => Duration::ZERO,
-                    Ok(_) => Duration::from_millis(500),
-                    Err(e) => {
-                        tracing::error!(error = %e, "local delivery failed");
-                        Duration::from_secs(1)
+        // Held while polling so idle exit never cuts a delivery short; a poll that found
+        // nothing does not count as activity (pending sends during an outage do).
+        let busy = mesh.ctx.activity.enter();
+        let (pause, found_nothing) = match mesh.broker.get().cloned() {
+            // Broker mode, still connecting: never deliver locally by mistake.
+            None if mesh.broker_mode() => (Duration::from_millis(100), false),
+            None => match mesh.deliver_local().await {
+                Ok(n) if n > 0 => (Duration::ZERO, false),
+                Ok(_) => (Duration::from_millis(500), true),
+                Err(e) => {
+                    tracing::error!(error = %e, "local delivery failed");
+                    (Duration::from_secs(1), false)
+                }
+            },
+            Some(b) => match publish_batch(&mesh, &b).await {
+                Ok(n) => {
+                    outage = 0;
+                    if n > 0 {
+                        (Duration::ZERO, false)
+                    } else {
+                        (Duration::from_millis(500), true)
                     }
-                },
-                Some(b) => match publish_batch(&mesh, &b).await {
-                    Ok(n) => {
-                        outage = 0;
-                        if n > 0 {
-                            Duration::ZERO
-                        } else {
-                            Duration::from_millis(500)
-                        }
+                }
+                Err(why) => {
+                    outage += 1;
+                    if outage == 1 || outage % 20 == 0 {
+                        tracing::warn!(reason = %why, "broker unavailable; sends stay pending");
                     }
-                    Err(why) => {
-                        outage += 1;
-                        if outage == 1 || outage % 20 == 0 {
-                            tracing::warn!(reason = %why, "broker unavailable; sends stay pending");
-                        }
-                        Duration::from_millis((250u64 << outage.min(5)).min(5_000))
-                    }
-                },
-            }
+                    (
+                        Duration::from_millis((250u64 << outage.min(5)).min(5_000)),
+                        false,
+                    )
+                }
+            },
         };
+        if found_nothing {
+            busy.found_nothing();
+        } else {
+            drop(busy);
+        }
         if pause.is_zero() {
             if mesh.ctx.shutdown.is_cancelled() {
                 return;

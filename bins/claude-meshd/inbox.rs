@@ -193,11 +193,11 @@ pub fn page(
         };
         for it in batch {
             cursor = it.id;
-            let keep = who.map_or(true, |m| visible(&it, m))
+            let keep = who.is_none_or(|m| visible(&it, m))
                 && q.from
                     .as_deref()
-                    .map_or(true, |f| it.from.key.starts_with(f) || it.from.name == f)
-                && topic.as_deref().map_or(true, |t| it.to == t)
+                    .is_none_or(|f| it.from.key.starts_with(f) || it.from.name == f)
+                && topic.as_deref().is_none_or(|t| it.to == t)
                 && (!q.unread_only || it.seen_at.is_none());
             if keep {
                 out.push(it);

@@ -31,7 +31,7 @@ pub struct Peers {
 
 fn alive(pid: Option<u32>) -> bool {
     // SAFETY: kill with signal 0 only checks that the process exists.
-    pid.map_or(true, |p| unsafe { libc::kill(p as i32, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+    pid.is_none_or(|p| unsafe { libc::kill(p as i32, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
 impl Peers {
@@ -367,6 +367,6 @@ trait OfflineExt {
 
 impl OfflineExt for Option<Peer> {
     fn is_none_or_offline(&self) -> bool {
-        self.as_ref().map_or(true, |p| !p.online)
+        self.as_ref().is_none_or(|p| !p.online)
     }
 }

@@ -43,15 +43,15 @@ impl Wanted {
             && self
                 .model
                 .as_ref()
-                .map_or(true, |m| current.model.as_ref() == Some(m))
+                .is_none_or(|m| current.model.as_ref() == Some(m))
             && self
                 .permission_mode
                 .as_ref()
-                .map_or(true, |p| current.permission_mode.as_ref() == Some(p))
+                .is_none_or(|p| current.permission_mode.as_ref() == Some(p))
             && self
                 .allowed_tools
                 .as_ref()
-                .map_or(true, |t| *t == current.allowed_tools)
+                .is_none_or(|t| *t == current.allowed_tools)
     }
 }
 

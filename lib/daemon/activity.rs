@@ -11,6 +11,8 @@ use tokio::time::Instant;
 struct State {
     busy: usize,
     since: Instant,
+    /// Counts every `enter`, so a probe can tell whether other work ran meanwhile.
+    entered: u64,
 }
 
 /// A shared counter of live work. Cloning shares the counter.
@@ -24,6 +26,9 @@ pub struct Activity {
 #[must_use = "work is only counted while the guard is alive"]
 pub struct ActivityGuard {
     tx: Arc<watch::Sender<State>>,
+    /// The idle clock and enter count when this guard made the daemon busy, if it did.
+    before: Option<(Instant, u64)>,
+    found_nothing: bool,
 }
 
 impl Default for Activity {
@@ -38,15 +43,25 @@ impl Activity {
         let (tx, _) = watch::channel(State {
             busy: 0,
             since: Instant::now(),
+            entered: 0,
         });
         Activity { tx: Arc::new(tx) }
     }
 
     /// Count one more piece of work until the guard is dropped.
     pub fn enter(&self) -> ActivityGuard {
-        self.tx.send_modify(|s| s.busy += 1);
+        let mut before = None;
+        self.tx.send_modify(|s| {
+            s.entered += 1;
+            if s.busy == 0 {
+                before = Some((s.since, s.entered));
+            }
+            s.busy += 1;
+        });
         ActivityGuard {
             tx: self.tx.clone(),
+            before,
+            found_nothing: false,
         }
     }
 
@@ -84,12 +99,27 @@ impl Activity {
     }
 }
 
+impl ActivityGuard {
+    /// End this work as a poll that found nothing to do: the idle clock keeps running from
+    /// the last real work, as if the poll had not happened (unless other work ran while it
+    /// was held). Without this a poller that wakes more often than the idle timeout would
+    /// keep the daemon awake forever; with it, a poll still holds off idle exit while it
+    /// runs, so the daemon never exits in the middle of one.
+    pub fn found_nothing(mut self) {
+        self.found_nothing = true;
+    }
+}
+
 impl Drop for ActivityGuard {
     fn drop(&mut self) {
+        let restore = self.before.filter(|_| self.found_nothing);
         self.tx.send_modify(|s| {
             s.busy -= 1;
             if s.busy == 0 {
-                s.since = Instant::now();
+                s.since = match restore {
+                    Some((since, entered)) if entered == s.entered => since,
+                    _ => Instant::now(),
+                };
             }
         });
     }
@@ -141,6 +171,45 @@ mod tests {
         );
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert!(waiter.is_finished());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn empty_polls_do_not_reset_the_idle_clock() {
+        let a = Activity::new();
+        let waiter = tokio::spawn({
+            let a = a.clone();
+            async move { a.idle(Duration::from_secs(10)).await }
+        });
+        // A poller every 500 ms that finds nothing: idle after 10 s all the same.
+        for _ in 0..19 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let g = a.enter();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            g.found_nothing();
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(waiter.is_finished(), "empty polls kept the daemon awake");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poll_spanning_real_work_does_not_erase_it() {
+        let a = Activity::new();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let poll = a.enter();
+        drop(a.enter()); // a request came and went during the poll
+        poll.found_nothing();
+        assert!(
+            a.idle_for().unwrap() < Duration::from_secs(1),
+            "the request restarted the clock"
+        );
+        let poll = a.enter();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(a.idle_for(), None, "busy while polling");
+        poll.found_nothing();
+        assert!(
+            a.idle_for().unwrap() >= Duration::from_secs(3),
+            "an empty poll is not activity"
+        );
     }
 
     #[tokio::test(start_paused = true)]
