@@ -100,6 +100,7 @@ fn writer(
             }
         }
         let outcome = commit_group(&mut conn, &group);
+        stats.intake_now();
         match outcome {
             Ok(results) => {
                 for (p, r) in group.into_iter().zip(results) {

@@ -3,6 +3,13 @@
 use claude_daemons::api::memory::Intake;
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn since_start() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_micros() as u64
+}
 
 /// Shared counters.
 #[derive(Debug, Default)]
@@ -14,6 +21,8 @@ pub struct Stats {
     failed: AtomicU64,
     /// Events waiting, as of the processor's last pass.
     pub pending: AtomicI64,
+    /// When the intake last committed (µs since start).
+    last_intake: AtomicU64,
 }
 
 impl Stats {
@@ -25,6 +34,17 @@ impl Stats {
             Intake::Skipped => &self.skipped,
         }
         .fetch_add(1, Relaxed);
+    }
+
+    /// Note that the intake just committed.
+    pub fn intake_now(&self) {
+        self.last_intake.store(since_start(), Relaxed);
+    }
+
+    /// Whether the intake committed within `window`.
+    pub fn intake_busy(&self, window: Duration) -> bool {
+        let last = self.last_intake.load(Relaxed);
+        last != 0 && since_start().saturating_sub(last) < window.as_micros() as u64
     }
 
     /// Count processed and failed events.
