@@ -435,3 +435,99 @@ fn seed_routes_search_timeline_context_and_stream() {
     assert_eq!(pr["observations"], 0);
     assert_eq!(m.post("/v1/prune", br#"{"older_than": 1}"#).0 / 100, 4);
 }
+
+#[test]
+fn project_identity_with_real_git_worktrees_and_large_payloads() {
+    let m = Memd::start();
+    let base = m.dir.path();
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let ok = Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    let main = base.join("work/app");
+    git_init(&main);
+    std::fs::write(main.join("a.txt"), "a").unwrap();
+    git(&main, &["add", "a.txt"]);
+    git(&main, &["commit", "-q", "-m", "init"]);
+    git(&main, &["worktree", "add", "-q", "../app-feature"]);
+    let other = base.join("oss/app");
+    git_init(&other);
+    std::fs::create_dir_all(main.join("src")).unwrap();
+
+    let mut keys = Vec::new();
+    for (i, cwd) in [
+        main.join("src"),
+        base.join("work/app-feature"),
+        other.clone(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let body = ev(
+            cwd,
+            "PostToolUse",
+            json!({"tool_name": "Read", "tool_use_id": format!("w{i}"),
+            "tool_input": {"file_path": cwd.join("a.txt")}}),
+        );
+        let body = body.to_string().replace("sess-1", &format!("sess-w{i}"));
+        let (s, a) = m.post("/v1/hook", body.as_bytes());
+        assert_eq!(s, 200, "{a}");
+        let id = a["event_id"].as_i64().unwrap();
+        keys.push(
+            m.db()
+                .query_row(
+                    "SELECT project, project_name FROM events WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                )
+                .unwrap(),
+        );
+    }
+    let main_key = std::fs::canonicalize(&main).unwrap().display().to_string();
+    assert_eq!(
+        keys[0],
+        (main_key.clone(), "app".to_string()),
+        "subdirectory of the main checkout"
+    );
+    assert_eq!(
+        keys[1],
+        (main_key, "app".to_string()),
+        "linked worktree grouped under its repository"
+    );
+    assert_ne!(keys[2].0, keys[0].0, "same-named repository kept apart");
+    assert_eq!(keys[2].1, "app");
+
+    // A 3 MB tool response is accepted (under the 8 MiB limit) and stored clipped.
+    let big = ev(
+        &main,
+        "PostToolUse",
+        json!({"tool_name": "Read", "tool_use_id": "big",
+        "tool_input": {"file_path": main.join("a.txt")}, "tool_response": {"file": {"content": "y".repeat(3 << 20)}}}),
+    );
+    let (s, a) = m.post("/v1/hook", big.to_string().as_bytes());
+    assert_eq!(s, 200, "{a}");
+    let len: i64 = m
+        .db()
+        .query_row(
+            "SELECT length(payload) FROM events WHERE id = ?1",
+            [a["event_id"].as_i64().unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(len < 20_000, "payload stored clipped: {len} bytes");
+}
