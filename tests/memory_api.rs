@@ -531,3 +531,30 @@ fn project_identity_with_real_git_worktrees_and_large_payloads() {
         .unwrap();
     assert!(len < 20_000, "payload stored clipped: {len} bytes");
 }
+
+#[test]
+fn sigterm_ends_open_streams_and_the_daemon_exits_promptly() {
+    let mut m = Memd::start();
+    let mut sse = std::os::unix::net::UnixStream::connect(m.socket()).unwrap();
+    sse.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    sse.write_all(b"GET /stream HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = sse.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("event: connected"));
+    let child = m.child.as_mut().unwrap();
+    let t = std::time::Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "drain waited {:?}: the stream held it",
+        t.elapsed()
+    );
+    // The stream was ended by the daemon, not cut by the test.
+    let mut rest = Vec::new();
+    let _ = sse.read_to_end(&mut rest);
+    m.child = None;
+}
