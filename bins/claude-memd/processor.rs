@@ -449,3 +449,7 @@ fn turn_facts(conn: &Connection, stop: &EventRow) -> rusqlite::Result<TurnFacts>
     }
     Ok(t)
 }
+
+#[cfg(test)]
+#[path = "processor/tests.rs"]
+mod tests;
