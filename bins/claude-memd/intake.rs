@@ -91,6 +91,7 @@ fn writer(
     announce: Announcer,
     stats: Arc<Stats>,
 ) {
+    let _watch = stats.watch_writer();
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {

@@ -47,6 +47,7 @@ pub fn start(
     std::thread::Builder::new()
         .name("memd-processor".into())
         .spawn(move || {
+            let _watch = stats.watch_processor();
             let mut held: Vec<ActivityGuard> = initial.into_iter().collect();
             loop {
                 held.extend(rx.try_iter());
