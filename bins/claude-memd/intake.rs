@@ -91,6 +91,7 @@ fn writer(
     announce: Announcer,
     stats: Arc<Stats>,
 ) {
+    let _watch = stats.watch_writer();
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -100,6 +101,7 @@ fn writer(
             }
         }
         let outcome = commit_group(&mut conn, &group);
+        stats.intake_now();
         match outcome {
             Ok(results) => {
                 for (p, r) in group.into_iter().zip(results) {

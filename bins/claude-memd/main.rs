@@ -66,6 +66,7 @@ impl Service for Memd {
     }
 
     async fn check(&self) -> Result<(), String> {
+        self.stats.threads_ok()?;
         self.db.check().await
     }
 

@@ -14,8 +14,13 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
 use std::sync::Arc;
 
-/// Events claimed per pass.
-const BATCH: i64 = 256;
+/// Events claimed per pass: small, so the write lock is never held long against the intake.
+const BATCH: i64 = 64;
+
+/// How recent an intake commit makes the processor wait.
+const DEFER_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
+/// Most waits in a row before a batch is processed anyway.
+const MAX_DEFERRALS: u32 = 40;
 
 /// Start the processor thread. Send it an [`ActivityGuard`] per committed event: it holds the
 /// guards until the queue is empty, so idle exit waits for processing.
@@ -42,6 +47,7 @@ pub fn start(
     std::thread::Builder::new()
         .name("memd-processor".into())
         .spawn(move || {
+            let _watch = stats.watch_processor();
             let mut held: Vec<ActivityGuard> = initial.into_iter().collect();
             loop {
                 held.extend(rx.try_iter());
@@ -51,7 +57,16 @@ pub fn start(
                         Err(_) => return,
                     }
                 }
+                let mut deferred = 0;
                 loop {
+                    // Hooks wait for the intake, nobody waits for processing: during a burst
+                    // of hooks, step aside (bounded, so a sustained burst cannot starve it).
+                    if deferred < MAX_DEFERRALS && stats.intake_busy(DEFER_WINDOW) {
+                        deferred += 1;
+                        std::thread::sleep(DEFER_WINDOW);
+                        continue;
+                    }
+                    deferred = 0;
                     match pass(
                         &mut conn,
                         provider.as_mut(),
@@ -213,25 +228,26 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<ClaimedRow> {
 fn claim(conn: &mut Connection) -> rusqlite::Result<Vec<Claimed>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let rows = {
-        let mut st = tx.prepare_cached(
-            "UPDATE events SET state = 'processing', attempts = attempts + 1,
-               updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE id IN (SELECT id FROM events WHERE state = 'pending' AND (interrupted >= 2) = ?1
-                          ORDER BY id LIMIT ?2)
-             RETURNING id, event, session_id, project, project_name, prompt_number, payload, attempts",
-        )?;
-        // Events interrupted twice go first, one at a time: a poison event that kills the daemon
-        // is then isolated and uses up only its own interruptions, not those of the
+        // Events interrupted twice go first, one at a time: a poison event that kills the
+        // daemon is then isolated and uses up only its own interruptions, not those of the
         // innocent events that were claimed with it.
-        let mut rows = st
-            .query_map(params![true, 1], row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        if rows.is_empty() {
-            rows = st
-                .query_map(params![false, BATCH], row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+        let claim = |filter: &str, limit: i64| -> rusqlite::Result<Vec<ClaimedRow>> {
+            tx.prepare_cached(&format!(
+                "UPDATE events SET state = 'processing', attempts = attempts + 1,
+                   updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE id IN (SELECT id FROM events WHERE state = 'pending' AND {filter}
+                              ORDER BY id LIMIT ?1)
+                 RETURNING id, event, session_id, project, project_name, prompt_number, payload, attempts"
+            ))?
+            .query_map([limit], row)?
+            .collect()
+        };
+        let solo = claim("interrupted >= 2", 1)?;
+        if solo.is_empty() {
+            claim("interrupted < 2", BATCH)?
+        } else {
+            solo
         }
-        rows
     };
     tx.commit()?;
     let mut out: Vec<Claimed> = rows
@@ -434,3 +450,7 @@ fn turn_facts(conn: &Connection, stop: &EventRow) -> rusqlite::Result<TurnFacts>
     }
     Ok(t)
 }
+
+#[cfg(test)]
+#[path = "processor/tests.rs"]
+mod tests;

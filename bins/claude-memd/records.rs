@@ -232,7 +232,12 @@ pub fn prune(conn: &mut Connection, days: u32) -> rusqlite::Result<PruneResult> 
     )?;
     tx.commit()?;
     let before: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-    conn.execute_batch("PRAGMA incremental_vacuum;")?;
+    {
+        // The pragma frees one page per step: step it to the end.
+        let mut st = conn.prepare("PRAGMA incremental_vacuum")?;
+        let mut rows = st.query([])?;
+        while rows.next()?.is_some() {}
+    }
     let after: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
     Ok(PruneResult {
         observations,
@@ -241,4 +246,51 @@ pub fn prune(conn: &mut Connection, days: u32) -> rusqlite::Result<PruneResult> 
         events,
         freed_pages: before - after,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_deletes_old_records_keeps_pending_events_and_frees_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = claude_daemons::store::open(
+            &dir.path().join("m.db"),
+            &crate::schema::SCHEMA,
+            claude_daemons::store::Durability::Normal,
+        )
+        .unwrap();
+        let old = "unixepoch('now', '-40 days')";
+        let filler = "x".repeat(2000);
+        for i in 0..300 {
+            let when = if i < 200 { old } else { "unixepoch('now')" };
+            c.execute(
+                &format!(
+                    "INSERT INTO observations (session_id, project, project_name, type, title, narrative,
+                       created_at, created_at_epoch) VALUES ('s', '/p', 'p', 'change', 't', ?1, 'x', {when})"
+                ),
+                [&filler],
+            )
+            .unwrap();
+        }
+        c.execute_batch(&format!(
+            "INSERT INTO events (session_id, event, project, project_name, payload, state, created_at_epoch)
+               VALUES ('s', 'Stop', '/p', 'p', '{{}}', 'pending', {old}),
+                      ('s', 'Stop', '/p', 'p', '{{}}', 'done', {old});"
+        ))
+        .unwrap();
+        let r = prune(&mut c, 30).unwrap();
+        assert_eq!(r.observations, 200);
+        assert_eq!(r.events, 1, "the pending event is kept");
+        assert!(r.freed_pages > 0, "{r:?}");
+        let left: i64 = c
+            .query_row("SELECT count(*) FROM observations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 100);
+        let free: i64 = c
+            .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(free, 0, "incremental vacuum returned the pages");
+    }
 }

@@ -61,7 +61,7 @@ CREATE TABLE events (
 ) STRICT;
 CREATE UNIQUE INDEX events_tool_use ON events(session_id, tool_use_id)
     WHERE tool_use_id IS NOT NULL;
-CREATE INDEX events_open ON events(id) WHERE state IN ('pending', 'processing');
+CREATE INDEX events_state ON events(state, id);
 CREATE INDEX events_time ON events(created_at_epoch);
 
 CREATE TABLE observations (

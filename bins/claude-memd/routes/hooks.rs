@@ -65,12 +65,21 @@ pub async fn accept(m: &Memd, input: HookInput) -> Result<HookAck, Fail> {
         return Ok(skipped("tool on the skip list"));
     }
     let input = prepare(input).map_err(Fail::bad)?;
+    let session_id = input.session_id.clone();
     let guard = m.activity.enter();
     let mut ack = m
         .intake
         .submit(input, event, project.clone(), guard)
         .await
         .map_err(Fail::internal)?;
+    // Fields become journal fields: `journalctl --user -u claude-memd SESSION_ID=…`.
+    tracing::debug!(
+        session_id = %session_id,
+        project = %project.key(),
+        event = %event,
+        intake = ?ack.intake,
+        "hook"
+    );
     if event == HookEvent::SessionStart {
         let budget = cfg.context_tokens;
         let r = with_db(m, move |c| {
