@@ -282,6 +282,26 @@ fn bad_requests_are_refused_with_reasons() {
             json!({"prompt": "x", "timeout_ms": 0}),
             400,
         ),
+        (
+            "/v1/sessions/k/ask",
+            json!({"prompt": "x", "permission_mode": "yolo"}),
+            400,
+        ),
+        (
+            "/v1/sessions/k/ask",
+            json!({"prompt": "x", "model": "a b"}),
+            400,
+        ),
+        (
+            "/v1/sessions/k/ask",
+            json!({"prompt": "x", "allowed_tools": ["Read,Bash"]}),
+            400,
+        ),
+        (
+            "/v1/sessions/k/ask",
+            json!({"prompt": "x", "allowed_tools": [""]}),
+            400,
+        ),
     ];
     for (path, body, want) in cases {
         let (st, r) = s.post(path, &body);
