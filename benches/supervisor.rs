@@ -166,7 +166,13 @@ fn main() {
     // 0. The supervisor's own cost, measured where the child costs nothing: the fake child
     // (examples/fake_claude.rs) answers in microseconds.
     let fake = support::fake_claude();
-    let fs = Supervisor::start(&format!("claude_bin = \"{}\"\n", fake.display()), &[], &[]);
+    // Logging as in production (no debug lines).
+    let quiet = [("RUST_LOG", OsString::from("warn"))];
+    let fs = Supervisor::start(
+        &format!("claude_bin = \"{}\"\n", fake.display()),
+        &quiet,
+        &[],
+    );
     let mut cmd = std::process::Command::new(&fake);
     cmd.env_remove("CLAUDECODE");
     let mut direct = Direct::start(cmd, &fs.work);
@@ -183,6 +189,7 @@ fn main() {
         ("DISABLE_TELEMETRY", "1".into()),
         ("DISABLE_AUTOUPDATER", "1".into()),
         ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()),
+        ("RUST_LOG", "warn".into()),
     ];
     let s = Supervisor::start(
         &format!("claude_bin = \"{}\"\nmax_processes = 32\n", bin.display()),

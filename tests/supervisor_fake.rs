@@ -259,6 +259,14 @@ fn sse_streams_lines_then_the_result_and_survives_a_disconnect() {
     );
     let (st, r) = ask(&s, "s", "still here");
     assert_eq!((st, r["result"].as_str()), (200, Some("echo: still here")));
+
+    // A turn that fails after the stream started ends it with an error event.
+    let (st, events) = s.ask_sse("s", json!({"prompt": "die"}));
+    assert_eq!(st, 200);
+    let last = events.last().unwrap();
+    assert_eq!(last.event, "error", "{events:?}");
+    let e: Value = serde_json::from_str(&last.data).unwrap();
+    assert_eq!(e["error"], "child_exited", "{e}");
 }
 
 #[test]
@@ -280,6 +288,26 @@ fn bad_requests_are_refused_with_reasons() {
         (
             "/v1/sessions/k/ask",
             json!({"prompt": "x", "timeout_ms": 0}),
+            400,
+        ),
+        (
+            "/v1/sessions/k/ask",
+            json!({"prompt": "x", "permission_mode": "yolo"}),
+            400,
+        ),
+        (
+            "/v1/sessions/k/ask",
+            json!({"prompt": "x", "model": "a b"}),
+            400,
+        ),
+        (
+            "/v1/sessions/k/ask",
+            json!({"prompt": "x", "allowed_tools": ["Read,Bash"]}),
+            400,
+        ),
+        (
+            "/v1/sessions/k/ask",
+            json!({"prompt": "x", "allowed_tools": [""]}),
             400,
         ),
     ];

@@ -189,6 +189,34 @@ fn eviction_takes_the_least_recently_used_idle_child_never_a_busy_one() {
 }
 
 #[test]
+fn a_turn_waiting_for_room_can_be_stopped_at_once() {
+    let s = start("max_processes = 1\n", "normal");
+    std::thread::scope(|sc| {
+        let busy = sc.spawn(|| ask(&s, "a", "sleep:3000"));
+        s.wait_for("a busy", Duration::from_secs(5), |s| {
+            s.get("/v1/sessions/a").1["state"] == "busy"
+        });
+        let waiting = sc.spawn(|| ask(&s, "b", "hello"));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!waiting.is_finished(), "no room: b waits");
+        let t = Instant::now();
+        let (st, r) = s.delete("/v1/sessions/b");
+        assert_eq!((st, &r["stopped"]), (200, &json!(false)), "{r}");
+        assert!(t.elapsed() < Duration::from_secs(1), "not held by the wait");
+        let (st, r) = waiting.join().unwrap();
+        assert_eq!((st, r["error"].as_str()), (503, Some("stopped")), "{r}");
+        assert_eq!(busy.join().unwrap().0, 200);
+    });
+    // With room again, b runs (a's idle child is evicted for it).
+    let (st, r) = ask(&s, "b", "hello");
+    assert_eq!(
+        (st, r["result"].as_str()),
+        (200, Some("echo: hello")),
+        "{r}"
+    );
+}
+
+#[test]
 fn idle_children_are_reaped_and_resume_on_the_next_ask() {
     let log = tempfile::NamedTempFile::new().unwrap();
     let config = format!(

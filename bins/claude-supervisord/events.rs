@@ -52,12 +52,16 @@ impl Events {
         // Sent under the lock so subscribers see events in `seq` order.
         let _ = self.tx.send(event.clone());
         drop(ring);
-        let detail = event.detail.as_deref().unwrap_or("");
+        let name = kind.as_str();
+        let line = match &event.detail {
+            Some(d) => format!("session {key}: {name}: {d}"),
+            None => format!("session {key}: {name}"),
+        };
         match kind {
             EventKind::Failed | EventKind::BadOutput | EventKind::TurnTimeout => {
-                tracing::warn!(SESSION_KEY = key, pid, kind = ?kind, "{detail}")
+                tracing::warn!(SESSION_KEY = key, pid, EVENT = name, "{line}")
             }
-            _ => tracing::info!(SESSION_KEY = key, pid, kind = ?kind, "{detail}"),
+            _ => tracing::info!(SESSION_KEY = key, pid, EVENT = name, "{line}"),
         }
     }
 

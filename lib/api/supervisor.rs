@@ -177,6 +177,25 @@ pub enum EventKind {
     BadOutput,
 }
 
+impl EventKind {
+    /// The name used on the wire (`restart_scheduled`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Spawned => "spawned",
+            EventKind::Ready => "ready",
+            EventKind::Exited => "exited",
+            EventKind::RestartScheduled => "restart_scheduled",
+            EventKind::Reaped => "reaped",
+            EventKind::Evicted => "evicted",
+            EventKind::Failed => "failed",
+            EventKind::Stopped => "stopped",
+            EventKind::Interrupted => "interrupted",
+            EventKind::TurnTimeout => "turn_timeout",
+            EventKind::BadOutput => "bad_output",
+        }
+    }
+}
+
 /// One lifecycle event (`GET /v1/events`, and the ring in `GET /v1/status`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LifecycleEvent {
@@ -242,6 +261,17 @@ mod tests {
         assert!(!valid_session_key("a/b"));
         assert!(!valid_session_key("a b"));
         assert!(!valid_session_key(&"k".repeat(201)));
+    }
+
+    #[test]
+    fn event_names_match_the_wire() {
+        for k in [
+            EventKind::RestartScheduled,
+            EventKind::BadOutput,
+            EventKind::Ready,
+        ] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
     }
 
     #[test]

@@ -17,6 +17,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What `claude --permission-mode` accepts.
+const PERMISSION_MODES: [&str; 5] = [
+    "default",
+    "acceptEdits",
+    "plan",
+    "bypassPermissions",
+    "dontAsk",
+];
+
 /// Longest turn a caller may ask for.
 const MAX_TIMEOUT_MS: u64 = 24 * 3600 * 1000;
 
@@ -45,6 +54,38 @@ pub async fn ask(
             return Err(Error::new(
                 "bad_request",
                 format!("`cwd` {cwd:?} is not an absolute path to a directory"),
+            ));
+        }
+    }
+    if let Some(m) = &req.permission_mode {
+        if !PERMISSION_MODES.contains(&m.as_str()) {
+            return Err(Error::new(
+                "bad_request",
+                format!("`permission_mode` {m:?} is not one of {PERMISSION_MODES:?}"),
+            ));
+        }
+    }
+    if let Some(m) = &req.model {
+        if m.is_empty() || m.len() > 200 || m.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::new(
+                "bad_request",
+                format!("`model` {m:?} is not a model name"),
+            ));
+        }
+    }
+    if let Some(tools) = &req.allowed_tools {
+        // Passed to the CLI joined by commas.
+        if tools.len() > 200
+            || tools.iter().any(|t| {
+                t.trim().is_empty()
+                    || t.len() > 500
+                    || t.contains(',')
+                    || t.chars().any(char::is_control)
+            })
+        {
+            return Err(Error::new(
+                "bad_request",
+                "`allowed_tools` must be at most 200 non-empty tool names or patterns without commas",
             ));
         }
     }

@@ -51,6 +51,8 @@ pub(super) struct Actor {
     pub(super) last_used: Instant,
     pub(super) bad_events: u32,
     pub(super) seq: u64,
+    /// A stop or shutdown that arrived while waiting for a slot, handled next.
+    pub(super) deferred: Option<Command>,
 }
 
 pub(super) fn spawn(
@@ -85,6 +87,7 @@ pub(super) fn spawn(
         last_used: Instant::now(),
         bad_events: 0,
         seq: 0,
+        deferred: None,
     };
     tokio::spawn(actor.run());
 }
@@ -101,8 +104,10 @@ impl Actor {
             self.advance().await;
             self.publish();
             let deadline = self.next_deadline();
+            let deferred = self.deferred.take();
             let wake = tokio::select! {
                 biased;
+                cmd = async { deferred }, if deferred.is_some() => Wake::Cmd(cmd),
                 cmd = self.rx.recv() => Wake::Cmd(cmd),
                 ev = next_event(&mut self.child) => Wake::Child(ev),
                 _ = sleep_until(deadline) => Wake::Tick,
@@ -149,7 +154,7 @@ impl Actor {
         self.active.is_none() && self.queue.is_empty() && self.draining.is_none()
     }
 
-    fn publish(&mut self) {
+    pub(super) fn publish(&mut self) {
         let state = if self.failed.is_some() {
             "failed"
         } else if self.child.is_some() && !self.ready {
@@ -266,7 +271,11 @@ impl Actor {
     /// Start a child; `deadline` set means a turn waits for it (so another idle child may
     /// be evicted for room), else this is a restart that only takes a free slot.
     async fn spawn(&mut self, settings: Settings, deadline: Option<Instant>) {
-        let Some(permit) = self.pool.acquire_slot(&self.key, deadline).await else {
+        let Some(permit) = self.wait_for_slot(deadline).await else {
+            if self.deferred.is_some() {
+                // Stopping: the stop fails the turn with its own reason.
+                return;
+            }
             if let Some(a) = self.active.take() {
                 let e = if self.pool.shutdown.is_cancelled() {
                     TurnError::new("shutting_down", "the supervisor is shutting down")
@@ -313,6 +322,40 @@ impl Actor {
             Err(e) => {
                 let why = format!("cannot start {}: {e}", spec.bin);
                 self.crashed(why, "spawn_failed").await;
+            }
+        }
+    }
+
+    /// A slot for a child, staying responsive meanwhile: asks queue up, interrupts find
+    /// nothing to interrupt, and a stop or shutdown ends the wait (and is handled next).
+    async fn wait_for_slot(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let pool = self.pool.clone();
+        let key = self.key.clone();
+        let acquire = pool.acquire_slot(&key, deadline);
+        tokio::pin!(acquire);
+        loop {
+            tokio::select! {
+                p = &mut acquire => return p,
+                cmd = self.rx.recv() => match cmd {
+                    Some(Command::Ask(t)) => self.queue.push_back(t),
+                    Some(Command::Interrupt(reply)) => {
+                        let _ = reply.send(false);
+                    }
+                    Some(Command::Evict) => {
+                        self.live.lock().unwrap_or_else(|p| p.into_inner()).evicting = false;
+                    }
+                    Some(stop) => {
+                        self.deferred = Some(stop);
+                        return None;
+                    }
+                    None => {
+                        self.deferred = Some(Command::Shutdown);
+                        return None;
+                    }
+                },
             }
         }
     }
@@ -411,54 +454,6 @@ impl Actor {
             self.stop_child(EventKind::Reaped, &format!("idle for {reap} s"))
                 .await;
         }
-    }
-
-    /// Graceful stop of the child (not a crash).
-    async fn stop_child(&mut self, kind: EventKind, why: &str) {
-        let Some(mut c) = self.child.take() else {
-            return;
-        };
-        let pid = c.pid;
-        let exit = c
-            .stop(Duration::from_millis(self.pool.config.stop_grace_ms))
-            .await;
-        drop(c);
-        self.ready = false;
-        self.spawn_deadline = None;
-        self.pool.events.emit(
-            kind,
-            &self.key,
-            Some(pid),
-            Some(format!("{why} ({})", exit.status)),
-        );
-    }
-
-    /// SIGKILL the child's group and wait for it; returns its stderr tail.
-    pub(super) async fn kill_child(&mut self) -> String {
-        let Some(mut c) = self.child.take() else {
-            return String::new();
-        };
-        c.signal(libc::SIGKILL);
-        let exit: ExitInfo = c.stop(Duration::from_secs(1)).await;
-        self.ready = false;
-        self.spawn_deadline = None;
-        exit.stderr_tail
-    }
-
-    /// Fail every turn and stop the child; true if a child was running.
-    async fn stop_all(&mut self, code: &'static str, why: &str) -> bool {
-        if let Some(a) = self.active.take() {
-            a.turn.finish(Err(TurnError::new(code, why)));
-        }
-        for t in self.queue.drain(..) {
-            t.finish(Err(TurnError::new(code, why)));
-        }
-        let running = self.child.is_some();
-        self.stop_child(EventKind::Stopped, why).await;
-        self.restart_at = None;
-        // The task ends: leave a true picture for status readers.
-        self.publish();
-        running
     }
 }
 

@@ -5,10 +5,12 @@
 //!
 //! - this file: what other tasks see (the handle, its live state, commands);
 //! - `actor.rs`: the task's loop, turn scheduling, timers and stopping the child;
-//! - `output.rs`: what the child says, how a turn ends, and crashes.
+//! - `output.rs`: what the child says, how a turn ends, and crashes;
+//! - `stop.rs`: stopping the child, gracefully or not.
 
 mod actor;
 mod output;
+mod stop;
 
 use crate::pool::PoolInner;
 use crate::records::Settings;
