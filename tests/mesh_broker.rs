@@ -207,6 +207,16 @@ fn offline_member_catches_up_and_an_outage_leaves_sends_pending() {
     );
     let (_, h) = a.get("/v1/health");
     assert_eq!(h["broker"], "disconnected");
+    // An operator requeues one of them under a new id: the old row is retired, never sent.
+    let old = a.outbox("pending")[4]["client_message_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, v) = a.post(
+        "/v1/outbox/requeue",
+        &json!({"id": old, "new_client_message_id": "requeued-4"}),
+    );
+    assert_eq!(s, 200, "{v}");
     nats.restart();
     std::iter::from_fn(|| a_events.next_of("broker_status", Duration::from_secs(15)))
         .find(|e| e.data["state"] == "connected")
@@ -219,6 +229,17 @@ fn offline_member_catches_up_and_an_outage_leaves_sends_pending() {
             .map(|i| format!("during outage {i}"))
             .collect::<Vec<_>>()
     );
+    assert_eq!(got[7]["client_message_id"], "requeued-4");
+    assert!(
+        !got.iter().any(|i| i["client_message_id"] == old.as_str()),
+        "the aborted row never left"
+    );
+    a.wait_for(10, "requeued row done", || {
+        a.outbox("done")
+            .iter()
+            .any(|r| r["client_message_id"] == "requeued-4")
+    });
+    assert_eq!(a.outbox("aborted")[0]["superseded_by"], "requeued-4");
 }
 
 #[test]
