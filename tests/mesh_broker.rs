@@ -160,7 +160,7 @@ fn two_members_dm_broadcast_group_topic_presence_and_encryption() {
 fn offline_member_catches_up_and_an_outage_leaves_sends_pending() {
     let dir = tmp();
     let mut nats = Nats::start(dir.path());
-    let a = member(dir.path(), &nats, "hosta", "s3cret");
+    let mut a = member(dir.path(), &nats, "hosta", "s3cret");
     let mut b = member(dir.path(), &nats, "hostb", "s3cret");
     let kb = b.key();
     a.register("a1", "alice", &[], &[]);
@@ -169,9 +169,29 @@ fn offline_member_catches_up_and_an_outage_leaves_sends_pending() {
     b.wait_for(10, "B consuming", || {
         b.log_text().contains("receiving from the broker")
     });
+    a.wait_for(10, "A knows bob", || {
+        a.get("/v1/peers")
+            .1
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "bob")
+    });
     b.stop();
+    // A restarts while B is away: bob is still known by name (read from the bucket).
+    a.stop();
+    a.restart();
+    a.register("a1", "alice", &[], &[]);
+    a.wait_for(10, "bob known after A's restart", || {
+        a.get("/v1/peers?all=true")
+            .1
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "bob")
+    });
     for (to, body) in [
-        (kb.as_str(), "dm while away"),
+        ("bob", "dm while away"),
         ("*", "broadcast while away"),
         ("@ops", "group while away"),
     ] {
