@@ -160,7 +160,7 @@ fn two_members_dm_broadcast_group_topic_presence_and_encryption() {
 fn offline_member_catches_up_and_an_outage_leaves_sends_pending() {
     let dir = tmp();
     let mut nats = Nats::start(dir.path());
-    let a = member(dir.path(), &nats, "hosta", "s3cret");
+    let mut a = member(dir.path(), &nats, "hosta", "s3cret");
     let mut b = member(dir.path(), &nats, "hostb", "s3cret");
     let kb = b.key();
     a.register("a1", "alice", &[], &[]);
@@ -169,9 +169,29 @@ fn offline_member_catches_up_and_an_outage_leaves_sends_pending() {
     b.wait_for(10, "B consuming", || {
         b.log_text().contains("receiving from the broker")
     });
+    a.wait_for(10, "A knows bob", || {
+        a.get("/v1/peers")
+            .1
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "bob")
+    });
     b.stop();
+    // A restarts while B is away: bob is still known by name (read from the bucket).
+    a.stop();
+    a.restart();
+    a.register("a1", "alice", &[], &[]);
+    a.wait_for(10, "bob known after A's restart", || {
+        a.get("/v1/peers?all=true")
+            .1
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "bob")
+    });
     for (to, body) in [
-        (kb.as_str(), "dm while away"),
+        ("bob", "dm while away"),
         ("*", "broadcast while away"),
         ("@ops", "group while away"),
     ] {
@@ -207,6 +227,16 @@ fn offline_member_catches_up_and_an_outage_leaves_sends_pending() {
     );
     let (_, h) = a.get("/v1/health");
     assert_eq!(h["broker"], "disconnected");
+    // An operator requeues one of them under a new id: the old row is retired, never sent.
+    let old = a.outbox("pending")[4]["client_message_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, v) = a.post(
+        "/v1/outbox/requeue",
+        &json!({"id": old, "new_client_message_id": "requeued-4"}),
+    );
+    assert_eq!(s, 200, "{v}");
     nats.restart();
     std::iter::from_fn(|| a_events.next_of("broker_status", Duration::from_secs(15)))
         .find(|e| e.data["state"] == "connected")
@@ -219,6 +249,17 @@ fn offline_member_catches_up_and_an_outage_leaves_sends_pending() {
             .map(|i| format!("during outage {i}"))
             .collect::<Vec<_>>()
     );
+    assert_eq!(got[7]["client_message_id"], "requeued-4");
+    assert!(
+        !got.iter().any(|i| i["client_message_id"] == old.as_str()),
+        "the aborted row never left"
+    );
+    a.wait_for(10, "requeued row done", || {
+        a.outbox("done")
+            .iter()
+            .any(|r| r["client_message_id"] == "requeued-4")
+    });
+    assert_eq!(a.outbox("aborted")[0]["superseded_by"], "requeued-4");
 }
 
 #[test]

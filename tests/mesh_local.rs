@@ -476,3 +476,36 @@ fn sse_ends_on_shutdown() {
         "the stream held shutdown up"
     );
 }
+
+#[test]
+fn a_busy_session_sees_only_now_until_idle() {
+    let dir = tmp();
+    let m = Meshd::start(dir.path(), &[]);
+    three_sessions(&m);
+    let (s, _) = m.post("/v1/sessions/sess-b/status", &json!({"status": "working"}));
+    assert_eq!(s, 200);
+    let mut bob = Sse::connect(&m.socket, "session=sess-b", None);
+    for (body, prio) in [("later 1", "next"), ("urgent", "now"), ("later 2", "low")] {
+        let (s, _) =
+            m.send(json!({"to": "bob", "body": body, "from_session": "sess-a", "priority": prio}));
+        assert_eq!(s, 202);
+    }
+    let e = bob.next_of("message", Duration::from_secs(5)).unwrap();
+    assert_eq!(e.data["body"], "urgent");
+    assert!(
+        bob.next_of("message", Duration::from_millis(300)).is_none(),
+        "held while working"
+    );
+    m.post("/v1/sessions/sess-b/status", &json!({"status": "idle"}));
+    let status = bob.next_of("system", Duration::from_secs(5)).unwrap();
+    assert_eq!(status.data["status"], "idle");
+    let released: Vec<_> = (0..2)
+        .map(|_| bob.next_of("message", Duration::from_secs(5)).unwrap())
+        .collect();
+    assert_eq!(released[0].data["body"], "later 1");
+    assert_eq!(released[1].data["body"], "later 2");
+    assert!(
+        released.iter().all(|e| e.id.is_none()),
+        "released messages carry no id"
+    );
+}

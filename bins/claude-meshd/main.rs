@@ -207,7 +207,29 @@ fn open(ctx: &Context) -> Result<Meshd, StartupError> {
         });
     }
     tokio::spawn(drain::run(mesh.clone()));
+    tokio::spawn(prune_hourly(mesh.clone()));
     Ok(Meshd { mesh })
+}
+
+/// Keep the event log and the inbox bounded in a daemon that never restarts.
+async fn prune_hourly(mesh: Arc<Mesh>) {
+    loop {
+        tokio::select! {
+            _ = mesh.ctx.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+        }
+        let r = mesh
+            .db
+            .call(|c| -> rusqlite::Result<(usize, usize)> {
+                Ok((events::prune(c)?, inbox::prune(c, INBOX_DAYS)?))
+            })
+            .await;
+        match r {
+            Ok(Ok((e, i))) => tracing::debug!(events = e, inbox = i, "pruned"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "pruning failed"),
+            Err(e) => tracing::warn!(error = %e, "pruning failed"),
+        }
+    }
 }
 
 fn hostname() -> String {

@@ -330,6 +330,17 @@ impl Mesh {
         }
     }
 
+    /// A session's status changed: presence, and a `system` event (SSE streams release the
+    /// messages they held while it was busy).
+    pub async fn status_changed(&self, p: &Peer) {
+        self.presence_changed(p);
+        self.emit(
+            "system",
+            json!({"type": "status", "session_id": p.session_id, "status": p.profile.status}),
+        )
+        .await;
+    }
+
     /// `peer_join` / `peer_leave` for `p`.
     pub async fn emit_peer(&self, kind: &'static str, p: &Peer) {
         self.emit(

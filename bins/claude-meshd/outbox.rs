@@ -462,3 +462,7 @@ pub fn release(conn: &Connection, ids: &[i64]) -> rusqlite::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "outbox_tests.rs"]
+mod tests;

@@ -214,6 +214,11 @@ impl Peers {
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .cloned()
+            .map(|mut p| {
+                // A session that died without SessionEnd is not online, whatever it said.
+                p.online = p.online && alive(p.pid);
+                p
+            })
             .collect();
         v.sort_by(|a, b| a.session_id.cmp(&b.session_id));
         v

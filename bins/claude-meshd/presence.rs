@@ -126,9 +126,25 @@ async fn run_once(
         .watch_all()
         .await
         .map_err(|e| anyhow::anyhow!("watch: {e}"))?;
-    let mut tick = tokio::time::interval(hb);
     let stale_after = hb.as_millis() as i64 * 3;
     let me = mesh.identity.public_hex().to_string();
+    // The watch only sees updates: read what is there now, so peers that are offline (but
+    // known by name) resolve right after a restart.
+    let mut keys = store
+        .keys()
+        .await
+        .map_err(|e| anyhow::anyhow!("keys: {e}"))?;
+    while let Some(k) = keys.next().await {
+        let k = k.map_err(|e| anyhow::anyhow!("keys: {e}"))?;
+        if let Some(v) = store
+            .get(k.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("get: {e}"))?
+        {
+            learn(mesh, &me, &k, &v, stale_after).await;
+        }
+    }
+    let mut tick = tokio::time::interval(hb);
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -144,26 +160,33 @@ async fn run_once(
             e = watch.next() => {
                 let Some(e) = e else { anyhow::bail!("presence watch ended") };
                 let e = e.map_err(|e| anyhow::anyhow!("watch: {e}"))?;
-                if e.operation != kv::Operation::Put || e.key.starts_with(&me) {
-                    continue;
-                }
-                let Ok(mut rec) = serde_json::from_slice::<Record>(&e.value) else {
-                    tracing::warn!(key = %e.key, "ignored a malformed presence record");
-                    continue;
-                };
-                if !e.key.starts_with(&rec.peer.key) {
-                    tracing::warn!(key = %e.key, "ignored a presence record filed under another key");
-                    continue;
-                }
-                rec.peer.local = false;
-                rec.peer.online = rec.peer.online && now_ms() - rec.heartbeat_ms < stale_after;
-                rec.peer.last_seen_at = crate::clock::text(rec.heartbeat_ms);
-                let p = rec.peer.clone();
-                if let Some(kind) = mesh.peers.upsert_remote(rec.peer, rec.heartbeat_ms) {
-                    tracing::info!(peer = %p.name, key = %p.key, "{kind}");
-                    mesh.emit_peer(kind, &p).await;
+                if e.operation == kv::Operation::Put {
+                    learn(mesh, &me, &e.key, &e.value, stale_after).await;
                 }
             }
         }
+    }
+}
+
+/// Take in one presence record of another member.
+async fn learn(mesh: &Arc<Mesh>, me: &str, key: &str, value: &[u8], stale_after: i64) {
+    if key.starts_with(me) {
+        return;
+    }
+    let Ok(mut rec) = serde_json::from_slice::<Record>(value) else {
+        tracing::warn!(%key, "ignored a malformed presence record");
+        return;
+    };
+    if !key.starts_with(&rec.peer.key) {
+        tracing::warn!(%key, "ignored a presence record filed under another key");
+        return;
+    }
+    rec.peer.local = false;
+    rec.peer.online = rec.peer.online && now_ms() - rec.heartbeat_ms < stale_after;
+    rec.peer.last_seen_at = crate::clock::text(rec.heartbeat_ms);
+    let p = rec.peer.clone();
+    if let Some(kind) = mesh.peers.upsert_remote(rec.peer, rec.heartbeat_ms) {
+        tracing::info!(peer = %p.name, key = %p.key, "{kind}");
+        mesh.emit_peer(kind, &p).await;
     }
 }

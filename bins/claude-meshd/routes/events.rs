@@ -6,11 +6,11 @@
 use super::{db, query};
 use crate::events::{self, Event};
 use crate::inbox::visible;
-use crate::mesh::{ApiError, Mesh};
+use crate::mesh::{passes, ApiError, Mesh};
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use claude_daemons::api::mesh::InboxItem;
+use claude_daemons::api::mesh::{InboxItem, PeerStatus};
 use claude_daemons::daemon::ActivityGuard;
 use futures::Stream;
 use serde::Deserialize;
@@ -34,6 +34,9 @@ struct Cursor {
     catch_up: bool,
     session: Option<String>,
     started: bool,
+    /// Messages held back while the session is busy (not `now`), released when it is idle.
+    held: Vec<Event>,
+    ready: VecDeque<SseEvent>,
     _guard: ActivityGuard,
 }
 
@@ -87,6 +90,8 @@ pub async fn stream(
         catch_up: resume.is_some(),
         session: p.session,
         started: false,
+        held: Vec::new(),
+        ready: VecDeque::new(),
     };
     let s = futures::stream::unfold(cursor, |mut c| async move {
         let ev = next(&mut c).await?;
@@ -105,11 +110,12 @@ async fn next(c: &mut Cursor) -> Option<SseEvent> {
         return Some(SseEvent::default().comment("connected"));
     }
     loop {
+        if let Some(out) = c.ready.pop_front() {
+            return Some(out);
+        }
         if let Some(e) = c.backlog.pop_front() {
             c.last = e.id;
-            if let Some(out) = render(c, &e) {
-                return Some(out);
-            }
+            render(c, e);
             continue;
         }
         if c.catch_up {
@@ -142,17 +148,55 @@ async fn next(c: &mut Cursor) -> Option<SseEvent> {
     }
 }
 
-fn render(c: &Cursor, e: &Event) -> Option<SseEvent> {
-    if let (Some(session), "message") = (&c.session, e.kind.as_str()) {
-        let item: InboxItem = serde_json::from_value(e.data.clone()).ok()?;
-        if !visible(&item, &c.mesh.peers.membership(session)) {
-            return None;
-        }
+fn sse(e: &Event, with_id: bool) -> SseEvent {
+    let out = SseEvent::default()
+        .event(e.kind.clone())
+        .data(e.data.to_string());
+    if with_id {
+        out.id(e.id.to_string())
+    } else {
+        out
     }
-    Some(
-        SseEvent::default()
-            .id(e.id.to_string())
-            .event(e.kind.clone())
-            .data(e.data.to_string()),
-    )
+}
+
+/// Queue what `e` shows on this stream: nothing (another session's message), later (a
+/// busy session's non-`now` message), or now — plus, when the session turns idle, what it
+/// held back. Released messages carry no `id:`: the stream's position is already past them,
+/// and the inbox keeps them unread until read.
+fn render(c: &mut Cursor, e: Event) {
+    let Some(session) = c.session.clone() else {
+        c.ready.push_back(sse(&e, true));
+        return;
+    };
+    match e.kind.as_str() {
+        "message" => {
+            let Ok(item) = serde_json::from_value::<InboxItem>(e.data.clone()) else {
+                return;
+            };
+            if !visible(&item, &c.mesh.peers.membership(&session)) {
+                return;
+            }
+            let busy = c
+                .mesh
+                .peers
+                .local(&session)
+                .is_some_and(|p| p.profile.status != PeerStatus::Idle);
+            if passes(item.priority, busy) {
+                c.ready.push_back(sse(&e, true));
+            } else {
+                c.held.push(e);
+            }
+        }
+        "system"
+            if e.data["type"] == "status"
+                && e.data["session_id"] == session.as_str()
+                && e.data["status"] == "idle" =>
+        {
+            c.ready.push_back(sse(&e, true));
+            for h in std::mem::take(&mut c.held) {
+                c.ready.push_back(sse(&h, false));
+            }
+        }
+        _ => c.ready.push_back(sse(&e, true)),
+    }
 }

@@ -107,6 +107,7 @@ pub async fn update_profile(
     }
     let m = mesh.clone();
     let session = u.session_id.clone();
+    let status_given = u.status.is_some();
     let peer = db(&mesh, move |c| {
         m.peers.set_profile(c, &u.session_id, |p| {
             if let Some(v) = u.summary {
@@ -131,6 +132,10 @@ pub async fn update_profile(
     })
     .await?
     .ok_or_else(|| ApiError::new(404, "unknown_session", format!("no session {session:?}")))?;
-    mesh.presence_changed(&peer);
+    if status_given {
+        mesh.status_changed(&peer).await;
+    } else {
+        mesh.presence_changed(&peer);
+    }
     Ok(Json(peer.profile))
 }

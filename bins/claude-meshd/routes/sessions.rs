@@ -23,7 +23,7 @@ pub async fn status(
     })
     .await?
     .ok_or_else(|| ApiError::new(404, "unknown_session", format!("no session {session:?}")))?;
-    mesh.presence_changed(&peer);
+    mesh.status_changed(&peer).await;
     Ok(Json(peer.profile))
 }
 

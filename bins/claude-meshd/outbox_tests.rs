@@ -1,0 +1,100 @@
+//! Unit tests of the outbox state machine (kept apart so outbox.rs stays readable).
+use super::*;
+use claude_daemons::store::{self, Durability};
+
+fn db() -> (tempfile::TempDir, Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let c = store::open(
+        &dir.path().join("m.db"),
+        &crate::schema::SCHEMA,
+        Durability::Normal,
+    )
+    .unwrap();
+    (dir, c)
+}
+
+fn send(id: &str) -> NewSend {
+    NewSend {
+        client_message_id: id.into(),
+        fingerprint: [7; 32],
+        from_session: None,
+        to_text: "*".into(),
+        resolved: Resolved::Broadcast,
+        priority: Priority::Next,
+        reply_to: None,
+        meta: None,
+        body: "b".into(),
+    }
+}
+
+fn state(c: &Connection, id: &str) -> (String, i64) {
+    c.query_row(
+        "SELECT state, attempts FROM outbox WHERE client_message_id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+#[test]
+fn backoff_grows_and_caps() {
+    assert_eq!(backoff_ms(1), 500);
+    assert_eq!(backoff_ms(2), 1000);
+    assert_eq!(backoff_ms(6), 16_000);
+    assert_eq!(backoff_ms(7), 30_000);
+    assert_eq!(backoff_ms(25), 30_000);
+}
+
+#[test]
+fn attempts_run_out_into_dead_and_outages_cost_nothing() {
+    let (_d, mut c) = db();
+    assert!(matches!(
+        accept(&mut c, &send("a")).unwrap(),
+        Accepted::Queued { .. }
+    ));
+    let rows = claim(&mut c, 10).unwrap();
+    assert_eq!(rows.len(), 1);
+    release(&c, &[rows[0].id]).unwrap();
+    assert_eq!(state(&c, "a"), ("pending".into(), 0), "an outage is free");
+    for n in 1..MAX_ATTEMPTS {
+        c.execute("UPDATE outbox SET next_attempt_ms = 0", [])
+            .unwrap();
+        let rows = claim(&mut c, 10).unwrap();
+        assert!(!mark_failed(&c, rows[0].id, "flaky", false).unwrap());
+        assert_eq!(state(&c, "a"), ("pending".into(), n));
+        assert!(due(&c, 10).unwrap().is_empty(), "backing off");
+    }
+    c.execute("UPDATE outbox SET next_attempt_ms = 0", [])
+        .unwrap();
+    let rows = claim(&mut c, 10).unwrap();
+    assert!(mark_failed(&c, rows[0].id, "flaky", false).unwrap());
+    assert_eq!(state(&c, "a"), ("dead".into(), MAX_ATTEMPTS));
+}
+
+#[test]
+fn a_backing_off_row_holds_back_later_rows_and_a_restart_resets_inflight() {
+    let (_d, mut c) = db();
+    accept(&mut c, &send("first")).unwrap();
+    accept(&mut c, &send("second")).unwrap();
+    let rows = claim(&mut c, 1).unwrap();
+    mark_failed(&c, rows[0].id, "flaky", false).unwrap();
+    assert!(due(&c, 10).unwrap().is_empty(), "second waits behind first");
+    let rows = {
+        c.execute("UPDATE outbox SET next_attempt_ms = 0", [])
+            .unwrap();
+        claim(&mut c, 10).unwrap()
+    };
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].client_message_id, "first");
+    assert_eq!(reset_inflight(&c).unwrap(), 2);
+    assert_eq!(state(&c, "second").0, "pending");
+    mark_done(&c, rows[0].id, Some(9)).unwrap();
+    let body: Option<String> = c
+        .query_row(
+            "SELECT body FROM outbox WHERE client_message_id = 'first'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(body, None, "no plaintext kept once done");
+}
