@@ -51,8 +51,9 @@ pub struct Mesh {
 pub struct ApiError {
     /// HTTP status.
     pub status: u16,
-    /// Body.
-    pub body: ErrorBody,
+    /// Body (boxed: its flattened extra fields are large, and errors are rare, so every
+    /// `Result` on the send path stays small).
+    pub body: Box<ErrorBody>,
 }
 
 impl ApiError {
@@ -60,11 +61,11 @@ impl ApiError {
     pub fn new(status: u16, error: &str, reason: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 error: error.into(),
                 reason: reason.into(),
                 extra: Map::new(),
-            },
+            }),
         }
     }
 

@@ -37,7 +37,7 @@ pub fn router(mesh: Arc<Mesh>) -> Router {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(self.body)).into_response()
+        (status, Json(*self.body)).into_response()
     }
 }
 
