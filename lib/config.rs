@@ -172,6 +172,8 @@ pub struct MeshConfig {
     pub heartbeat_secs: u64,
     /// Loopback TCP port for the API with a bearer token (0 = Unix socket only).
     pub tcp_port: u16,
+    /// Longest claude-hook waits for claude-meshd (session status, unread messages), in ms.
+    pub hook_timeout_ms: u64,
 }
 
 impl Default for MeshConfig {
@@ -185,6 +187,7 @@ impl Default for MeshConfig {
             mesh_secret: None,
             heartbeat_secs: 10,
             tcp_port: 0,
+            hook_timeout_ms: 300,
         }
     }
 }

@@ -1,8 +1,9 @@
-//! Which daemons an event goes to, and what Claude Code reads back. Today only claude-memd;
-//! the mesh daemon's call (status, unread messages as context) joins here as a second step
-//! whose context is appended to memd's.
+//! Which daemons an event goes to, and what Claude Code reads back: claude-memd records the
+//! event (and gives the memory context at SessionStart), claude-meshd tracks the session and
+//! gives its unread messages. Both calls run at the same time, so the hook costs the slower
+//! of the two, not their sum; memory's context comes first.
 
-use crate::{journal, memd};
+use crate::{journal, memd, meshd};
 use claude_daemons::claude::{HookInput, HookOutput};
 use claude_daemons::config::Config;
 use claude_daemons::paths::Paths;
@@ -10,7 +11,8 @@ use claude_daemons::paths::Paths;
 /// Forward `hook` (its raw bytes are `raw`) and build the output to print.
 pub fn dispatch(hook: &HookInput, raw: &[u8]) -> Option<String> {
     let event = hook.event().ok()?;
-    if !memd::wants(event) {
+    let (to_memd, to_meshd) = (memd::wants(event), meshd::wants(event));
+    if !to_memd && !to_meshd {
         return None;
     }
     let paths = Paths::from_env();
@@ -18,11 +20,22 @@ pub fn dispatch(hook: &HookInput, raw: &[u8]) -> Option<String> {
         journal::warn(&format!("{e}; using defaults"), Some(hook));
         Config::default()
     });
+    let (memory, mesh) = std::thread::scope(|s| {
+        let mesh = to_meshd.then(|| s.spawn(|| meshd::forward(&paths, &config.mesh, hook, event)));
+        let memory = to_memd.then(|| memd::forward(&paths, &config.memory, event, raw));
+        (memory, mesh.map(|t| t.join()))
+    });
     let mut contexts: Vec<String> = Vec::new();
-    match memd::forward(&paths, &config.memory, event, raw) {
-        Ok(Some(ctx)) => contexts.push(ctx),
-        Ok(None) => {}
-        Err(e) => journal::warn(&format!("claude-memd: {e}"), Some(hook)),
+    match memory {
+        Some(Ok(Some(ctx))) => contexts.push(ctx),
+        Some(Err(e)) => journal::warn(&format!("claude-memd: {e}"), Some(hook)),
+        _ => {}
+    }
+    match mesh {
+        Some(Ok(Ok(Some(ctx)))) => contexts.push(ctx),
+        Some(Ok(Err(e))) => journal::warn(&format!("claude-meshd: {e}"), Some(hook)),
+        Some(Err(_)) => journal::warn("claude-meshd: the call panicked", Some(hook)),
+        _ => {}
     }
     if contexts.is_empty() || !event.takes_context() {
         return None;

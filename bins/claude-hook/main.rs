@@ -8,11 +8,12 @@
 //!
 //! It is on the hot path of every tool call, so it is small and blocking: no async runtime,
 //! one Unix-socket round trip per daemon. [`dispatch`] decides which daemons an event goes
-//! to; [`memd`] is the memory daemon's part.
+//! to; [`memd`] is the memory daemon's part, [`meshd`] the mesh daemon's.
 
 mod dispatch;
 mod journal;
 mod memd;
+mod meshd;
 
 use claude_daemons::api::memory::MAX_HOOK_BYTES;
 use claude_daemons::claude::HookInput;

@@ -1,0 +1,126 @@
+//! The mesh daemon's part: tell claude-meshd which Claude session this is and whether it is
+//! working, and bring unread messages addressed to it into the session's context (claude-meshd
+//! fences them and marks them as untrusted peer content; while the session works only `now`
+//! messages come through).
+//!
+//! No mesh socket means no mesh here (not installed, or never started by hand): skipped
+//! without a word, so machines without the mesh pay one `stat` per hook.
+
+use claude_daemons::api::mesh::{PeerRegistration, PeerStatus, SessionContext, StatusUpdate};
+use claude_daemons::claude::{HookEvent, HookInput};
+use claude_daemons::config::MeshConfig;
+use claude_daemons::http::UnixClient;
+use claude_daemons::paths::{Daemon, Paths};
+use std::time::Duration;
+
+/// Whether claude-meshd has anything to do with this event.
+pub fn wants(event: HookEvent) -> bool {
+    matches!(
+        event,
+        HookEvent::SessionStart
+            | HookEvent::UserPromptSubmit
+            | HookEvent::PostToolUse
+            | HookEvent::Stop
+            | HookEvent::SessionEnd
+    )
+}
+
+/// Do this event's calls; the context to inject, if any.
+pub fn forward(
+    paths: &Paths,
+    config: &MeshConfig,
+    hook: &HookInput,
+    event: HookEvent,
+) -> anyhow::Result<Option<String>> {
+    let socket = paths.socket(Daemon::Meshd);
+    if !socket.exists() {
+        return Ok(None);
+    }
+    let client =
+        UnixClient::new(socket).timeout(Duration::from_millis(config.hook_timeout_ms.max(1)));
+    let session = percent_encode(&hook.session_id);
+    let post = |path: &str, body: &[u8]| -> anyhow::Result<claude_daemons::http::Response> {
+        let resp = client.post_json(path, body)?;
+        if resp.status >= 300 {
+            anyhow::bail!(
+                "{path}: HTTP {}: {}",
+                resp.status,
+                String::from_utf8_lossy(&resp.body)
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            );
+        }
+        Ok(resp)
+    };
+    let context = |post: &dyn Fn(&str, &[u8]) -> anyhow::Result<claude_daemons::http::Response>| -> anyhow::Result<Option<String>> {
+        let ctx: SessionContext = post(&format!("/v1/sessions/{session}/context"), b"{}")?.json()?;
+        Ok(Some(ctx.additional_context).filter(|c| !c.is_empty()))
+    };
+    let status = |status: PeerStatus| -> anyhow::Result<()> {
+        post(
+            &format!("/v1/sessions/{session}/status"),
+            &serde_json::to_vec(&StatusUpdate { status })?,
+        )?;
+        Ok(())
+    };
+    match event {
+        HookEvent::SessionStart => {
+            let registration = PeerRegistration {
+                session_id: hook.session_id.clone(),
+                name: None,
+                cwd: Some(hook.cwd.clone()),
+                hostname: hostname(),
+                // Claude Code runs hooks as its own children.
+                pid: Some(std::os::unix::process::parent_id()),
+                groups: Vec::new(),
+                topics: Vec::new(),
+                extra: Default::default(),
+            };
+            post("/v1/peers", &serde_json::to_vec(&registration)?)?;
+            context(&post)
+        }
+        HookEvent::UserPromptSubmit => {
+            // Read while still idle, so `next` and `low` messages come with this prompt.
+            let ctx = context(&post)?;
+            status(PeerStatus::Working)?;
+            Ok(ctx)
+        }
+        HookEvent::PostToolUse => context(&post),
+        HookEvent::Stop => status(PeerStatus::Idle).map(|_| None),
+        HookEvent::SessionEnd => {
+            let resp = client.request("DELETE", &format!("/v1/peers/{session}"), &[], None)?;
+            if resp.status >= 300 && resp.status != 404 {
+                anyhow::bail!("leaving: HTTP {}", resp.status);
+            }
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+}
+
+/// Session ids are uuids; anything else is escaped rather than trusted into a URL path.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn session_ids_are_escaped_into_paths() {
+        assert_eq!(super::percent_encode("3f1c-ab_9.x"), "3f1c-ab_9.x");
+        assert_eq!(super::percent_encode("../x y"), "..%2Fx%20y");
+    }
+}
