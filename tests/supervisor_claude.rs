@@ -7,31 +7,11 @@ mod mock_anthropic;
 #[path = "supervisor_support/mod.rs"]
 mod support;
 
-use mock_anthropic::{MockApi, Reply};
+use mock_anthropic::{newest_prompt, MockApi, Reply};
 use serde_json::{json, Value};
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 use support::{alive, Supervisor};
-
-/// The newest prompt of a request: the last text block of the last user message.
-fn newest_prompt(req: &Value) -> String {
-    let Some(msg) = req["messages"]
-        .as_array()
-        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
-    else {
-        return String::new();
-    };
-    match &msg["content"] {
-        Value::String(s) => s.clone(),
-        Value::Array(blocks) => blocks
-            .iter()
-            .rev()
-            .find_map(|b| b["text"].as_str())
-            .unwrap_or("")
-            .to_string(),
-        _ => String::new(),
-    }
-}
 
 /// A mock that answers `answer: <prompt>`, after `SLOW<ms>` milliseconds when the prompt
 /// says so (the mock's one thread sleeps: later requests wait behind it).

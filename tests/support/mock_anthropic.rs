@@ -94,21 +94,37 @@ impl MockApi {
     }
 }
 
-/// The text of the last user message of a request (string or text blocks joined).
-pub fn last_user_text(req: &Value) -> String {
-    let Some(msg) = req["messages"]
+/// The last user message of a request.
+fn last_user_message(req: &Value) -> Option<&Value> {
+    req["messages"]
         .as_array()
         .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
-    else {
-        return String::new();
-    };
-    match &msg["content"] {
-        Value::String(s) => s.clone(),
-        Value::Array(blocks) => blocks
+}
+
+/// The text of the last user message of a request (string or text blocks joined).
+pub fn last_user_text(req: &Value) -> String {
+    match last_user_message(req).map(|m| &m["content"]) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(blocks)) => blocks
             .iter()
             .filter_map(|b| b["text"].as_str().or_else(|| b["content"].as_str()))
             .collect::<Vec<_>>()
             .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// The newest prompt of a request: the last text block of the last user message (Claude
+/// Code puts reminders in earlier blocks).
+pub fn newest_prompt(req: &Value) -> String {
+    match last_user_message(req).map(|m| &m["content"]) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(blocks)) => blocks
+            .iter()
+            .rev()
+            .find_map(|b| b["text"].as_str())
+            .unwrap_or("")
+            .to_string(),
         _ => String::new(),
     }
 }
