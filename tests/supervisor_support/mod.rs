@@ -87,7 +87,7 @@ impl Supervisor {
             cmd.env(k, v);
         }
         self.proc = cmd.spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if UnixClient::new(&self.socket).get("/v1/health").is_ok() {
                 return;

@@ -125,7 +125,7 @@ impl TestDaemon {
     /// Ready means serving, not merely bound: the socket accepts connections into its
     /// backlog before the daemon has finished starting.
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let health = claude_daemons::http::UnixClient::new(&self.socket)
                 .timeout(Duration::from_secs(2))

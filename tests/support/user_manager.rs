@@ -328,9 +328,10 @@ impl UserManager {
         }
     }
 
-    /// Polls `ready` for up to 10 s while `what` starts; panics with the scratch logs.
+    /// Polls `ready` for up to 30 s while `what` starts (a loaded 2-core machine is slow to
+    /// start systemd); panics with the scratch logs.
     fn wait(&mut self, what: &str, mut ready: impl FnMut(&Self) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while !ready(self) {
             let exited = [&mut self.manager, &mut self.journald]
                 .into_iter()
