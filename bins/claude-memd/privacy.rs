@@ -27,18 +27,31 @@ pub fn strip_tags(text: &str) -> String {
     for tag in STRIPPED_TAGS {
         let open = format!("<{tag}>");
         let close = format!("</{tag}>");
-        while let Some(start) = find_ci(&out, &open) {
-            let end = find_ci(&out[start + open.len()..], &close)
-                .map(|i| start + open.len() + i + close.len())
-                .unwrap_or(out.len());
-            out.replace_range(start..end, "");
+        // Repeat until none is left: removing one region can join text into a new tag
+        // (`<priv<private></private>ate>`). Each pass is linear — one lowercased copy,
+        // whose byte offsets are the original's — so a pasted log full of tags costs
+        // passes, not a rescan per tag.
+        loop {
+            let lower = out.to_ascii_lowercase();
+            let Some(first) = lower.find(&open) else {
+                break;
+            };
+            let mut kept = String::with_capacity(out.len());
+            let mut pos = 0;
+            let mut next = Some(first);
+            while let Some(start) = next {
+                kept.push_str(&out[pos..start]);
+                let body = start + open.len();
+                pos = lower[body..]
+                    .find(&close)
+                    .map_or(out.len(), |i| body + i + close.len());
+                next = lower[pos..].find(&open).map(|i| pos + i);
+            }
+            kept.push_str(&out[pos..]);
+            out = kept;
         }
     }
     out
-}
-
-fn find_ci(hay: &str, needle: &str) -> Option<usize> {
-    hay.to_ascii_lowercase().find(needle)
 }
 
 /// A prompt after stripping, or `None` when nothing of it may be stored (it was all private).
@@ -158,5 +171,23 @@ mod tests {
         assert!(!excluded("/home/u/public", &g));
         assert!(glob_match(b"a?c*", b"abcdef"));
         assert!(!glob_match(b"*x*y*z*q", b"xyxyxyxyxyxyxyxyxyxyz"));
+    }
+
+    #[test]
+    fn many_tags_cost_linear_time() {
+        // 20,000 tags in ~0.5 MB: a rescan per tag took minutes in the writer thread.
+        let text = "keep <private>hidden</private> ".repeat(20_000);
+        let t = std::time::Instant::now();
+        let out = strip_tags(&text);
+        assert_eq!(out, "keep  ".repeat(20_000));
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(
+            strip_tags("<priv<private>x</private>ate>secret</private>ok"),
+            "ok"
+        );
     }
 }

@@ -78,6 +78,7 @@ pub fn start(
                         Ok(_) => {}
                         Err(e) => {
                             tracing::error!(error = %e, "processing pass failed; retrying in 1 s");
+                            release_claims(&conn);
                             std::thread::sleep(std::time::Duration::from_secs(1));
                         }
                     }
@@ -88,6 +89,12 @@ pub fn start(
                 // Work that arrived during the pass is picked up by the next loop turn.
                 if pending == 0 {
                     held.clear();
+                } else {
+                    // Rows still claimed here were left by a failed pass (this thread is the
+                    // only processor): give them back, and pause rather than spin while the
+                    // database refuses (the held guards keep the daemon up meanwhile).
+                    release_claims(&conn);
+                    std::thread::sleep(std::time::Duration::from_millis(200));
                 }
             }
         })?;
@@ -118,6 +125,17 @@ pub fn recover(conn: &Connection) -> rusqlite::Result<i64> {
         [],
         |r| r.get(0),
     )
+}
+
+/// Give rows claimed by a pass that failed part-way back to the queue. Not an attempt and
+/// not an interruption: the database failed, not the event.
+fn release_claims(conn: &Connection) {
+    if let Err(e) = conn.execute(
+        "UPDATE events SET state = 'pending' WHERE state = 'processing'",
+        [],
+    ) {
+        tracing::error!(error = %e, "cannot release claimed events; retrying later");
+    }
 }
 
 fn queue_depth(conn: &Connection) -> rusqlite::Result<(i64, i64)> {

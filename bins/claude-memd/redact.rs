@@ -162,14 +162,15 @@ fn url_credentials(text: &str) -> String {
 }
 
 fn bearer(text: &str) -> String {
+    // One lowercased copy for the whole scan: ASCII lowercasing keeps byte offsets, and
+    // lowercasing the rest again after every match made a pasted log of many `Bearer`
+    // lines quadratic (inside the writer's transaction).
+    let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    loop {
-        let lower = rest.to_ascii_lowercase();
-        let Some(p) = lower.find("bearer ") else {
-            break;
-        };
-        let after = &rest[p + 7..];
+    let mut pos = 0;
+    while let Some(i) = lower[pos..].find("bearer ") {
+        let p = pos + i;
+        let after = &text[p + 7..];
         let skip = after.len() - after.trim_start().len();
         let tok = &after[skip..];
         let len = tok
@@ -177,15 +178,15 @@ fn bearer(text: &str) -> String {
             .take_while(|&c| c.is_ascii_alphanumeric() || b"-._~+/=".contains(&c))
             .count();
         if len >= 16 {
-            out.push_str(&rest[..p + 7 + skip]);
+            out.push_str(&text[pos..p + 7 + skip]);
             out.push_str(REDACTED);
-            rest = &tok[len..];
+            pos = p + 7 + skip + len;
         } else {
-            out.push_str(&rest[..p + 7]);
-            rest = after;
+            out.push_str(&text[pos..p + 7]);
+            pos = p + 7;
         }
     }
-    out.push_str(rest);
+    out.push_str(&text[pos..]);
     out
 }
 
@@ -328,5 +329,19 @@ mod tests {
         for k in ["max_tokens", "token_count", "user", "keyboard"] {
             assert!(!sensitive_key(k), "{k}");
         }
+    }
+
+    #[test]
+    fn many_bearer_lines_cost_linear_time() {
+        // A pasted log: 20,000 lines with a bearer token each (~1 MB).
+        let text = "GET / Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123\n".repeat(20_000);
+        let t = std::time::Instant::now();
+        let out = redact(&text);
+        assert!(!out.contains("abcdefghijklmnop"));
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
     }
 }

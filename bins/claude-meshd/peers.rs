@@ -31,7 +31,9 @@ pub struct Peers {
 
 fn alive(pid: Option<u32>) -> bool {
     // SAFETY: kill with signal 0 only checks that the process exists.
-    pid.is_none_or(|p| unsafe { libc::kill(p as i32, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+    // 0 and values past i32::MAX would make kill(2) address process groups and always
+    // succeed: such a pid says nothing, as if none was given.
+    pid.filter(|p| (1..=i32::MAX as u32).contains(p)).is_none_or(|p| unsafe { libc::kill(p as i32, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
 impl Peers {

@@ -239,7 +239,7 @@ fn decode_chunked(mut data: &[u8]) -> Result<Vec<u8>, ClientError> {
         if size == 0 {
             return Ok(out);
         }
-        if data.len() < size + 2 {
+        if size.checked_add(2).is_none_or(|need| data.len() < need) {
             return Err(bad("truncated chunk"));
         }
         out.extend_from_slice(&data[..size]);

@@ -2,7 +2,8 @@
 //! other users out, but a mode can be loosened by accident (or by a service manager's
 //! `SocketMode=`); checking the kernel's record of who connected cannot.
 
-use tokio::io::AsyncWriteExt;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 const REFUSAL: &[u8] = b"HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: 59\r\nconnection: close\r\n\r\n{\"error\":\"forbidden\",\"reason\":\"peer uid is not the owner\"}\n";
@@ -18,6 +19,10 @@ pub(crate) async fn admit(stream: &mut UnixStream) -> bool {
                 peer_pid = cred.pid().unwrap_or(0),
                 "refused a connection from another user"
             );
+            // Read the request first (bounded): closing with it unread resets the
+            // connection, and the client would see a reset instead of the 403.
+            let mut head = [0u8; 8192];
+            let _ = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut head)).await;
             let _ = stream.write_all(REFUSAL).await;
             let _ = stream.shutdown().await;
             false
