@@ -177,7 +177,17 @@ fn tcp_listener_requires_loopback_host_and_token() {
     assert_eq!(mode(&d.dirs.state().join("api-token")), 0o600);
     let host = "host: 127.0.0.1";
     let bearer = format!("authorization: Bearer {token}");
-    assert_eq!(http::tcp_request(port, "GET", "/v1/health", &[host]).0, 200);
+    let (code, probe) = http::tcp_request(port, "GET", "/v1/health", &[host]);
+    assert_eq!(code, 200);
+    assert!(
+        probe.contains("\"status\":\"ok\"") && !probe.contains("pid") && !probe.contains("/tmp"),
+        "{probe}"
+    );
+    let (_, full) = http::tcp_request(port, "GET", "/v1/health", &[host, &bearer]);
+    assert!(
+        full.contains("\"pid\"") && full.contains("\"db\""),
+        "{full}"
+    );
     assert_eq!(
         http::tcp_request(port, "GET", "/v1/version", &[host]).0,
         401

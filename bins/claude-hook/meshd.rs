@@ -11,7 +11,7 @@ use claude_daemons::claude::{HookEvent, HookInput};
 use claude_daemons::config::MeshConfig;
 use claude_daemons::http::UnixClient;
 use claude_daemons::paths::{Daemon, Paths};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Whether claude-meshd has anything to do with this event.
 pub fn wants(event: HookEvent) -> bool {
@@ -36,11 +36,18 @@ pub fn forward(
     if !socket.exists() {
         return Ok(None);
     }
-    let client =
-        UnixClient::new(socket).timeout(Duration::from_millis(config.hook_timeout_ms.max(1)));
+    // One deadline for all of this event's calls (some events make two).
+    let deadline = Instant::now() + Duration::from_millis(config.hook_timeout_ms.max(1));
+    let client = || -> anyhow::Result<UnixClient> {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| anyhow::anyhow!("out of time ({} ms)", config.hook_timeout_ms))?;
+        Ok(UnixClient::new(&socket).timeout(left))
+    };
     let session = percent_encode(&hook.session_id);
     let post = |path: &str, body: &[u8]| -> anyhow::Result<claude_daemons::http::Response> {
-        let resp = client.post_json(path, body)?;
+        let resp = client()?.post_json(path, body)?;
         if resp.status >= 300 {
             anyhow::bail!(
                 "{path}: HTTP {}: {}",
@@ -89,7 +96,7 @@ pub fn forward(
         HookEvent::PostToolUse => context(&post),
         HookEvent::Stop => status(PeerStatus::Idle).map(|_| None),
         HookEvent::SessionEnd => {
-            let resp = client.request("DELETE", &format!("/v1/peers/{session}"), &[], None)?;
+            let resp = client()?.request("DELETE", &format!("/v1/peers/{session}"), &[], None)?;
             if resp.status >= 300 && resp.status != 404 {
                 anyhow::bail!("leaving: HTTP {}", resp.status);
             }

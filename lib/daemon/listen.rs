@@ -221,7 +221,16 @@ pub unsafe fn adopt_fds(fds: &[(RawFd, String)]) -> Result<Vec<Listener>, Listen
         let listener = match addr.ss_family as libc::c_int {
             libc::AF_UNIX => Listener::Unix(UnixListener::from_raw_fd(*fd)),
             libc::AF_INET | libc::AF_INET6 => {
-                Listener::Tcp(std::net::TcpListener::from_raw_fd(*fd))
+                let l = std::net::TcpListener::from_raw_fd(*fd);
+                // The contract binds TCP to loopback only; a unit edited to listen on all
+                // addresses would expose the API to the network.
+                match l.local_addr() {
+                    Ok(a) if a.ip().is_loopback() => Listener::Tcp(l),
+                    Ok(a) => {
+                        return Err(bad(&format!("TCP socket on {a} is not loopback; refusing")))
+                    }
+                    Err(e) => return Err(bad(&e.to_string())),
+                }
             }
             other => return Err(bad(&format!("unsupported address family {other}"))),
         };
@@ -464,6 +473,12 @@ mod tests {
         assert_eq!(got[1].describe(), tcp_addr.to_string());
         let flags = unsafe { libc::fcntl(unix, libc::F_GETFD) };
         assert!(flags & libc::FD_CLOEXEC != 0);
+
+        let open = std::net::TcpListener::bind("0.0.0.0:0")
+            .unwrap()
+            .into_raw_fd();
+        let err = unsafe { adopt_fds(&[(open, "viewer".into())]) }.unwrap_err();
+        assert!(err.to_string().contains("not loopback"), "{err}");
 
         let file = std::fs::File::create(dir.path().join("f"))
             .unwrap()

@@ -103,8 +103,18 @@ pub async fn tcp_guard(State(token): State<Token>, req: Request, next: Next) -> 
             }
         }
     }
+    let authorized = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| token.matches(t.trim()));
     if OPEN_PATHS.contains(&req.uri().path()) {
-        return next.run(req).await;
+        let response = next.run(req).await;
+        return if authorized {
+            response
+        } else {
+            health_probe(response).await
+        };
     }
     if req
         .uri()
@@ -116,17 +126,29 @@ pub async fn tcp_guard(State(token): State<Token>, req: Request, next: Next) -> 
             "tokens are not accepted in the URL; use the Authorization header",
         );
     }
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match presented {
-        Some(t) if token.matches(t.trim()) => next.run(req).await,
-        _ => refuse(
+    if authorized {
+        next.run(req).await
+    } else {
+        refuse(
             StatusCode::UNAUTHORIZED,
             "bearer token required (see api-token in the state directory)",
-        ),
+        )
     }
+}
+
+/// The health answer for a client without the token: whether the daemon is up, not where
+/// its files are or what runs (paths, pids and figures are for the owner).
+async fn health_probe(response: Response) -> Response {
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    let full: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let probe: serde_json::Map<String, serde_json::Value> = ["status", "program", "version"]
+        .iter()
+        .filter_map(|k| full.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect();
+    (status, Json(serde_json::Value::Object(probe))).into_response()
 }
 
 #[cfg(test)]
