@@ -6,6 +6,7 @@ mod doctor;
 mod install;
 mod logs;
 mod mcp;
+mod mcp_registration;
 mod run;
 mod settings;
 mod status;
