@@ -277,6 +277,42 @@ fn claude_code_searches_memory_and_messages_a_peer_through_claudectl_mcp() {
     assert_eq!(inbox[0]["priority"], "now");
     assert_eq!(inbox[0]["from"]["session"], session);
     assert_eq!(d.mesh.outbox("done").len(), 1);
+
+    // claude-memd goes away: the model gets an error result naming it and the fix, and the
+    // turn still ends normally.
+    let mut d = d;
+    d.memd.kill().unwrap();
+    d.memd.wait().unwrap();
+    let before = api.requests().len();
+    let result = finish(run_claude(
+        &api,
+        &home,
+        &work,
+        &config,
+        "flux again?",
+        search,
+        None,
+    ));
+    assert_eq!(result["result"], "done", "{result}");
+    let answered = api.requests()[before..]
+        .iter()
+        .rev()
+        .find(|r| has_tool_result(r))
+        .cloned()
+        .expect("a tool result");
+    let block = answered["messages"].as_array().unwrap().last().unwrap()["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "tool_result")
+        .cloned()
+        .unwrap();
+    assert_eq!(block["is_error"], true, "{block}");
+    let text = tool_result_text(&answered);
+    assert!(
+        text.contains("claude-memd is not running") && text.contains("claudectl run"),
+        "{text}"
+    );
 }
 
 /// `claudectl mcp` driven over its stdin/stdout.
@@ -487,6 +523,21 @@ fn memory_and_mesh_tools_against_running_daemons() {
     let text = inbox["content"][0]["text"].as_str().unwrap();
     assert!(
         text.contains("ping carol") && text.contains("untrusted-peer-message"),
+        "{text}"
+    );
+    // A session id Claude Code names but claude-hook never registered: sent as the member.
+    let mut env = d.env();
+    env.push(("CLAUDE_CODE_SESSION_ID".into(), "s-unhooked".into()));
+    let mut unhooked = Server::start(&env);
+    let r = unhooked.call(
+        1,
+        "send_message",
+        json!({"to": "bob", "body": "from nowhere"}),
+    );
+    let text = r["content"][0]["text"].as_str().unwrap();
+    assert_eq!(r["isError"], false, "{r}");
+    assert!(
+        text.contains("this machine's member") && text.contains("s-unhooked"),
         "{text}"
     );
     let again = s.call(8, "read_inbox", json!({}));

@@ -46,9 +46,28 @@ pub fn send_message(t: &mut Tools, a: Value) -> Result<String, ToolError> {
         "reply_to": a.reply_to,
         "from_session": session.id(),
     });
-    let r: SendResponse = t.meshd().post("/v1/send", &body)?;
+    let (r, sender) = match t.meshd().post::<SendResponse>("/v1/send", &body) {
+        Ok(r) if session.id().is_some() => (r, session.note()),
+        Ok(r) => (r, format!("this machine's member ({})", session.note())),
+        // A session claude-hook never registered (hooks not installed) cannot be a sender;
+        // the machine's member can, and the model is told.
+        Err(e) if session.id().is_some() && e.0.contains("unknown_session") => {
+            let mut body = body;
+            body["from_session"] = Value::Null;
+            let r = t.meshd().post::<SendResponse>("/v1/send", &body)?;
+            (
+                r,
+                format!(
+                    "this machine's member, because {} is not a registered mesh peer \
+                     (claude-hook registers sessions: `claudectl install`)",
+                    session.note()
+                ),
+            )
+        }
+        Err(e) => return Err(e),
+    };
     Ok(format!(
-        "Message {} to {} is {}{}; sent as {}.",
+        "Message {} to {} is {}{}; sent as {sender}.",
         r.client_message_id,
         a.to,
         r.status,
@@ -57,10 +76,6 @@ pub fn send_message(t: &mut Tools, a: Value) -> Result<String, ToolError> {
         } else {
             ""
         },
-        match session.id() {
-            Some(_) => session.note(),
-            None => format!("this machine's member ({})", session.note()),
-        }
     ))
 }
 
