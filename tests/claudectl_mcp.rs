@@ -471,7 +471,7 @@ fn memory_and_mesh_tools_against_running_daemons() {
         .post("/v1/peers", &json!({"session_id": "s-bob", "name": "bob"}));
     assert_eq!(status, 200, "{body}");
     let mut s = Server::start(&d.env());
-    let saved = s.call(1, "save_memory", json!({"text": "Deploys need the VPN.\nRun make deploy.", "title": "Deploy via VPN", "type": "decision", "facts": ["vpn: corp"]}));
+    let saved = s.call(1, "save_memory", json!({"text": "Deploys need the VPN.\nRun make deploy. <private>the VPN password is hunter2</private>", "title": "Deploy via VPN", "type": "decision", "facts": ["vpn: corp"]}));
     assert_eq!(saved["isError"], false, "{saved}");
     d.wait_for("the saved memory to be searchable", || {
         d.search("VPN").len() == 1
@@ -488,6 +488,11 @@ fn memory_and_mesh_tools_against_running_daemons() {
     assert!(
         text.contains("vpn: corp") && text.contains("No observation with id: [999999]"),
         "{text}"
+    );
+    assert!(text.contains("Run make deploy."), "{text}");
+    assert!(
+        !text.contains("hunter2"),
+        "private parts are not stored: {text}"
     );
     let tl = s.call(4, "timeline", json!({"anchor": id}));
     assert!(
