@@ -69,6 +69,9 @@ fn install_status_uninstall_round_trip() {
     let um = UserManager::start();
     std::fs::create_dir_all(um.home().join(".claude")).unwrap();
     std::fs::write(settings(&um), THEIRS).unwrap();
+    let claude_json = um.home().join(".claude.json");
+    let their_json = r#"{"numStartups": 7, "mcpServers": {"theirs": {"type": "stdio", "command": "/bin/cat", "args": []}}}"#;
+    std::fs::write(&claude_json, their_json).unwrap();
     let bin = bindir();
     let bindir = bin.to_str().unwrap();
 
@@ -118,10 +121,34 @@ fn install_status_uninstall_round_trip() {
         "backup is the original"
     );
 
+    // `claudectl mcp` registered in the user scope, next to their server; the real Claude
+    // Code lists it and connects to it.
+    let mcp: Value = serde_json::from_str(&std::fs::read_to_string(&claude_json).unwrap()).unwrap();
+    assert_eq!(
+        mcp["mcpServers"]["claude-daemons"]["command"],
+        format!("{bindir}/claudectl")
+    );
+    assert_eq!(mcp["mcpServers"]["theirs"]["command"], "/bin/cat");
+    assert_eq!(mcp["numStartups"], 7);
+    let listed = Command::new(claude_bin())
+        .args(["mcp", "list"])
+        .env("HOME", um.home())
+        .env("DISABLE_TELEMETRY", "1")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    let ours = listed
+        .lines()
+        .find(|l| l.starts_with(&format!("claude-daemons: {bindir}/claudectl mcp - ")));
+    assert!(ours.is_some_and(|l| l.ends_with("Connected")), "{listed}");
+
     // Twice changes nothing: same bytes, no second backup.
     let bytes = std::fs::read(settings(&um)).unwrap();
+    let json_bytes = std::fs::read(&claude_json).unwrap();
     ok(claudectl(&["install", "--now", "--bindir", bindir]));
     assert_eq!(std::fs::read(settings(&um)).unwrap(), bytes);
+    assert_eq!(std::fs::read(&claude_json).unwrap(), json_bytes);
     assert_eq!(backups(&um).len(), 1);
 
     // Status: listening before use, running after a request (which activates memd).
@@ -172,6 +199,13 @@ fn install_status_uninstall_round_trip() {
         serde_json::from_str(&std::fs::read_to_string(settings(&um)).unwrap()).unwrap();
     let original: Value = serde_json::from_str(THEIRS).unwrap();
     assert_eq!(restored, original);
+    // Claude Code adds its own keys to ~/.claude.json (`mcp list` above did): ours must be
+    // exactly as before.
+    let restored: Value =
+        serde_json::from_str(&std::fs::read_to_string(&claude_json).unwrap()).unwrap();
+    let theirs: Value = serde_json::from_str(their_json).unwrap();
+    assert_eq!(restored["mcpServers"], theirs["mcpServers"]);
+    assert_eq!(restored["numStartups"], 7);
 
     // Doctor now names what is missing, with the fix, and fails.
     let doctor = claudectl(&["doctor"]);

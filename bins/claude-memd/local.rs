@@ -14,6 +14,10 @@ pub struct LocalBuilder;
 /// Longest single fact or narrative kept.
 const MAX_TEXT: usize = 300;
 
+/// The `tool_name` of a note saved through `claudectl mcp` (`POST /v1/hook`, PostToolUse):
+/// no Claude Code tool is called this.
+pub const MANUAL_MEMORY_TOOL: &str = "claude-daemons:save_memory";
+
 fn clip(s: &str, max: usize) -> String {
     let s = s.trim();
     if s.chars().count() <= max {
@@ -286,6 +290,29 @@ fn build(tool: &str, ti: &Value, tr: &Value, cwd: &str) -> Option<NewObservation
                 o.narrative = Some(clip(p, MAX_TEXT));
             }
         }
+        // `claudectl mcp`'s save_memory: the model's own note, stored as it wrote it.
+        MANUAL_MEMORY_TOOL => {
+            o.kind = match str_at(ti, &["type"]) {
+                Some("change") => "change",
+                Some("bugfix") => "bugfix",
+                Some("feature") => "feature",
+                Some("refactor") => "refactor",
+                Some("decision") => "decision",
+                _ => "discovery",
+            };
+            let text = str_at(ti, &["text"]).unwrap_or_default();
+            let title = str_at(ti, &["title"]).unwrap_or_else(|| first_line(text));
+            o.title = clip(title, 120);
+            o.narrative = Some(clip(text, 4 * MAX_TEXT)).filter(|t| !t.is_empty());
+            if let Some(facts) = ti.get("facts").and_then(Value::as_array) {
+                o.facts = facts
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .take(10)
+                    .map(|f| clip(f, MAX_TEXT))
+                    .collect();
+            }
+        }
         other => {
             o.title = format!("Used {other}");
             if let Some(map) = ti.as_object() {
@@ -361,6 +388,31 @@ mod tests {
         let mut v = LocalBuilder.observe(&event(tool, ti, tr)).unwrap();
         assert_eq!(v.len(), 1);
         v.remove(0)
+    }
+
+    #[test]
+    fn a_manual_memory_keeps_its_words() {
+        let o = one(
+            MANUAL_MEMORY_TOOL,
+            json!({"title": "Deploys need the VPN", "text": "Run `make deploy` only on the VPN.", "type": "decision", "facts": ["vpn: corp"]}),
+            Value::Null,
+        );
+        assert_eq!(o.kind, "decision");
+        assert_eq!(o.title, "Deploys need the VPN");
+        assert_eq!(
+            o.narrative.as_deref(),
+            Some("Run `make deploy` only on the VPN.")
+        );
+        assert_eq!(o.facts, vec!["vpn: corp".to_string()]);
+        let untitled = one(
+            MANUAL_MEMORY_TOOL,
+            json!({"text": "first\nsecond"}),
+            Value::Null,
+        );
+        assert_eq!(
+            (untitled.kind, untitled.title.as_str()),
+            ("discovery", "first")
+        );
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Check everything that can silently break, with a fix for each problem.
     Doctor(DoctorArgs),
+    /// Serve Claude Code's MCP tools (memory search, mesh messages) on stdin/stdout.
+    Mcp,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output.
     Completions(CompletionsArgs),
 }
@@ -59,6 +61,9 @@ pub struct InstallArgs {
     /// Do not register claude-hook in ~/.claude/settings.json.
     #[arg(long)]
     pub no_hooks: bool,
+    /// Do not register `claudectl mcp` in ~/.claude.json.
+    #[arg(long)]
+    pub no_mcp: bool,
 }
 
 /// Arguments of `claudectl uninstall`.
@@ -67,6 +72,9 @@ pub struct UninstallArgs {
     /// Leave ~/.claude/settings.json alone.
     #[arg(long)]
     pub no_hooks: bool,
+    /// Leave the MCP server registration in ~/.claude.json alone.
+    #[arg(long)]
+    pub no_mcp: bool,
 }
 
 /// Arguments of `claudectl logs`.

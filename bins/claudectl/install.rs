@@ -1,7 +1,9 @@
 //! `claudectl install` and `claudectl uninstall`: put the daemons under the user's service
-//! manager and register `claude-hook` with Claude Code — and take both back out.
+//! manager and register `claude-hook` and `claudectl mcp` with Claude Code — and take them
+//! back out.
 
 use crate::cli::{InstallArgs, UninstallArgs};
+use crate::mcp_registration::{ClaudeJson, Outcome};
 use crate::settings::{ClaudeSettings, Record, Saved};
 use crate::units;
 use anyhow::{bail, Context, Result};
@@ -50,6 +52,11 @@ pub fn install(args: InstallArgs) -> Result<ExitCode> {
     // Validate the user's settings before touching anything, so a refusal changes nothing.
     let settings_path = ClaudeSettings::path_for(&home);
     let mut settings = ClaudeSettings::load(&settings_path)?;
+    let claude_json_path = ClaudeJson::path_for(&home);
+    let mut claude_json = match args.no_mcp {
+        false => Some(ClaudeJson::load(&claude_json_path)?),
+        true => None,
+    };
 
     if units::packaged_for(&bindir) {
         println!("using the packaged units in {}", units::PACKAGED_DIR);
@@ -89,6 +96,23 @@ pub fn install(args: InstallArgs) -> Result<ExitCode> {
             &state_dir,
         )?;
     }
+    if let Some(claude_json) = claude_json.as_mut() {
+        let claudectl = match bindir.join("claudectl") {
+            p if p.is_file() => p,
+            _ => std::env::current_exe().context("cannot locate claudectl")?,
+        };
+        let outcome = claude_json.register(&claudectl, &Paths::from_env().state_dir)?;
+        let path = claude_json_path.display();
+        match outcome {
+            Outcome::Written(backup) => println!(
+                "mcp: `{} mcp` registered as \"{}\" in {path}{}",
+                claudectl.display(),
+                crate::mcp::SERVER_NAME,
+                backup_note(backup)
+            ),
+            Outcome::Unchanged => println!("mcp: already registered in {path}"),
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -119,6 +143,11 @@ pub fn uninstall(args: UninstallArgs) -> Result<ExitCode> {
     let home = home()?;
     let settings_path = ClaudeSettings::path_for(&home);
     let mut settings = ClaudeSettings::load(&settings_path)?;
+    let claude_json_path = ClaudeJson::path_for(&home);
+    let mut claude_json = match args.no_mcp {
+        false => Some(ClaudeJson::load(&claude_json_path)?),
+        true => None,
+    };
     if units::user_manager().is_ok() {
         let mut disable = vec!["disable", "--now"];
         disable.extend(units::SOCKETS);
@@ -149,6 +178,18 @@ pub fn uninstall(args: UninstallArgs) -> Result<ExitCode> {
             Saved::Unchanged => println!("hooks: none registered in {}", settings_path.display()),
         }
         let _ = std::fs::remove_file(Record::path(&state_dir));
+    }
+    if let Some(claude_json) = claude_json.as_mut() {
+        match claude_json.unregister(&Paths::from_env().state_dir)? {
+            Outcome::Written(backup) => println!(
+                "mcp: removed from {}{}",
+                claude_json_path.display(),
+                backup_note(backup)
+            ),
+            Outcome::Unchanged => {
+                println!("mcp: none registered in {}", claude_json_path.display())
+            }
+        }
     }
     println!("data kept in {}", Paths::from_env().state_dir.display());
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,8 @@ mod cli;
 mod doctor;
 mod install;
 mod logs;
+mod mcp;
+mod mcp_registration;
 mod run;
 mod settings;
 mod status;
@@ -23,6 +25,7 @@ fn main() -> ExitCode {
         Command::Uninstall(args) => install::uninstall(args),
         Command::Logs(args) => logs::logs(args),
         Command::Doctor(args) => doctor::doctor(args),
+        Command::Mcp => mcp::serve(),
         Command::Completions(args) => {
             clap_complete::generate(
                 args.shell,

@@ -1,0 +1,135 @@
+//! `claudectl mcp`: a Model Context Protocol server on stdin/stdout for Claude Code, with
+//! memory tools (claude-memd) and mesh tools (claude-meshd).
+//!
+//! Hand-written JSON-RPC rather than the `rmcp` SDK: a stdio server with eight tools needs
+//! `initialize`, `tools/list`, `tools/call` and `ping`, while rmcp's `server` feature brings
+//! proc macros, schemars and an async transport into a CLI whose daemon clients are
+//! blocking. Lines are bounded; every bad line gets a JSON-RPC error and the server goes on.
+
+mod daemon_client;
+mod jsonrpc;
+mod session;
+mod tools;
+
+use anyhow::Result;
+use claude_daemons::paths::Paths;
+use jsonrpc::{Incoming, Response};
+use serde_json::{json, Value};
+use std::io::{BufRead, Read, Write};
+use std::process::ExitCode;
+
+/// The name Claude Code shows the tools under: `mcp__claude-daemons__search`, ….
+pub const SERVER_NAME: &str = "claude-daemons";
+
+/// Newest protocol revision we speak; an older one the client asks for is echoed back.
+const PROTOCOL_VERSION: &str = "2025-06-18";
+const KNOWN_VERSIONS: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18"];
+
+/// Longest request line: tool arguments are small (a 64 KiB message body at most).
+const MAX_LINE: usize = 1 << 20;
+
+/// Run the server until stdin closes.
+pub fn serve() -> Result<ExitCode> {
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let stdout = std::io::stdout();
+    let mut server = Server {
+        tools: tools::Tools::new(Paths::from_env()),
+    };
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = (&mut input)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let answer = if line.len() > MAX_LINE && line.last() != Some(&b'\n') {
+            // Skip the rest of the oversized line so the next one parses.
+            let mut rest = Vec::new();
+            input.read_until(b'\n', &mut rest)?;
+            Some(Response::err(
+                Value::Null,
+                jsonrpc::INVALID_REQUEST,
+                format!("request line longer than {MAX_LINE} bytes"),
+            ))
+        } else {
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim();
+            if text.is_empty() {
+                continue;
+            }
+            server.handle(text)
+        };
+        if let Some(answer) = answer {
+            let mut out = stdout.lock();
+            serde_json::to_writer(&mut out, &answer)?;
+            out.write_all(b"\n")?;
+            out.flush()?;
+        }
+    }
+}
+
+struct Server {
+    tools: tools::Tools,
+}
+
+impl Server {
+    /// The answer to one line; `None` for notifications.
+    fn handle(&mut self, line: &str) -> Option<Response> {
+        let req = match jsonrpc::parse(line) {
+            Incoming::Request(r) => r,
+            Incoming::Bad(answer) => return Some(answer),
+        };
+        let id = req.id?;
+        let params = req.params.unwrap_or(Value::Null);
+        Some(match req.method.as_str() {
+            "initialize" => {
+                let asked = params["protocolVersion"].as_str().unwrap_or_default();
+                let version = if KNOWN_VERSIONS.contains(&asked) {
+                    asked
+                } else {
+                    PROTOCOL_VERSION
+                };
+                Response::ok(
+                    id,
+                    json!({
+                        "protocolVersion": version,
+                        "capabilities": {"tools": {"listChanged": false}},
+                        "serverInfo": {"name": SERVER_NAME, "version": env!("CARGO_PKG_VERSION")},
+                        "instructions": "Memory of past Claude Code work (search → timeline / \
+                            get_observations, save_memory) and messages between sessions \
+                            (list_peers, send_message, read_inbox, set_status).",
+                    }),
+                )
+            }
+            "ping" => Response::ok(id, json!({})),
+            "tools/list" => Response::ok(id, tools::list()),
+            "tools/call" => self.call(id, &params),
+            other => Response::err(
+                id,
+                jsonrpc::METHOD_NOT_FOUND,
+                format!("method not found: {other}"),
+            ),
+        })
+    }
+
+    fn call(&mut self, id: Value, params: &Value) -> Response {
+        let Some(name) = params["name"].as_str() else {
+            return Response::err(id, jsonrpc::INVALID_PARAMS, "tools/call needs a name");
+        };
+        let args = params.get("arguments").cloned().unwrap_or(Value::Null);
+        let (text, is_error) = match self.tools.call(name, args) {
+            None => {
+                return Response::err(id, jsonrpc::INVALID_PARAMS, format!("unknown tool: {name}"))
+            }
+            Some(Ok(text)) => (text, false),
+            Some(Err(e)) => (e.0, true),
+        };
+        Response::ok(
+            id,
+            json!({"content": [{"type": "text", "text": text}], "isError": is_error}),
+        )
+    }
+}
