@@ -129,6 +129,22 @@ fn hooks_registered(home: &Path) -> Check {
     check("hooks registered", result)
 }
 
+fn mcp_registered(home: &Path) -> Check {
+    let path = crate::mcp_registration::ClaudeJson::path_for(home);
+    let result = match crate::mcp_registration::ClaudeJson::load(&path) {
+        Ok(j) if j.is_registered() => Ok(format!("claudectl mcp in {}", path.display())),
+        Ok(_) => Err((
+            format!("claudectl mcp is not registered in {}", path.display()),
+            "claudectl install".into(),
+        )),
+        Err(e) => Err((
+            e.to_string(),
+            format!("fix or move aside {}", path.display()),
+        )),
+    };
+    check("MCP server registered", result)
+}
+
 fn socket_permissions(paths: &Paths, daemon: Daemon) -> Check {
     let socket = paths.socket(daemon);
     let name = format!("{} socket", daemon.short());
@@ -260,6 +276,7 @@ pub fn doctor(args: DoctorArgs) -> Result<ExitCode> {
     let mut checks = vec![config_check, units_installed(&home)];
     checks.extend(sockets_enabled());
     checks.push(hooks_registered(&home));
+    checks.push(mcp_registered(&home));
     for d in Daemon::ALL {
         checks.push(socket_permissions(&paths, d));
         checks.push(database(&paths, d));

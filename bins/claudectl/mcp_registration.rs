@@ -116,6 +116,14 @@ impl ClaudeJson {
         })
     }
 
+    /// Whether some `claudectl mcp` is registered.
+    pub fn is_registered(&self) -> bool {
+        self.value
+            .get("mcpServers")
+            .and_then(Value::as_object)
+            .is_some_and(|servers| servers.values().any(is_ours))
+    }
+
     /// Register `claudectl` (its full path) and save.
     pub fn register(&mut self, claudectl: &Path, state_dir: &Path) -> Result<Outcome> {
         let mut record = McpRecord::load(state_dir).unwrap_or_default();
