@@ -10,6 +10,7 @@
 //! one Unix-socket round trip per daemon. [`dispatch`] decides which daemons an event goes
 //! to; [`memd`] is the memory daemon's part, [`meshd`] the mesh daemon's.
 
+mod cli;
 mod dispatch;
 mod journal;
 mod memd;
@@ -20,6 +21,11 @@ use claude_daemons::claude::HookInput;
 use std::io::{Read, Write};
 
 fn main() {
+    // Claude Code passes no arguments; only a person typing `--help`/`--version` does, so
+    // clap stays off the hot path of every hook call.
+    if std::env::args_os().len() > 1 {
+        <cli::Cli as clap::Parser>::parse();
+    }
     // A panic message on stderr would reach the user; log it instead and still exit 0.
     std::panic::set_hook(Box::new(|info| {
         journal::warn(&format!("panic: {info}"), None)
