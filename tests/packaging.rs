@@ -537,42 +537,49 @@ fn deb_installs_runs_under_systemd_and_removes_cleanly() {
         assert_eq!(target, Path::new("/usr/lib/systemd/user").join(socket));
     }
 
-    // The user manager picks the packaged units up from /usr/lib/systemd/user.
+    // The user manager picks the packaged units up from /usr/lib/systemd/user, enabled.
     um.daemon_reload();
-    assert_eq!(
-        um.systemctl_ok(&["is-enabled", "claude-memd.socket"])
-            .trim(),
-        "enabled"
-    );
-    assert_eq!(
-        um.show("claude-memd.socket", "FragmentPath"),
-        "/usr/lib/systemd/user/claude-memd.socket"
-    );
     if let Err(e) = std::net::TcpListener::bind("127.0.0.1:37777") {
         panic!("127.0.0.1:37777, where the packaged claude-memd.socket listens, is taken: {e}");
     }
-    um.systemctl_ok(&["start", "claude-memd.socket"]);
-    assert_eq!(um.show("claude-memd.service", "ActiveState"), "inactive");
-    let (status, health) = http::get_json(&um.runtime_dir().join("claude/memd.sock"), "/v1/health");
-    assert_eq!(status, 200, "{health}");
-    assert_eq!(health["activation"], "systemd", "{health}");
-    let pid = health["pid"].as_u64().expect("pid");
-    assert_eq!(
-        std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
-        Path::new("/usr/bin/claude-memd"),
-        "the packaged binary serves"
-    );
-    assert_eq!(um.show("claude-memd.service", "ActiveState"), "active");
+    for short in ["memd", "supervisord", "meshd"] {
+        let socket = format!("claude-{short}.socket");
+        let service = format!("claude-{short}.service");
+        assert_eq!(um.systemctl_ok(&["is-enabled", &socket]).trim(), "enabled");
+        assert_eq!(
+            um.show(&socket, "FragmentPath"),
+            format!("/usr/lib/systemd/user/{socket}")
+        );
+        assert_eq!(
+            um.show(&service, "FragmentPath"),
+            format!("/usr/lib/systemd/user/{service}")
+        );
+        // The first request activates the packaged binary.
+        um.systemctl_ok(&["start", &socket]);
+        assert_eq!(um.show(&service, "ActiveState"), "inactive", "{service}");
+        let sock = um.runtime_dir().join(format!("claude/{short}.sock"));
+        let (status, health) = http::get_json(&sock, "/v1/health");
+        assert_eq!(status, 200, "{health}");
+        assert_eq!(health["activation"], "systemd", "{health}");
+        let pid = health["pid"].as_u64().expect("pid");
+        assert_eq!(
+            std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
+            Path::new("/usr/bin").join(format!("claude-{short}")),
+            "the packaged binary serves"
+        );
+        assert_eq!(um.show(&service, "ActiveState"), "active", "{service}");
+    }
     // The viewer's loopback listener comes from the same packaged socket unit.
     let (status, body) = http::tcp_request(37777, "GET", "/v1/health", &["host: 127.0.0.1:37777"]);
     assert_eq!(status, 200, "{body}");
-    um.systemctl_ok(&["stop", "claude-memd.socket", "claude-memd.service"]);
-    um.wait_for(
-        "claude-memd.service",
-        "ActiveState",
-        "inactive",
-        Duration::from_secs(30),
-    );
+    for short in ["memd", "supervisord", "meshd"] {
+        let (socket, service) = (
+            format!("claude-{short}.socket"),
+            format!("claude-{short}.service"),
+        );
+        um.systemctl_ok(&["stop", &socket, &service]);
+        um.wait_for(&service, "ActiveState", "inactive", Duration::from_secs(30));
+    }
 
     // dpkg -r takes everything back out, enablement included.
     run(Command::new("dpkg").args(["-r", PACKAGE]));
