@@ -267,3 +267,47 @@ fn completions_match_the_code() {
          CLAUDE_DAEMONS_UPDATE_MAN=1 cargo test --test man_pages and commit completions/"
     );
 }
+
+/// claude-hook's command line: `--help` and `--version` answer, and words it does not know
+/// never fail a hook call (exit 0, nothing printed), since Claude Code would show the
+/// failure in the session.
+#[test]
+fn claude_hook_answers_help_and_never_fails_on_unknown_arguments() {
+    use std::io::Write;
+    let hook = env!("CARGO_BIN_EXE_claude-hook");
+    let out = std::process::Command::new(hook)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("claude-daemons(7)"));
+    let out = std::process::Command::new(hook)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("claude-hook {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    let runtime = tempfile::Builder::new()
+        .prefix("cd-hook.")
+        .tempdir()
+        .unwrap();
+    let mut child = std::process::Command::new(hook)
+        .arg("--no-such-flag")
+        .env("CLAUDE_DAEMONS_RUNTIME_DIR", runtime.path())
+        .env("CLAUDE_DAEMONS_STATE_DIR", runtime.path())
+        .env("CLAUDE_DAEMONS_CONFIG", runtime.path().join("none.toml"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let payload = br#"{"session_id":"s1","hook_event_name":"Stop","cwd":"/tmp","transcript_path":"/tmp/t.jsonl"}"#;
+    child.stdin.take().unwrap().write_all(payload).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+}

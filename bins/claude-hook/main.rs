@@ -22,9 +22,20 @@ use std::io::{Read, Write};
 
 fn main() {
     // Claude Code passes no arguments; only a person typing `--help`/`--version` does, so
-    // clap stays off the hot path of every hook call.
+    // clap stays off the hot path of every hook call. Arguments clap rejects fail only at a
+    // terminal: a hook command registered with extra words must still never fail a session.
     if std::env::args_os().len() > 1 {
-        <cli::Cli as clap::Parser>::parse();
+        if let Err(e) = <cli::Cli as clap::Parser>::try_parse() {
+            use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
+            use std::io::IsTerminal;
+            if matches!(e.kind(), DisplayHelp | DisplayVersion) || std::io::stdin().is_terminal() {
+                e.exit();
+            }
+            journal::warn(
+                &format!("command-line arguments ignored: {}", e.kind()),
+                None,
+            );
+        }
     }
     // A panic message on stderr would reach the user; log it instead and still exit 0.
     std::panic::set_hook(Box::new(|info| {
