@@ -10,6 +10,7 @@
 //! one Unix-socket round trip per daemon. [`dispatch`] decides which daemons an event goes
 //! to; [`memd`] is the memory daemon's part, [`meshd`] the mesh daemon's.
 
+mod cli;
 mod dispatch;
 mod journal;
 mod memd;
@@ -20,6 +21,22 @@ use claude_daemons::claude::HookInput;
 use std::io::{Read, Write};
 
 fn main() {
+    // Claude Code passes no arguments; only a person typing `--help`/`--version` does, so
+    // clap stays off the hot path of every hook call. Arguments clap rejects fail only at a
+    // terminal: a hook command registered with extra words must still never fail a session.
+    if std::env::args_os().len() > 1 {
+        if let Err(e) = <cli::Cli as clap::Parser>::try_parse() {
+            use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
+            use std::io::IsTerminal;
+            if matches!(e.kind(), DisplayHelp | DisplayVersion) || std::io::stdin().is_terminal() {
+                e.exit();
+            }
+            journal::warn(
+                &format!("command-line arguments ignored: {}", e.kind()),
+                None,
+            );
+        }
+    }
     // A panic message on stderr would reach the user; log it instead and still exit 0.
     std::panic::set_hook(Box::new(|info| {
         journal::warn(&format!("panic: {info}"), None)

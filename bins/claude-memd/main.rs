@@ -6,6 +6,7 @@
 //! [`processor`] through a [`provider::Provider`] (the [`local`] builder by default).
 
 mod announce;
+mod cli;
 mod context;
 mod intake;
 mod local;
@@ -22,22 +23,15 @@ mod stats;
 
 use clap::Parser;
 use claude_daemons::config::{Config, Provider as ProviderKind};
-use claude_daemons::daemon::{self, Activity, Context, DaemonArgs, Exit, Service, StartupError};
+use claude_daemons::daemon::{self, Activity, Context, Exit, Service, StartupError};
 use claude_daemons::paths::Daemon;
 use claude_daemons::store::{self, Db, Durability};
+use cli::Cli;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// Persistent memory for Claude Code.
-#[derive(Parser, Debug)]
-#[command(name = "claude-memd", version, about)]
-struct Cli {
-    #[command(flatten)]
-    daemon: DaemonArgs,
-}
 
 /// The daemon's shared state, handed to every route.
 pub struct Memd {

@@ -6,6 +6,7 @@
 
 mod address;
 mod broker;
+mod cli;
 mod clock;
 mod crypto;
 mod drain;
@@ -23,25 +24,14 @@ mod schema;
 
 use clap::Parser;
 use claude_daemons::config::HostPolicy;
-use claude_daemons::daemon::{self, Context, DaemonArgs, Exit, Service, StartupError};
+use claude_daemons::daemon::{self, Context, Exit, Service, StartupError};
 use claude_daemons::paths::{Daemon, Paths};
 use claude_daemons::store::{self, Db, Durability};
+use cli::Cli;
 use mesh::Mesh;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
-
-/// Messaging between Claude Code sessions.
-#[derive(Parser, Debug)]
-#[command(name = "claude-meshd", version, about)]
-struct Cli {
-    #[command(flatten)]
-    daemon: DaemonArgs,
-    /// Record this machine as the state directory's host (after a move or a hardware change
-    /// made the daemon refuse to start), then exit.
-    #[arg(long)]
-    accept_host: bool,
-}
 
 /// Received messages are kept this long.
 const INBOX_DAYS: u32 = 30;

@@ -8,6 +8,7 @@
 
 mod backoff;
 mod child;
+mod cli;
 mod events;
 mod lines;
 mod pool;
@@ -18,21 +19,14 @@ mod session;
 mod turn;
 
 use clap::Parser;
-use claude_daemons::daemon::{self, Context, DaemonArgs, Exit, Service, StartupError};
+use claude_daemons::daemon::{self, Context, Exit, Service, StartupError};
 use claude_daemons::paths::Daemon;
 use claude_daemons::store::{self, Db, Durability};
+use cli::Cli;
 use routes::App;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-
-/// A pool of long-lived Claude Code processes.
-#[derive(Parser, Debug)]
-#[command(name = "claude-supervisord", version, about)]
-struct Cli {
-    #[command(flatten)]
-    daemon: DaemonArgs,
-}
 
 struct Supervisord {
     app: Arc<App>,
