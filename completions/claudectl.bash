@@ -31,6 +31,9 @@ _claudectl() {
             claudectl,logs)
                 cmd="claudectl__subcmd__logs"
                 ;;
+            claudectl,mcp)
+                cmd="claudectl__subcmd__mcp"
+                ;;
             claudectl,run)
                 cmd="claudectl__subcmd__run"
                 ;;
@@ -55,6 +58,9 @@ _claudectl() {
             claudectl__subcmd__help,logs)
                 cmd="claudectl__subcmd__help__subcmd__logs"
                 ;;
+            claudectl__subcmd__help,mcp)
+                cmd="claudectl__subcmd__help__subcmd__mcp"
+                ;;
             claudectl__subcmd__help,run)
                 cmd="claudectl__subcmd__help__subcmd__run"
                 ;;
@@ -71,7 +77,7 @@ _claudectl() {
 
     case "${cmd}" in
         claudectl)
-            opts="-h -V --help --version status run install uninstall logs doctor completions help"
+            opts="-h -V --help --version status run install uninstall logs doctor mcp completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -113,7 +119,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help)
-            opts="status run install uninstall logs doctor completions help"
+            opts="status run install uninstall logs doctor mcp completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -196,6 +202,20 @@ _claudectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        claudectl__subcmd__help__subcmd__mcp)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         claudectl__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -239,7 +259,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__install)
-            opts="-h --now --bindir --no-hooks --help"
+            opts="-h --now --bindir --no-hooks --no-mcp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -282,6 +302,20 @@ _claudectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        claudectl__subcmd__mcp)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         claudectl__subcmd__run)
             opts="-h --bindir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -315,7 +349,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__uninstall)
-            opts="-h --no-hooks --help"
+            opts="-h --no-hooks --no-mcp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 /// Operate the claude-daemons: memory, supervisor and mesh.
 #[derive(Parser, Debug)]
-#[command(name = "claudectl", version, about)]
+#[command(name = "claudectl", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
