@@ -2,12 +2,17 @@
 //! services. See claudectl(1).
 
 mod cli;
+mod daemon_client;
 mod doctor;
 mod install;
 mod logs;
+mod mem;
+mod mesh;
+mod output;
 mod run;
 mod settings;
 mod status;
+mod sup;
 mod units;
 
 use clap::{CommandFactory, Parser};
@@ -32,6 +37,9 @@ fn main() -> ExitCode {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Mem(cmd) => mem::run(cmd),
+        Command::Sup(cmd) => sup::run(cmd),
+        Command::Mesh(cmd) => mesh::run(cmd),
     };
     match result {
         Ok(code) => code,
