@@ -137,6 +137,8 @@ fn mem_commands_against_claude_memd() {
         human.contains(&format!("#{id} change")) && human.contains("modified:"),
         "{human}"
     );
+    // `get` is what the SessionStart context tells the model to run.
+    assert_eq!(ok(&rt, &["mem", "get", &id.to_string()]), human);
     let both = ok_json(
         &rt,
         &["mem", "show", &id.to_string(), &(id + 1).to_string()],

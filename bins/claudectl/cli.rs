@@ -136,6 +136,7 @@ pub enum MemCommand {
     /// What happened around an observation ID or a time.
     Timeline(MemTimelineArgs),
     /// Observations in full, by ID.
+    #[command(visible_alias = "get")]
     Show(MemShowArgs),
     /// The context a new session in a project is given.
     Context(MemContextArgs),

@@ -25,6 +25,16 @@ pub fn run(cmd: MemCommand) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// How a record is cited: `#12` for an observation (what `mem show` takes), `#S3` for a
+/// summary and `#P7` for a prompt, as in the SessionStart context.
+fn cite(r: RecordKind, id: i64) -> String {
+    match r {
+        RecordKind::Observation => format!("#{id}"),
+        RecordKind::Summary => format!("#S{id}"),
+        RecordKind::Prompt => format!("#P{id}"),
+    }
+}
+
 fn record_name(r: RecordKind) -> &'static str {
     match r {
         RecordKind::Observation => "obs",
@@ -61,8 +71,8 @@ fn search(api: &Api, a: MemSearchArgs) -> CtlResult {
     for h in &res.results {
         let kind = h.kind.as_deref().unwrap_or(record_name(h.record));
         println!(
-            "#{:<6} {:<9} {}  {}",
-            h.id,
+            "{:<7} {:<9} {}  {}",
+            cite(h.record, h.id),
             kind,
             output::when(&h.created_at),
             output::line(&h.title, 70)
@@ -97,10 +107,10 @@ fn timeline(api: &Api, a: MemTimelineArgs) -> CtlResult {
     for i in &t.items {
         let kind = i.kind.as_deref().unwrap_or(record_name(i.record));
         println!(
-            "{} {}  #{:<6} {:<9} {}",
+            "{} {}  {:<7} {:<9} {}",
             if i.anchor { "▶" } else { " " },
             output::when(&i.created_at),
-            i.id,
+            cite(i.record, i.id),
             kind,
             output::line(&i.title, 80)
         );
@@ -236,7 +246,7 @@ fn stats(api: &Api, json: bool) -> CtlResult {
     }
     let t = &v["total"];
     println!(
-        "{:<30} {:>12} {:>10} {:>8}   ({} sessions)",
+        "{:<30} {:>12} {:>10} {:>8}   (sessions: {})",
         "total",
         n(t, "observations"),
         n(t, "summaries"),
