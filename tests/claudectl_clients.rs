@@ -241,6 +241,14 @@ fn sup_commands_against_claude_supervisord() {
     );
     let human = ok(&rt, &["sup", "sessions"]);
     assert!(human.contains("k1") && human.contains(&work), "{human}");
+    let err = fails(&rt, &["sup", "ask", "k1", "x", "--cwd", "/", "--stream"], 4);
+    assert!(err.contains("conflict"), "{err}");
+    // A 5xx (the child printed a result line that does not parse) is an error, exit 1.
+    let err = fails(&rt, &["sup", "ask", "k1", "badresult"], 1);
+    assert!(
+        err.contains("HTTP 502") && err.contains("child_output"),
+        "{err}"
+    );
 
     // events: the ring replayed from 0, then a live follower sees the stop.
     let replay = ok(&rt, &["sup", "events", "--since", "0", "-n", "2", "--json"]);
