@@ -311,6 +311,19 @@ fn mesh_commands_against_claude_meshd() {
     assert_eq!(sent["client_message_id"], "m1", "{sent}");
     let human = ok(&rt, &["mesh", "send", "@ops", "standup", "--id", "m2"]);
     assert!(human.contains("m2") && human.contains("@ops"), "{human}");
+    // `-` reads the body from standard input.
+    let mut piped = ctl_cmd(&rt, &["mesh", "send", "bob", "-", "--id", "m3"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    piped
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from stdin\n")
+        .unwrap();
+    assert!(piped.wait().unwrap().success());
     let err = fails(&rt, &["mesh", "send", "nobody", "x"], 4);
     assert!(err.contains("claude-meshd refused"), "{err}");
 
@@ -319,7 +332,7 @@ fn mesh_commands_against_claude_meshd() {
             .as_array()
             .unwrap()
             .len()
-            == 2
+            == 3
     });
     let inbox = ok_json(&rt, &["mesh", "inbox", "--session", "sess-b"]);
     let bodies: Vec<&str> = inbox["items"]
@@ -329,7 +342,9 @@ fn mesh_commands_against_claude_meshd() {
         .map(|i| i["body"].as_str().unwrap())
         .collect();
     assert!(
-        bodies.contains(&"hello bob") && bodies.contains(&"standup"),
+        bodies.contains(&"hello bob")
+            && bodies.contains(&"standup")
+            && bodies.contains(&"from stdin\n"),
         "{inbox}"
     );
     let human = ok(&rt, &["mesh", "inbox", "--session", "sess-b"]);

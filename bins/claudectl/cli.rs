@@ -270,7 +270,8 @@ pub struct SupAskArgs {
     /// Give up on the turn after this many seconds.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
-    /// Show the answer as it is written (server-sent events).
+    /// Show the answer as it is written (server-sent events); with --json, one
+    /// {"event", "data"} object per line as each event arrives.
     #[arg(long)]
     pub stream: bool,
     #[command(flatten)]
