@@ -34,6 +34,9 @@ complete -c claudectl -n "__fish_claudectl_needs_command" -f -a "logs" -d 'Show 
 complete -c claudectl -n "__fish_claudectl_needs_command" -f -a "doctor" -d 'Check everything that can silently break, with a fix for each problem'
 complete -c claudectl -n "__fish_claudectl_needs_command" -f -a "mcp" -d 'Serve Claude Code\'s MCP tools (memory search, mesh messages) on stdin/stdout'
 complete -c claudectl -n "__fish_claudectl_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output'
+complete -c claudectl -n "__fish_claudectl_needs_command" -f -a "mem" -d 'Search and manage memory (claude-memd)'
+complete -c claudectl -n "__fish_claudectl_needs_command" -f -a "sup" -d 'Ask and manage supervised Claude Code sessions (claude-supervisord)'
+complete -c claudectl -n "__fish_claudectl_needs_command" -f -a "mesh" -d 'Message Claude Code sessions, here or on other machines (claude-meshd)'
 complete -c claudectl -n "__fish_claudectl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c claudectl -n "__fish_claudectl_using_subcommand status" -l json -d 'Print JSON instead of a table'
 complete -c claudectl -n "__fish_claudectl_using_subcommand status" -s h -l help -d 'Print help'
@@ -56,12 +59,159 @@ complete -c claudectl -n "__fish_claudectl_using_subcommand doctor" -l json -d '
 complete -c claudectl -n "__fish_claudectl_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mcp" -s h -l help -d 'Print help'
 complete -c claudectl -n "__fish_claudectl_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions help" -f -a "status" -d 'Show each daemon: socket, service state, pid, uptime, version'
-complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions help" -f -a "run" -d 'Run all three daemons in the foreground (no service manager needed); Ctrl-C stops them'
-complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions help" -f -a "install" -d 'Install the user units, enable the sockets, and register claude-hook with Claude Code'
-complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions help" -f -a "uninstall" -d 'Disable and remove the units and the hook registration (data is kept)'
-complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions help" -f -a "logs" -d 'Show the daemons\' logs (the journal, or the files `claudectl run` writes)'
-complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions help" -f -a "doctor" -d 'Check everything that can silently break, with a fix for each problem'
-complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions help" -f -a "mcp" -d 'Serve Claude Code\'s MCP tools (memory search, mesh messages) on stdin/stdout'
-complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output'
-complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune stats help" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune stats help" -f -a "search" -d 'Full-text search over observations, summaries and prompts (a compact index with IDs)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune stats help" -f -a "timeline" -d 'What happened around an observation ID or a time'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune stats help" -f -a "show" -d 'Observations in full, by ID'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune stats help" -f -a "get" -d 'Observations in full, by ID'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune stats help" -f -a "context" -d 'The context a new session in a project is given'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune stats help" -f -a "prune" -d 'Delete records older than some days and return the space to the file system'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune stats help" -f -a "stats" -d 'Counts per project'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune stats help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l project -d 'Project path or name' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l type -d 'Observation type (change, discovery, bugfix, feature, decision, ...)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l file -d 'A file path (or part of one) the work read or changed' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l record -d 'Only one kind of record' -r -f -a "observation\t''
+summary\t''
+prompt\t''"
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l since -d 'Created at or after (RFC 3339 or seconds since the epoch)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l until -d 'Created before (RFC 3339 or seconds since the epoch)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -s n -l limit -d 'Results per page (at most 200)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l offset -d 'Skip this many results' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from timeline" -l at -d 'Or a time to center on (RFC 3339 or seconds since the epoch)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from timeline" -l project -d 'Project path or name (default: the anchor\'s)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from timeline" -l before -d 'Items before the center' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from timeline" -l after -d 'Items after the center' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from timeline" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from timeline" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from show" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from get" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from context" -l project -d 'A directory inside the project (default: the current directory)' -r -F
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from context" -l tokens -d 'Token budget (default: `[memory] context_tokens`)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from context" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from context" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from prune" -l older-than-days -d 'Delete records older than this many days' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from prune" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from stats" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from stats" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "search" -d 'Full-text search over observations, summaries and prompts (a compact index with IDs)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "timeline" -d 'What happened around an observation ID or a time'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "show" -d 'Observations in full, by ID'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "context" -d 'The context a new session in a project is given'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete records older than some days and return the space to the file system'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "stats" -d 'Counts per project'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and not __fish_seen_subcommand_from ask sessions stop events help" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and not __fish_seen_subcommand_from ask sessions stop events help" -f -a "ask" -d 'Send a prompt to a session (started on first use) and print the answer'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and not __fish_seen_subcommand_from ask sessions stop events help" -f -a "sessions" -d 'Every session: state, process, turns, cost'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and not __fish_seen_subcommand_from ask sessions stop events help" -f -a "stop" -d 'Stop a session\'s process (its conversation is kept unless --forget)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and not __fish_seen_subcommand_from ask sessions stop events help" -f -a "events" -d 'Follow lifecycle events: spawned, ready, exited, restart_scheduled, reaped, ...'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and not __fish_seen_subcommand_from ask sessions stop events help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from ask" -l cwd -d 'Workspace of a new session (default: the daemon\'s HOME); fixed once created' -r -F
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from ask" -l model -d 'Model' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from ask" -l permission-mode -d 'Permission mode (e.g. acceptEdits, plan)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from ask" -l allowed-tool -d 'Tools allowed without asking (repeat or comma-separate)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from ask" -l timeout -d 'Give up on the turn after this many seconds' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from ask" -l stream -d 'Show the answer as it is written (server-sent events); with --json, one {"event", "data"} object per line as each event arrives'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from ask" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from ask" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from sessions" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from sessions" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from stop" -l forget -d 'Also drop the key -> Claude session mapping (the next ask starts a new conversation)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from stop" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from events" -l since -d 'First replay the remembered events after this sequence number (0: all)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from events" -s n -l count -d 'Exit after this many events' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from events" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from events" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from help" -f -a "ask" -d 'Send a prompt to a session (started on first use) and print the answer'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from help" -f -a "sessions" -d 'Every session: state, process, turns, cost'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from help" -f -a "stop" -d 'Stop a session\'s process (its conversation is kept unless --forget)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from help" -f -a "events" -d 'Follow lifecycle events: spawned, ready, exited, restart_scheduled, reaped, ...'
+complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and not __fish_seen_subcommand_from send inbox peers profile outbox accept-host help" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and not __fish_seen_subcommand_from send inbox peers profile outbox accept-host help" -f -a "send" -d 'Send a message: to a peer name, key prefix, session, `*`, `@group` or `#topic`'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and not __fish_seen_subcommand_from send inbox peers profile outbox accept-host help" -f -a "inbox" -d 'Received messages'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and not __fish_seen_subcommand_from send inbox peers profile outbox accept-host help" -f -a "peers" -d 'Sessions on the mesh (local and remote)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and not __fish_seen_subcommand_from send inbox peers profile outbox accept-host help" -f -a "profile" -d 'Show a local session\'s profile, or change it'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and not __fish_seen_subcommand_from send inbox peers profile outbox accept-host help" -f -a "outbox" -d 'The durable outbox: list rows, requeue stuck or dead ones'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and not __fish_seen_subcommand_from send inbox peers profile outbox accept-host help" -f -a "accept-host" -d 'Accept that the state directory now lives on this host (after a move or restore)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and not __fish_seen_subcommand_from send inbox peers profile outbox accept-host help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from send" -l priority -d 'now (interrupts a working session), next or low' -r -f -a "now\t''
+next\t''
+low\t''"
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from send" -l reply-to -d 'The id of the message this answers' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from send" -l id -d 'The send\'s id, for safe retries (default: a fresh one)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from send" -l meta -d 'JSON carried with the message' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from send" -l from-session -d 'Send as this local session (default: the member itself)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from send" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from send" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from inbox" -l since -d 'Only items after this cursor' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from inbox" -l session -d 'What one local session may read' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from inbox" -l from -d 'Only from this sender (key, name or session)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from inbox" -l topic -d 'Only this topic' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from inbox" -s n -l limit -d 'At most this many items (1-1000)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from inbox" -l unread -d 'Only unread items'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from inbox" -l mark-seen -d 'Mark what is shown as seen'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from inbox" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from inbox" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from peers" -l all -d 'Include offline and invisible peers'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from peers" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from peers" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from profile" -l summary -d 'One line on what the session does' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from profile" -l status -d 'idle, working or dnd' -r -f -a "idle\t''
+working\t''
+dnd\t''"
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from profile" -l visible -d 'Whether other peers list it' -r -f -a "true\t''
+false\t''"
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from profile" -l title -d 'Title' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from profile" -l bio -d 'Longer description' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from profile" -l capability -d 'What it can do (repeat or comma-separate; replaces the list)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from profile" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from profile" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from outbox" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from outbox" -f -a "list" -d 'Outbox rows with state, attempts and last error'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from outbox" -f -a "requeue" -d 'Retire a pending, inflight or dead row and queue a copy under a new id'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from outbox" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from accept-host" -l bindir -d 'Directory holding claude-meshd (default: next to claudectl, then PATH)' -r -F
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from accept-host" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from help" -f -a "send" -d 'Send a message: to a peer name, key prefix, session, `*`, `@group` or `#topic`'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from help" -f -a "inbox" -d 'Received messages'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from help" -f -a "peers" -d 'Sessions on the mesh (local and remote)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from help" -f -a "profile" -d 'Show a local session\'s profile, or change it'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from help" -f -a "outbox" -d 'The durable outbox: list rows, requeue stuck or dead ones'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from help" -f -a "accept-host" -d 'Accept that the state directory now lives on this host (after a move or restore)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mesh; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions mem sup mesh help" -f -a "status" -d 'Show each daemon: socket, service state, pid, uptime, version'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions mem sup mesh help" -f -a "run" -d 'Run all three daemons in the foreground (no service manager needed); Ctrl-C stops them'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions mem sup mesh help" -f -a "install" -d 'Install the user units, enable the sockets, and register claude-hook with Claude Code'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions mem sup mesh help" -f -a "uninstall" -d 'Disable and remove the units and the hook registration (data is kept)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions mem sup mesh help" -f -a "logs" -d 'Show the daemons\' logs (the journal, or the files `claudectl run` writes)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions mem sup mesh help" -f -a "doctor" -d 'Check everything that can silently break, with a fix for each problem'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions mem sup mesh help" -f -a "mcp" -d 'Serve Claude Code\'s MCP tools (memory search, mesh messages) on stdin/stdout'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions mem sup mesh help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions mem sup mesh help" -f -a "mem" -d 'Search and manage memory (claude-memd)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions mem sup mesh help" -f -a "sup" -d 'Ask and manage supervised Claude Code sessions (claude-supervisord)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions mem sup mesh help" -f -a "mesh" -d 'Message Claude Code sessions, here or on other machines (claude-meshd)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions mem sup mesh help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "search" -d 'Full-text search over observations, summaries and prompts (a compact index with IDs)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "timeline" -d 'What happened around an observation ID or a time'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "show" -d 'Observations in full, by ID'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "context" -d 'The context a new session in a project is given'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "prune" -d 'Delete records older than some days and return the space to the file system'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "stats" -d 'Counts per project'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from sup" -f -a "ask" -d 'Send a prompt to a session (started on first use) and print the answer'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from sup" -f -a "sessions" -d 'Every session: state, process, turns, cost'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from sup" -f -a "stop" -d 'Stop a session\'s process (its conversation is kept unless --forget)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from sup" -f -a "events" -d 'Follow lifecycle events: spawned, ready, exited, restart_scheduled, reaped, ...'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mesh" -f -a "send" -d 'Send a message: to a peer name, key prefix, session, `*`, `@group` or `#topic`'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mesh" -f -a "inbox" -d 'Received messages'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mesh" -f -a "peers" -d 'Sessions on the mesh (local and remote)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mesh" -f -a "profile" -d 'Show a local session\'s profile, or change it'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mesh" -f -a "outbox" -d 'The durable outbox: list rows, requeue stuck or dead ones'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mesh" -f -a "accept-host" -d 'Accept that the state directory now lives on this host (after a move or restore)'

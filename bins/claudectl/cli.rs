@@ -31,6 +31,15 @@ pub enum Command {
     Mcp,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output.
     Completions(CompletionsArgs),
+    /// Search and manage memory (claude-memd).
+    #[command(subcommand, after_help = OPERATOR_EXIT_CODES)]
+    Mem(MemCommand),
+    /// Ask and manage supervised Claude Code sessions (claude-supervisord).
+    #[command(subcommand, after_help = OPERATOR_EXIT_CODES)]
+    Sup(SupCommand),
+    /// Message Claude Code sessions, here or on other machines (claude-meshd).
+    #[command(subcommand, after_help = OPERATOR_EXIT_CODES)]
+    Mesh(MeshCommand),
 }
 
 /// Arguments of `claudectl status`.
@@ -110,4 +119,345 @@ pub struct DoctorArgs {
 pub struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
+}
+
+// `claudectl mem|sup|mesh`: the operator commands that drive the daemons.
+
+/// Exit codes of `claudectl mem|sup|mesh`, shown in their help and man pages.
+pub const OPERATOR_EXIT_CODES: &str = "Exit status: 0 ok; 1 error (including a failed turn); \
+2 usage; 3 the daemon is unreachable (its socket is named); 4 the daemon refused the request \
+(HTTP 4xx, its reason is shown). --json prints the daemon's JSON answer.";
+
+/// Print the daemon's JSON answer as it is, instead of the compact view.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct JsonFlag {
+    /// Print the daemon's JSON answer instead of the compact view.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `claudectl mem ...`.
+#[derive(Subcommand, Debug)]
+pub enum MemCommand {
+    /// Full-text search over observations, summaries and prompts (a compact index with IDs).
+    Search(MemSearchArgs),
+    /// What happened around an observation ID or a time.
+    Timeline(MemTimelineArgs),
+    /// Observations in full, by ID.
+    #[command(visible_alias = "get")]
+    Show(MemShowArgs),
+    /// The context a new session in a project is given.
+    Context(MemContextArgs),
+    /// Delete records older than some days and return the space to the file system.
+    Prune(MemPruneArgs),
+    /// Counts per project.
+    Stats(JsonFlag),
+}
+
+/// Arguments of `claudectl mem search`.
+#[derive(clap::Args, Debug)]
+pub struct MemSearchArgs {
+    /// Words to find (every word must match).
+    #[arg(required = true)]
+    pub words: Vec<String>,
+    /// Project path or name.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Observation type (change, discovery, bugfix, feature, decision, ...).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    /// A file path (or part of one) the work read or changed.
+    #[arg(long)]
+    pub file: Option<String>,
+    /// Only one kind of record.
+    #[arg(long, value_parser = ["observation", "summary", "prompt"])]
+    pub record: Option<String>,
+    /// Created at or after (RFC 3339 or seconds since the epoch).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Created before (RFC 3339 or seconds since the epoch).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Results per page (at most 200).
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub limit: u32,
+    /// Skip this many results.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// Arguments of `claudectl mem timeline`.
+#[derive(clap::Args, Debug)]
+#[command(group = clap::ArgGroup::new("center").required(true).args(["anchor", "at"]))]
+pub struct MemTimelineArgs {
+    /// The observation ID to center on.
+    pub anchor: Option<i64>,
+    /// Or a time to center on (RFC 3339 or seconds since the epoch).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Project path or name (default: the anchor's).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Items before the center.
+    #[arg(long, default_value_t = 10)]
+    pub before: u32,
+    /// Items after the center.
+    #[arg(long, default_value_t = 10)]
+    pub after: u32,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// Arguments of `claudectl mem show`.
+#[derive(clap::Args, Debug)]
+pub struct MemShowArgs {
+    /// Observation IDs (the `#ID` of search and context).
+    #[arg(required = true)]
+    pub ids: Vec<i64>,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// Arguments of `claudectl mem context`.
+#[derive(clap::Args, Debug)]
+pub struct MemContextArgs {
+    /// A directory inside the project (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Token budget (default: `[memory] context_tokens`).
+    #[arg(long)]
+    pub tokens: Option<usize>,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// Arguments of `claudectl mem prune`.
+#[derive(clap::Args, Debug)]
+pub struct MemPruneArgs {
+    /// Delete records older than this many days.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub older_than_days: u32,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// `claudectl sup ...`.
+#[derive(Subcommand, Debug)]
+pub enum SupCommand {
+    /// Send a prompt to a session (started on first use) and print the answer.
+    Ask(SupAskArgs),
+    /// Every session: state, process, turns, cost.
+    Sessions(JsonFlag),
+    /// Stop a session's process (its conversation is kept unless --forget).
+    Stop(SupStopArgs),
+    /// Follow lifecycle events: spawned, ready, exited, restart_scheduled, reaped, ...
+    Events(SupEventsArgs),
+}
+
+/// Arguments of `claudectl sup ask`.
+#[derive(clap::Args, Debug)]
+pub struct SupAskArgs {
+    /// The session key, e.g. `agent::chat`.
+    pub key: String,
+    /// The prompt (`-` reads it from standard input).
+    pub prompt: String,
+    /// Workspace of a new session (default: the daemon's HOME); fixed once created.
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Model.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Permission mode (e.g. acceptEdits, plan).
+    #[arg(long, value_name = "MODE")]
+    pub permission_mode: Option<String>,
+    /// Tools allowed without asking (repeat or comma-separate).
+    #[arg(long = "allowed-tool", value_name = "TOOL", value_delimiter = ',')]
+    pub allowed_tools: Vec<String>,
+    /// Give up on the turn after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Show the answer as it is written (server-sent events); with --json, one
+    /// {"event", "data"} object per line as each event arrives.
+    #[arg(long)]
+    pub stream: bool,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// Arguments of `claudectl sup stop`.
+#[derive(clap::Args, Debug)]
+pub struct SupStopArgs {
+    /// The session key.
+    pub key: String,
+    /// Also drop the key -> Claude session mapping (the next ask starts a new conversation).
+    #[arg(long)]
+    pub forget: bool,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// Arguments of `claudectl sup events`.
+#[derive(clap::Args, Debug)]
+pub struct SupEventsArgs {
+    /// First replay the remembered events after this sequence number (0: all).
+    #[arg(long, value_name = "SEQ")]
+    pub since: Option<u64>,
+    /// Exit after this many events.
+    #[arg(short = 'n', long, value_name = "N")]
+    pub count: Option<u64>,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// `claudectl mesh ...`.
+#[derive(Subcommand, Debug)]
+pub enum MeshCommand {
+    /// Send a message: to a peer name, key prefix, session, `*`, `@group` or `#topic`.
+    Send(MeshSendArgs),
+    /// Received messages.
+    Inbox(MeshInboxArgs),
+    /// Sessions on the mesh (local and remote).
+    Peers(MeshPeersArgs),
+    /// Show a local session's profile, or change it.
+    Profile(MeshProfileArgs),
+    /// The durable outbox: list rows, requeue stuck or dead ones.
+    #[command(subcommand)]
+    Outbox(MeshOutboxCommand),
+    /// Accept that the state directory now lives on this host (after a move or restore).
+    AcceptHost(MeshAcceptHostArgs),
+}
+
+/// Arguments of `claudectl mesh send`.
+#[derive(clap::Args, Debug)]
+pub struct MeshSendArgs {
+    /// Destination.
+    pub to: String,
+    /// The message (`-` reads it from standard input).
+    pub body: String,
+    /// now (interrupts a working session), next or low.
+    #[arg(long, value_parser = ["now", "next", "low"])]
+    pub priority: Option<String>,
+    /// The id of the message this answers.
+    #[arg(long, value_name = "ID")]
+    pub reply_to: Option<String>,
+    /// The send's id, for safe retries (default: a fresh one).
+    #[arg(long = "id", value_name = "ID")]
+    pub client_message_id: Option<String>,
+    /// JSON carried with the message.
+    #[arg(long, value_name = "JSON")]
+    pub meta: Option<String>,
+    /// Send as this local session (default: the member itself).
+    #[arg(long, value_name = "SESSION")]
+    pub from_session: Option<String>,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// Arguments of `claudectl mesh inbox`.
+#[derive(clap::Args, Debug)]
+pub struct MeshInboxArgs {
+    /// Only items after this cursor.
+    #[arg(long, default_value_t = 0)]
+    pub since: i64,
+    /// What one local session may read.
+    #[arg(long, value_name = "SESSION")]
+    pub session: Option<String>,
+    /// Only from this sender (key, name or session).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only this topic.
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Only unread items.
+    #[arg(long)]
+    pub unread: bool,
+    /// Mark what is shown as seen.
+    #[arg(long)]
+    pub mark_seen: bool,
+    /// At most this many items (1-1000).
+    #[arg(short = 'n', long, default_value_t = 100)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// Arguments of `claudectl mesh peers`.
+#[derive(clap::Args, Debug)]
+pub struct MeshPeersArgs {
+    /// Include offline and invisible peers.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// Arguments of `claudectl mesh profile`.
+#[derive(clap::Args, Debug)]
+pub struct MeshProfileArgs {
+    /// The local session.
+    pub session: String,
+    /// One line on what the session does.
+    #[arg(long)]
+    pub summary: Option<String>,
+    /// idle, working or dnd.
+    #[arg(long, value_parser = ["idle", "working", "dnd"])]
+    pub status: Option<String>,
+    /// Whether other peers list it.
+    #[arg(long)]
+    pub visible: Option<bool>,
+    /// Title.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Longer description.
+    #[arg(long)]
+    pub bio: Option<String>,
+    /// What it can do (repeat or comma-separate; replaces the list).
+    #[arg(long = "capability", value_name = "CAP", value_delimiter = ',')]
+    pub capabilities: Option<Vec<String>>,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// `claudectl mesh outbox ...`.
+#[derive(Subcommand, Debug)]
+pub enum MeshOutboxCommand {
+    /// Outbox rows with state, attempts and last error.
+    List(MeshOutboxListArgs),
+    /// Retire a pending, inflight or dead row and queue a copy under a new id.
+    Requeue(MeshRequeueArgs),
+}
+
+/// Arguments of `claudectl mesh outbox list`.
+#[derive(clap::Args, Debug)]
+pub struct MeshOutboxListArgs {
+    /// Only these states (pending, inflight, done, dead, aborted; comma-separated).
+    #[arg(long, value_name = "STATES")]
+    pub state: Option<String>,
+    /// At most this many rows.
+    #[arg(short = 'n', long)]
+    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// Arguments of `claudectl mesh outbox requeue`.
+#[derive(clap::Args, Debug)]
+pub struct MeshRequeueArgs {
+    /// The row id or its client_message_id.
+    pub id: String,
+    /// The new row's id (default: a fresh one).
+    #[arg(long, value_name = "ID")]
+    pub new_id: Option<String>,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// Arguments of `claudectl mesh accept-host`.
+#[derive(clap::Args, Debug)]
+pub struct MeshAcceptHostArgs {
+    /// Directory holding claude-meshd (default: next to claudectl, then PATH).
+    #[arg(long, value_name = "DIR")]
+    pub bindir: Option<PathBuf>,
 }

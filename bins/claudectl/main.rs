@@ -2,14 +2,19 @@
 //! services. See claudectl(1).
 
 mod cli;
+mod daemon_client;
 mod doctor;
 mod install;
 mod logs;
 mod mcp;
 mod mcp_registration;
+mod mem;
+mod mesh;
+mod output;
 mod run;
 mod settings;
 mod status;
+mod sup;
 mod units;
 
 use clap::{CommandFactory, Parser};
@@ -35,6 +40,9 @@ fn main() -> ExitCode {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Mem(cmd) => mem::run(cmd),
+        Command::Sup(cmd) => sup::run(cmd),
+        Command::Mesh(cmd) => mesh::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,9 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+mod sse;
+pub use sse::{EventStream, SseEvent, MAX_EVENT_BYTES};
+
 /// Largest response body accepted by default.
 pub const DEFAULT_MAX_BODY: usize = 16 << 20;
 
@@ -171,7 +174,9 @@ impl UnixClient {
     }
 }
 
-fn parse_response(buf: &[u8]) -> Result<Response, ClientError> {
+type Head = (u16, Vec<(String, String)>, usize);
+
+fn parse_head(buf: &[u8]) -> Result<Head, ClientError> {
     let mut raw = [httparse::EMPTY_HEADER; 64];
     let mut parsed = httparse::Response::new(&mut raw);
     let head_len = match parsed.parse(buf) {
@@ -183,8 +188,7 @@ fn parse_response(buf: &[u8]) -> Result<Response, ClientError> {
         }
         Err(e) => return Err(ClientError::BadResponse(e.to_string())),
     };
-    let status = parsed.code.unwrap_or(0);
-    let headers: Vec<(String, String)> = parsed
+    let headers = parsed
         .headers
         .iter()
         .map(|h| {
@@ -194,6 +198,11 @@ fn parse_response(buf: &[u8]) -> Result<Response, ClientError> {
             )
         })
         .collect();
+    Ok((parsed.code.unwrap_or(0), headers, head_len))
+}
+
+fn parse_response(buf: &[u8]) -> Result<Response, ClientError> {
+    let (status, headers, head_len) = parse_head(buf)?;
     let rest = &buf[head_len..];
     let find = |n: &str| {
         headers

@@ -1,0 +1,304 @@
+//! `claudectl mesh`: send, inbox, peers, profile, outbox and accept-host against claude-meshd.
+
+use crate::cli::{
+    MeshCommand, MeshInboxArgs, MeshOutboxCommand, MeshOutboxListArgs, MeshProfileArgs,
+    MeshRequeueArgs, MeshSendArgs,
+};
+use crate::daemon_client::{query, Api, CtlError, CtlResult};
+use crate::output;
+use claude_daemons::api::mesh::{
+    InboxPage, OutboxItem, Peer, PeerStatus, Priority, Profile, ProfileUpdate, RequeueRequest,
+    RequeueResponse, SendRequest, SendResponse,
+};
+use claude_daemons::paths::Daemon;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Run `claudectl mesh …`.
+pub fn run(cmd: MeshCommand) -> anyhow::Result<ExitCode> {
+    let api = Api::new(Daemon::Meshd);
+    crate::daemon_client::finish(match cmd {
+        MeshCommand::Send(a) => send(&api, a),
+        MeshCommand::Inbox(a) => inbox(&api, a),
+        MeshCommand::Peers(a) => peers(&api, a.all, a.out.json),
+        MeshCommand::Profile(a) => profile(&api, a),
+        MeshCommand::Outbox(MeshOutboxCommand::List(a)) => outbox(&api, a),
+        MeshCommand::Outbox(MeshOutboxCommand::Requeue(a)) => requeue(&api, a),
+        MeshCommand::AcceptHost(a) => accept_host(a.bindir),
+    })
+}
+
+fn send(api: &Api, a: MeshSendArgs) -> CtlResult {
+    let meta = match &a.meta {
+        Some(m) => Some(
+            serde_json::from_str::<Value>(m)
+                .map_err(|e| anyhow::anyhow!("--meta is not JSON: {e}"))?,
+        ),
+        None => None,
+    };
+    let req = SendRequest {
+        to: a.to,
+        body: crate::sup::text_arg(&a.body)?,
+        client_message_id: a.client_message_id,
+        priority: a.priority.as_deref().and_then(Priority::parse),
+        reply_to: a.reply_to,
+        meta,
+        from_session: a.from_session,
+        extra: Default::default(),
+    };
+    let (r, raw): (SendResponse, Value) = api.post("/v1/send", &req)?;
+    if a.out.json {
+        output::json(&raw);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let dup = if r.duplicate { " (duplicate)" } else { "" };
+    let history = r
+        .history_id
+        .map(|h| format!(", outbox #{h}"))
+        .unwrap_or_default();
+    println!(
+        "{} {} to {}{dup}{history}",
+        r.status, r.client_message_id, req.to
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inbox(api: &Api, a: MeshInboxArgs) -> CtlResult {
+    #[derive(serde::Serialize)]
+    struct Q<'a> {
+        since: i64,
+        limit: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        from: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        topic: Option<&'a str>,
+        unread_only: bool,
+        mark_seen: bool,
+    }
+    let q = Q {
+        since: a.since,
+        limit: a.limit,
+        session: a.session.as_deref(),
+        from: a.from.as_deref(),
+        topic: a.topic.as_deref(),
+        unread_only: a.unread,
+        mark_seen: a.mark_seen,
+    };
+    let (page, raw): (InboxPage, Value) = api.get(&format!("/v1/inbox{}", query(&q)?))?;
+    if a.out.json {
+        output::json(&raw);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if page.items.is_empty() {
+        println!("no messages");
+    }
+    for m in &page.items {
+        let unread = if m.seen_at.is_none() { "●" } else { " " };
+        println!(
+            "{unread} {:<5} {}  {:<16} → {:<12} [{}] {}",
+            m.id,
+            output::when(&m.created_at),
+            output::line(&m.from.name, 16),
+            output::line(&m.to, 12),
+            m.priority.as_str(),
+            output::line(&m.body, 60)
+        );
+    }
+    if page.items.len() == a.limit {
+        println!("… more: claudectl mesh inbox --since {}", page.next_cursor);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn peers(api: &Api, all: bool, json: bool) -> CtlResult {
+    let path = if all {
+        "/v1/peers?all=true"
+    } else {
+        "/v1/peers"
+    };
+    let (list, raw): (Vec<Peer>, Value) = api.get(path)?;
+    if json {
+        output::json(&raw);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.is_empty() {
+        println!("no peers");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<20} {:<10} {:<8} {:<8} {:<16} SUMMARY",
+        "NAME", "KEY", "WHERE", "STATUS", "SESSION"
+    );
+    for p in &list {
+        let place = match (p.local, p.online) {
+            (true, _) => "local",
+            (false, true) => "remote",
+            (false, false) => "offline",
+        };
+        println!(
+            "{:<20} {:<10} {:<8} {:<8} {:<16} {}",
+            output::line(&p.name, 20),
+            p.key.get(..8).unwrap_or(&p.key),
+            place,
+            status_name(p.profile.status),
+            output::line(&p.session_id, 16),
+            output::line(p.profile.summary.as_deref().unwrap_or(""), 50)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status_name(s: PeerStatus) -> &'static str {
+    match s {
+        PeerStatus::Idle => "idle",
+        PeerStatus::Working => "working",
+        PeerStatus::Dnd => "dnd",
+    }
+}
+
+fn profile(api: &Api, a: MeshProfileArgs) -> CtlResult {
+    let status = match a.status.as_deref() {
+        Some("working") => Some(PeerStatus::Working),
+        Some("dnd") => Some(PeerStatus::Dnd),
+        Some(_) => Some(PeerStatus::Idle),
+        None => None,
+    };
+    let update = ProfileUpdate {
+        session_id: a.session.clone(),
+        summary: a.summary,
+        status,
+        visible: a.visible,
+        title: a.title,
+        bio: a.bio,
+        capabilities: a.capabilities,
+    };
+    let changes = update
+        != ProfileUpdate {
+            session_id: a.session.clone(),
+            ..Default::default()
+        };
+    let (p, raw): (Profile, Value) = if changes {
+        api.post("/v1/profile", &update)?
+    } else {
+        #[derive(serde::Serialize)]
+        struct Q<'a> {
+            session: &'a str,
+        }
+        api.get(&format!(
+            "/v1/profile{}",
+            query(&Q {
+                session: &a.session
+            })?
+        ))?
+    };
+    if a.out.json {
+        output::json(&raw);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("session:      {}", a.session);
+    println!("status:       {}", status_name(p.status));
+    println!("visible:      {}", p.visible);
+    for (k, v) in [
+        ("summary", &p.summary),
+        ("title", &p.title),
+        ("bio", &p.bio),
+    ] {
+        if let Some(v) = v {
+            println!("{:<13} {v}", format!("{k}:"));
+        }
+    }
+    if !p.capabilities.is_empty() {
+        println!("capabilities: {}", p.capabilities.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn outbox(api: &Api, a: MeshOutboxListArgs) -> CtlResult {
+    #[derive(serde::Serialize)]
+    struct Q<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        state: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        limit: Option<usize>,
+    }
+    let q = Q {
+        state: a.state.as_deref(),
+        limit: a.limit,
+    };
+    let (rows, raw): (Vec<OutboxItem>, Value) = api.get(&format!("/v1/outbox{}", query(&q)?))?;
+    if a.out.json {
+        output::json(&raw);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("outbox empty");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<5} {:<9} {:<28} {:<14} {:>8}  UPDATED           ERROR",
+        "ID", "STATE", "CLIENT MESSAGE ID", "TO", "ATTEMPTS"
+    );
+    for r in &rows {
+        println!(
+            "{:<5} {:<9} {:<28} {:<14} {:>8}  {}  {}",
+            r.id,
+            r.state,
+            output::line(&r.client_message_id, 28),
+            output::line(&r.to, 14),
+            r.attempts,
+            output::when(&r.updated_at),
+            output::line(r.last_error.as_deref().unwrap_or(""), 60)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn requeue(api: &Api, a: MeshRequeueArgs) -> CtlResult {
+    let req = RequeueRequest {
+        id: a.id,
+        new_client_message_id: a.new_id,
+    };
+    let (r, raw): (RequeueResponse, Value) = api.post("/v1/outbox/requeue", &req)?;
+    if a.out.json {
+        output::json(&raw);
+    } else {
+        println!(
+            "aborted {}; queued again as {} (outbox #{})",
+            r.aborted, r.client_message_id, r.id
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// claude-meshd from `--bindir`, else next to claudectl, else PATH.
+fn meshd_binary(bindir: Option<PathBuf>) -> PathBuf {
+    if let Some(dir) = bindir {
+        return dir.join("claude-meshd");
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("claude-meshd")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("claude-meshd"))
+}
+
+fn accept_host(bindir: Option<PathBuf>) -> CtlResult {
+    let bin = meshd_binary(bindir);
+    let status = std::process::Command::new(&bin)
+        .arg("--accept-host")
+        .status()
+        .map_err(|e| -> CtlError { anyhow::anyhow!("cannot run {}: {e}", bin.display()).into() })?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        _ => {
+            eprintln!(
+                "claudectl: {} --accept-host failed: {status}",
+                bin.display()
+            );
+            ExitCode::from(crate::daemon_client::EXIT_ERROR)
+        }
+    })
+}
