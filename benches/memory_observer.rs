@@ -65,7 +65,7 @@ fn memd(dir: &Path, provider: &str) -> Proc {
         .env("CLAUDE_DAEMONS_MEMORY_VIEWER_PORT", "0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("memd.log")).unwrap())
         .spawn()
         .unwrap();
     wait_up(&dir.join("run/memd.sock"));
@@ -174,8 +174,9 @@ fn main() {
         .tempdir_in("/tmp")
         .unwrap();
     let (cdir, ldir) = (root.path().join("c"), root.path().join("l"));
-    let _sup = supervisor(&cdir, &api);
+    // memd writes the config the supervisor reads (claude_bin): it starts first.
     let _claude = memd(&cdir, "claude");
+    let _sup = supervisor(&cdir, &api);
     let _local = memd(&ldir, "local");
     let repo = root.path().join("proj");
     std::fs::create_dir_all(repo.join(".git")).unwrap();
@@ -226,6 +227,14 @@ fn main() {
     let posted = started.elapsed();
     wait_processed(&cdir.join("state/memory.db"));
     let drained = started.elapsed();
+    let h = UnixClient::new(cdir.join("run/memd.sock"))
+        .get("/v1/health")
+        .unwrap();
+    let h: serde_json::Value = serde_json::from_slice(&h.body).unwrap();
+    assert_eq!(
+        h["observer"]["mode"], "claude",
+        "the observer was not used: {h}"
+    );
     let db = rusqlite::Connection::open(cdir.join("state/memory.db")).unwrap();
     let (req, events, obs, tokens): (i64, i64, i64, i64) = db
         .query_row(
