@@ -584,3 +584,51 @@ fn batching_and_kill_mid_ask_without_duplicates() {
     );
     assert_eq!(dup, 0);
 }
+
+#[test]
+fn observer_child_or_supervisor_killed_mid_ask_loses_and_duplicates_nothing() {
+    let mut s = Setup::new("");
+    s.start_supervisor();
+    let sid = "sess-kill";
+    s.hook(sid, "UserPromptSubmit", json!({"prompt": "Build it"}));
+    let sock = s.memd.dir.path().join("run/supervisord.sock");
+
+    // kill -9 the observer child while it answers.
+    let a = s.tool(sid, "c1", "Bash", json!({"command": "SLOW child"}));
+    wait_for("the child's request", &s, || {
+        !s.api.requests_containing("SLOW child").is_empty()
+    });
+    let r = claude_daemons::http::UnixClient::new(&sock)
+        .get(&format!("/v1/sessions/memd-observer:{sid}"))
+        .unwrap();
+    let info: Value = serde_json::from_slice(&r.body).unwrap();
+    let pid = info["pid"].as_i64().expect("the observer runs") as i32;
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait_for("the event observed by Claude after all", &s, || {
+        let o = s.observations(a);
+        s.event_state(a).2 == 0 && o.len() == 1 && o[0][6] == "claude"
+    });
+
+    // kill -9 the supervisor while the observer answers: the local builder stands in, and
+    // the event is observed again once a supervisor is back.
+    let b = s.tool(sid, "c2", "Bash", json!({"command": "SLOW supervisor"}));
+    wait_for("the request", &s, || {
+        !s.api.requests_containing("SLOW supervisor").is_empty()
+    });
+    let mut sup = s.sup.take().unwrap();
+    sup.kill().unwrap();
+    sup.wait().unwrap();
+    s.wait_done();
+    let (state, _, retry) = s.event_state(b);
+    assert_eq!((state.as_str(), retry), ("done", 1));
+    assert_eq!(s.observations(b)[0][6], "local-fallback");
+    s.start_supervisor();
+    wait_for("the retry", &s, || s.event_state(b).2 == 0);
+    let o = s.observations(b);
+    assert_eq!(o.len(), 1, "{o:?}");
+    assert_eq!(o[0][6], "claude");
+    let dup: i64 = s.memd.count(
+        "SELECT count(*) FROM (SELECT event_id, seq FROM observations GROUP BY 1, 2 HAVING count(*) > 1)",
+    );
+    assert_eq!(dup, 0);
+}
