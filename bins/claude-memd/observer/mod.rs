@@ -225,9 +225,11 @@ impl ClaudeObserver {
                 let usd =
                     budget::usd_delta(&self.conn, &ev.session_id, r.total_cost_usd).unwrap_or(0.0);
                 self.status.answered(tokens, started.elapsed());
+                // The observer has now seen the init prompt and this request.
                 let _ = self.conn.execute(
-                    "UPDATE observer_sessions SET claude_session = ?2, prompt_number = ?3
-                     WHERE session_id = ?1",
+                    "INSERT INTO observer_sessions (session_id, claude_session, prompt_number)
+                     VALUES (?1, ?2, ?3)
+                     ON CONFLICT (session_id) DO UPDATE SET claude_session = ?2, prompt_number = ?3",
                     params![ev.session_id, r.session_id, ev.prompt_number],
                 );
                 let _ = budget::record(&self.conn, &ev.session_id, tokens, usd);
@@ -386,6 +388,11 @@ impl Provider for ClaudeObserver {
                     // The user session is over: so is its observer, conversation included.
                     self.live.remove(&ev.session_id);
                     self.supervisor.stop(&key(&ev.session_id), true);
+                    // A resumed session starts a new observer: it gets the init prompt again.
+                    let _ = self.conn.execute(
+                        "UPDATE observer_sessions SET claude_session = NULL WHERE session_id = ?1",
+                        [&ev.session_id],
+                    );
                 }
                 out[i] = Some(Ok(Observed::default()));
                 continue;
