@@ -154,6 +154,52 @@ pub fn counted(
     Ok(())
 }
 
+/// Remember that `session` reached a cap (and, for the next SessionStart context, that a
+/// cap was reached today). True the first time for the session: say it then.
+pub fn note_once(conn: &Connection, session: &str, why: &str) -> rusqlite::Result<bool> {
+    let noted: Option<Option<String>> = conn
+        .query_row(
+            "SELECT budget_note FROM observer_sessions WHERE session_id = ?1",
+            [session],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if noted.flatten().is_some() {
+        return Ok(false);
+    }
+    conn.execute(
+        "INSERT INTO observer_sessions (session_id, budget_note) VALUES (?1, ?2)
+         ON CONFLICT (session_id) DO UPDATE SET budget_note = ?2",
+        params![session, why],
+    )?;
+    let note = serde_json::json!({"day": chrono_day(), "reason": why}).to_string();
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES ('observer.budget', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = ?1,
+           updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        [note],
+    )?;
+    Ok(true)
+}
+
+fn chrono_day() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    // Days since the epoch to a civil date (Howard Hinnant's algorithm).
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +235,9 @@ mod tests {
             0.01,
             "restarted process"
         );
+        assert!(note_once(&c, "a", "cap").unwrap());
+        assert!(!note_once(&c, "a", "cap").unwrap(), "said once");
+        assert_eq!(chrono_day().len(), 10);
         let u = serde_json::json!({"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 100});
         assert_eq!(tokens(Some(&u)), 115);
     }

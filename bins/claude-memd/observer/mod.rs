@@ -119,32 +119,12 @@ impl ClaudeObserver {
         let Some(why) = budget::exceeded(&self.caps, &spent) else {
             return Ok(None);
         };
-        let noted: Option<Option<String>> = self.db(self
-            .conn
-            .query_row(
-                "SELECT budget_note FROM observer_sessions WHERE session_id = ?1",
-                [session],
-                |r| r.get(0),
-            )
-            .optional())?;
-        if noted.flatten().is_none() {
+        if self.db(budget::note_once(&self.conn, session, &why))? {
             tracing::warn!(
                 session_id = session,
                 reason = %why,
                 "observer budget reached; the local builder writes this session's observations"
             );
-            self.db(self.conn.execute(
-                "INSERT INTO observer_sessions (session_id, budget_note) VALUES (?1, ?2)
-                 ON CONFLICT (session_id) DO UPDATE SET budget_note = ?2",
-                params![session, why],
-            ))?;
-            let note = serde_json::json!({"day": chrono_day(), "reason": why}).to_string();
-            self.db(self.conn.execute(
-                "INSERT INTO settings (key, value) VALUES ('observer.budget', ?1)
-                 ON CONFLICT (key) DO UPDATE SET value = ?1,
-                   updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-                [note],
-            ))?;
         }
         self.status.budget(&why);
         if let Some(k) = self.live.remove(session).map(|_| key(session)) {
@@ -347,24 +327,6 @@ impl ClaudeObserver {
     }
 }
 
-fn chrono_day() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    // Days since the epoch to a civil date (Howard Hinnant's algorithm).
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 impl Provider for ClaudeObserver {
     fn name(&self) -> &'static str {
         "claude"
@@ -527,6 +489,5 @@ mod tests {
             claude_daemons::api::supervisor::valid_session_key(&k),
             "{k}"
         );
-        assert_eq!(super::chrono_day().len(), 10);
     }
 }
