@@ -530,8 +530,8 @@ fn supervisor_down_falls_back_then_observes_again_and_budget_caps() {
 }
 
 #[test]
-fn batching_and_kill_mid_ask_without_duplicates() {
-    let mut s = Setup::new("");
+fn batching_kill_mid_ask_room_and_idle_reap() {
+    let mut s = Setup::new("max_observers = 1\nobserver_idle_reap_secs = 3\n");
     s.start_supervisor();
     let sid = "sess-batch";
     s.hook(sid, "UserPromptSubmit", json!({"prompt": "Build it"}));
@@ -583,6 +583,29 @@ fn batching_and_kill_mid_ask_without_duplicates() {
         "SELECT count(*) FROM (SELECT event_id, seq FROM observations GROUP BY 1, 2 HAVING count(*) > 1)",
     );
     assert_eq!(dup, 0);
+
+    // Room: with max_observers = 1, a second session's observer stops the first one's.
+    let live = |s: &Setup| -> Vec<String> {
+        let r =
+            claude_daemons::http::UnixClient::new(s.memd.dir.path().join("run/supervisord.sock"))
+                .get("/v1/sessions")
+                .unwrap();
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        v["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| !x["pid"].is_null())
+            .map(|x| x["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    s.tool("sess-other", "o1", "Bash", json!({"command": "make"}));
+    s.wait_done();
+    assert_eq!(live(&s), vec!["memd-observer:sess-other".to_string()]);
+    // Idle reap: the observer process is stopped after 3 s without events.
+    wait_for("the idle observer to be stopped", &s, || {
+        live(&s).is_empty()
+    });
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Talking to claude-supervisord over its Unix socket, blocking: the processor thread is
 //! the only caller, one ask at a time, so no runtime is needed (and none is on the hook path).
 
-use claude_daemons::api::supervisor::{ApiError, AskRequest, AskResult};
+use claude_daemons::api::supervisor::{ApiError, AskRequest, AskResult, SessionList};
 use claude_daemons::http::UnixClient;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -70,6 +70,25 @@ impl Supervisor {
             Ok(r) => tracing::warn!(key, status = r.status, "could not stop an observer session"),
             Err(e) => tracing::warn!(key, error = %e, "could not stop an observer session"),
         }
+    }
+
+    /// Keys of the sessions with a live process whose key starts with `prefix`.
+    pub fn live_keys(&self, prefix: &str) -> Vec<String> {
+        let Ok(r) = UnixClient::new(&self.socket)
+            .timeout(Duration::from_secs(2))
+            .get("/v1/sessions")
+        else {
+            return Vec::new();
+        };
+        r.json::<SessionList>()
+            .map(|l| {
+                l.sessions
+                    .into_iter()
+                    .filter(|s| s.pid.is_some() && s.key.starts_with(prefix))
+                    .map(|s| s.key)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Whether the supervisor answers at all.

@@ -47,8 +47,11 @@ fn key(session: &str) -> String {
         })
         .take(150)
         .collect();
-    format!("memd-observer:{safe}")
+    format!("{KEY_PREFIX}{safe}")
 }
+
+/// Prefix of observer session keys.
+const KEY_PREFIX: &str = "memd-observer:";
 
 /// The Claude observer.
 pub struct ClaudeObserver {
@@ -67,6 +70,8 @@ pub struct ClaudeObserver {
     last_probe: Option<Instant>,
     /// Observer processes believed alive, by user session, with their last use.
     live: HashMap<String, Instant>,
+    /// Whether live observers of an earlier run were looked for.
+    adopted: bool,
     status: Arc<Status>,
 }
 
@@ -104,6 +109,7 @@ impl ClaudeObserver {
             retry_every: Duration::from_secs(config.observer_retry_secs.max(1)),
             last_probe: None,
             live: HashMap::new(),
+            adopted: false,
             status,
         })
     }
@@ -465,6 +471,15 @@ impl Provider for ClaudeObserver {
     }
 
     fn tick(&mut self) {
+        if !self.adopted {
+            // Observers a previous run of memd left alive count against the cap and are
+            // reaped like ours.
+            self.adopted = true;
+            for k in self.supervisor.live_keys(KEY_PREFIX) {
+                let session = k[KEY_PREFIX.len()..].to_string();
+                self.live.entry(session).or_insert_with(Instant::now);
+            }
+        }
         let idle: Vec<String> = self
             .live
             .iter()
