@@ -655,3 +655,27 @@ fn observer_child_or_supervisor_killed_mid_ask_loses_and_duplicates_nothing() {
     );
     assert_eq!(dup, 0);
 }
+
+#[test]
+fn a_usd_cap_from_total_cost_usd_switches_to_the_local_builder() {
+    let mut s = Setup::new("observer_session_tokens = 0\nobserver_session_usd = 0.000001\n");
+    s.start_supervisor();
+    let sid = "sess-usd";
+    let e1 = s.tool(sid, "u1", "Bash", json!({"command": "make"}));
+    s.wait_done();
+    assert_eq!(s.observations(e1)[0][6], "claude");
+    let usd: f64 = s
+        .memd
+        .db()
+        .query_row(
+            "SELECT usd FROM observer_spend WHERE session_id = ?1",
+            [sid],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(usd > 0.0, "the result's total_cost_usd was counted");
+    let e2 = s.tool(sid, "u2", "Bash", json!({"command": "make again"}));
+    s.wait_done();
+    assert_eq!(s.observations(e2)[0][6], "local-budget");
+    assert!(s.memd.log().contains("session's observer cost cap"));
+}
