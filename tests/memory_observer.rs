@@ -448,6 +448,11 @@ fn scripted_observations_summary_and_bad_answers() {
     assert_eq!(obs["permission_mode"], "dontAsk");
     assert_eq!(obs["allowed_tools"], json!([]));
     assert!(obs["cwd"].as_str().unwrap().ends_with("observer-workspace"));
+    // The observer's own hooks (when the user's settings register claude-hook) are not
+    // recorded: no observer of the observer.
+    let v = json!({"session_id": "observer-itself", "cwd": obs["cwd"], "hook_event_name": "Stop"});
+    let (_, a) = s.memd.post("/v1/hook", v.to_string().as_bytes());
+    assert_eq!(a["intake"], "skipped", "{a}");
 
     // The next session's context shows what it cost and what reading it costs.
     let a = s.hook("sess-obs-2", "SessionStart", json!({"source": "startup"}));

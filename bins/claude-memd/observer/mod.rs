@@ -94,6 +94,10 @@ impl ClaudeObserver {
         status: Arc<Status>,
     ) -> std::io::Result<ClaudeObserver> {
         std::fs::create_dir_all(&workspace)?;
+        // The observer is a Claude Code session too: if the user's settings register
+        // claude-hook, its own hooks reach memd. The opt-out marker keeps them out, so the
+        // observer never observes (or summarizes) itself.
+        std::fs::write(workspace.join(crate::project::OPT_OUT_MARKER), "")?;
         Ok(ClaudeObserver {
             conn,
             supervisor: Supervisor::new(socket),
