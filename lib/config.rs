@@ -59,6 +59,28 @@ pub struct MemoryConfig {
     pub exclude_projects: Vec<String>,
     /// Attempts at turning an event into observations before it is marked failed.
     pub max_attempts: u32,
+    /// Claude observer: tokens one user session's observer may spend (0 = no cap).
+    pub observer_session_tokens: u64,
+    /// Claude observer: tokens all observers may spend per UTC day (0 = no cap).
+    pub observer_day_tokens: u64,
+    /// Claude observer: USD one user session's observer may spend (0 = no cap).
+    pub observer_session_usd: f64,
+    /// Claude observer: USD all observers may spend per UTC day (0 = no cap).
+    pub observer_day_usd: f64,
+    /// Claude observer: most observer processes alive at once (the least recently used idle
+    /// one is stopped to make room; it resumes on its next event).
+    pub max_observers: usize,
+    /// Claude observer: seconds an observer process may sit idle before it is stopped.
+    pub observer_idle_reap_secs: u64,
+    /// Claude observer: most queued tool events of a session sent as one message.
+    pub observer_batch: usize,
+    /// Claude observer: re-asks after an invalid answer before the local builder stands in.
+    pub observer_parse_retries: u32,
+    /// Claude observer: seconds between tries of events the local builder stood in for
+    /// while the supervisor or Claude was unavailable.
+    pub observer_retry_secs: u64,
+    /// Claude observer: longest one observer turn may take, in ms.
+    pub observer_timeout_ms: u64,
 }
 
 impl Default for MemoryConfig {
@@ -83,6 +105,16 @@ impl Default for MemoryConfig {
             .to_vec(),
             exclude_projects: Vec::new(),
             max_attempts: 3,
+            observer_session_tokens: 500_000,
+            observer_day_tokens: 5_000_000,
+            observer_session_usd: 0.5,
+            observer_day_usd: 5.0,
+            max_observers: 4,
+            observer_idle_reap_secs: 300,
+            observer_batch: 16,
+            observer_parse_retries: 2,
+            observer_retry_secs: 60,
+            observer_timeout_ms: 120_000,
         }
     }
 }
@@ -303,6 +335,16 @@ impl Config {
                     message: format!("[{table}] has no key `{key}`"),
                 })?;
             *slot = match slot {
+                serde_json::Value::Number(n) if n.is_f64() => raw
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(serde_json::Value::Number)
+                    .ok_or_else(|| ConfigError::Env {
+                        var: var.clone(),
+                        message: format!("expected a number, got {raw:?}"),
+                    })?,
                 serde_json::Value::Number(_) => {
                     raw.trim()
                         .parse::<u64>()
@@ -508,6 +550,36 @@ mod tests {
             )]))
             .unwrap();
         assert_eq!(c.supervisor.spawn_timeout_secs, 3);
+    }
+
+    #[test]
+    fn observer_budget_keys_have_defaults_and_overrides() {
+        let c = Config::default();
+        assert_eq!(c.memory.observer_session_usd, 0.5);
+        assert_eq!(c.memory.max_observers, 4);
+        assert_eq!(c.memory.observer_idle_reap_secs, 300);
+        let c = Config::parse(
+            Path::new("c.toml"),
+            "[memory]\nobserver_day_usd = 1.25\nobserver_session_tokens = 10\n",
+        )
+        .unwrap();
+        assert_eq!(c.memory.observer_day_usd, 1.25);
+        assert_eq!(c.memory.observer_session_tokens, 10);
+        let c = c
+            .with_env(env(&[
+                ("CLAUDE_DAEMONS_MEMORY_OBSERVER_SESSION_USD", "0.01"),
+                ("CLAUDE_DAEMONS_MEMORY_OBSERVER_DAY_USD", "2"),
+                ("CLAUDE_DAEMONS_MEMORY_MAX_OBSERVERS", "1"),
+            ]))
+            .unwrap();
+        assert_eq!(c.memory.observer_session_usd, 0.01);
+        assert_eq!(c.memory.observer_day_usd, 2.0);
+        assert_eq!(c.memory.max_observers, 1);
+        let e = Config::default()
+            .with_env(env(&[("CLAUDE_DAEMONS_MEMORY_OBSERVER_DAY_USD", "lots")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("OBSERVER_DAY_USD"), "{e}");
     }
 
     #[test]

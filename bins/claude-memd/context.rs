@@ -30,6 +30,10 @@ struct Obs {
     facts: Vec<String>,
     day: String,
     time: String,
+    /// Estimated tokens to read it in full (characters / 4).
+    read_tokens: i64,
+    /// Tokens the observer spent writing it.
+    discovery_tokens: i64,
 }
 
 /// Render the context of `project` (its key) named `name`, within `budget` tokens.
@@ -41,7 +45,9 @@ pub fn render(
 ) -> rusqlite::Result<Rendered> {
     let budget_chars = budget.max(50) * 4;
     let mut st = conn.prepare_cached(
-        "SELECT id, type, title, facts, substr(created_at, 1, 10), substr(created_at, 12, 5)
+        "SELECT id, type, title, facts, substr(created_at, 1, 10), substr(created_at, 12, 5),
+           (length(title) + length(coalesce(subtitle, '')) + length(facts)
+            + length(coalesce(narrative, ''))) / 4, discovery_tokens
          FROM observations WHERE project = ?1
          ORDER BY created_at_epoch DESC, id DESC LIMIT ?2",
     )?;
@@ -54,6 +60,8 @@ pub fn render(
                 facts: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
                 day: r.get(4)?,
                 time: r.get(5)?,
+                read_tokens: r.get(6)?,
+                discovery_tokens: r.get(7)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
@@ -96,6 +104,18 @@ pub fn render(
         "Types: change (edits), discovery (reads, searches, commands), other kinds as written. ",
     );
     out.push_str("Fetch any entry in full by its ID: `claudectl mem get <ID>` or GET /v1/observations/<ID>.\n");
+    if let Some(note) = budget_note(conn)? {
+        out.push_str(&format!("Note: {note}\n"));
+    }
+    let spent: i64 = obs.iter().map(|o| o.discovery_tokens).sum();
+    if spent > 0 {
+        let read: i64 = obs.iter().map(|o| o.read_tokens).sum();
+        let saved = (spent - read).max(0) * 100 / spent;
+        out.push_str(&format!(
+            "Stats: {} observations, ~{read} tokens to read them, {spent} tokens spent writing them ({saved}% saved).\n",
+            obs.len()
+        ));
+    }
     let footer_len = close.len() + 80;
 
     if let Some([id, request, completed, learned, next]) = summaries.first() {
@@ -157,6 +177,28 @@ pub fn render(
         observations: shown,
         tokens,
     })
+}
+
+/// Today's observer budget note, if a cap was reached today.
+fn budget_note(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    let v: Option<String> = conn
+        .query_row(
+            "SELECT value FROM settings WHERE key = 'observer.budget'
+               AND json_extract(value, '$.day') = strftime('%Y-%m-%d', 'now')",
+            [],
+            |r| r.get(0),
+        )
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    Ok(v.and_then(|v| {
+        let v: serde_json::Value = serde_json::from_str(&v).ok()?;
+        Some(format!(
+            "the Claude observer's budget was reached today ({}); newer entries are the local builder's.",
+            v["reason"].as_str()?
+        ))
+    }))
 }
 
 fn one_line(s: &str, max: usize) -> String {
@@ -237,5 +279,41 @@ mod tests {
         );
         assert!(r.markdown.contains("Edited file number 499"));
         assert!(r.markdown.contains("older entries not shown"));
+        assert!(!r.markdown.contains("Stats:"), "no spend, no stats line");
+    }
+
+    #[test]
+    fn stats_line_and_budget_note() {
+        let c = db();
+        let id = add(&c, "/p", "Fixed the parser", 1_700_000_000);
+        c.execute(
+            "UPDATE observations SET discovery_tokens = 4000 WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO settings (key, value) VALUES ('observer.budget',
+               json_object('day', strftime('%Y-%m-%d', 'now'), 'reason', 'today''s observer cost cap is reached'))",
+            [],
+        )
+        .unwrap();
+        let r = render(&c, "/p", "app", 2000).unwrap();
+        assert!(
+            r.markdown.contains("Stats: 1 observations, ~"),
+            "{}",
+            r.markdown
+        );
+        assert!(
+            r.markdown
+                .contains("4000 tokens spent writing them (99% saved)"),
+            "{}",
+            r.markdown
+        );
+        assert!(
+            r.markdown
+                .contains("budget was reached today (today's observer cost cap"),
+            "{}",
+            r.markdown
+        );
     }
 }

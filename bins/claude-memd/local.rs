@@ -124,6 +124,8 @@ impl Provider for LocalBuilder {
             )),
             files_read: turn.files_read.clone(),
             files_edited: turn.files_modified.clone(),
+            source: "local",
+            model: None,
         }))
     }
 }

@@ -10,6 +10,7 @@ mod cli;
 mod context;
 mod intake;
 mod local;
+mod observer;
 mod privacy;
 mod processor;
 mod project;
@@ -52,6 +53,7 @@ pub struct Memd {
     /// Process start.
     pub started: Instant,
     provider: &'static str,
+    observer: Option<Arc<observer::Status>>,
 }
 
 impl Service for Memd {
@@ -65,7 +67,11 @@ impl Service for Memd {
     }
 
     fn health_details(&self) -> serde_json::Map<String, serde_json::Value> {
-        self.stats.details(self.provider)
+        let mut d = self.stats.details(self.provider);
+        if let Some(o) = &self.observer {
+            d.insert("observer".into(), o.details());
+        }
+        d
     }
 
     fn db_path(&self) -> Option<&Path> {
@@ -96,13 +102,33 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
             })?;
     }
     let config = ctx.config.clone();
+    let mut observer_status = None;
     let provider: Box<dyn provider::Provider> = match config.memory.provider {
         ProviderKind::Local => Box::new(local::LocalBuilder),
         ProviderKind::Claude => {
-            tracing::warn!(
-                "provider \"claude\" is not available in this build; using the local builder"
-            );
-            Box::new(local::LocalBuilder)
+            // The observer's own connection: its spend, sessions and the prompts it reads.
+            let conn = store::open(&path, &schema::SCHEMA, Durability::Normal)?;
+            conn.busy_handler(Some(short_busy_wait))
+                .map_err(|e| StartupError::Other {
+                    message: format!("database {}: {e}", path.display()),
+                    exit: Exit::Failure,
+                })?;
+            let status = Arc::new(observer::Status::default());
+            observer_status = Some(status.clone());
+            let workspace = ctx.paths.state_dir.join("observer-workspace");
+            Box::new(
+                observer::ClaudeObserver::new(
+                    conn,
+                    ctx.paths.socket(Daemon::Supervisord),
+                    workspace.clone(),
+                    &config.memory,
+                    status,
+                )
+                .map_err(|e| StartupError::Other {
+                    message: format!("observer workspace {}: {e}", workspace.display()),
+                    exit: Exit::Failure,
+                })?,
+            )
         }
     };
     let provider_name = provider.name();
@@ -133,6 +159,7 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
         shutdown: ctx.shutdown.clone(),
         started: Instant::now(),
         provider: provider_name,
+        observer: observer_status,
     })
 }
 

@@ -5,7 +5,7 @@
 //! `(event_id, seq)`, so an event processed again after a crash cannot be stored twice.
 
 use crate::announce::{Announce, Announcer};
-use crate::provider::{EventRow, NewObservation, NewSummary, Provider, TurnFacts};
+use crate::provider::{EventRow, Observed, Provider, Summarized, TurnFacts};
 use crate::stats::Stats;
 use claude_daemons::claude::{HookEvent, HookInput};
 use claude_daemons::daemon::{Activity, ActivityGuard};
@@ -52,9 +52,20 @@ pub fn start(
             loop {
                 held.extend(rx.try_iter());
                 if held.is_empty() {
-                    match rx.recv() {
+                    // Between events: housekeeping, and events a stand-in observed while
+                    // the observer was unavailable (no activity guard: they may wait for
+                    // the next start).
+                    provider.tick();
+                    if provider.ready_for_retries() {
+                        if let Err(e) = retry_pass(&mut conn, provider.as_mut(), &announce, &stats)
+                        {
+                            tracing::error!(error = %e, "observer retry pass failed");
+                        }
+                    }
+                    match rx.recv_timeout(IDLE_TICK) {
                         Ok(g) => held.push(g),
-                        Err(_) => return,
+                        Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
                     }
                 }
                 let mut deferred = 0;
@@ -100,6 +111,9 @@ pub fn start(
         })?;
     Ok(tx)
 }
+
+/// How often the idle processor looks after its provider (idle observers, retries).
+const IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How often an event may be interrupted (the daemon died while processing it) before it
 /// is taken for the cause and marked failed.
@@ -148,8 +162,8 @@ fn queue_depth(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
 }
 
 enum Outcome {
-    Observations(Vec<NewObservation>),
-    Summary(Option<NewSummary>),
+    Observations(Observed),
+    Summary(Box<Summarized>),
     Failed(String),
 }
 
@@ -163,7 +177,29 @@ fn pass(
 ) -> rusqlite::Result<usize> {
     let claimed = claim(conn)?;
     let n = claimed.len();
+    process(
+        conn,
+        provider,
+        claimed,
+        max_attempts,
+        false,
+        announce,
+        stats,
+    )?;
+    Ok(n)
+}
+
+fn process(
+    conn: &mut Connection,
+    provider: &mut dyn Provider,
+    claimed: Vec<Claimed>,
+    max_attempts: u32,
+    retrying: bool,
+    announce: &Announcer,
+    stats: &Stats,
+) -> rusqlite::Result<()> {
     let mut done: Vec<(EventRow, Outcome)> = Vec::new();
+    let mut run: Vec<EventRow> = Vec::new();
     for ev in claimed {
         let ev = match ev {
             Ok(ev) => ev,
@@ -178,28 +214,27 @@ fn pass(
                 continue;
             }
         };
-        let outcome = if ev.event == HookEvent::Stop {
-            // The turn's facts come from the database: store what came before first.
-            finish(conn, &mut done, max_attempts, announce, stats)?;
-            if ev.input.stop_hook_active == Some(true) {
-                Outcome::Summary(None)
-            } else {
-                let turn = turn_facts(conn, &ev)?;
-                match guarded(|| provider.summarize(&ev, &turn)) {
-                    Ok(s) => Outcome::Summary(s),
-                    Err(e) => Outcome::Failed(e),
-                }
-            }
+        if ev.event != HookEvent::Stop {
+            run.push(ev);
+            continue;
+        }
+        // The turn's facts come from the database: store what came before first.
+        observe_run(provider, &mut run, &mut done);
+        finish(conn, &mut done, max_attempts, retrying, announce, stats)?;
+        let outcome = if ev.input.stop_hook_active == Some(true) {
+            Outcome::Summary(Box::default())
         } else {
-            match guarded(|| provider.observe(&ev)) {
-                Ok(o) => Outcome::Observations(o),
+            let turn = turn_facts(conn, &ev)?;
+            match guarded(|| provider.summarize_full(&ev, &turn)) {
+                Ok(s) => Outcome::Summary(Box::new(s)),
                 Err(e) => Outcome::Failed(e),
             }
         };
         done.push((ev, outcome));
     }
-    finish(conn, &mut done, max_attempts, announce, stats)?;
-    Ok(n)
+    observe_run(provider, &mut run, &mut done);
+    finish(conn, &mut done, max_attempts, retrying, announce, stats)?;
+    Ok(())
 }
 
 /// A provider call with panics turned into errors: a bug triggered by one event must cost
@@ -243,6 +278,25 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<ClaimedRow> {
     ))
 }
 
+fn parse_row(
+    (id, event, session_id, project, project_name, prompt_number, payload, attempts): ClaimedRow,
+) -> Claimed {
+    let event = HookEvent::from_name(&event)
+        .ok_or_else(|| (id, attempts, format!("unknown event {event}")))?;
+    let input: HookInput = serde_json::from_str(&payload)
+        .map_err(|e| (id, attempts, format!("stored payload unreadable: {e}")))?;
+    Ok(EventRow {
+        id,
+        event,
+        session_id,
+        project,
+        project_name,
+        prompt_number,
+        input,
+        attempts,
+    })
+}
+
 fn claim(conn: &mut Connection) -> rusqlite::Result<Vec<Claimed>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let rows = {
@@ -268,27 +322,7 @@ fn claim(conn: &mut Connection) -> rusqlite::Result<Vec<Claimed>> {
         }
     };
     tx.commit()?;
-    let mut out: Vec<Claimed> = rows
-        .into_iter()
-        .map(
-            |(id, event, session_id, project, project_name, prompt_number, payload, attempts)| {
-                let event = HookEvent::from_name(&event)
-                    .ok_or_else(|| (id, attempts, format!("unknown event {event}")))?;
-                let input: HookInput = serde_json::from_str(&payload)
-                    .map_err(|e| (id, attempts, format!("stored payload unreadable: {e}")))?;
-                Ok(EventRow {
-                    id,
-                    event,
-                    session_id,
-                    project,
-                    project_name,
-                    prompt_number,
-                    input,
-                    attempts,
-                })
-            },
-        )
-        .collect();
+    let mut out: Vec<Claimed> = rows.into_iter().map(parse_row).collect();
     // RETURNING order is unspecified; process in arrival order.
     out.sort_by_key(|r| match r {
         Ok(e) => e.id,
@@ -302,11 +336,38 @@ fn json_list<T: AsRef<str>>(v: &[T]) -> String {
         .unwrap_or_else(|_| "[]".into())
 }
 
+/// The stored name of a record's source (the local builder leaves it unset).
+fn source(s: &'static str) -> &'static str {
+    if s.is_empty() {
+        "local"
+    } else {
+        s
+    }
+}
+
+/// An event's state after its records are stored: done (to observe again later when a
+/// stand-in wrote them), or failed with the reason the observer's answers were refused.
+fn settle(
+    ev: &EventRow,
+    retry_later: Option<String>,
+    failed: Option<String>,
+) -> (&'static str, Option<String>, bool) {
+    if let Some(why) = failed {
+        tracing::warn!(event_id = ev.id, reason = %why, "event failed; the local builder's records are stored instead");
+        return ("failed", Some(why), false);
+    }
+    match retry_later {
+        Some(why) => ("done", Some(why), true),
+        None => ("done", None, false),
+    }
+}
+
 /// Store outcomes and set states, in one transaction.
 fn finish(
     conn: &mut Connection,
     items: &mut Vec<(EventRow, Outcome)>,
     max_attempts: u32,
+    retrying: bool,
     announce: &Announcer,
     stats: &Stats,
 ) -> rusqlite::Result<()> {
@@ -317,16 +378,33 @@ fn finish(
     let mut news = Vec::new();
     let (mut ok, mut bad) = (0, 0);
     for (ev, outcome) in items.drain(..) {
-        let (state, error) = match outcome {
-            Outcome::Observations(list) => {
-                for (seq, o) in list.iter().enumerate() {
+        // A retry that fails again changes nothing: the stand-in's records stay.
+        let unchanged = match &outcome {
+            Outcome::Failed(_) => retrying,
+            Outcome::Observations(o) => retrying && o.retry_later.is_some(),
+            Outcome::Summary(s) => retrying && s.retry_later.is_some(),
+        };
+        if unchanged {
+            continue;
+        }
+        let (state, error, retry) = match outcome {
+            Outcome::Observations(o) => {
+                if o.retry_later.is_none() {
+                    // What the observer wrote replaces what a stand-in wrote earlier.
+                    tx.prepare_cached(
+                        "DELETE FROM observations WHERE event_id = ?1 AND source = 'local-fallback'",
+                    )?
+                    .execute([ev.id])?;
+                }
+                for (seq, o) in o.observations.iter().enumerate() {
                     let id: Option<i64> = tx
                         .prepare_cached(
                             "INSERT INTO observations (session_id, project, project_name, type, title,
                                subtitle, facts, narrative, concepts, files_read, files_modified,
-                               prompt_number, event_id, seq, created_at, created_at_epoch)
+                               prompt_number, event_id, seq, source, model, discovery_tokens,
+                               created_at, created_at_epoch)
                              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-                               created_at, created_at_epoch FROM events WHERE id = ?13
+                               ?15, ?16, ?17, created_at, created_at_epoch FROM events WHERE id = ?13
                              ON CONFLICT DO NOTHING RETURNING id",
                         )?
                         .query_row(
@@ -344,7 +422,10 @@ fn finish(
                                 json_list(&o.files_modified),
                                 ev.prompt_number,
                                 ev.id,
-                                seq as i64
+                                seq as i64,
+                                source(o.source),
+                                o.model,
+                                o.discovery_tokens
                             ],
                             |r| r.get(0),
                         )
@@ -359,53 +440,64 @@ fn finish(
                         ));
                     }
                 }
-                ("done", None)
+                settle(&ev, o.retry_later, o.failed)
             }
-            Outcome::Summary(Some(s)) => {
-                let id: Option<i64> = tx
-                    .prepare_cached(
-                        "INSERT INTO session_summaries (session_id, project, project_name, request,
-                           investigated, learned, completed, next_steps, notes, files_read,
-                           files_edited, prompt_number, event_id, created_at, created_at_epoch)
-                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
-                           created_at, created_at_epoch FROM events WHERE id = ?13
-                         ON CONFLICT DO NOTHING RETURNING id",
+            Outcome::Summary(sm) => {
+                let sm = *sm;
+                if sm.retry_later.is_none() {
+                    tx.prepare_cached(
+                        "DELETE FROM session_summaries WHERE event_id = ?1 AND source = 'local-fallback'",
                     )?
-                    .query_row(
-                        params![
-                            ev.session_id,
-                            ev.project,
-                            ev.project_name,
-                            s.request,
-                            s.investigated,
-                            s.learned,
-                            s.completed,
-                            s.next_steps,
-                            s.notes,
-                            json_list(&s.files_read),
-                            json_list(&s.files_edited),
-                            ev.prompt_number,
-                            ev.id
-                        ],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if let Some(id) = id {
-                    news.push(Announce::summary(
-                        id,
-                        &ev.session_id,
-                        &ev.project,
-                        s.request.as_deref(),
-                    ));
+                    .execute([ev.id])?;
                 }
-                ("done", None)
+                if let Some(s) = &sm.summary {
+                    let id: Option<i64> = tx
+                        .prepare_cached(
+                            "INSERT INTO session_summaries (session_id, project, project_name, request,
+                               investigated, learned, completed, next_steps, notes, files_read,
+                               files_edited, prompt_number, event_id, source, model, created_at,
+                               created_at_epoch)
+                             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                               created_at, created_at_epoch FROM events WHERE id = ?13
+                             ON CONFLICT DO NOTHING RETURNING id",
+                        )?
+                        .query_row(
+                            params![
+                                ev.session_id,
+                                ev.project,
+                                ev.project_name,
+                                s.request,
+                                s.investigated,
+                                s.learned,
+                                s.completed,
+                                s.next_steps,
+                                s.notes,
+                                json_list(&s.files_read),
+                                json_list(&s.files_edited),
+                                ev.prompt_number,
+                                ev.id,
+                                source(s.source),
+                                s.model
+                            ],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    if let Some(id) = id {
+                        news.push(Announce::summary(
+                            id,
+                            &ev.session_id,
+                            &ev.project,
+                            s.request.as_deref(),
+                        ));
+                    }
+                }
+                settle(&ev, sm.retry_later, sm.failed)
             }
-            Outcome::Summary(None) => ("done", None),
             Outcome::Failed(e) if ev.attempts >= max_attempts => {
                 tracing::warn!(event_id = ev.id, error = %e, "event failed for good");
-                ("failed", Some(e))
+                ("failed", Some(e), false)
             }
-            Outcome::Failed(e) => ("pending", Some(e)),
+            Outcome::Failed(e) => ("pending", Some(e), false),
         };
         match state {
             "done" => ok += 1,
@@ -413,10 +505,10 @@ fn finish(
             _ => {}
         }
         tx.prepare_cached(
-            "UPDATE events SET state = ?2, last_error = ?3,
+            "UPDATE events SET state = ?2, last_error = ?3, observer_retry = ?4,
                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
         )?
-        .execute(params![ev.id, state, error])?;
+        .execute(params![ev.id, state, error, retry])?;
     }
     tx.commit()?;
     stats.processed(ok, bad);
@@ -468,6 +560,10 @@ fn turn_facts(conn: &Connection, stop: &EventRow) -> rusqlite::Result<TurnFacts>
     }
     Ok(t)
 }
+
+#[path = "processor/runs.rs"]
+mod runs;
+use runs::{observe_run, retry_pass};
 
 #[cfg(test)]
 #[path = "processor/tests.rs"]

@@ -45,6 +45,46 @@ pub struct NewObservation {
     pub files_read: Vec<String>,
     /// Files changed.
     pub files_modified: Vec<String>,
+    /// Who wrote it: `local`, `claude` or `local-fallback` (the local builder standing in
+    /// for the Claude observer, see `note`).
+    pub source: &'static str,
+    /// The model that wrote it (Claude observer only).
+    pub model: Option<String>,
+    /// Tokens the observer spent to write it (its share of the request).
+    pub discovery_tokens: i64,
+}
+
+/// What a provider made of one tool event.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    /// Observations to store (none is a fine answer).
+    pub observations: Vec<NewObservation>,
+    /// The Claude observer was unavailable: the observations are the local builder's, and
+    /// the event is to be observed again later (its local observations then replaced).
+    pub retry_later: Option<String>,
+    /// The observer's answers stayed invalid: the event is marked failed with this reason,
+    /// the observations being the local builder's.
+    pub failed: Option<String>,
+}
+
+impl From<Vec<NewObservation>> for Observed {
+    fn from(observations: Vec<NewObservation>) -> Observed {
+        Observed {
+            observations,
+            ..Observed::default()
+        }
+    }
+}
+
+/// What a provider made of a Stop event.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summarized {
+    /// The summary, if there is something to say.
+    pub summary: Option<NewSummary>,
+    /// As in [`Observed::retry_later`].
+    pub retry_later: Option<String>,
+    /// As in [`Observed::failed`].
+    pub failed: Option<String>,
 }
 
 /// What is known of a session's turn when it stops.
@@ -81,6 +121,10 @@ pub struct NewSummary {
     pub files_read: Vec<String>,
     /// Files edited.
     pub files_edited: Vec<String>,
+    /// `local`, `claude` or `local-fallback`.
+    pub source: &'static str,
+    /// The model that wrote it (Claude observer only).
+    pub model: Option<String>,
 }
 
 /// Why a provider could not handle an event (the processor retries, then marks it failed).
@@ -102,4 +146,34 @@ pub trait Provider: Send {
         stop: &EventRow,
         turn: &TurnFacts,
     ) -> Result<Option<NewSummary>, ProviderError>;
+
+    /// Observations for consecutive tool events (in arrival order, possibly of several
+    /// sessions), one result per event. Providers that can batch (the Claude observer sends
+    /// a session's queued events as one message) override this.
+    fn observe_batch(&mut self, events: &[EventRow]) -> Vec<Result<Observed, ProviderError>> {
+        events
+            .iter()
+            .map(|e| self.observe(e).map(Observed::from))
+            .collect()
+    }
+
+    /// A Stop event's summary, with fallback and retry information.
+    fn summarize_full(
+        &mut self,
+        stop: &EventRow,
+        turn: &TurnFacts,
+    ) -> Result<Summarized, ProviderError> {
+        self.summarize(stop, turn).map(|summary| Summarized {
+            summary,
+            ..Summarized::default()
+        })
+    }
+
+    /// Whether events observed by a stand-in earlier should be tried again now.
+    fn ready_for_retries(&mut self) -> bool {
+        false
+    }
+
+    /// Housekeeping between passes (e.g. stopping idle observer sessions).
+    fn tick(&mut self) {}
 }

@@ -12,12 +12,19 @@ const APPLICATION_ID: i32 = 0x434D_454D;
 /// The schema, migrated at start before `READY=1`.
 pub static SCHEMA: Schema = Schema {
     application_id: APPLICATION_ID,
-    migrations: &[Migration {
-        version: 1,
-        description:
-            "memory: settings, sessions, events queue, observations, summaries, prompts, FTS5",
-        sql: V1,
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            description:
+                "memory: settings, sessions, events queue, observations, summaries, prompts, FTS5",
+            sql: V1,
+        },
+        Migration {
+            version: 2,
+            description: "memory: Claude observer (sources, models, retries, spend, sessions)",
+            sql: V2,
+        },
+    ],
 };
 
 const V1: &str = "
@@ -175,4 +182,36 @@ CREATE TRIGGER prompts_au AFTER UPDATE ON user_prompts BEGIN
     INSERT INTO prompts_fts(prompts_fts, rowid, prompt_text) VALUES ('delete', old.id, old.prompt_text);
     INSERT INTO prompts_fts(rowid, prompt_text) VALUES (new.id, new.prompt_text);
 END;
+";
+
+/// The Claude observer: who wrote each record, events to observe again once Claude is back,
+/// what the observer spent (per session and day, for the budgets) and its sessions.
+const V2: &str = "
+ALTER TABLE observations ADD COLUMN source TEXT NOT NULL DEFAULT 'local';
+ALTER TABLE observations ADD COLUMN model TEXT;
+ALTER TABLE session_summaries ADD COLUMN source TEXT NOT NULL DEFAULT 'local';
+ALTER TABLE session_summaries ADD COLUMN model TEXT;
+-- 1: observed by the local builder standing in for an unavailable observer; observe again.
+ALTER TABLE events ADD COLUMN observer_retry INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX events_observer_retry ON events(id) WHERE observer_retry = 1;
+
+CREATE TABLE observer_spend (
+    session_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0,
+    events INTEGER NOT NULL DEFAULT 0,
+    observations INTEGER NOT NULL DEFAULT 0,
+    tokens INTEGER NOT NULL DEFAULT 0,
+    usd REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (session_id, day)
+) STRICT;
+CREATE INDEX observer_spend_day ON observer_spend(day);
+
+CREATE TABLE observer_sessions (
+    session_id TEXT PRIMARY KEY,
+    claude_session TEXT,
+    prompt_number INTEGER,
+    last_cost_usd REAL NOT NULL DEFAULT 0,
+    budget_note TEXT
+) STRICT;
 ";

@@ -1,7 +1,7 @@
 //! The processor's states: bounded attempts, interruptions, isolation, panics.
 
 use super::*;
-use crate::provider::{NewSummary, ProviderError};
+use crate::provider::{NewObservation, NewSummary, ProviderError};
 
 /// Fails (or panics) on tools named `Bad`; one observation otherwise.
 struct Picky;
