@@ -247,3 +247,57 @@ fn corrupt_settings_are_refused_and_nothing_changes() {
     );
     assert!(backups(&um).is_empty());
 }
+
+#[test]
+fn read_only_config_dir_is_refused_before_anything_changes() {
+    // As an unprivileged user (root writes through permission bits): ~/.config is read-only.
+    let dir = tempfile::Builder::new()
+        .prefix("cd-ro")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join(".claude")).unwrap();
+    std::fs::create_dir_all(home.join(".config")).unwrap();
+    std::fs::write(home.join(".claude/settings.json"), THEIRS).unwrap();
+    let chown = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(home.join(".config"), std::fs::Permissions::from_mode(0o555)).unwrap();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_claudectl"),
+        ])
+        .args(["install", "--now", "--bindir", bindir().to_str().unwrap()])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .output()
+        .expect("setpriv is required");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "install into a read-only config dir must fail"
+    );
+    assert!(
+        stderr.contains(".config") && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.join(".claude/settings.json")).unwrap(),
+        THEIRS
+    );
+    assert!(
+        !home.join(".claude.json").exists(),
+        "no MCP registration written"
+    );
+    assert!(!home.join(".config/systemd").exists(), "no units written");
+    assert!(!home.join(".local/state").exists(), "no state written");
+}

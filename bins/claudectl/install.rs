@@ -58,6 +58,23 @@ pub fn install(args: InstallArgs) -> Result<ExitCode> {
         true => None,
     };
 
+    // Every place install writes must be writable before the first write: a read-only
+    // config directory must not leave units written and hooks missing.
+    let state_dir = Paths::from_env().state_dir;
+    let mut targets = vec![state_dir.clone()];
+    if !units::packaged_for(&bindir) {
+        targets.push(units::user_dir(&home));
+    }
+    if !args.no_hooks {
+        targets.extend(settings_path.parent().map(Path::to_path_buf));
+    }
+    if !args.no_mcp {
+        targets.extend(claude_json_path.parent().map(Path::to_path_buf));
+    }
+    for dir in &targets {
+        writable(dir)?;
+    }
+
     if units::packaged_for(&bindir) {
         println!("using the packaged units in {}", units::PACKAGED_DIR);
     } else {
@@ -193,6 +210,26 @@ pub fn uninstall(args: UninstallArgs) -> Result<ExitCode> {
     }
     println!("data kept in {}", Paths::from_env().state_dir.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `dir` (or, if it does not exist yet, the nearest ancestor it would be created
+/// in) can be written by us.
+fn writable(dir: &Path) -> Result<()> {
+    let existing = dir
+        .ancestors()
+        .find(|a| a.exists())
+        .unwrap_or(Path::new("/"));
+    let c = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes())
+        .context("path with a NUL byte")?;
+    // SAFETY: access(2) with a valid C string.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        bail!(
+            "cannot write in {} ({}); nothing was changed",
+            existing.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
 }
 
 fn backup_note(backup: Option<PathBuf>) -> String {
