@@ -447,6 +447,7 @@ fn scripted_observations_summary_and_bad_answers() {
     assert_eq!(obs["key"], format!("memd-observer:{sid}"));
     assert_eq!(obs["permission_mode"], "dontAsk");
     assert_eq!(obs["allowed_tools"], json!([]));
+    assert_eq!(obs["isolated"], true, "no tools, MCP servers or user settings: {obs}");
     assert!(obs["cwd"].as_str().unwrap().ends_with("observer-workspace"));
     // The observer's own hooks (when the user's settings register claude-hook) are not
     // recorded: no observer of the observer.

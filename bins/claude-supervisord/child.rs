@@ -79,6 +79,19 @@ impl Spec {
         if !s.allowed_tools.is_empty() {
             a.extend(["--allowedTools".into(), s.allowed_tools.join(",")]);
         }
+        if s.isolated {
+            // Empty values are the CLI's way to say "none".
+            a.extend(
+                [
+                    "--tools",
+                    "",
+                    "--strict-mcp-config",
+                    "--setting-sources",
+                    "",
+                ]
+                .map(String::from),
+            );
+        }
         a
     }
 }
@@ -417,6 +430,7 @@ mod tests {
                 model: Some("haiku".into()),
                 permission_mode: None,
                 allowed_tools: vec!["Read".into(), "Bash".into()],
+                isolated: false,
             },
         };
         let new = spec.args(false).join(" ");
@@ -425,5 +439,26 @@ mod tests {
         assert!(new.contains("--allowedTools Read,Bash"), "{new}");
         assert!(!new.contains("--permission-mode"), "{new}");
         assert!(spec.args(true).join(" ").contains("--resume u1"));
+        assert!(!new.contains("--strict-mcp-config"), "{new}");
+    }
+
+    #[test]
+    fn an_isolated_child_gets_no_tools_mcp_servers_or_settings() {
+        let mut spec = Spec {
+            kind: ChildKind::StreamJson,
+            bin: "claude".into(),
+            session_id: "u1".into(),
+            settings: Settings::default(),
+        };
+        spec.settings.isolated = true;
+        let args = spec.args(false);
+        let after = |flag: &str| {
+            args.iter()
+                .position(|a| a == flag)
+                .map(|i| args[i + 1].as_str())
+        };
+        assert_eq!(after("--tools"), Some(""));
+        assert_eq!(after("--setting-sources"), Some(""));
+        assert!(args.iter().any(|a| a == "--strict-mcp-config"));
     }
 }

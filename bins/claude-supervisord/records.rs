@@ -25,6 +25,7 @@ pub struct Settings {
     pub model: Option<String>,
     pub permission_mode: Option<String>,
     pub allowed_tools: Vec<String>,
+    pub isolated: bool,
 }
 
 /// What an ask asks for; `None` keeps the stored value.
@@ -34,6 +35,7 @@ pub struct Wanted {
     pub model: Option<String>,
     pub permission_mode: Option<String>,
     pub allowed_tools: Option<Vec<String>>,
+    pub isolated: Option<bool>,
 }
 
 impl Wanted {
@@ -52,6 +54,7 @@ impl Wanted {
                 .allowed_tools
                 .as_ref()
                 .is_none_or(|t| *t == current.allowed_tools)
+            && self.isolated.is_none_or(|i| i == current.isolated)
     }
 }
 
@@ -69,7 +72,7 @@ pub enum RecordError {
     Random(#[from] std::io::Error),
 }
 
-const COLUMNS: &str = "key, session_id, kind, cwd, model, permission_mode, allowed_tools, turns, total_cost_usd, created_at, updated_at";
+const COLUMNS: &str = "key, session_id, kind, cwd, model, permission_mode, allowed_tools, turns, total_cost_usd, created_at, updated_at, isolated";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     let tools: String = r.get(6)?;
@@ -83,6 +86,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
             model: r.get(4)?,
             permission_mode: r.get(5)?,
             allowed_tools: serde_json::from_str(&tools).unwrap_or_default(),
+            isolated: r.get::<_, i64>(11)? != 0,
         },
         turns: r.get::<_, i64>(7)?.max(0) as u64,
         total_cost_usd: r.get(8)?,
@@ -122,10 +126,11 @@ pub fn ensure(
                 model: wanted.model.clone(),
                 permission_mode: wanted.permission_mode.clone(),
                 allowed_tools: wanted.allowed_tools.clone().unwrap_or_default(),
+                isolated: wanted.isolated.unwrap_or(false),
             };
             tx.execute(
-                "INSERT INTO sessions (key, session_id, kind, cwd, model, permission_mode, allowed_tools)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO sessions (key, session_id, kind, cwd, model, permission_mode, allowed_tools, isolated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     key,
                     new_uuid()?,
@@ -134,6 +139,7 @@ pub fn ensure(
                     settings.model,
                     settings.permission_mode,
                     serde_json::to_string(&settings.allowed_tools).expect("strings serialize"),
+                    settings.isolated,
                 ],
             )?;
             get(&tx, key)?.expect("row just inserted")
@@ -158,15 +164,19 @@ pub fn ensure(
             if let Some(t) = &wanted.allowed_tools {
                 s.allowed_tools = t.clone();
             }
+            if let Some(i) = wanted.isolated {
+                s.isolated = i;
+            }
             if s != r.settings {
                 tx.execute(
                     "UPDATE sessions SET model = ?2, permission_mode = ?3, allowed_tools = ?4,
-                         updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE key = ?1",
+                         isolated = ?5, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE key = ?1",
                     params![
                         key,
                         s.model,
                         s.permission_mode,
-                        serde_json::to_string(&s.allowed_tools).expect("strings serialize")
+                        serde_json::to_string(&s.allowed_tools).expect("strings serialize"),
+                        s.isolated
                     ],
                 )?;
                 r = get(&tx, key)?.expect("row exists");
@@ -289,6 +299,7 @@ mod tests {
             model: Some("m".into()),
             permission_mode: None,
             allowed_tools: vec!["Read".into()],
+            isolated: false,
         };
         assert!(Wanted::default().satisfied_by(&cur));
         let w = Wanted {

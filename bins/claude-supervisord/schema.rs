@@ -8,10 +8,11 @@ const APPLICATION_ID: i32 = 0x4353_5550;
 /// The schema, migrated at start before `READY=1`.
 pub static SCHEMA: Schema = Schema {
     application_id: APPLICATION_ID,
-    migrations: &[Migration {
-        version: 1,
-        description: "meta (daemon identity) and sessions (key → Claude session)",
-        sql: "CREATE TABLE meta (
+    migrations: &[
+        Migration {
+            version: 1,
+            description: "meta (daemon identity) and sessions (key → Claude session)",
+            sql: "CREATE TABLE meta (
                   key TEXT PRIMARY KEY,
                   value TEXT NOT NULL,
                   updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
@@ -29,5 +30,11 @@ pub static SCHEMA: Schema = Schema {
                   created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
                   updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
               ) STRICT;",
-    }],
+        },
+        Migration {
+            version: 2,
+            description: "sessions.isolated: children without tools, MCP servers or settings",
+            sql: "ALTER TABLE sessions ADD COLUMN isolated INTEGER NOT NULL DEFAULT 0;",
+        },
+    ],
 };

@@ -60,6 +60,7 @@ fn ask(api: Api, a: SupAskArgs) -> CtlResult {
         model: a.model,
         permission_mode: a.permission_mode,
         allowed_tools: (!a.allowed_tools.is_empty()).then_some(a.allowed_tools),
+        isolated: None,
         timeout_ms: a.timeout.map(|s| s.saturating_mul(1000)),
     };
     // The daemon ends the turn at its own timeout (default 300 s); wait a little longer so

@@ -46,6 +46,11 @@ pub struct AskRequest {
     /// Tools allowed without asking (`--allowedTools`); a change restarts the child.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_tools: Option<Vec<String>>,
+    /// Run the child isolated: no built-in tools, no MCP servers and no user or project
+    /// settings (`--tools "" --strict-mcp-config --setting-sources ""`), for sessions that
+    /// must only write text, such as claude-memd's observers. A change restarts the child.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolated: Option<bool>,
     /// Give up on this turn after this long (counted from when it starts, after any turn
     /// queued before it); the default is `[supervisor] turn_timeout_secs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,6 +127,9 @@ pub struct SessionInfo {
     pub permission_mode: Option<String>,
     /// Allowed tools.
     pub allowed_tools: Vec<String>,
+    /// Whether the child runs isolated (no tools, MCP servers or settings).
+    #[serde(default)]
+    pub isolated: bool,
     /// Turns completed.
     pub turns: u64,
     /// Cost of the Claude session so far (USD).

@@ -205,6 +205,8 @@ impl ClaudeObserver {
             model: Some(self.model.clone()),
             permission_mode: Some("dontAsk".into()),
             allowed_tools: None,
+            // No tools, no MCP servers, no user settings (so no hooks of ours either).
+            isolated: Some(true),
             timeout_ms: Some(self.timeout_ms),
         };
         let started = Instant::now();

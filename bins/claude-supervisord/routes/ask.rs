@@ -105,6 +105,7 @@ pub async fn ask(
         model: req.model,
         permission_mode: req.permission_mode,
         allowed_tools: req.allowed_tools,
+        isolated: req.isolated,
     };
     // A warm session asked for nothing new: no database round trip.
     let cached = app

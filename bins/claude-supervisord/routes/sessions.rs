@@ -20,6 +20,7 @@ fn info(r: SessionRecord, live: Option<&SessionHandle>) -> SessionInfo {
         model: r.settings.model,
         permission_mode: r.settings.permission_mode,
         allowed_tools: r.settings.allowed_tools,
+        isolated: r.settings.isolated,
         turns: r.turns,
         total_cost_usd: r.total_cost_usd,
         created_at: r.created_at,
