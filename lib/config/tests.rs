@@ -1,0 +1,195 @@
+//! Unit tests of the configuration file and its environment overrides.
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn missing_file_is_defaults() {
+    let c = Config::load_with_env(Path::new("/nonexistent/config.toml"), env(&[])).unwrap();
+    assert_eq!(c, Config::default());
+    assert_eq!(c.memory.viewer_port, 37777);
+    assert_eq!(c.supervisor.claude_bin, "claude");
+    assert_eq!(c.mesh.idle_timeout_secs, 0);
+}
+
+#[test]
+fn parses_tables() {
+    let text = "[memory]\nprovider = \"claude\"\nmodel = \"sonnet\"\n\n[mesh]\nbroker_url = \"nats://127.0.0.1:4222\"\nhost_policy = \"warn\"\n";
+    let c = Config::parse(Path::new("c.toml"), text).unwrap();
+    assert_eq!(c.memory.provider, Provider::Claude);
+    assert_eq!(c.memory.model, "sonnet");
+    assert_eq!(c.memory.idle_timeout_secs, 300, "unset keys keep defaults");
+    assert_eq!(c.mesh.broker_url.as_deref(), Some("nats://127.0.0.1:4222"));
+    assert_eq!(c.mesh.host_policy, HostPolicy::Warn);
+}
+
+#[test]
+fn typo_names_file_line_and_key() {
+    let text = "[memory]\nmodel = \"x\"\nprovder = \"claude\"\n";
+    let err = Config::parse(Path::new("/etc/c.toml"), text)
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("/etc/c.toml:3:"), "{err}");
+    assert!(err.contains("provder"), "{err}");
+    assert!(!err.contains('\n'), "one line: {err}");
+}
+
+#[test]
+fn wrong_type_names_key() {
+    let text = "[supervisor]\nmax_processes = \"many\"\n";
+    let err = Config::parse(Path::new("c.toml"), text)
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("c.toml:2:"), "{err}");
+    assert!(err.contains("supervisor.max_processes"), "{err}");
+}
+
+#[test]
+fn syntax_error_has_line() {
+    let err = Config::parse(Path::new("c.toml"), "[memory\nx=1")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("c.toml:1:"), "{err}");
+}
+
+#[test]
+fn mesh_keys_default_and_override() {
+    let c = Config::default();
+    assert_eq!(c.mesh.heartbeat_secs, 10);
+    assert_eq!(c.mesh.tcp_port, 0);
+    assert_eq!(c.mesh.mesh_secret, None);
+    let c = c
+        .with_env(env(&[
+            ("CLAUDE_DAEMONS_MESH_MESH_SECRET", "s3"),
+            ("CLAUDE_DAEMONS_MESH_HEARTBEAT_SECS", "2"),
+            ("CLAUDE_DAEMONS_MESH_TCP_PORT", "47823"),
+        ]))
+        .unwrap();
+    assert_eq!(c.mesh.mesh_secret.as_deref(), Some("s3"));
+    assert_eq!(c.mesh.heartbeat_secs, 2);
+    assert_eq!(c.mesh.tcp_port, 47823);
+}
+
+#[test]
+fn env_overrides_keys_with_types() {
+    let c = Config::default()
+        .with_env(env(&[
+            ("CLAUDE_DAEMONS_MESH_BROKER_URL", "nats://h:1"),
+            ("CLAUDE_DAEMONS_MEMORY_VIEWER_PORT", "0"),
+            ("CLAUDE_DAEMONS_MEMORY_PROVIDER", "claude"),
+            ("CLAUDE_DAEMONS_SUPERVISOR_CLAUDE_BIN", "/opt/claude"),
+            ("CLAUDE_DAEMONS_STATE_DIR", "/ignored/not/a/key"),
+            ("UNRELATED", "x"),
+        ]))
+        .unwrap();
+    assert_eq!(c.mesh.broker_url.as_deref(), Some("nats://h:1"));
+    assert_eq!(c.memory.viewer_port, 0);
+    assert_eq!(c.memory.provider, Provider::Claude);
+    assert_eq!(c.supervisor.claude_bin, "/opt/claude");
+}
+
+#[test]
+fn memory_hook_keys_have_defaults_and_env_lists() {
+    let c = Config::default();
+    assert_eq!(c.memory.hook_timeout_ms, 300);
+    assert_eq!(c.memory.context_timeout_ms, 2000);
+    assert!(c.memory.skip_tools.iter().any(|t| t == "TodoWrite"));
+    let c = Config::parse(
+        Path::new("c.toml"),
+        "[memory]\nhook_timeout_ms = 50\nexclude_projects = [\"/secret/*\"]\n",
+    )
+    .unwrap();
+    assert_eq!(c.memory.hook_timeout_ms, 50);
+    assert_eq!(c.memory.exclude_projects, vec!["/secret/*".to_string()]);
+    let c = c
+        .with_env(env(&[
+            ("CLAUDE_DAEMONS_MEMORY_SKIP_TOOLS", "Bash, Read"),
+            ("CLAUDE_DAEMONS_MEMORY_CONTEXT_TOKENS", "99"),
+        ]))
+        .unwrap();
+    assert_eq!(c.memory.skip_tools, vec!["Bash".to_string(), "Read".into()]);
+    assert_eq!(c.memory.context_tokens, 99);
+}
+
+#[test]
+fn supervisor_keys_have_defaults_and_overrides() {
+    let c = Config::parse(
+        Path::new("c.toml"),
+        "[supervisor]\nqueue_limit = 2\nrestart_base_ms = 50\n",
+    )
+    .unwrap();
+    assert_eq!(c.supervisor.queue_limit, 2);
+    assert_eq!(c.supervisor.restart_base_ms, 50);
+    assert_eq!(c.supervisor.restart_max_ms, 60_000);
+    assert_eq!(c.supervisor.crash_limit, 5);
+    assert_eq!(c.supervisor.crash_window_secs, 60);
+    assert_eq!(c.supervisor.stop_grace_ms, 5000);
+    assert_eq!(c.supervisor.turn_timeout_secs, 300);
+    let c = c
+        .with_env(env(&[(
+            "CLAUDE_DAEMONS_SUPERVISOR_SPAWN_TIMEOUT_SECS",
+            "3",
+        )]))
+        .unwrap();
+    assert_eq!(c.supervisor.spawn_timeout_secs, 3);
+}
+
+#[test]
+fn observer_budget_keys_have_defaults_and_overrides() {
+    let c = Config::default();
+    assert_eq!(c.memory.observer_session_usd, 0.5);
+    assert_eq!(c.memory.max_observers, 4);
+    assert_eq!(c.memory.observer_idle_reap_secs, 300);
+    let c = Config::parse(
+        Path::new("c.toml"),
+        "[memory]\nobserver_day_usd = 1.25\nobserver_session_tokens = 10\n",
+    )
+    .unwrap();
+    assert_eq!(c.memory.observer_day_usd, 1.25);
+    assert_eq!(c.memory.observer_session_tokens, 10);
+    let c = c
+        .with_env(env(&[
+            ("CLAUDE_DAEMONS_MEMORY_OBSERVER_SESSION_USD", "0.01"),
+            ("CLAUDE_DAEMONS_MEMORY_OBSERVER_DAY_USD", "2"),
+            ("CLAUDE_DAEMONS_MEMORY_MAX_OBSERVERS", "1"),
+        ]))
+        .unwrap();
+    assert_eq!(c.memory.observer_session_usd, 0.01);
+    assert_eq!(c.memory.observer_day_usd, 2.0);
+    assert_eq!(c.memory.max_observers, 1);
+    let e = Config::default()
+        .with_env(env(&[("CLAUDE_DAEMONS_MEMORY_OBSERVER_DAY_USD", "lots")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("OBSERVER_DAY_USD"), "{e}");
+}
+
+#[test]
+fn env_errors_name_the_variable() {
+    let e = Config::default()
+        .with_env(env(&[("CLAUDE_DAEMONS_MEMORY_PROVDER", "claude")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("CLAUDE_DAEMONS_MEMORY_PROVDER"), "{e}");
+    let e = Config::default()
+        .with_env(env(&[("CLAUDE_DAEMONS_MEMORY_VIEWER_PORT", "lots")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("CLAUDE_DAEMONS_MEMORY_VIEWER_PORT"), "{e}");
+    let e = Config::default()
+        .with_env(env(&[("CLAUDE_DAEMONS_MEMORY_PROVIDER", "gpt")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("CLAUDE_DAEMONS_MEMORY_PROVIDER"), "{e}");
+    let e = Config::default()
+        .with_env(env(&[("CLAUDE_DAEMONS_MEMORY_VIEWER_PORT", "70000")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("VIEWER_PORT"), "{e}");
+}
