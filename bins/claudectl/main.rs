@@ -16,6 +16,7 @@ mod settings;
 mod status;
 mod sup;
 mod units;
+mod user_file;
 
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};

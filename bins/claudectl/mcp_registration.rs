@@ -10,8 +10,6 @@
 use crate::mcp::SERVER_NAME;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// What install replaced, kept in the state directory for uninstall.
@@ -176,43 +174,15 @@ impl ClaudeJson {
         if before == Value::Object(self.value.clone()) {
             return Ok(Outcome::Unchanged);
         }
-        let backup = match &self.original {
-            Some(text) => {
-                let stamp = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or_default();
-                let backup = self
-                    .path
-                    .with_extension(format!("json.claude-daemons-{stamp}.bak"));
-                write_private(&backup, text)?;
-                Some(backup)
-            }
-            None => None,
-        };
         let mut text = serde_json::to_string_pretty(&self.value).expect("JSON serializes");
         text.push('\n');
-        let tmp = self.path.with_extension("json.claude-daemons.tmp");
-        write_private(&tmp, &text)?;
-        std::fs::rename(&tmp, &self.path)
-            .with_context(|| format!("cannot replace {}", self.path.display()))?;
+        let backup =
+            crate::user_file::replace_with_backup(&self.path, self.original.as_deref(), &text)?;
         Ok(Outcome::Written(backup))
     }
 }
 
 /// The file holds the user's account and history: 0600, like Claude Code writes it.
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    let _ = std::fs::remove_file(path);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

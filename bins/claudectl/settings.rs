@@ -246,31 +246,8 @@ impl ClaudeSettings {
         if !self.changed() {
             return Ok(Saved::Unchanged);
         }
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let backup = match &self.original {
-            Some(text) => {
-                let stamp = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or_default();
-                let backup = self
-                    .path
-                    .with_extension(format!("json.claude-daemons-{stamp}.bak"));
-                std::fs::write(&backup, text)
-                    .with_context(|| format!("cannot write backup {}", backup.display()))?;
-                Some(backup)
-            }
-            None => None,
-        };
-        let tmp = self.path.with_extension("json.claude-daemons.tmp");
-        std::fs::write(&tmp, self.rendered())
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        if let Ok(meta) = std::fs::metadata(&self.path) {
-            let _ = std::fs::set_permissions(&tmp, meta.permissions());
-        }
-        std::fs::rename(&tmp, &self.path)
-            .with_context(|| format!("cannot replace {}", self.path.display()))?;
+        let original = self.original.as_deref();
+        let backup = crate::user_file::replace_with_backup(&self.path, original, &self.rendered())?;
         Ok(Saved::Written { backup })
     }
 }
