@@ -7,6 +7,9 @@
 //!
 //! Run: `cargo bench --bench memory` (release build; a few minutes with the data set).
 
+#[path = "support.rs"]
+mod support;
+
 use claude_daemons::http::UnixClient;
 use serde_json::json;
 use std::io::Write;
@@ -61,21 +64,7 @@ impl Daemon {
     }
 
     fn wait_processed(&self) {
-        let db = rusqlite::Connection::open(self.dir.path().join("state/memory.db")).unwrap();
-        db.busy_timeout(Duration::from_secs(10)).unwrap();
-        loop {
-            let n: i64 = db
-                .query_row(
-                    "SELECT count(*) FROM events WHERE state IN ('pending', 'processing')",
-                    [],
-                    |r| r.get(0),
-                )
-                .unwrap();
-            if n == 0 {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        support::wait_processed(&self.dir.path().join("state/memory.db"));
     }
 }
 

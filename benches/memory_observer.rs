@@ -8,6 +8,10 @@
 
 #[path = "../tests/support/mock_anthropic.rs"]
 mod mock_anthropic;
+#[path = "support.rs"]
+mod support;
+
+use support::wait_processed;
 
 use claude_daemons::http::UnixClient;
 use mock_anthropic::{newest_prompt, MockApi, Reply};
@@ -130,26 +134,6 @@ fn pct(v: &mut [Duration], p: f64) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn wait_processed(db: &Path) {
-    let c = rusqlite::Connection::open(db).unwrap();
-    c.busy_timeout(Duration::from_secs(10)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let n: i64 = c
-            .query_row(
-                "SELECT count(*) FROM events WHERE state IN ('pending', 'processing')",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        if n == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "events not processed");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn main() {

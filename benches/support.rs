@@ -46,3 +46,24 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
 }
+
+/// Wait until claude-memd has processed every event in the database at `db` (bounded).
+pub fn wait_processed(db: &std::path::Path) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        let n: i64 = c
+            .query_row(
+                "SELECT count(*) FROM events WHERE state IN ('pending', 'processing')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if n == 0 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "events not processed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
