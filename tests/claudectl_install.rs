@@ -218,7 +218,8 @@ fn install_status_uninstall_round_trip() {
 }
 
 fn claude_bin() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/claude-code/node_modules/.bin/claude")
+    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()))
+        .join("tests/claude-code/node_modules/.bin/claude")
 }
 
 #[test]

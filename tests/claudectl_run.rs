@@ -44,11 +44,12 @@ fn run_serves_all_three_then_stops_cleanly_and_logs_to_files() {
         );
     }
     let status = dirs.command("claudectl").arg("status").output().unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stdout)
-    );
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{text}");
+    // Each daemon's own figures, from its health details.
+    for figure in ["queue: 0 pending", "children: 0/", "broker: local"] {
+        assert!(text.contains(figure), "{figure:?} missing from:\n{text}");
+    }
 
     unsafe { libc::kill(child.pid(), libc::SIGINT) };
     let code = child.wait().code();

@@ -44,9 +44,11 @@ const HARDENING: [(&str, &str); 7] = [
 ];
 
 fn units_dir(kind: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("units")
-        .join(kind)
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("units")
+    .join(kind)
 }
 
 /// A unit file as (section, key, value) triples, in order.

@@ -1,6 +1,7 @@
 //! claudectl: operate the claude-daemons the way `systemctl` and `journalctl` operate
 //! services. See claudectl(1).
 
+mod claude_config_lock;
 mod cli;
 mod daemon_client;
 mod doctor;

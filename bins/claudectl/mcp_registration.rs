@@ -6,7 +6,9 @@
 //! The file is Claude Code's own state (projects, account, history): everything else in it is
 //! kept, running install twice changes nothing, every write keeps a timestamped private
 //! backup, an unparsable file is refused, and uninstall puts back what was there before.
+//! Each change is made under Claude Code's own lock on the file, to a fresh read of it.
 
+use crate::claude_config_lock::ClaudeConfigLock;
 use crate::mcp::SERVER_NAME;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
@@ -60,6 +62,9 @@ pub struct ClaudeJson {
 pub fn entry(claudectl: &Path) -> Value {
     json!({"type": "stdio", "command": claudectl.display().to_string(), "args": ["mcp"], "env": {}})
 }
+
+/// How long to wait for a running Claude Code to finish its own write of the file.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn is_ours(entry: &Value) -> bool {
     entry["args"] == json!(["mcp"])
@@ -124,6 +129,7 @@ impl ClaudeJson {
 
     /// Register `claudectl` (its full path) and save.
     pub fn register(&mut self, claudectl: &Path, state_dir: &Path) -> Result<Outcome> {
+        let _lock = self.lock_and_reload()?;
         let mut record = McpRecord::load(state_dir).unwrap_or_default();
         let created = !self.value.contains_key("mcpServers");
         let servers = self
@@ -144,6 +150,7 @@ impl ClaudeJson {
 
     /// Take our registration out (restoring what it replaced) and save.
     pub fn unregister(&mut self, state_dir: &Path) -> Result<Outcome> {
+        let _lock = self.lock_and_reload()?;
         let record = McpRecord::load(state_dir).unwrap_or_default();
         if let Some(servers) = self
             .value
@@ -163,6 +170,14 @@ impl ClaudeJson {
         let outcome = self.save()?;
         let _ = std::fs::remove_file(McpRecord::path(state_dir));
         Ok(outcome)
+    }
+
+    /// Take Claude Code's lock on the file and read it again under it: a running Claude
+    /// Code may have rewritten it since `load`, and its next write re-reads ours.
+    fn lock_and_reload(&mut self) -> Result<ClaudeConfigLock> {
+        let lock = ClaudeConfigLock::acquire(&self.path, LOCK_WAIT)?;
+        *self = ClaudeJson::load(&self.path)?;
+        Ok(lock)
     }
 
     fn save(&self) -> Result<Outcome> {
@@ -239,5 +254,34 @@ mod tests {
         );
         std::fs::write(&path, "{\"mcpServers\": []}").unwrap();
         assert!(ClaudeJson::load(&path).is_err());
+    }
+
+    #[test]
+    fn a_write_by_claude_code_after_load_is_kept_and_its_lock_is_respected() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, state) = (dir.path().join(".claude.json"), dir.path().join("state"));
+        std::fs::write(&path, r#"{"numStartups": 1}"#).unwrap();
+        let mut loaded = ClaudeJson::load(&path).unwrap();
+        // Claude Code writes between our load and our write.
+        std::fs::write(&path, r#"{"numStartups": 2, "projects": {"/p": {}}}"#).unwrap();
+        loaded.register(Path::new("/x/claudectl"), &state).unwrap();
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(v["numStartups"], 2, "{v}");
+        assert_eq!(v["projects"], json!({"/p": {}}));
+        assert_eq!(v["mcpServers"]["claude-daemons"]["command"], "/x/claudectl");
+        assert!(!dir.path().join(".claude.json.lock").exists(), "released");
+
+        // While Claude Code holds its lock, nothing is written.
+        std::fs::create_dir(dir.path().join(".claude.json.lock")).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let err = ClaudeJson::load(&path)
+            .unwrap()
+            .unregister(&state)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("held by a running Claude Code"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 }

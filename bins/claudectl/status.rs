@@ -91,6 +91,42 @@ fn describe(s: &DaemonStatus) -> (String, bool) {
     }
 }
 
+/// The figures that say whether a running daemon keeps up: memd's queue, the supervisor's
+/// children against its limit, the mesh's broker link. They come from the daemon-specific
+/// part of `/v1/health`; a daemon that leaves one out simply shows less.
+fn figures(h: &Health) -> Option<String> {
+    let d = &h.details;
+    let num = |v: Option<&serde_json::Value>| v.and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let text = |k: &str| d.get(k).and_then(serde_json::Value::as_str).unwrap_or("?");
+    match h.program.as_str() {
+        "claude-memd" => {
+            let q = d.get("queue")?;
+            Some(format!(
+                "queue: {} pending, {} processed, {} failed; provider {}",
+                num(q.get("pending")),
+                num(q.get("processed")),
+                num(q.get("failed")),
+                text("provider")
+            ))
+        }
+        "claude-supervisord" => Some(format!(
+            "children: {}/{}; sessions: {} ({} busy, {} failed)",
+            num(d.get("children")),
+            num(d.get("max_processes")),
+            num(d.get("sessions")),
+            num(d.get("sessions_busy")),
+            num(d.get("sessions_failed"))
+        )),
+        "claude-meshd" => Some(format!(
+            "broker: {}; mesh {}; {} local sessions online",
+            text("broker"),
+            text("mesh"),
+            num(d.get("sessions"))
+        )),
+        _ => None,
+    }
+}
+
 /// Run `claudectl status`.
 pub fn status(args: StatusArgs) -> Result<ExitCode> {
     let paths = Paths::from_env();
@@ -109,6 +145,9 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
                 (false, false) => "○",
             };
             println!("{dot} {:<20} {text}", s.daemon);
+            if let Some(line) = s.health.as_ref().and_then(figures) {
+                println!("    {line}");
+            }
             println!("    socket: {}", s.socket);
         }
     }

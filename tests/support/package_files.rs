@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::PathBuf;
 
 /// The socket units the package enables for all users.
 pub const SOCKETS: [&str; 3] = [
@@ -15,8 +15,12 @@ pub const SOCKETS: [&str; 3] = [
 
 pub const PACKAGE: &str = "claude-daemons";
 
-pub fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The repository: cargo says where at run time (a reused target dir may hold this binary
+/// built from a clone at another path).
+pub fn root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .unwrap_or(env!("CARGO_MANIFEST_DIR").into())
+        .into()
 }
 
 pub fn read(rel: &str) -> String {

@@ -232,7 +232,10 @@ impl UserManager {
     /// `ExecStart=/usr/bin/<program>` pointing at the binary given for `<program>` and the
     /// `tweaks` applied, then reloads the manager.
     pub fn install_units(&self, names: &[&str], binaries: &[(&str, &str)], tweaks: &Tweaks) {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("units/systemd");
+        let src = Path::new(
+            &std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
+        )
+        .join("units/systemd");
         for file in names
             .iter()
             .flat_map(|n| [format!("{n}.socket"), format!("{n}.service")])
