@@ -249,6 +249,20 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// A value of the right type but outside what the daemons can use.
+    #[error("{path}: [{table}] {key}: {message} (set in the file or by {var})")]
+    Range {
+        /// The config file.
+        path: PathBuf,
+        /// `memory`, `supervisor` or `mesh`.
+        table: &'static str,
+        /// The key.
+        key: &'static str,
+        /// The environment variable that overrides it.
+        var: String,
+        /// The allowed range, and the value found.
+        message: String,
+    },
     /// An environment override names no key, or holds a value of the wrong type.
     #[error("environment {var}: {message}")]
     Env {
@@ -280,7 +294,22 @@ impl Config {
                 })
             }
         };
-        config.with_env(env)
+        let range_error = |(table, key, message): ranges::OutOfRange| ConfigError::Range {
+            path: path.into(),
+            table,
+            key,
+            var: format!(
+                "{ENV_PREFIX}{}_{}",
+                table.to_uppercase(),
+                key.to_uppercase()
+            ),
+            message,
+        };
+        // Before the overrides too: the file may hold what they cannot carry (`nan`).
+        config.check_ranges().map_err(range_error)?;
+        let config = config.with_env(env)?;
+        config.check_ranges().map_err(range_error)?;
+        Ok(config)
     }
 
     /// Parse the text of a config file; `path` is only used in error messages.
@@ -402,6 +431,8 @@ impl Config {
         }
     }
 }
+
+mod ranges;
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];

@@ -356,6 +356,15 @@ fn config_typo_exits_78_naming_file_line_and_key() {
             .any(|l| l.contains("CLAUDE_DAEMONS_SUPERVISOR_MAX_PROCESSES")),
         "{lines:?}"
     );
+    // The right type but a value the daemon cannot use: refused at start, not at first use.
+    std::fs::write(
+        dirs.config(),
+        "[memory]\nidle_timeout_secs = 9223372036854775807\n",
+    )
+    .unwrap();
+    let (code, lines) = refusal(&mut dirs.command("claude-memd"));
+    assert_eq!(code, 78);
+    assert_one_line(&lines, "[memory] idle_timeout_secs: must be between 0 and");
 }
 
 #[test]

@@ -193,3 +193,73 @@ fn env_errors_name_the_variable() {
         .to_string();
     assert!(e.contains("VIEWER_PORT"), "{e}");
 }
+
+#[test]
+fn values_the_daemons_cannot_use_are_refused_naming_key_and_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    let load = |text: &str, vars: &[(&str, &str)]| {
+        std::fs::write(&path, text).unwrap();
+        Config::load_with_env(&path, env(vars))
+    };
+    // The defaults and the edges of each range are fine.
+    Config::default().check_ranges().unwrap();
+    load(
+        "[memory]\nhook_timeout_ms = 60000\nidle_timeout_secs = 0\n[supervisor]\nrestart_base_ms = 5\nrestart_max_ms = 5\n",
+        &[],
+    )
+    .unwrap();
+
+    let err = load("[memory]\nidle_timeout_secs = 9223372036854775807\n", &[]).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(
+            err,
+            ConfigError::Range {
+                key: "idle_timeout_secs",
+                ..
+            }
+        ),
+        "{text}"
+    );
+    assert!(
+        text.starts_with(&format!("{}: [memory] idle_timeout_secs:", path.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains("CLAUDE_DAEMONS_MEMORY_IDLE_TIMEOUT_SECS"),
+        "{text}"
+    );
+
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
+        ("[memory]\nhook_timeout_ms = 0\n", &[], "hook_timeout_ms"),
+        (
+            "",
+            &[("CLAUDE_DAEMONS_SUPERVISOR_MAX_PROCESSES", "0")],
+            "max_processes",
+        ),
+        (
+            "[supervisor]\nrestart_base_ms = 9000\nrestart_max_ms = 100\n",
+            &[],
+            "restart_base_ms",
+        ),
+        (
+            "[memory]\nobserver_day_usd = -1.0\n",
+            &[],
+            "observer_day_usd",
+        ),
+        (
+            "[memory]\nobserver_session_usd = nan\n",
+            &[],
+            "observer_session_usd",
+        ),
+        ("[mesh]\nheartbeat_secs = 0\n", &[], "heartbeat_secs"),
+    ];
+    for (text, vars, key) in cases {
+        match load(text, vars) {
+            Err(ConfigError::Range { key: k, .. }) if k == *key => {}
+            other => panic!("{text:?} {vars:?}: expected {key} out of range, got {other:?}"),
+        }
+    }
+}
