@@ -3,6 +3,7 @@
 //! back out.
 
 use crate::cli::{InstallArgs, UninstallArgs};
+use crate::launchd;
 use crate::mcp_registration::{ClaudeJson, Outcome};
 use crate::settings::{ClaudeSettings, Record, Saved};
 use crate::units;
@@ -62,7 +63,9 @@ pub fn install(args: InstallArgs) -> Result<ExitCode> {
     // config directory must not leave units written and hooks missing.
     let state_dir = Paths::from_env().state_dir;
     let mut targets = vec![state_dir.clone()];
-    if !units::packaged_for(&bindir) {
+    if cfg!(target_os = "macos") {
+        targets.push(launchd::agents_dir(&home));
+    } else if !units::packaged_for(&bindir) {
         targets.push(units::user_dir(&home));
     }
     if !args.no_hooks {
@@ -75,33 +78,10 @@ pub fn install(args: InstallArgs) -> Result<ExitCode> {
         writable(dir)?;
     }
 
-    if units::packaged_for(&bindir) {
-        println!("using the packaged units in {}", units::PACKAGED_DIR);
+    if cfg!(target_os = "macos") {
+        install_launchd(&home, &bindir, &config, args.now)?;
     } else {
-        let dir = units::user_dir(&home);
-        let changed = units::write(&dir, &units::render(&bindir, &config))?;
-        println!("units: {} ({changed} changed)", dir.display());
-    }
-    let manager = units::user_manager();
-    match &manager {
-        Ok(()) => {
-            units::systemctl(&["daemon-reload"])?;
-            let mut enable = vec!["enable"];
-            if args.now {
-                enable.push("--now");
-            }
-            enable.extend(units::SOCKETS);
-            units::systemctl(&enable)?;
-            println!(
-                "sockets enabled{}: {}",
-                if args.now { " and started" } else { "" },
-                units::SOCKETS.join(" ")
-            );
-        }
-        Err(why) => {
-            println!("no systemd user manager answers ({why});");
-            println!("run the daemons in the foreground instead: claudectl run");
-        }
+        install_systemd(&home, &bindir, &config, args.now)?;
     }
 
     if !args.no_hooks {
@@ -131,6 +111,58 @@ pub fn install(args: InstallArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn install_systemd(home: &Path, bindir: &Path, config: &Config, now: bool) -> Result<()> {
+    if units::packaged_for(bindir) {
+        println!("using the packaged units in {}", units::PACKAGED_DIR);
+    } else {
+        let dir = units::user_dir(home);
+        let changed = units::write(&dir, &units::render(bindir, config))?;
+        println!("units: {} ({changed} changed)", dir.display());
+    }
+    match units::user_manager() {
+        Ok(()) => {
+            units::systemctl(&["daemon-reload"])?;
+            let mut enable = vec!["enable"];
+            if now {
+                enable.push("--now");
+            }
+            enable.extend(units::SOCKETS);
+            units::systemctl(&enable)?;
+            println!(
+                "sockets enabled{}: {}",
+                if now { " and started" } else { "" },
+                units::SOCKETS.join(" ")
+            );
+        }
+        Err(why) => {
+            println!("no systemd user manager answers ({why});");
+            println!("run the daemons in the foreground instead: claudectl run");
+        }
+    }
+    Ok(())
+}
+
+/// macOS: agents in ~/Library/LaunchAgents load at every login; `--now` loads them at once
+/// (reloading those whose plist changed, so a new binary path takes effect).
+fn install_launchd(home: &Path, bindir: &Path, config: &Config, now: bool) -> Result<()> {
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let dir = launchd::agents_dir(home);
+    let agents = launchd::render(bindir, uid, home, config);
+    let changed = launchd::write(&dir, &agents)?;
+    println!("agents: {} ({} changed)", dir.display(), changed.len());
+    if now {
+        for agent in &agents {
+            let reload = changed.contains(&agent.label);
+            launchd::bootstrap(uid, agent.label, &dir.join(agent.file_name()), reload)?;
+        }
+        println!("agents loaded (listening; each starts on first use)");
+    } else {
+        println!("agents load at your next login (or run: claudectl install --now)");
+    }
+    Ok(())
 }
 
 fn register_hooks(
@@ -165,24 +197,11 @@ pub fn uninstall(args: UninstallArgs) -> Result<ExitCode> {
         false => Some(ClaudeJson::load(&claude_json_path)?),
         true => None,
     };
-    if units::user_manager().is_ok() {
-        let mut disable = vec!["disable", "--now"];
-        disable.extend(units::SOCKETS);
-        units::systemctl(&disable)?;
-        let services: Vec<String> = units::SOCKETS
-            .iter()
-            .map(|s| s.replace(".socket", ".service"))
-            .collect();
-        let mut stop = vec!["stop"];
-        stop.extend(services.iter().map(String::as_str));
-        units::systemctl(&stop)?;
+    if cfg!(target_os = "macos") {
+        uninstall_launchd(&home)?;
+    } else {
+        uninstall_systemd(&home)?;
     }
-    let dir = units::user_dir(&home);
-    let removed = units::remove(&dir)?;
-    if removed > 0 && units::user_manager().is_ok() {
-        units::systemctl(&["daemon-reload"])?;
-    }
-    println!("units: {removed} removed from {}", dir.display());
     if !args.no_hooks {
         let state_dir = Paths::from_env().state_dir;
         settings.remove_hooks(Record::load(&state_dir).as_ref());
@@ -210,6 +229,40 @@ pub fn uninstall(args: UninstallArgs) -> Result<ExitCode> {
     }
     println!("data kept in {}", Paths::from_env().state_dir.display());
     Ok(ExitCode::SUCCESS)
+}
+
+fn uninstall_systemd(home: &Path) -> Result<()> {
+    if units::user_manager().is_ok() {
+        let mut disable = vec!["disable", "--now"];
+        disable.extend(units::SOCKETS);
+        units::systemctl(&disable)?;
+        let services: Vec<String> = units::SOCKETS
+            .iter()
+            .map(|s| s.replace(".socket", ".service"))
+            .collect();
+        let mut stop = vec!["stop"];
+        stop.extend(services.iter().map(String::as_str));
+        units::systemctl(&stop)?;
+    }
+    let dir = units::user_dir(home);
+    let removed = units::remove(&dir)?;
+    if removed > 0 && units::user_manager().is_ok() {
+        units::systemctl(&["daemon-reload"])?;
+    }
+    println!("units: {removed} removed from {}", dir.display());
+    Ok(())
+}
+
+fn uninstall_launchd(home: &Path) -> Result<()> {
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    for label in launchd::labels() {
+        launchd::bootout(uid, label)?;
+    }
+    let dir = launchd::agents_dir(home);
+    let removed = launchd::remove(&dir)?;
+    println!("agents: {removed} removed from {}", dir.display());
+    Ok(())
 }
 
 /// Whether `dir` (or, if it does not exist yet, the nearest ancestor it would be created

@@ -1,5 +1,6 @@
 //! `claudectl logs`: the daemons' logs, from the journal when they run under systemd, else
-//! from the files `claudectl run` writes in the state directory.
+//! from the files `claudectl run` writes in the state directory (and, on macOS, the files
+//! the launchd agents write in ~/Library/Logs).
 //!
 //! `journalctl --user-unit=` rather than `--user -u`: the latter reads only the per-user
 //! journal files, which journald does not keep for system uids (root included); the former
@@ -59,9 +60,19 @@ pub fn logs(args: LogsArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(status.code().unwrap_or(1) as u8));
     }
     let paths = Paths::from_env();
+    // launchd agents log to ~/Library/Logs (their plists' StandardErrorPath).
+    let agent_logs = std::env::var_os("HOME")
+        .filter(|_| cfg!(target_os = "macos"))
+        .map(|home| PathBuf::from(home).join("Library/Logs"));
     let files: Vec<PathBuf> = selected
         .iter()
-        .map(|d| foreground_log(&paths, *d))
+        .flat_map(|d| {
+            let agent = agent_logs
+                .as_ref()
+                .map(|dir| dir.join(format!("{}.log", d.program())));
+            [Some(foreground_log(&paths, *d)), agent]
+        })
+        .flatten()
         .filter(|p| p.exists())
         .collect();
     if files.is_empty() {

@@ -6,6 +6,7 @@ mod cli;
 mod daemon_client;
 mod doctor;
 mod install;
+mod launchd;
 mod logs;
 mod mcp;
 mod mcp_registration;
