@@ -8,7 +8,7 @@
 //!
 //! Per turn, the prompt decides: `sleep:<ms>` answers after a delay (an interrupt ends it
 //! early), `garbage` writes bad lines before answering, `badresult` ends the turn with a
-//! malformed result, `die` exits mid-turn, `hang` never answers and ignores interrupts;
+//! malformed result, `hugeresult` with one over the line limit, `die` exits mid-turn, `hang` never answers and ignores interrupts;
 //! anything else is echoed as `echo: <prompt>`.
 
 use serde_json::{json, Value};
@@ -103,6 +103,11 @@ fn main() {
                 }
                 if prompt == "badresult" {
                     raw("{\"type\": \"result\", \"subtype\": 7}");
+                    continue;
+                }
+                if prompt == "hugeresult" {
+                    let big = "y".repeat(9 << 20);
+                    raw(&format!("{{\"type\": \"result\", \"subtype\": \"success\", \"is_error\": false, \"result\": \"{big}\"}}"));
                     continue;
                 }
                 if prompt == "garbage" {

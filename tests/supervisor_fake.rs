@@ -70,6 +70,16 @@ fn garbage_output_is_skipped_and_the_turn_completes() {
         "{r}"
     );
     assert!(t.elapsed() < Duration::from_secs(2));
+    // So does a result line too long to keep.
+    let t = Instant::now();
+    let (st, r) = ask(&s, "g", "hugeresult");
+    assert_eq!(
+        (st, r["error"].as_str()),
+        (502, Some("child_output")),
+        "{r}"
+    );
+    assert!(r["message"].as_str().unwrap().contains("exceeds"), "{r}");
+    assert!(t.elapsed() < Duration::from_secs(2));
     let (st, r) = ask(&s, "g", "fine");
     assert_eq!((st, r["result"].as_str()), (200, Some("echo: fine")));
     let (_, h) = s.get("/v1/health");

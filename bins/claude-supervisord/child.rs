@@ -319,15 +319,27 @@ async fn read_stdout(stdout: tokio::process::ChildStdout, tx: mpsc::UnboundedSen
                     reason: format!("{e}: {}", preview(&t)),
                 },
             },
-            Ok(Some(Line::TooLong(n))) => bad(format!(
-                "line of {n} bytes exceeds the {MAX_LINE}-byte limit"
-            )),
+            // A result too large to keep still ends its turn: otherwise the caller would
+            // wait for the turn's timeout.
+            Ok(Some(Line::TooLong { len, head })) => ChildEvent::Bad {
+                ends_turn: is_result(&head),
+                reason: format!(
+                    "line of {len} bytes exceeds the {MAX_LINE}-byte limit: {}",
+                    preview(&head)
+                ),
+            },
             Ok(Some(Line::NotUtf8)) => bad("line is not UTF-8".into()),
         };
         if tx.send(event).is_err() {
             return;
         }
     }
+}
+
+/// Whether the start of a stream-json line is that of a `result` message.
+fn is_result(head: &str) -> bool {
+    let compact: String = head.chars().filter(|c| !c.is_whitespace()).collect();
+    compact.contains("\"type\":\"result\"")
 }
 
 fn preview(t: &str) -> String {

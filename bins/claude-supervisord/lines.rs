@@ -5,13 +5,16 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 /// Longest line kept (tool outputs can be large; the contract asks for at least 1 MiB).
 pub const MAX_LINE: usize = 8 << 20;
+/// How much of a discarded line is kept.
+const HEAD: usize = 64;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
     /// A complete line, without its newline.
     Text(String),
-    /// A line longer than the bound, discarded; its length in bytes.
-    TooLong(usize),
+    /// A line longer than the bound, discarded but for its first bytes (enough to tell
+    /// what kind of message it was).
+    TooLong { len: usize, head: String },
     /// Not UTF-8.
     NotUtf8,
 }
@@ -24,12 +27,13 @@ pub async fn next_line<R: AsyncBufRead + Unpin>(
 ) -> std::io::Result<Option<Line>> {
     buf.clear();
     let mut discarded = 0usize;
+    let mut head = Vec::new();
     loop {
         let chunk = r.fill_buf().await?;
         if chunk.is_empty() {
             // EOF: a last line without newline still counts.
             if discarded > 0 {
-                return Ok(Some(Line::TooLong(discarded)));
+                return Ok(Some(too_long(discarded, &head)));
             }
             if buf.is_empty() {
                 return Ok(None);
@@ -41,6 +45,9 @@ pub async fn next_line<R: AsyncBufRead + Unpin>(
             None => (chunk, None),
         };
         if discarded > 0 || buf.len() + part.len() > max {
+            if discarded == 0 {
+                head.extend(buf.iter().chain(part).take(HEAD));
+            }
             discarded += buf.len() + part.len();
             buf.clear();
         } else {
@@ -50,10 +57,17 @@ pub async fn next_line<R: AsyncBufRead + Unpin>(
         r.consume(used);
         if found.is_some() {
             if discarded > 0 {
-                return Ok(Some(Line::TooLong(discarded)));
+                return Ok(Some(too_long(discarded, &head)));
             }
             return Ok(Some(finish(std::mem::take(buf))));
         }
+    }
+}
+
+fn too_long(len: usize, head: &[u8]) -> Line {
+    Line::TooLong {
+        len,
+        head: String::from_utf8_lossy(head).into_owned(),
     }
 }
 
@@ -90,7 +104,11 @@ mod tests {
             got,
             [
                 Line::Text("one".into()),
-                Line::TooLong(100),
+                // The head: what was read when the bound was crossed (7-byte reads).
+                Line::TooLong {
+                    len: 100,
+                    head: "x".repeat(52),
+                },
                 Line::Text("two".into()),
                 Line::NotUtf8,
                 Line::Text("last".into()),
