@@ -85,6 +85,34 @@ fn identity_peers_profile_and_status() {
         "{:?}",
         sse.comments
     );
+    drop(sse);
+
+    // Sessions not seen for 30 days are forgotten at the next start; the others stay.
+    let sessions = |m: &Meshd| -> Vec<String> {
+        let (_, all) = m.get("/v1/peers?all=true");
+        let mut ids: Vec<String> = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["session_id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(sessions(&m), ["sess-a", "sess-d"]);
+    let mut m = m;
+    m.stop();
+    m.sql(
+        "UPDATE sessions SET last_seen_at = '2000-01-01T00:00:00.000Z' WHERE session_id = 'sess-d'",
+    );
+    m.restart();
+    assert_eq!(sessions(&m), ["sess-a"]);
+    assert!(
+        m.log_text()
+            .contains("forgot sessions not seen for 30 days"),
+        "{}",
+        m.log_text()
+    );
 }
 
 #[test]

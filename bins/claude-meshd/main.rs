@@ -157,6 +157,13 @@ fn open(ctx: &Context) -> Result<Meshd, StartupError> {
             "pruned inbox messages older than {INBOX_DAYS} days"
         );
     }
+    let forgotten = peers::prune(&conn, INBOX_DAYS).map_err(db_err)?;
+    if forgotten > 0 {
+        tracing::info!(
+            rows = forgotten,
+            "forgot sessions not seen for {INBOX_DAYS} days"
+        );
+    }
     let peers = peers::Peers::load(&conn, identity.public_hex(), cfg.broker_url.is_some())
         .map_err(db_err)?;
     let display_name = cfg.display_name.clone().unwrap_or_else(hostname);

@@ -36,6 +36,14 @@ fn alive(pid: Option<u32>) -> bool {
     pid.filter(|p| (1..=i32::MAX as u32).contains(p)).is_none_or(|p| unsafe { libc::kill(p as i32, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
+/// Forget this daemon's sessions not seen for `days`: a Claude session that has been gone
+/// that long will not be messaged again, and every remembered one costs memory and a line
+/// in `peers` for the daemon's whole life.
+pub fn prune(conn: &Connection, days: u32) -> rusqlite::Result<usize> {
+    let cutoff = crate::clock::text(crate::clock::now_ms() - i64::from(days) * 86_400_000);
+    conn.execute("DELETE FROM sessions WHERE last_seen_at < ?1", [cutoff])
+}
+
 impl Peers {
     /// Load this daemon's sessions from the database.
     pub fn load(conn: &Connection, me: &str, broker_mode: bool) -> rusqlite::Result<Peers> {
