@@ -89,8 +89,11 @@ pub fn without_test_env(cmd: &mut Command) -> &mut Command {
 /// extracted copy as fresh as the tree `cargo test` built (it hashes a package's path
 /// relative to its workspace and compares mtimes), which is what makes its build a no-op.
 pub fn source_tarball(dir: &Path, top: &str) -> PathBuf {
+    // safe.directory: CI runs as root, the checkout may belong to another user; this only reads.
     let listed = Command::new("git")
         .args([
+            "-c",
+            "safe.directory=*",
             "ls-files",
             "-z",
             "--cached",
