@@ -1,8 +1,9 @@
 //! The RPM package for real: `rpmbuild -bb packaging/rpm/claude-daemons.spec` from a source
 //! tarball of the repository, with the spec's `cargo_profile`/`cargo_target_dir` macros
 //! pointing cargo at the debug build `cargo test` made (cargo does nothing). Then the
-//! package's file list (`rpm -qlp`) against the Debian package's, its scriptlets, and an
-//! install into a scratch root (`rpm -i --root`) whose programs run.
+//! package's file list (`rpm -qlp`) against the Debian package's, and an install into a
+//! scratch root (`rpm -i --root`, scriptlets run) whose programs run and whose sockets the
+//! %post scriptlet enabled for every user, then `rpm -e`.
 
 #[path = "support/package_build.rs"]
 mod package_build;
@@ -17,16 +18,16 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-/// Fedora's systemd-rpm-macros, which Debian's rpm lacks, as `--define`s. They expand to the
-/// same scriptlets as the definitions in systemd's src/rpm/macros.systemd.in (from which
-/// Fedora's package is built; `{{SYSTEMD_UPDATE_HELPER_PATH}}` is
-/// /usr/lib/systemd/systemd-update-helper there): `%_userunitdir` is /usr/lib/systemd/user,
-/// `%_userpresetdir` /usr/lib/systemd/user-preset; `%systemd_user_post` calls the helper's
-/// install-user-units on the first install ($1 = 1) and `%systemd_user_preun` its
-/// remove-user-units on the last removal ($1 = 0). `%_docdir_fmt` is rpm's own default on
-/// Fedora (docs in /usr/share/doc/NAME, not NAME-VERSION as Debian's rpm has it).
+/// Where Fedora's systemd package installs the helper its rpm macros call.
 const HELPER: &str = "/usr/lib/systemd/systemd-update-helper";
 
+/// Fedora's systemd-rpm-macros, which Debian's rpm lacks, as `--define`s. They expand to the
+/// same scriptlets as the definitions in systemd's src/rpm/macros.systemd.in, from which
+/// Fedora's package is built (with `{{SYSTEMD_UPDATE_HELPER_PATH}}` = [`HELPER`]):
+/// `%_userunitdir` is /usr/lib/systemd/user, `%_userpresetdir` /usr/lib/systemd/user-preset;
+/// `%systemd_user_post` calls the helper's install-user-units on the first install ($1 = 1),
+/// `%systemd_user_preun` its remove-user-units on the last removal ($1 = 0). `%_docdir_fmt`
+/// is Fedora's rpm default (docs in /usr/share/doc/NAME; Debian's rpm has NAME-VERSION).
 fn fedora_macros() -> Vec<String> {
     let scriptlet = |cond: &str, verb: &str| {
         format!("if [ $1 {cond} ] && [ -x \"{HELPER}\" ]; then {HELPER} {verb} %{{?*}} || : ; fi")
@@ -59,6 +60,7 @@ fn rpm_builds_with_rpmbuild_and_installs_into_a_root() {
     require("rpmbuild", "rpm");
     require("rpm", "rpm");
     require("systemctl", "systemd");
+    require("unshare", "util-linux");
     let tmp = tempfile::Builder::new()
         .prefix("cd-rpm.")
         .tempdir_in("/var/tmp")
@@ -138,58 +140,116 @@ fn rpm_builds_with_rpmbuild_and_installs_into_a_root() {
         "%preun: {preun}"
     );
 
-    // Installed into a scratch root. The scriptlets cannot run there (rpm runs them chrooted,
-    // and the root has no shell), so what the helper does is done below with --root.
+    // Installed into a scratch root, scriptlets and all: rpm runs them chrooted there.
     let root_dir = tmp.path().join("root");
-    std::fs::create_dir(&root_dir).unwrap();
-    run(Command::new("rpm")
-        .args(["-i", "--nodeps", "--noscripts", "--root"])
-        .arg(&root_dir)
-        .arg(rpm));
+    scaffold_root(&root_dir);
+    let wants = root_dir.join("etc/systemd/user/sockets.target.wants");
+    rpm_in_root(&root_dir, &["-i", "--nodeps"], rpm);
     for path in &files {
         let installed = root_dir.join(path.trim_start_matches('/'));
         assert!(installed.is_file(), "{path} not installed");
     }
     assert_programs_run(&root_dir.join("usr/bin"));
-
-    // systemd-update-helper install-user-units is `systemctl --no-reload preset --global
-    // UNITS` (systemd's src/rpm/systemd-update-helper.in). Fedora ends its presets with
-    // "disable *" (99-default-disable.preset): the package's own preset must win over it.
-    let presets = root_dir.join("usr/lib/systemd/user-preset");
-    std::fs::write(presets.join("99-default-disable.preset"), "disable *\n").unwrap();
-    let wants = root_dir.join("etc/systemd/user/sockets.target.wants");
-    let systemctl = |args: &[&str]| {
-        run(Command::new("systemctl")
-            .arg("--root")
-            .arg(&root_dir)
-            .args(["--no-reload", "--global"])
-            .args(args)
-            .args(SOCKETS))
-    };
-    systemctl(&["preset"]);
+    // %post ($1 = 1) applied the presets: the package's "enable" won over "disable *".
     for socket in SOCKETS {
         let target = std::fs::read_link(wants.join(socket))
-            .unwrap_or_else(|e| panic!("{socket} not enabled by the preset: {e}"));
+            .unwrap_or_else(|e| panic!("{socket} not enabled by %post: {e}"));
         assert_eq!(target, Path::new("/usr/lib/systemd/user").join(socket));
     }
-    // remove-user-units: `systemctl --global disable UNITS` (then per running user manager).
-    systemctl(&["disable"]);
+
+    // %preun ($1 = 0) disables them for every user; rpm -e takes every file back out.
+    rpm_in_root(&root_dir, &["-e", "--nodeps"], Path::new(PACKAGE));
     for socket in SOCKETS {
         assert!(
             wants.join(socket).symlink_metadata().is_err(),
-            "{socket} still enabled"
+            "{socket} still enabled after rpm -e"
         );
     }
-    std::fs::remove_file(presets.join("99-default-disable.preset")).unwrap();
-
-    run(Command::new("rpm")
-        .args(["-e", "--nodeps", "--noscripts", "--root"])
-        .arg(&root_dir)
-        .arg(PACKAGE));
     for path in &files {
         assert!(
             !root_dir.join(path.trim_start_matches('/')).exists(),
             "{path} left behind by rpm -e"
         );
     }
+}
+
+/// What a Fedora root has that the scriptlets use, in an empty directory: `/bin/sh` and
+/// `systemctl` (with their libraries, bind-mounted from this machine by [`rpm_in_root`]),
+/// Fedora's catch-all preset and a systemd-update-helper.
+///
+/// Debian's systemd has no systemd-update-helper, so the root gets one whose two verbs do
+/// what Fedora's do (systemd's src/rpm/systemd-update-helper.in): install-user-units is
+/// `systemctl --no-reload preset --global UNITS`; remove-user-units is `systemctl --global
+/// disable UNITS` and then, only where systemd runs as PID 1, the same per running user
+/// manager — never the case in a chroot.
+fn scaffold_root(root: &Path) {
+    for dir in [
+        "usr/bin",
+        "usr/lib64",
+        "usr/lib/x86_64-linux-gnu",
+        "usr/lib/systemd/user-preset",
+        "dev",
+        "tmp",
+        "var/tmp",
+    ] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for (link, target) in [
+        ("bin", "usr/bin"),
+        ("lib", "usr/lib"),
+        ("lib64", "usr/lib64"),
+    ] {
+        std::os::unix::fs::symlink(target, root.join(link)).unwrap();
+    }
+    // Mount points for the bind mounts.
+    for file in ["usr/bin/sh", "usr/bin/systemctl", "dev/null"] {
+        std::fs::write(root.join(file), "").unwrap();
+    }
+    // Fedora ends its presets with this (99-default-disable.preset, from fedora-release).
+    std::fs::write(
+        root.join("usr/lib/systemd/user-preset/99-default-disable.preset"),
+        "disable *\n",
+    )
+    .unwrap();
+    let helper = root.join(HELPER.trim_start_matches('/'));
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\nset -eu\nverb=$1\nshift\ncase $verb in\n\
+         install-user-units) systemctl --no-reload preset --global \"$@\" ;;\n\
+         remove-user-units) systemctl --global disable \"$@\" ;;\n\
+         *) echo \"unknown verb $verb\" >&2; exit 3 ;;\n\
+         esac\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `rpm --root ROOT ARGS… PACKAGE` in a private mount namespace in which this machine's shell,
+/// systemctl and libraries are bind-mounted into the root (read-only, gone when rpm exits).
+fn rpm_in_root(root: &Path, args: &[&str], package: &Path) -> String {
+    const SCRIPT: &str = r#"set -e
+root=$1
+shift
+bind() { mount --bind "$1" "$root$2" && mount -o remount,bind,ro "$root$2"; }
+bind "$(readlink -f /bin/sh)" /usr/bin/sh
+bind /usr/bin/systemctl /usr/bin/systemctl
+bind /usr/lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu
+bind /usr/lib64 /usr/lib64
+mount --bind /dev/null "$root/dev/null"
+exec rpm --root "$root" "$@"
+"#;
+    run(Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            SCRIPT,
+            "sh",
+        ])
+        .arg(root)
+        .args(args)
+        .arg(package))
 }
