@@ -3,8 +3,8 @@
 //! `_cargo_target_dir` pointing cargo at the debug build `cargo test` made. prepare()
 //! (`cargo fetch --locked`), build() (`cargo build --frozen`) and package() run as written;
 //! check() is skipped (--nocheck) only because it runs unit tests this CI runs anyway. Then
-//! the package's file list (`pacman -Qlp`) against the Debian package's, and its programs run
-//! from the extracted package.
+//! the package's file list (`pacman -Qlp`) against the Debian package's, and `pacman -U` into
+//! a scratch root, whose programs run, and `pacman -R`.
 //!
 //! makepkg refuses to run as root, and CI runs as root. It runs here in a user namespace
 //! (`unshare --user --map-user=65534`): makepkg sees the unprivileged uid 65534 and has no
@@ -141,12 +141,48 @@ fn arch_package_builds_with_makepkg() {
     let info = run(Command::new("pacman").arg("-Qip").arg(package));
     assert!(info.contains("systemd"), "depends on systemd: {info}");
 
-    // The programs run from the package's tree.
-    let extracted = dir("extracted");
-    run(Command::new("bsdtar")
-        .arg("-xf")
-        .arg(package)
-        .arg("-C")
-        .arg(&extracted));
-    assert_programs_run(&extracted.join("usr/bin"));
+    // Installed with pacman into a scratch root (its own database; -dd: the dependencies
+    // are Arch's packages), the programs run from there, and `pacman -R` takes it all out.
+    let root_dir = dir("root");
+    let pacman = |args: &[&str]| {
+        let db = root_dir.join("var/lib/pacman");
+        std::fs::create_dir_all(&db).unwrap();
+        run(Command::new("pacman")
+            .arg("--root")
+            .arg(&root_dir)
+            .arg("--dbpath")
+            .arg(&db)
+            .args(args))
+    };
+    pacman(&[
+        "-U",
+        "-dd",
+        "--noconfirm",
+        "--noprogressbar",
+        package.to_str().unwrap(),
+    ]);
+    let paths: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{PACKAGE} ")))
+        .filter(|p| !p.ends_with('/'))
+        .collect();
+    for path in &paths {
+        assert!(
+            root_dir.join(path.trim_start_matches('/')).is_file(),
+            "{path} not installed by pacman -U"
+        );
+    }
+    let query = pacman(&["-Q", PACKAGE]);
+    assert_eq!(
+        query.trim(),
+        format!("{PACKAGE} {}-1", env!("CARGO_PKG_VERSION"))
+    );
+    assert_programs_run(&root_dir.join("usr/bin"));
+    pacman(&["-R", "--noconfirm", PACKAGE]);
+    for path in &paths {
+        assert!(
+            !root_dir.join(path.trim_start_matches('/')).exists(),
+            "{path} left behind by pacman -R"
+        );
+    }
 }
