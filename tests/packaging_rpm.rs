@@ -14,7 +14,7 @@ use package_build::*;
 use package_files::*;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -47,6 +47,38 @@ fn fedora_macros() -> Vec<String> {
     ]
 }
 
+/// Builds the spec in `top` (its SOURCES hold the tarball) and returns the package; with
+/// `dist`, a later release of the same version (`Release: 1%{?dist}`).
+fn rpmbuild(top: &Path, dist: Option<&str>) -> PathBuf {
+    let started = Instant::now();
+    let mut rpmbuild = Command::new("rpmbuild");
+    without_test_env(&mut rpmbuild);
+    // --nodeps: the BuildRequires are Fedora's package names, which Debian's empty rpm
+    // database cannot satisfy. --nocheck: %check runs unit tests `cargo test` runs anyway.
+    rpmbuild.args(["-bb", "--nodeps", "--nocheck"]);
+    let defines = [
+        format!("_topdir {}", top.display()),
+        "cargo_profile dev".to_string(),
+        format!("cargo_target_dir {}", target_dir().display()),
+        // Fast compression: the payload format is not what is being tested.
+        "_binary_payload w1.gzdio".to_string(),
+    ];
+    let dist = dist.map(|d| format!("dist {d}"));
+    for define in defines.into_iter().chain(fedora_macros()).chain(dist) {
+        rpmbuild.arg("--define").arg(define);
+    }
+    let log = run(rpmbuild.arg(root().join("packaging/rpm/claude-daemons.spec")));
+    println!("rpmbuild -bb: {:?}", started.elapsed());
+    assert_cargo_did_nothing(&log, "rpmbuild");
+    assert!(!log.contains("warning:"), "rpmbuild warned:\n{log}");
+    let written: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("Wrote: "))
+        .collect();
+    assert_eq!(written.len(), 1, "one package: {written:?}");
+    PathBuf::from(written[0])
+}
+
 fn rpm_query(rpm: &Path, format: &str) -> String {
     run(Command::new("rpm")
         .arg("-qp")
@@ -74,33 +106,7 @@ fn rpm_builds_with_rpmbuild_and_installs_into_a_root() {
     );
     println!("source tarball: {:?}", started.elapsed());
 
-    let started = Instant::now();
-    let mut rpmbuild = Command::new("rpmbuild");
-    without_test_env(&mut rpmbuild);
-    // --nodeps: the BuildRequires are Fedora's package names, which Debian's empty rpm
-    // database cannot satisfy. --nocheck: %check runs unit tests `cargo test` runs anyway.
-    rpmbuild.args(["-bb", "--nodeps", "--nocheck"]);
-    let target = target_dir();
-    let defines = [
-        format!("_topdir {}", top.display()),
-        "cargo_profile dev".to_string(),
-        format!("cargo_target_dir {}", target.display()),
-        // Fast compression: the payload format is not what is being tested.
-        "_binary_payload w1.gzdio".to_string(),
-    ];
-    for define in defines.into_iter().chain(fedora_macros()) {
-        rpmbuild.arg("--define").arg(define);
-    }
-    let log = run(rpmbuild.arg(root().join("packaging/rpm/claude-daemons.spec")));
-    println!("rpmbuild -bb: {:?}", started.elapsed());
-    assert_cargo_did_nothing(&log, "rpmbuild");
-    assert!(!log.contains("warning:"), "rpmbuild warned:\n{log}");
-    let rpms: Vec<_> = std::fs::read_dir(top.join("RPMS/x86_64"))
-        .expect("RPMS/x86_64")
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(rpms.len(), 1, "{rpms:?}");
-    let rpm = &rpms[0];
+    let rpm = &rpmbuild(&top, None);
 
     // The file list: the Debian package's, in Fedora's places, plus the preset.
     let listed = rpm_query(rpm, "[%{FILENAMES}\t%{FILEMODES:perms}\n]");
@@ -155,6 +161,34 @@ fn rpm_builds_with_rpmbuild_and_installs_into_a_root() {
         let target = std::fs::read_link(wants.join(socket))
             .unwrap_or_else(|e| panic!("{socket} not enabled by %post: {e}"));
         assert_eq!(target, Path::new("/usr/lib/systemd/user").join(socket));
+    }
+
+    // An upgrade applies no preset: what an administrator disabled stays disabled.
+    run(Command::new("systemctl")
+        .arg("--root")
+        .arg(&root_dir)
+        .args(["--global", "disable", "claude-meshd.socket"]));
+    let upgrade = rpmbuild(&top, Some(".upgrade"));
+    rpm_in_root(&root_dir, &["-U", "--nodeps"], &upgrade);
+    let release = run(Command::new("rpm").arg("--root").arg(&root_dir).args([
+        "-q",
+        "--qf",
+        "%{RELEASE}",
+        PACKAGE,
+    ]));
+    assert!(release.starts_with("1.upgrade"), "{release}");
+    assert!(
+        wants
+            .join("claude-meshd.socket")
+            .symlink_metadata()
+            .is_err(),
+        "the upgrade enabled claude-meshd.socket again"
+    );
+    for socket in ["claude-memd.socket", "claude-supervisord.socket"] {
+        assert!(
+            wants.join(socket).symlink_metadata().is_ok(),
+            "the upgrade disabled {socket}"
+        );
     }
 
     // %preun ($1 = 0) disables them for every user; rpm -e takes every file back out.
