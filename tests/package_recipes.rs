@@ -1,7 +1,9 @@
-//! The package recipes agree with each other: the Debian package's file list
-//! (`[package.metadata.deb]`) holds every program, unit, man page and completion, and the RPM
-//! spec, the Arch PKGBUILD and the Homebrew formula install the same set (each parsed from its
-//! `install` lines). These are static checks; tests/packaging.rs builds and installs the .deb.
+//! Static checks of the package recipes: the Debian package's file list
+//! (`[package.metadata.deb]`) holds every program, unit, man page and completion; the RPM spec
+//! and the PKGBUILD as shipped build a locked release; the Homebrew formula (which cannot be
+//! built here) is valid Ruby and installs the same set. tests/packaging.rs builds and installs
+//! the .deb, tests/packaging_rpm.rs and packaging_arch.rs build the others and compare their
+//! real file lists with it.
 
 #[path = "support/package_files.rs"]
 mod package_files;
@@ -44,88 +46,64 @@ fn deb_holds_every_program_unit_page_and_completion() {
     assert!(prerm.contains("systemctl --global disable"));
 }
 
+/// The spec as shipped builds a release with cargo's `--locked`/`--frozen` (the CI build in
+/// tests/packaging_rpm.rs overrides the profile and target dir): what `rpmspec -P` makes of
+/// %prep, %build, %check and %install with no macro defined.
 #[test]
-fn rpm_spec_installs_what_the_deb_installs() {
-    let spec = read("packaging/rpm/claude-daemons.spec");
-    let vars = [
-        ("%{buildroot}", ""),
-        ("%{_bindir}", "/usr/bin"),
-        ("%{_userunitdir}", "/usr/lib/systemd/user"),
-        ("%{_mandir}", "/usr/share/man"),
-        ("%{_datadir}", "/usr/share"),
-        ("%{_docdir}", "/usr/share/doc"),
-        ("%{name}", PACKAGE),
-    ];
-    let installed = install_lines(&spec, &vars);
-    assert_eq!(
-        installed,
-        deb_set(),
-        "packaging/rpm/claude-daemons.spec %install"
-    );
-
-    // Every installed file is claimed by %files (rpmbuild fails on unpackaged files).
-    let files = spec.split("\n%files\n").nth(1).expect("%files");
-    let patterns: Vec<String> = files
+fn rpm_spec_builds_a_locked_release_by_default() {
+    let parsed = Command::new("rpmspec")
+        .arg("-P")
+        .arg(root().join("packaging/rpm/claude-daemons.spec"))
+        .output()
+        .expect("rpmspec is required: apt-get install rpm (see .ci/run)");
+    assert!(parsed.status.success(), "rpmspec -P: {parsed:?}");
+    let spec = String::from_utf8(parsed.stdout).unwrap();
+    // (rpmspec -P does not print every section header: look for the commands themselves.)
+    for command in [
+        "\ncargo fetch --locked\n",
+        "\nexport CARGO_TARGET_DIR=target\ncargo build --frozen --profile release\n",
+        "\nexport CARGO_TARGET_DIR=target\ncargo test --frozen --profile release --lib --bins ",
+    ] {
+        assert!(spec.contains(command), "no {command:?} in\n{spec}");
+    }
+    let install = spec
         .lines()
-        .take_while(|l| !l.starts_with("%changelog"))
-        .filter(|l| l.starts_with("%{"))
-        .map(|l| {
-            let mut l = l.to_string();
-            for (var, value) in &vars {
-                l = l.replace(var, value);
-            }
-            l
-        })
-        .collect();
-    let claimed: BTreeSet<String> = installed_rpm_paths(&spec, &vars)
+        .find(|l| l.starts_with("install -Dm755 "))
+        .expect("the programs' install line");
+    for program in programs() {
+        assert!(
+            install.contains(&format!(" target/release/{program}")),
+            "%install: {program}\n{install}"
+        );
+    }
+}
+
+/// The programs of Cargo.toml's [[bin]] tables.
+fn programs() -> Vec<String> {
+    everything()
         .into_iter()
-        .filter(|p| patterns.iter().any(|pat| wildcard(pat, p)))
-        .map(|p| canonical(&p))
-        .collect();
-    assert_eq!(
-        claimed, installed,
-        "%files does not claim every installed file"
-    );
-    for macro_ in ["%systemd_user_post", "%systemd_user_preun"] {
-        let line = spec
-            .lines()
-            .find(|l| l.starts_with(macro_))
-            .unwrap_or_else(|| panic!("no {macro_}"));
-        for socket in SOCKETS {
-            assert!(line.contains(socket), "{macro_} lacks {socket}");
-        }
-    }
+        .filter_map(|e| e.strip_prefix("bin/").map(String::from))
+        .collect()
 }
 
-/// The spec's installed paths before canonicalization, to match against %files globs.
-fn installed_rpm_paths(spec: &str, vars: &[(&str, &str)]) -> Vec<String> {
-    let mut out = Vec::new();
-    for line in spec.lines().filter(|l| l.starts_with("install ")) {
-        let mut line = line.to_string();
-        for (var, value) in vars {
-            line = line.replace(var, value);
-        }
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.iter().position(|w| *w == "-t") {
-            Some(i) => {
-                for src in &words[i + 2..] {
-                    out.extend(sources(src).iter().map(|n| format!("{}/{n}", words[i + 1])));
-                }
-            }
-            None => out.push(words.last().unwrap().to_string()),
-        }
-    }
-    out
-}
-
+/// The PKGBUILD as shipped builds a release with `--locked`/`--frozen` and check() runs the
+/// tests (tests/packaging_arch.rs builds it with the profile and target dir overridden).
 #[test]
-fn pkgbuild_installs_what_the_deb_installs() {
+fn pkgbuild_builds_a_locked_release_by_default() {
     let pkgbuild = read("packaging/arch/PKGBUILD");
-    let vars = [("$pkgdir", ""), ("$pkgname", PACKAGE)];
+    let defaults = Command::new("bash")
+        .arg("-c")
+        .arg("source \"$1\" && echo \"$_cargo_profile $_cargo_target_dir $(_cargo_out)\"")
+        .arg("bash")
+        .arg(root().join("packaging/arch/PKGBUILD"))
+        .env_remove("_cargo_profile")
+        .env_remove("_cargo_target_dir")
+        .output()
+        .unwrap();
+    assert!(defaults.status.success(), "{defaults:?}");
     assert_eq!(
-        install_lines(&pkgbuild, &vars),
-        deb_set(),
-        "packaging/arch/PKGBUILD package()"
+        String::from_utf8_lossy(&defaults.stdout).trim(),
+        "release target target/release"
     );
     let function = |name: &str| {
         let start = pkgbuild
@@ -135,13 +113,32 @@ fn pkgbuild_installs_what_the_deb_installs() {
         body[..body.find("\n}\n").unwrap()].to_string()
     };
     assert!(function("prepare").contains("cargo fetch --locked"));
-    assert!(function("build").contains("cargo build --frozen --release"));
+    assert!(function("build").contains("cargo build --frozen --profile \"$_cargo_profile\""));
     assert!(function("check").contains("cargo test --frozen"));
+    for program in programs() {
+        assert!(
+            function("package").contains(&format!("\"$out/{program}\"")),
+            "package() installs {program}"
+        );
+    }
 }
 
 #[test]
 fn homebrew_formula_installs_what_the_deb_installs() {
     let formula = read("packaging/homebrew/claude-daemons.rb");
+    // brew cannot run here (Linux, no network); Ruby can at least parse the formula.
+    let syntax = Command::new("ruby")
+        .arg("-c")
+        .arg(root().join("packaging/homebrew/claude-daemons.rb"))
+        .output()
+        .expect(
+            "ruby is required to check the Homebrew formula: apt-get install ruby (see .ci/run)",
+        );
+    assert!(
+        syntax.status.success(),
+        "ruby -c packaging/homebrew/claude-daemons.rb: {}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
     let mut set = BTreeSet::new();
     let mut plists = BTreeSet::new();
     for line in formula.lines().map(str::trim) {

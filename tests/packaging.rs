@@ -1,6 +1,8 @@
 //! The Debian package for real: built from the binaries the tests already built, installed
 //! with `dpkg -i`, run under a real `systemd --user` from the packaged units, and removed with
-//! `dpkg -r`. (tests/package_recipes.rs checks the file lists of every recipe.)
+//! `dpkg -r`. (tests/packaging_rpm.rs and packaging_arch.rs build the other distributions'
+//! packages and compare their file lists with this one's; tests/package_recipes.rs checks the
+//! recipes statically.)
 
 #[path = "support/http.rs"]
 mod http;

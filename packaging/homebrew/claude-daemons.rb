@@ -1,7 +1,8 @@
 # Homebrew formula of claude-daemons. Installs the same programs, man pages and completions
 # as the Debian package ([package.metadata.deb] in Cargo.toml), and the launchd agents
-# instead of systemd units; tests/packaging.rs compares the `*.install` lines with it, so
-# keep one `install` call per line with quoted paths or Dir["glob"].
+# instead of systemd units; tests/package_recipes.rs compares the `*.install` lines with it
+# (and checks the file with `ruby -c`), so keep one `install` call per line with quoted paths
+# or Dir["glob"].
 #
 # A formula's `service do` block cannot express launchd socket activation, so the plists are
 # shipped as files and `claudectl install` fills them in and bootstraps them per user.

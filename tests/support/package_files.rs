@@ -1,6 +1,6 @@
 //! The Debian package's file list (`[package.metadata.deb]` in Cargo.toml), which every
-//! other package recipe must match, and the repository's own list of what ships. Shared by
-//! tests/package_recipes.rs and tests/packaging.rs.
+//! other package must match, and the repository's own list of what ships. Shared by
+//! tests/package_recipes.rs and the tests/packaging*.rs files.
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
@@ -65,6 +65,8 @@ pub fn canonical(path: &str) -> String {
     let kind = match dir {
         "/usr/bin" => "bin",
         "/usr/lib/systemd/user" => "unit",
+        // Only the RPM has one: it enables the sockets the way the distribution does it.
+        "/usr/lib/systemd/user-preset" => "preset",
         "/usr/share/man/man1" => "man1",
         "/usr/share/man/man5" => "man5",
         "/usr/share/man/man7" => "man7",
@@ -102,55 +104,6 @@ pub fn deb_paths() -> Vec<String> {
 
 pub fn deb_set() -> BTreeSet<String> {
     deb_paths().iter().map(|p| canonical(p)).collect()
-}
-
-/// Destinations of the shell `install` lines of a spec or PKGBUILD (`install -Dm MODE -t DIR
-/// SOURCES…` or `install -Dm MODE SOURCE DEST`), with `vars` substituted.
-pub fn install_lines(text: &str, vars: &[(&str, &str)]) -> BTreeSet<String> {
-    let mut set = BTreeSet::new();
-    for line in text
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("install "))
-    {
-        let mut line = line.replace('"', "");
-        for (var, value) in vars {
-            line = line.replace(var, value);
-        }
-        assert!(
-            !line.contains('$') && !line.contains("%{"),
-            "unknown variable in {line:?}"
-        );
-        let mut words = line.split_whitespace().skip(1).peekable();
-        let mut target_dir = None;
-        let mut args = Vec::new();
-        while let Some(w) = words.next() {
-            match w {
-                "-t" => target_dir = words.next(),
-                w if w.starts_with('-') => {}
-                w => args.push(w),
-            }
-        }
-        match target_dir {
-            Some(dir) => {
-                for src in args {
-                    set.extend(
-                        sources(src)
-                            .iter()
-                            .map(|n| canonical(&format!("{dir}/{n}"))),
-                    );
-                }
-            }
-            None => {
-                let [src, dest] = args.as_slice() else {
-                    panic!("{line:?}: expected SOURCE DEST");
-                };
-                assert_eq!(sources(src).len(), 1, "{line:?}");
-                set.insert(canonical(dest));
-            }
-        }
-    }
-    set
 }
 
 /// Every program, unit, page and completion of the repository.
