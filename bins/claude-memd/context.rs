@@ -36,7 +36,10 @@ struct Obs {
     discovery_tokens: i64,
 }
 
-/// Render the context of `project` (its key) named `name`, within `budget` tokens.
+/// Render the context of `project` (its key) named `name`, within `budget` tokens. Records
+/// imported from claude-mem whose repository could not be found carry the bare name as
+/// their key (a real key is an absolute path): they belong to every project of that name,
+/// as they did in claude-mem.
 pub fn render(
     conn: &Connection,
     project: &str,
@@ -48,11 +51,11 @@ pub fn render(
         "SELECT id, type, title, facts, substr(created_at, 1, 10), substr(created_at, 12, 5),
            (length(title) + length(coalesce(subtitle, '')) + length(facts)
             + length(coalesce(narrative, ''))) / 4, discovery_tokens
-         FROM observations WHERE project = ?1
+         FROM observations WHERE project IN (?1, ?3)
          ORDER BY created_at_epoch DESC, id DESC LIMIT ?2",
     )?;
     let obs: Vec<Obs> = st
-        .query_map(params![project, MAX_OBSERVATIONS], |r| {
+        .query_map(params![project, MAX_OBSERVATIONS, name], |r| {
             Ok(Obs {
                 id: r.get(0)?,
                 kind: r.get(1)?,
@@ -67,11 +70,11 @@ pub fn render(
         .collect::<rusqlite::Result<_>>()?;
     let mut st = conn.prepare_cached(
         "SELECT id, request, completed, learned, next_steps, substr(created_at, 1, 16)
-         FROM session_summaries WHERE project = ?1
+         FROM session_summaries WHERE project IN (?1, ?3)
          ORDER BY created_at_epoch DESC, id DESC LIMIT ?2",
     )?;
     let summaries: Vec<[Option<String>; 5]> = st
-        .query_map(params![project, MAX_SUMMARIES], |r| {
+        .query_map(params![project, MAX_SUMMARIES, name], |r| {
             Ok([
                 Some(format!("#S{}", r.get::<_, i64>(0)?)),
                 r.get(1)?,

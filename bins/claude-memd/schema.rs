@@ -24,6 +24,11 @@ pub static SCHEMA: Schema = Schema {
             description: "memory: Claude observer (sources, models, retries, spend, sessions)",
             sql: V2,
         },
+        Migration {
+            version: 3,
+            description: "memory: imported records keep their origin, stored once",
+            sql: V3,
+        },
     ],
 };
 
@@ -214,4 +219,15 @@ CREATE TABLE observer_sessions (
     last_cost_usd REAL NOT NULL DEFAULT 0,
     budget_note TEXT
 ) STRICT;
+";
+
+/// Records imported from another memory system (claude-mem) keep where they came from
+/// (`claude-mem:<table>:<id>`), and an origin is stored once: importing twice adds nothing.
+const V3: &str = "
+ALTER TABLE observations ADD COLUMN origin TEXT;
+CREATE UNIQUE INDEX observations_origin ON observations(origin) WHERE origin IS NOT NULL;
+ALTER TABLE session_summaries ADD COLUMN origin TEXT;
+CREATE UNIQUE INDEX summaries_origin ON session_summaries(origin) WHERE origin IS NOT NULL;
+ALTER TABLE user_prompts ADD COLUMN origin TEXT;
+CREATE UNIQUE INDEX prompts_origin ON user_prompts(origin) WHERE origin IS NOT NULL;
 ";
