@@ -7,7 +7,7 @@ use claude_daemons::api::memory::{
     ImportBody, ImportProject, ImportRecord, ImportRequest, ImportResult, ImportedProject,
     MAX_IMPORT_RECORDS,
 };
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -67,17 +67,52 @@ pub fn validate(req: &ImportRequest) -> Result<(), ImportError> {
     Ok(())
 }
 
-/// The project key and display name for a foreign project name, and how they were found.
-pub fn resolve(conn: &Connection, hint: &ImportProject) -> rusqlite::Result<ImportedProject> {
-    let found = |project: Project, how: &str| ImportedProject {
-        name: hint.name.clone(),
-        project: project.key(),
-        how: how.into(),
+/// Where a foreign project name goes: `--project`'s directory; else where an earlier import
+/// put it; else the one project of that name claude-memd knows; else the git root of the
+/// files its records touched, when it has that name; else the bare name. The choice is
+/// remembered. When it changes (a directory given now, or a repository found for a name
+/// that had none), the records imported under the old key move to the new one.
+pub fn resolve(tx: &Connection, hint: &ImportProject) -> rusqlite::Result<ImportedProject> {
+    let remembered: Option<(String, String)> = tx
+        .query_row(
+            "SELECT project, how FROM imported_projects WHERE name = ?1",
+            [&hint.name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let chosen = match (&hint.dir, &remembered) {
+        (Some(dir), _) => (Project::of(Path::new(dir)).key(), "dir".to_string()),
+        (None, Some((project, how))) if how != "unmapped" => (project.clone(), how.clone()),
+        _ => find(tx, hint)?,
     };
-    if let Some(dir) = &hint.dir {
-        return Ok(found(Project::of(Path::new(dir)), "dir"));
+    if let Some((old, _)) = remembered.filter(|(old, _)| *old != chosen.0) {
+        let name = display_name(&chosen.0);
+        for table in ["observations", "session_summaries", "user_prompts"] {
+            tx.execute(
+                &format!(
+                    "UPDATE {table} SET project = ?1, project_name = ?2
+                     WHERE project = ?3 AND origin IS NOT NULL"
+                ),
+                params![chosen.0, name, old],
+            )?;
+        }
     }
-    let known: Vec<String> = conn
+    tx.execute(
+        "INSERT INTO imported_projects (name, project, how) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET project = excluded.project, how = excluded.how",
+        params![hint.name, chosen.0, chosen.1],
+    )?;
+    Ok(ImportedProject {
+        name: hint.name.clone(),
+        project: chosen.0,
+        how: chosen.1,
+    })
+}
+
+/// A project key for `hint` from what claude-memd knows or the files tell; the bare name
+/// when neither helps.
+fn find(tx: &Connection, hint: &ImportProject) -> rusqlite::Result<(String, String)> {
+    let known: Vec<String> = tx
         .prepare_cached(
             "SELECT project FROM sessions WHERE project_name = ?1
              UNION SELECT project FROM observations WHERE project_name = ?1 AND project <> ?1",
@@ -85,26 +120,25 @@ pub fn resolve(conn: &Connection, hint: &ImportProject) -> rusqlite::Result<Impo
         .query_map([&hint.name], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     if let [one] = known.as_slice() {
-        return Ok(ImportedProject {
-            name: hint.name.clone(),
-            project: one.clone(),
-            how: "known".into(),
-        });
+        return Ok((one.clone(), "known".into()));
     }
     for path in hint.paths.iter().map(Path::new).filter(|p| p.is_absolute()) {
         // The file may be gone; its nearest directory still there tells the repository.
         if let Some(dir) = path.ancestors().skip(1).find(|d| d.is_dir()) {
             let p = Project::of(dir);
             if p.name == hint.name {
-                return Ok(found(p, "files"));
+                return Ok((p.key(), "files".into()));
             }
         }
     }
-    Ok(ImportedProject {
-        name: hint.name.clone(),
-        project: hint.name.clone(),
-        how: "unmapped".into(),
-    })
+    Ok((hint.name.clone(), "unmapped".into()))
+}
+
+/// The display name of a project key: the path's basename, or the bare name itself.
+fn display_name(project: &str) -> String {
+    Path::new(project)
+        .file_name()
+        .map_or_else(|| project.to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 /// Store a checked batch in one transaction; records whose origin is already stored are
@@ -125,12 +159,12 @@ pub fn store(conn: &mut Connection, req: ImportRequest) -> Result<ImportResult, 
     }
     let mut out = ImportResult::default();
     let mut keys = BTreeMap::new();
+    let tx = conn.transaction()?;
     for (name, hint) in &hints {
-        let p = resolve(conn, hint)?;
+        let p = resolve(&tx, hint)?;
         keys.insert(name.to_string(), p.project.clone());
         out.projects.push(p);
     }
-    let tx = conn.transaction()?;
     for r in req.records {
         let project = &keys[&r.project];
         let stored = insert(&tx, project, r)?;
@@ -146,9 +180,7 @@ pub fn store(conn: &mut Connection, req: ImportRequest) -> Result<ImportResult, 
 
 /// Whether the record was stored (`Some(false)`: its origin already was; `None`: withheld).
 fn insert(tx: &Connection, project: &str, r: ImportRecord) -> rusqlite::Result<Option<bool>> {
-    let name = Path::new(project)
-        .file_name()
-        .map_or_else(|| project.to_string(), |n| n.to_string_lossy().into_owned());
+    let name = display_name(project);
     let list = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
     let body = clean(r.body);
     let n = match body {

@@ -223,7 +223,14 @@ CREATE TABLE observer_sessions (
 
 /// Records imported from another memory system (claude-mem) keep where they came from
 /// (`claude-mem:<table>:<id>`), and an origin is stored once: importing twice adds nothing.
+/// Where each foreign project name was put is remembered, so every batch and every later
+/// import puts it in the same place.
 const V3: &str = "
+CREATE TABLE imported_projects (
+    name TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    how TEXT NOT NULL CHECK (how IN ('dir', 'known', 'files', 'unmapped'))
+) STRICT;
 ALTER TABLE observations ADD COLUMN origin TEXT;
 CREATE UNIQUE INDEX observations_origin ON observations(origin) WHERE origin IS NOT NULL;
 ALTER TABLE session_summaries ADD COLUMN origin TEXT;

@@ -292,7 +292,9 @@ already knows by that name; the git root of the files its observations read or c
 that root has the same name and still exists. Then its records appear in that repository's \
 SessionStart context and in searches by path or name. A project that cannot be mapped keeps \
 its bare name: searches by name find it, and its records are shown in the context of every \
-repository with that name (as claude-mem did).";
+repository with that name (as claude-mem did). The choice is remembered and used by later \
+imports; --project NAME=DIR given later, or a repository of that name becoming known to \
+claude-memd, moves the records imported under the old key.";
 
 /// `claudectl sup ...`.
 #[derive(Subcommand, Debug)]
