@@ -315,28 +315,38 @@ fn incremental_vacuum(conn: &Connection) -> rusqlite::Result<i64> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn prune_deletes_old_records_keeps_pending_events_and_frees_pages() {
+    /// A database with `old` observations 40 days old and `new` recent ones, each with a
+    /// narrative of `filler` (and the title `old<i>`/`new<i>`).
+    fn store_with(old: usize, new: usize, filler: &str) -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = claude_daemons::store::open(
+        let c = claude_daemons::store::open(
             &dir.path().join("m.db"),
             &crate::schema::SCHEMA,
             claude_daemons::store::Durability::Normal,
         )
         .unwrap();
-        let old = "unixepoch('now', '-40 days')";
-        let filler = "x".repeat(2000);
-        for i in 0..300 {
-            let when = if i < 200 { old } else { "unixepoch('now')" };
+        for i in 0..old + new {
+            let (title, when) = if i < old {
+                (format!("old{i}"), "unixepoch('now', '-40 days')")
+            } else {
+                (format!("new{i}"), "unixepoch('now')")
+            };
             c.execute(
                 &format!(
                     "INSERT INTO observations (session_id, project, project_name, type, title, narrative,
-                       created_at, created_at_epoch) VALUES ('s', '/p', 'p', 'change', 't', ?1, 'x', {when})"
+                       created_at, created_at_epoch) VALUES ('s', '/p', 'p', 'change', ?1, ?2, 'x', {when})"
                 ),
-                [&filler],
+                [&title, filler],
             )
             .unwrap();
         }
+        (dir, c)
+    }
+
+    #[test]
+    fn prune_deletes_old_records_keeps_pending_events_and_frees_pages() {
+        let (_dir, mut c) = store_with(200, 100, &"x".repeat(2000));
+        let old = "unixepoch('now', '-40 days')";
         c.execute_batch(&format!(
             "INSERT INTO events (session_id, event, project, project_name, payload, state, created_at_epoch)
                VALUES ('s', 'Stop', '/p', 'p', '{{}}', 'pending', {old}),
@@ -359,29 +369,7 @@ mod tests {
 
     #[test]
     fn prune_in_batches_each_its_own_transaction_then_vacuums_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut c = claude_daemons::store::open(
-            &dir.path().join("m.db"),
-            &crate::schema::SCHEMA,
-            claude_daemons::store::Durability::Normal,
-        )
-        .unwrap();
-        let filler = "y".repeat(1500);
-        for i in 0..250 {
-            let when = if i < 230 {
-                "unixepoch('now', '-40 days')"
-            } else {
-                "unixepoch('now')"
-            };
-            c.execute(
-                &format!(
-                    "INSERT INTO observations (session_id, project, project_name, type, title, narrative,
-                       created_at, created_at_epoch) VALUES ('s', '/p', 'p', 'change', 'old{i}', ?1, 'x', {when})"
-                ),
-                [&filler],
-            )
-            .unwrap();
-        }
+        let (_dir, mut c) = store_with(230, 20, &"y".repeat(1500));
         c.execute_batch(
             "INSERT INTO user_prompts (session_id, project, project_name, prompt_number, prompt_text,
                created_at_epoch) VALUES ('s', '/p', 'p', 1, 'hello', unixepoch('now', '-40 days'));
