@@ -156,4 +156,34 @@ fn prune_in_batches_with_counts_search_and_refusals() {
     let (human, _) = ctl::run(&rt, &["mem", "prune", "--older-than-days", "30"], 0);
     assert!(human.starts_with("deleted 0 observations"), "{human}");
     assert!(human.contains("in 1 batches"), "{human}");
+
+    // On a terminal the bar is drawn on stderr; with --json never, even on a terminal.
+    fill(&db);
+    let tty = on_tty(&rt, "mem prune --older-than-days 30 --batch 1000");
+    assert!(tty.contains("pruning [") && tty.contains("rows,"), "{tty}");
+    assert!(
+        tty.contains(&format!("deleted {OLD} observations")),
+        "{tty}"
+    );
+    fill(&db);
+    let tty = on_tty(&rt, "mem prune --older-than-days 30 --batch 1000 --json");
+    let v: serde_json::Value = serde_json::from_str(tty.trim())
+        .unwrap_or_else(|e| panic!("only JSON on the terminal ({e}): {tty}"));
+    assert_eq!(v["observations"], OLD);
+}
+
+/// `claudectl ARGS` on a pseudo-terminal (util-linux `script`): what the terminal showed.
+fn on_tty(runtime: &std::path::Path, args: &str) -> String {
+    let out = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} {args}", env!("CARGO_BIN_EXE_claudectl")),
+            "/dev/null",
+        ])
+        .env("CLAUDE_DAEMONS_RUNTIME_DIR", runtime)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux) runs claudectl on a terminal");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

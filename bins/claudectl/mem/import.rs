@@ -49,7 +49,7 @@ pub fn run(api: Api, a: MemImportArgs) -> CtlResult {
     }
     let total = src.total().map_err(anyhow::Error::from)?;
     let api = api.timeout(Duration::from_secs(120));
-    let bar = progress::rows(total, "importing claude-mem", a.out.json);
+    let bar = progress::rows(total, "importing", a.out.json);
     let mut sum = Summary::default();
     let mut batch = Batch::default();
     let mut failed: Option<CtlError> = None;

@@ -11,7 +11,7 @@ pub fn rows(len: u64, what: &str, json: bool) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} rows ({per_sec}, {eta} left)")
+        ProgressStyle::with_template("{msg} [{bar:30}] {human_pos}/{human_len} rows, {eta} left")
             .expect("a valid template")
             .progress_chars("=> "),
     );

@@ -30,8 +30,7 @@ pub fn run(api: Api, a: MemPruneArgs) -> CtlResult {
         print(&planned, a.out.json, 0);
         return Ok(ExitCode::SUCCESS);
     }
-    let what = format!("pruning memory older than {} days", a.older_than_days);
-    let bar = progress::rows(planned.remaining as u64, &what, a.out.json);
+    let bar = progress::rows(planned.remaining as u64, "pruning", a.out.json);
     let mut total = PruneResult::default();
     let mut batches = 0;
     loop {
