@@ -30,7 +30,7 @@ fn bad(i: usize, r: &ImportRecord, why: &str) -> ImportError {
 }
 
 /// Check every record before anything is written.
-pub fn validate(req: &ImportRequest) -> Result<(), ImportError> {
+fn validate(req: &ImportRequest) -> Result<(), ImportError> {
     if req.records.len() > MAX_IMPORT_RECORDS as usize {
         return Err(ImportError::Bad(format!(
             "at most {MAX_IMPORT_RECORDS} records per request, got {}",
