@@ -273,3 +273,139 @@ fn clean(body: ImportBody) -> ImportBody {
     sanitize(&mut v);
     serde_json::from_value(v).expect("sanitizing keeps the shape")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use claude_daemons::api::memory::{ImportBody, ImportedObservation};
+
+    fn obs(origin: &str, project: &str) -> ImportRecord {
+        ImportRecord {
+            origin: origin.into(),
+            session_id: "s".into(),
+            project: project.into(),
+            created_at: "2026-01-05T10:00:00.000Z".into(),
+            created_at_epoch: 1_767_607_200,
+            prompt_number: Some(1),
+            body: ImportBody::Observation(ImportedObservation {
+                kind: "change".into(),
+                title: format!("title of {origin}"),
+                ..ImportedObservation::default()
+            }),
+        }
+    }
+
+    fn key_of(c: &Connection, origin: &str) -> (String, String) {
+        c.query_row(
+            "SELECT project, project_name FROM observations WHERE origin = ?1",
+            [origin],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn projects_map_by_dir_memory_known_files_then_bare_name_and_move_when_found() {
+        let t = tempfile::tempdir().unwrap();
+        let mut c = claude_daemons::store::open(
+            &t.path().join("m.db"),
+            &crate::schema::SCHEMA,
+            claude_daemons::store::Durability::Normal,
+        )
+        .unwrap();
+        let repo = |name: &str| {
+            let d = t.path().join("src").join(name);
+            std::fs::create_dir_all(d.join(".git")).unwrap();
+            std::fs::create_dir_all(d.join("lib")).unwrap();
+            std::fs::canonicalize(d).unwrap()
+        };
+        let (shop, api, web) = (repo("shop"), repo("api"), repo("web"));
+        c.execute(
+            "INSERT INTO sessions (content_session_id, project, project_name, cwd)
+             VALUES ('live', ?1, 'web', ?1)",
+            [web.display().to_string()],
+        )
+        .unwrap();
+        let req = ImportRequest {
+            projects: vec![
+                ImportProject {
+                    name: "shop".into(),
+                    dir: None,
+                    paths: vec![
+                        "relative/ignored.rs".into(),
+                        shop.join("lib/gone/deleted.rs").display().to_string(),
+                    ],
+                },
+                ImportProject {
+                    name: "api".into(),
+                    dir: None,
+                    paths: vec![],
+                },
+            ],
+            records: vec![obs("o:1", "shop"), obs("o:2", "api"), obs("o:3", "web")],
+        };
+        let r = store(&mut c, req.clone()).unwrap();
+        assert_eq!((r.imported, r.duplicates), (3, 0));
+        let how: BTreeMap<_, _> = r
+            .projects
+            .iter()
+            .map(|p| (p.name.as_str(), p.how.as_str()))
+            .collect();
+        assert_eq!(how["shop"], "files");
+        assert_eq!(how["api"], "unmapped");
+        assert_eq!(how["web"], "known");
+        assert_eq!(
+            key_of(&c, "o:1"),
+            (shop.display().to_string(), "shop".into())
+        );
+        assert_eq!(key_of(&c, "o:2"), ("api".into(), "api".into()));
+        assert_eq!(key_of(&c, "o:3").0, web.display().to_string());
+
+        // Again with a directory for api: nothing new, and the bare-name record moves.
+        let mut again = req;
+        again.projects[1].dir = Some(api.join("lib").display().to_string());
+        again.projects[0].paths.clear();
+        let r = store(&mut c, again).unwrap();
+        assert_eq!((r.imported, r.duplicates), (0, 3));
+        assert_eq!(key_of(&c, "o:2"), (api.display().to_string(), "api".into()));
+        assert_eq!(
+            key_of(&c, "o:1").0,
+            shop.display().to_string(),
+            "remembered, though no file says so any more"
+        );
+        let fts: i64 = c
+            .query_row(
+                "SELECT count(*) FROM observations_fts WHERE observations_fts MATCH 'title'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(fts, 3, "moving kept the index in step");
+    }
+
+    #[test]
+    fn one_bad_record_refuses_the_whole_batch() {
+        let t = tempfile::tempdir().unwrap();
+        let mut c = claude_daemons::store::open(
+            &t.path().join("m.db"),
+            &crate::schema::SCHEMA,
+            claude_daemons::store::Durability::Normal,
+        )
+        .unwrap();
+        let mut bad = obs("o:2", "shop");
+        bad.created_at_epoch = 0;
+        let req = ImportRequest {
+            projects: vec![],
+            records: vec![obs("o:1", "shop"), bad],
+        };
+        let e = store(&mut c, req).unwrap_err();
+        assert!(e.to_string().contains("record 1 (o:2)"), "{e}");
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM observations", [], |r| r.get(0))
+            .unwrap();
+        let mapped: i64 = c
+            .query_row("SELECT count(*) FROM imported_projects", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!((n, mapped), (0, 0));
+    }
+}
