@@ -23,6 +23,8 @@ const SESSIONS: usize = 30;
 const PROMPTS_PER_SESSION: usize = 2;
 /// Rows the fixture adds that must be rejected, and the one withheld (all private).
 const REJECTED: usize = 3;
+/// Observations beyond the projects' own: a legacy one, a worktree's, an adopted one.
+const EXTRA: usize = 3;
 const WITHHELD: usize = 1;
 
 /// 2026-01-05T10:00:00Z in milliseconds, as claude-mem stores epochs.
@@ -103,6 +105,14 @@ fn build_fixture(dir: &Path, shop_repo: &Path) -> Fixture {
          VALUES ('mem-0', 'shop', 'Legacy quokka note\nsecond line', 'discovery', 'x', ?1)",
         [T0_MS],
     )
+    .unwrap();
+    // A worktree's project (`<main>/<worktree>`), and a row claude-mem adopted into shop.
+    tx.execute_batch(&format!(
+        "INSERT INTO observations (memory_session_id, project, type, title, merged_into_project,
+           created_at, created_at_epoch)
+         VALUES ('mem-0', 'shop/feature-wt', 'feature', 'worktree wallaby work', NULL, 'x', {T0_MS}),
+                ('mem-0', 'shop-old', 'feature', 'adopted wallaby work', 'shop', 'x', {T0_MS});"
+    ))
     .unwrap();
     // Rejected: facts that are not JSON; nothing to call it by.
     tx.execute_batch(&format!(
@@ -215,7 +225,7 @@ fn import_a_claude_mem_database() {
             "64",
         ],
     );
-    let good = SHOP + GHOST + API + 1 + SESSIONS * (1 + PROMPTS_PER_SESSION);
+    let good = SHOP + GHOST + API + EXTRA + SESSIONS * (1 + PROMPTS_PER_SESSION);
     assert_eq!(r["imported"], good, "{r:#}");
     assert_eq!(r["duplicates"], 0, "{r:#}");
     assert_eq!(r["withheld"], WITHHELD, "{r:#}");
@@ -274,7 +284,7 @@ fn import_a_claude_mem_database() {
     assert_eq!(
         after[..3],
         [
-            (SHOP + GHOST + API + 1) as i64,
+            (SHOP + GHOST + API + EXTRA) as i64,
             SESSIONS as i64,
             (SESSIONS * PROMPTS_PER_SESSION) as i64
         ]
@@ -323,6 +333,12 @@ fn import_a_claude_mem_database() {
         &["mem", "search", "zebrafish7", "--project", &canon(&shop)],
     );
     assert_eq!(by_name["results"].as_array().unwrap().len(), 1);
+    let wallaby = ctl::json(&rt, &["mem", "search", "wallaby", "--project", "shop"]);
+    let wallaby = wallaby["results"].as_array().unwrap();
+    assert_eq!(wallaby.len(), 2, "worktree and adopted rows: {wallaby:?}");
+    assert!(wallaby
+        .iter()
+        .all(|h| h["project"] == canon(&shop).as_str()));
     let legacy = ctl::json(&rt, &["mem", "search", "quokka"]);
     assert_eq!(
         legacy["results"][0]["title"], "Legacy quokka note",
@@ -433,7 +449,7 @@ fn import_a_claude_mem_database() {
         .unwrap();
     assert_eq!(
         still as usize,
-        SHOP + GHOST + API + 3,
+        SHOP + GHOST + API + EXTRA + 2,
         "the worker's connection still works"
     );
 

@@ -286,8 +286,9 @@ touched. Records go to claude-memd in batches, each one transaction; every recor
 origin (claude-mem:<table>:<id>), so importing again imports nothing twice. Rows that cannot \
 be read (facts that are not a JSON list, no title and no text, ...) are reported and skipped.\n\n\
 Projects: claude-mem names a project by the basename of its git root (\"shop\"); claude-memd \
-keys it by the git root's path (/home/me/src/shop) and shows the basename. Each claude-mem \
-project is mapped to a path by, in order: --project NAME=DIR; the one project claude-memd \
+keys it by the git root's path (/home/me/src/shop) and shows the basename. A worktree's project (shop/feature) and rows \
+claude-mem merged into another project go to the main project, as claude-memd groups \
+worktrees under their main repository. Each claude-mem project is mapped to a path by, in order: --project NAME=DIR; the one project claude-memd \
 already knows by that name; the git root of the files its observations read or changed, when \
 that root has the same name and still exists. Then its records appear in that repository's \
 SessionStart context and in searches by path or name. A project that cannot be mapped keeps \

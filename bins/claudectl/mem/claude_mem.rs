@@ -215,27 +215,36 @@ impl ClaudeMem {
             .map_err(|e| self.read_err(e))
     }
 
+    /// The project name a row of `table` belongs to in claude-mem: the project it was
+    /// merged into (claude-mem's adoption of worktree rows by their parent), else its own.
+    fn project_expr(&self, table: &str) -> String {
+        match self.opt(table, "merged_into_project").as_str() {
+            "NULL" => "t.project".into(),
+            merged => format!("coalesce(nullif({merged}, ''), t.project)"),
+        }
+    }
+
     /// Per project, up to 20 absolute file paths its observations touched (the newest
     /// first), so claude-memd can find the repository.
     pub fn projects(&self) -> Result<Vec<ImportProject>, SourceError> {
         let mut st = self
             .conn
-            .prepare(
-                "SELECT project, files_modified, files_read FROM observations
-                 ORDER BY project, id DESC",
-            )
+            .prepare(&format!(
+                "SELECT {}, t.files_modified, t.files_read FROM observations t ORDER BY t.id DESC",
+                self.project_expr("observations")
+            ))
             .map_err(|e| self.read_err(e))?;
         let mut rows = st.query([]).map_err(|e| self.read_err(e))?;
-        let mut out: Vec<ImportProject> = Vec::new();
+        let mut out: BTreeMap<String, ImportProject> = BTreeMap::new();
         while let Some(r) = rows.next().map_err(|e| self.read_err(e))? {
-            let name: String = r.get(0).map_err(|e| self.read_err(e))?;
-            if out.last().is_none_or(|p| p.name != name) {
-                out.push(ImportProject {
-                    name,
-                    ..ImportProject::default()
-                });
-            }
-            let p = out.last_mut().expect("just pushed");
+            let Ok(Some(name)) = r.get::<_, Option<String>>(0) else {
+                continue;
+            };
+            let name = main_project(&name);
+            let p = out.entry(name.clone()).or_insert_with(|| ImportProject {
+                name,
+                ..ImportProject::default()
+            });
             for i in [1, 2] {
                 let text: Option<String> = r.get(i).unwrap_or(None);
                 let files: Vec<String> = text
@@ -248,7 +257,7 @@ impl ClaudeMem {
                 }
             }
         }
-        Ok(out)
+        Ok(out.into_values().collect())
     }
 
     /// Every observation, summary and prompt, oldest first within each table, as a record
@@ -262,11 +271,12 @@ impl ClaudeMem {
             (
                 "observations",
                 format!(
-                    "SELECT t.id, coalesce(s.content_session_id, t.{m}), t.project, t.prompt_number,
+                    "SELECT t.id, coalesce(s.content_session_id, t.{m}), {}, t.prompt_number,
                        strftime('%Y-%m-%dT%H:%M:%fZ', {EPOCH}, 'unixepoch'), {EPOCH},
                        t.type, t.title, t.subtitle, t.facts, t.narrative, t.concepts, t.files_read,
                        t.files_modified, {}, {}, {}
                      FROM observations t LEFT JOIN sdk_sessions s ON s.{m} = t.{m} ORDER BY t.id",
+                    self.project_expr("observations"),
                     self.opt("observations", "text"),
                     self.opt("observations", "discovery_tokens"),
                     self.opt("observations", "generated_by_model"),
@@ -275,11 +285,12 @@ impl ClaudeMem {
             (
                 "session_summaries",
                 format!(
-                    "SELECT t.id, coalesce(s.content_session_id, t.{m}), t.project, t.prompt_number,
+                    "SELECT t.id, coalesce(s.content_session_id, t.{m}), {}, t.prompt_number,
                        strftime('%Y-%m-%dT%H:%M:%fZ', {EPOCH}, 'unixepoch'), {EPOCH},
                        t.request, t.investigated, t.learned, t.completed, t.next_steps, t.notes,
                        {}, {}
                      FROM session_summaries t LEFT JOIN sdk_sessions s ON s.{m} = t.{m} ORDER BY t.id",
+                    self.project_expr("session_summaries"),
                     self.opt("session_summaries", "files_read"),
                     self.opt("session_summaries", "files_edited"),
                 ),
@@ -335,7 +346,9 @@ fn record(table: &str, r: &Row) -> Result<(Head, ImportBody), String> {
         Ok(v.filter(|s| !s.trim().is_empty()))
     };
     let session = text(1, "session id")?.ok_or("no session id")?;
-    let project = text(2, "project")?.ok_or("no project (and no session row naming one)")?;
+    let project = text(2, "project")?
+        .map(|p| main_project(&p))
+        .ok_or("no project (and no session row naming one)")?;
     let prompt_number: Option<i64> = r.get(3).map_err(|e| format!("prompt_number: {e}"))?;
     let created_at = text(4, "created_at_epoch")?.ok_or("no valid created_at_epoch")?;
     let epoch: i64 = r.get(5).map_err(|e| format!("created_at_epoch: {e}"))?;
@@ -399,6 +412,15 @@ fn record(table: &str, r: &Row) -> Result<(Head, ImportBody), String> {
         }
     };
     Ok((head, body))
+}
+
+/// claude-mem names a worktree's project `<main>/<worktree>`; claude-memd groups worktrees
+/// under their main repository, so the worktree's records go to `<main>`.
+fn main_project(name: &str) -> String {
+    name.split('/')
+        .find(|part| !part.trim().is_empty())
+        .unwrap_or(name)
+        .to_string()
 }
 
 /// A JSON list of strings (claude-mem stores lists as JSON text); NULL or empty is `[]`.
