@@ -306,13 +306,7 @@ mod tests {
 
     #[test]
     fn projects_map_by_dir_memory_known_files_then_bare_name_and_move_when_found() {
-        let t = tempfile::tempdir().unwrap();
-        let mut c = claude_daemons::store::open(
-            &t.path().join("m.db"),
-            &crate::schema::SCHEMA,
-            claude_daemons::store::Durability::Normal,
-        )
-        .unwrap();
+        let (t, mut c) = crate::schema::test_db();
         let repo = |name: &str| {
             let d = t.path().join("src").join(name);
             std::fs::create_dir_all(d.join(".git")).unwrap();
@@ -385,13 +379,7 @@ mod tests {
 
     #[test]
     fn one_bad_record_refuses_the_whole_batch() {
-        let t = tempfile::tempdir().unwrap();
-        let mut c = claude_daemons::store::open(
-            &t.path().join("m.db"),
-            &crate::schema::SCHEMA,
-            claude_daemons::store::Durability::Normal,
-        )
-        .unwrap();
+        let (_dir, mut c) = crate::schema::test_db();
         let mut bad = obs("o:2", "shop");
         bad.created_at_epoch = 0;
         let req = ImportRequest {

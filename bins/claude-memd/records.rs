@@ -318,13 +318,7 @@ mod tests {
     /// A database with `old` observations 40 days old and `new` recent ones, each with a
     /// narrative of `filler` (and the title `old<i>`/`new<i>`).
     fn store_with(old: usize, new: usize, filler: &str) -> (tempfile::TempDir, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let c = claude_daemons::store::open(
-            &dir.path().join("m.db"),
-            &crate::schema::SCHEMA,
-            claude_daemons::store::Durability::Normal,
-        )
-        .unwrap();
+        let (dir, c) = crate::schema::test_db();
         for i in 0..old + new {
             let (title, when) = if i < old {
                 (format!("old{i}"), "unixepoch('now', '-40 days')")

@@ -238,3 +238,16 @@ CREATE UNIQUE INDEX summaries_origin ON session_summaries(origin) WHERE origin I
 ALTER TABLE user_prompts ADD COLUMN origin TEXT;
 CREATE UNIQUE INDEX prompts_origin ON user_prompts(origin) WHERE origin IS NOT NULL;
 ";
+
+/// A fresh database with this schema in a temporary directory (removed when dropped).
+#[cfg(test)]
+pub fn test_db() -> (tempfile::TempDir, rusqlite::Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = claude_daemons::store::open(
+        &dir.path().join("m.db"),
+        &SCHEMA,
+        claude_daemons::store::Durability::Normal,
+    )
+    .unwrap();
+    (dir, conn)
+}
