@@ -197,6 +197,7 @@ fn import_a_claude_mem_database() {
         (&garbage, "not a readable SQLite database"),
         (&almost, "table observations has no column facts"),
         (&base.join("missing.db"), "no such file"),
+        (&base.join("src"), "not a file"),
     ] {
         let garbage_before = std::fs::read(file).ok();
         let (_, err) = ctl::run(&rt, &["mem", "import", &file.display().to_string()], 1);

@@ -16,6 +16,9 @@ pub enum SourceError {
     /// No such file.
     #[error("{0}: no such file (claude-mem keeps its database at ~/.claude-mem/claude-mem.db)")]
     Missing(PathBuf),
+    /// A directory or another kind of non-file.
+    #[error("{0}: not a file (give the path of claude-mem.db)")]
+    NotAFile(PathBuf),
     /// Not SQLite, or unreadable.
     #[error("{path}: not a readable SQLite database ({source})")]
     NotSqlite {
@@ -115,15 +118,19 @@ const EPOCH: &str = "(CASE WHEN t.created_at_epoch > 100000000000
 impl ClaudeMem {
     /// Open `path` read-only and check that it is a claude-mem database.
     pub fn open(path: &Path) -> Result<ClaudeMem, SourceError> {
-        if !path.is_file() {
+        if !path.exists() {
             return Err(SourceError::Missing(path.to_path_buf()));
+        }
+        if !path.is_file() {
+            return Err(SourceError::NotAFile(path.to_path_buf()));
         }
         let not_sqlite = |source| SourceError::NotSqlite {
             path: path.to_path_buf(),
             source,
         };
-        // mode=ro: SQLite never writes the file (nor creates a WAL for it); the worker's
-        // own WAL, if any, is read as it is.
+        // mode=ro and query_only: SQLite never writes the database or its WAL; the worker's
+        // WAL, if any, is read as it is. (A WAL reader may create the empty -shm/-wal side
+        // files when they are missing, as claude-mem's worker does when it starts.)
         let uri = format!("file:{}?mode=ro", uri_path(path));
         let conn = Connection::open_with_flags(
             uri,
