@@ -212,6 +212,12 @@ fn import_a_claude_mem_database() {
         assert_eq!(ctl::counts(&m.db()), empty);
     }
 
+    // claude-memd down: exit 3 naming the socket; nothing read beyond the checks.
+    let nowhere = base.join("no-daemon");
+    std::fs::create_dir_all(&nowhere).unwrap();
+    let (_, err) = ctl::run(&nowhere, &["mem", "import", &fx_path], 3);
+    assert!(err.contains("memd.sock"), "{err}");
+
     // The import.
     let api_map = format!("api={}", api.display());
     let r = ctl::json(
