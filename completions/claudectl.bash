@@ -91,6 +91,9 @@ _claudectl() {
             claudectl__subcmd__help__subcmd__mem,context)
                 cmd="claudectl__subcmd__help__subcmd__mem__subcmd__context"
                 ;;
+            claudectl__subcmd__help__subcmd__mem,import)
+                cmd="claudectl__subcmd__help__subcmd__mem__subcmd__import"
+                ;;
             claudectl__subcmd__help__subcmd__mem,prune)
                 cmd="claudectl__subcmd__help__subcmd__mem__subcmd__prune"
                 ;;
@@ -151,6 +154,9 @@ _claudectl() {
             claudectl__subcmd__mem,help)
                 cmd="claudectl__subcmd__mem__subcmd__help"
                 ;;
+            claudectl__subcmd__mem,import)
+                cmd="claudectl__subcmd__mem__subcmd__import"
+                ;;
             claudectl__subcmd__mem,prune)
                 cmd="claudectl__subcmd__mem__subcmd__prune"
                 ;;
@@ -171,6 +177,9 @@ _claudectl() {
                 ;;
             claudectl__subcmd__mem__subcmd__help,help)
                 cmd="claudectl__subcmd__mem__subcmd__help__subcmd__help"
+                ;;
+            claudectl__subcmd__mem__subcmd__help,import)
+                cmd="claudectl__subcmd__mem__subcmd__help__subcmd__import"
                 ;;
             claudectl__subcmd__mem__subcmd__help,prune)
                 cmd="claudectl__subcmd__mem__subcmd__help__subcmd__prune"
@@ -430,7 +439,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__mem)
-            opts="search timeline show context prune stats"
+            opts="search timeline show context prune import stats"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -444,6 +453,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__mem__subcmd__context)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mem__subcmd__import)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -824,7 +847,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem)
-            opts="-h --help search timeline show get context prune stats help"
+            opts="-h --help search timeline show get context prune import stats help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -860,7 +883,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem__subcmd__help)
-            opts="search timeline show context prune stats help"
+            opts="search timeline show context prune import stats help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -888,6 +911,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__help__subcmd__import)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -971,14 +1008,40 @@ _claudectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        claudectl__subcmd__mem__subcmd__import)
+            opts="-h --project --batch --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         claudectl__subcmd__mem__subcmd__prune)
-            opts="-h --older-than-days --json --help"
+            opts="-h --older-than-days --dry-run --batch --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --older-than-days)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -36,7 +36,22 @@ struct Obs {
     discovery_tokens: i64,
 }
 
-/// Render the context of `project` (its key) named `name`, within `budget` tokens.
+/// `picked`: the newest `?2` rows of `table` keyed `?1` or `?3`. Two index searches merged:
+/// `project IN (?1, ?3)` makes SQLite scan the whole table by time instead.
+fn newest(table: &str) -> String {
+    let one = |key: &str| {
+        format!(
+            "SELECT * FROM (SELECT id, created_at_epoch FROM {table} WHERE project = {key}
+               ORDER BY created_at_epoch DESC, id DESC LIMIT ?2)"
+        )
+    };
+    format!("WITH picked AS ({} UNION ALL {})", one("?1"), one("?3"))
+}
+
+/// Render the context of `project` (its key) named `name`, within `budget` tokens. Records
+/// imported from claude-mem whose repository could not be found carry the bare name as
+/// their key (a real key is an absolute path): they belong to every project of that name,
+/// as they did in claude-mem.
 pub fn render(
     conn: &Connection,
     project: &str,
@@ -44,15 +59,19 @@ pub fn render(
     budget: usize,
 ) -> rusqlite::Result<Rendered> {
     let budget_chars = budget.max(50) * 4;
-    let mut st = conn.prepare_cached(
-        "SELECT id, type, title, facts, substr(created_at, 1, 10), substr(created_at, 12, 5),
+    // No key is empty: the bare-name half then finds nothing (a root named like its path).
+    let bare = if name == project { "" } else { name };
+    let mut st = conn.prepare_cached(&format!(
+        "{}
+         SELECT o.id, type, title, facts, substr(created_at, 1, 10), substr(created_at, 12, 5),
            (length(title) + length(coalesce(subtitle, '')) + length(facts)
             + length(coalesce(narrative, ''))) / 4, discovery_tokens
-         FROM observations WHERE project = ?1
-         ORDER BY created_at_epoch DESC, id DESC LIMIT ?2",
-    )?;
+         FROM picked p JOIN observations o ON o.id = p.id
+         ORDER BY p.created_at_epoch DESC, p.id DESC LIMIT ?2",
+        newest("observations")
+    ))?;
     let obs: Vec<Obs> = st
-        .query_map(params![project, MAX_OBSERVATIONS], |r| {
+        .query_map(params![project, MAX_OBSERVATIONS, bare], |r| {
             Ok(Obs {
                 id: r.get(0)?,
                 kind: r.get(1)?,
@@ -65,13 +84,15 @@ pub fn render(
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let mut st = conn.prepare_cached(
-        "SELECT id, request, completed, learned, next_steps, substr(created_at, 1, 16)
-         FROM session_summaries WHERE project = ?1
-         ORDER BY created_at_epoch DESC, id DESC LIMIT ?2",
-    )?;
+    let mut st = conn.prepare_cached(&format!(
+        "{}
+         SELECT s.id, request, completed, learned, next_steps, substr(created_at, 1, 16)
+         FROM picked p JOIN session_summaries s ON s.id = p.id
+         ORDER BY p.created_at_epoch DESC, p.id DESC LIMIT ?2",
+        newest("session_summaries")
+    ))?;
     let summaries: Vec<[Option<String>; 5]> = st
-        .query_map(params![project, MAX_SUMMARIES], |r| {
+        .query_map(params![project, MAX_SUMMARIES, bare], |r| {
             Ok([
                 Some(format!("#S{}", r.get::<_, i64>(0)?)),
                 r.get(1)?,
@@ -237,6 +258,27 @@ mod tests {
             |r| r.get(0),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn records_keyed_by_the_bare_name_join_every_project_of_that_name() {
+        let c = db();
+        let mine = add(&c, "/src/app", "Edited mine.rs", 1_700_000_000);
+        let imported = add(&c, "app", "Imported from claude-mem", 1_700_000_100);
+        add(&c, "/src/other", "Edited other.rs", 1_700_000_200);
+        let r = render(&c, "/src/app", "app", 2000).unwrap();
+        assert_eq!(r.observations, 2, "{}", r.markdown);
+        let (a, b) = (
+            r.markdown.find(&format!("#{imported} ")).unwrap(),
+            r.markdown.find(&format!("#{mine} ")).unwrap(),
+        );
+        assert!(a < b, "one timeline, newest first:\n{}", r.markdown);
+        assert_eq!(
+            render(&c, "/src/other", "other", 2000)
+                .unwrap()
+                .observations,
+            1
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 mod announce;
 mod cli;
 mod context;
+mod import;
 mod intake;
 mod local;
 mod observer;

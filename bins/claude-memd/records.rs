@@ -210,77 +210,144 @@ pub fn delete_session(conn: &mut Connection, id: i64) -> rusqlite::Result<bool> 
     Ok(true)
 }
 
-/// Delete records older than `days`, then give the freed pages back to the file system.
-/// Events still waiting to be processed are kept whatever their age.
-pub fn prune(conn: &mut Connection, days: u32) -> rusqlite::Result<PruneResult> {
-    let cutoff = format!("-{days} days");
-    let tx = conn.transaction()?;
-    let del = |table: &str, extra: &str| {
-        tx.execute(
-            &format!("DELETE FROM {table} WHERE created_at_epoch < unixepoch('now', ?1) {extra}"),
-            [&cutoff],
-        )
-    };
-    let observations = del("observations", "")?;
-    let summaries = del("session_summaries", "")?;
-    let prompts = del("user_prompts", "")?;
-    let events = del("events", "AND state IN ('done', 'failed')")?;
-    tx.execute(
-        "DELETE FROM sessions WHERE started_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)
+/// What pruning deletes, in order: table and the condition beyond "older than the cutoff"
+/// (`?1` is the cutoff in seconds since the epoch). Events still waiting to be processed
+/// are kept whatever their age; a session goes once no event of it is left.
+const PRUNABLE: [(&str, &str); 5] = [
+    ("observations", "created_at_epoch < ?1"),
+    ("session_summaries", "created_at_epoch < ?1"),
+    ("user_prompts", "created_at_epoch < ?1"),
+    (
+        "events",
+        "created_at_epoch < ?1 AND state IN ('done', 'failed')",
+    ),
+    (
+        "sessions",
+        "unixepoch(started_at) < ?1
            AND NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id = content_session_id)",
-        [&cutoff],
-    )?;
-    tx.commit()?;
-    let before: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-    {
-        // The pragma frees one page per step: step it to the end.
-        let mut st = conn.prepare("PRAGMA incremental_vacuum")?;
-        let mut rows = st.query([])?;
-        while rows.next()?.is_some() {}
+    ),
+];
+
+fn count_old(conn: &Connection, cutoff: i64) -> rusqlite::Result<[usize; 5]> {
+    let mut n = [0; 5];
+    for (i, (table, cond)) in PRUNABLE.iter().enumerate() {
+        n[i] = conn
+            .prepare_cached(&format!("SELECT count(*) FROM {table} WHERE {cond}"))?
+            .query_row([cutoff], |r| r.get::<_, i64>(0))? as usize;
     }
-    let after: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    Ok(n)
+}
+
+fn result(n: [usize; 5]) -> PruneResult {
+    PruneResult {
+        observations: n[0],
+        summaries: n[1],
+        prompts: n[2],
+        events: n[3],
+        sessions: n[4],
+        ..PruneResult::default()
+    }
+}
+
+/// Delete records older than `days`: at most `limit` rows (all when `None`) in one
+/// transaction. The call that leaves nothing old gives the freed pages back to the file
+/// system. `dry_run` only counts.
+pub fn prune(
+    conn: &mut Connection,
+    days: u32,
+    limit: Option<u32>,
+    dry_run: bool,
+) -> rusqlite::Result<PruneResult> {
+    let cutoff: i64 = conn.query_row(
+        "SELECT unixepoch('now', ?1)",
+        [format!("-{days} days")],
+        |r| r.get(0),
+    )?;
+    if dry_run {
+        let n = count_old(conn, cutoff)?;
+        return Ok(PruneResult {
+            remaining: n.iter().sum(),
+            dry_run: true,
+            ..result(n)
+        });
+    }
+    let mut budget = limit.map_or(i64::MAX, i64::from);
+    let mut deleted = [0; 5];
+    let tx = conn.transaction()?;
+    for (i, (table, cond)) in PRUNABLE.iter().enumerate() {
+        if budget == 0 {
+            break;
+        }
+        deleted[i] = tx
+            .prepare_cached(&format!(
+                "DELETE FROM {table} WHERE id IN
+                   (SELECT id FROM {table} WHERE {cond} ORDER BY id LIMIT ?2)"
+            ))?
+            .execute(params![cutoff, budget])?;
+        budget -= deleted[i] as i64;
+    }
+    let remaining: usize = count_old(&tx, cutoff)?.iter().sum();
+    tx.commit()?;
+    let freed_pages = if remaining == 0 {
+        incremental_vacuum(conn)?
+    } else {
+        0
+    };
     Ok(PruneResult {
-        observations,
-        summaries,
-        prompts,
-        events,
-        freed_pages: before - after,
+        freed_pages,
+        remaining,
+        ..result(deleted)
     })
+}
+
+/// Give free pages back to the file system; how many went.
+fn incremental_vacuum(conn: &Connection) -> rusqlite::Result<i64> {
+    let before: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    // The pragma frees one page per step: step it to the end.
+    let mut st = conn.prepare("PRAGMA incremental_vacuum")?;
+    let mut rows = st.query([])?;
+    while rows.next()?.is_some() {}
+    let after: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    Ok(before - after)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn prune_deletes_old_records_keeps_pending_events_and_frees_pages() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut c = claude_daemons::store::open(
-            &dir.path().join("m.db"),
-            &crate::schema::SCHEMA,
-            claude_daemons::store::Durability::Normal,
-        )
-        .unwrap();
-        let old = "unixepoch('now', '-40 days')";
-        let filler = "x".repeat(2000);
-        for i in 0..300 {
-            let when = if i < 200 { old } else { "unixepoch('now')" };
+    /// A database with `old` observations 40 days old and `new` recent ones, each with a
+    /// narrative of `filler` (and the title `old<i>`/`new<i>`).
+    fn store_with(old: usize, new: usize, filler: &str) -> (tempfile::TempDir, Connection) {
+        let (dir, c) = crate::schema::test_db();
+        for i in 0..old + new {
+            let (title, when) = if i < old {
+                (format!("old{i}"), "unixepoch('now', '-40 days')")
+            } else {
+                (format!("new{i}"), "unixepoch('now')")
+            };
             c.execute(
                 &format!(
                     "INSERT INTO observations (session_id, project, project_name, type, title, narrative,
-                       created_at, created_at_epoch) VALUES ('s', '/p', 'p', 'change', 't', ?1, 'x', {when})"
+                       created_at, created_at_epoch) VALUES ('s', '/p', 'p', 'change', ?1, ?2, 'x', {when})"
                 ),
-                [&filler],
+                [&title, filler],
             )
             .unwrap();
         }
+        (dir, c)
+    }
+
+    #[test]
+    fn prune_deletes_old_records_keeps_pending_events_and_frees_pages() {
+        let (_dir, mut c) = store_with(200, 100, &"x".repeat(2000));
+        let old = "unixepoch('now', '-40 days')";
         c.execute_batch(&format!(
             "INSERT INTO events (session_id, event, project, project_name, payload, state, created_at_epoch)
                VALUES ('s', 'Stop', '/p', 'p', '{{}}', 'pending', {old}),
                       ('s', 'Stop', '/p', 'p', '{{}}', 'done', {old});"
         ))
         .unwrap();
-        let r = prune(&mut c, 30).unwrap();
+        let r = prune(&mut c, 30, None, false).unwrap();
         assert_eq!(r.observations, 200);
         assert_eq!(r.events, 1, "the pending event is kept");
         assert!(r.freed_pages > 0, "{r:?}");
@@ -292,5 +359,63 @@ mod tests {
             .query_row("PRAGMA freelist_count", [], |r| r.get(0))
             .unwrap();
         assert_eq!(free, 0, "incremental vacuum returned the pages");
+    }
+
+    #[test]
+    fn prune_in_batches_each_its_own_transaction_then_vacuums_once() {
+        let (_dir, mut c) = store_with(230, 20, &"y".repeat(1500));
+        c.execute_batch(
+            "INSERT INTO user_prompts (session_id, project, project_name, prompt_number, prompt_text,
+               created_at_epoch) VALUES ('s', '/p', 'p', 1, 'hello', unixepoch('now', '-40 days'));
+             INSERT INTO events (session_id, event, project, project_name, payload, state, created_at_epoch)
+               VALUES ('s', 'Stop', '/p', 'p', '{}', 'pending', unixepoch('now', '-40 days'));",
+        )
+        .unwrap();
+        let dry = prune(&mut c, 30, Some(100), true).unwrap();
+        assert_eq!((dry.observations, dry.prompts, dry.events), (230, 1, 0));
+        assert_eq!(dry.remaining, 231);
+        let all: i64 = c
+            .query_row("SELECT count(*) FROM observations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(all, 250, "a dry run deletes nothing");
+
+        let mut calls = Vec::new();
+        loop {
+            let r = prune(&mut c, 30, Some(100), false).unwrap();
+            assert!(r.rows() <= 100, "{r:?}");
+            calls.push(r.clone());
+            // Between calls the database is consistent: the FTS index has exactly the rows.
+            let (rows, fts): (i64, i64) = c
+                .query_row(
+                    "SELECT (SELECT count(*) FROM observations),
+                            (SELECT count(*) FROM observations_fts WHERE observations_fts MATCH 'y*')",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!(rows, fts);
+            if r.remaining == 0 {
+                break;
+            }
+            assert_eq!(r.freed_pages, 0, "space is returned once, at the end");
+        }
+        assert_eq!(calls.len(), 3, "{calls:?}");
+        assert_eq!(
+            calls.iter().map(|r| r.remaining).collect::<Vec<_>>(),
+            [131, 31, 0]
+        );
+        assert_eq!(calls.iter().map(|r| r.observations).sum::<usize>(), 230);
+        assert_eq!(calls[2].prompts, 1);
+        assert!(calls[2].freed_pages > 0, "{calls:?}");
+        let pending: i64 = c
+            .query_row(
+                "SELECT count(*) FROM events WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(pending, 1, "a pending event is never pruned");
+        let again = prune(&mut c, 30, Some(100), false).unwrap();
+        assert_eq!((again.rows(), again.remaining), (0, 0));
     }
 }

@@ -24,6 +24,11 @@ pub static SCHEMA: Schema = Schema {
             description: "memory: Claude observer (sources, models, retries, spend, sessions)",
             sql: V2,
         },
+        Migration {
+            version: 3,
+            description: "memory: imported records keep their origin, stored once",
+            sql: V3,
+        },
     ],
 };
 
@@ -215,3 +220,34 @@ CREATE TABLE observer_sessions (
     budget_note TEXT
 ) STRICT;
 ";
+
+/// Records imported from another memory system (claude-mem) keep where they came from
+/// (`claude-mem:<table>:<id>`), and an origin is stored once: importing twice adds nothing.
+/// Where each foreign project name was put is remembered, so every batch and every later
+/// import puts it in the same place.
+const V3: &str = "
+CREATE TABLE imported_projects (
+    name TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    how TEXT NOT NULL CHECK (how IN ('dir', 'known', 'files', 'unmapped'))
+) STRICT;
+ALTER TABLE observations ADD COLUMN origin TEXT;
+CREATE UNIQUE INDEX observations_origin ON observations(origin) WHERE origin IS NOT NULL;
+ALTER TABLE session_summaries ADD COLUMN origin TEXT;
+CREATE UNIQUE INDEX summaries_origin ON session_summaries(origin) WHERE origin IS NOT NULL;
+ALTER TABLE user_prompts ADD COLUMN origin TEXT;
+CREATE UNIQUE INDEX prompts_origin ON user_prompts(origin) WHERE origin IS NOT NULL;
+";
+
+/// A fresh database with this schema in a temporary directory (removed when dropped).
+#[cfg(test)]
+pub fn test_db() -> (tempfile::TempDir, rusqlite::Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = claude_daemons::store::open(
+        &dir.path().join("m.db"),
+        &SCHEMA,
+        claude_daemons::store::Durability::Normal,
+    )
+    .unwrap();
+    (dir, conn)
+}

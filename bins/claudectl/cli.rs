@@ -148,8 +148,12 @@ pub enum MemCommand {
     Show(MemShowArgs),
     /// The context a new session in a project is given.
     Context(MemContextArgs),
-    /// Delete records older than some days and return the space to the file system.
+    /// Delete records older than some days, in batches, and return the space to the file system.
+    #[command(long_about = PRUNE_LONG)]
     Prune(MemPruneArgs),
+    /// Import a claude-mem database (observations, summaries, prompts), read-only and idempotent.
+    #[command(long_about = IMPORT_LONG)]
+    Import(MemImportArgs),
     /// Counts per project.
     Stats(JsonFlag),
 }
@@ -239,9 +243,59 @@ pub struct MemPruneArgs {
     /// Delete records older than this many days.
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     pub older_than_days: u32,
+    /// Only count what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Rows deleted per request (each request is one transaction).
+    #[arg(long, value_name = "ROWS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(claude_daemons::api::memory::MAX_PRUNE_LIMIT)))]
+    pub batch: u32,
     #[command(flatten)]
     pub out: JsonFlag,
 }
+
+const PRUNE_LONG: &str = "Delete observations, summaries, prompts, processed events and \
+sessions older than some days, then return the freed pages to the file system (incremental \
+vacuum). claudectl first counts what is old, then deletes it in batches of --batch rows, each \
+batch one transaction in claude-memd, with a progress bar on a terminal. Interrupting it \
+(Ctrl-C) between batches leaves a consistent database; run it again to finish. Events not yet \
+processed are never deleted.";
+
+/// Arguments of `claudectl mem import`.
+#[derive(clap::Args, Debug)]
+pub struct MemImportArgs {
+    /// The claude-mem database (default: ~/.claude-mem/claude-mem.db).
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+    /// Put claude-mem project NAME under the repository at DIR (repeatable).
+    #[arg(long = "project", value_name = "NAME=DIR")]
+    pub projects: Vec<String>,
+    /// Records sent per request (each request is one transaction).
+    #[arg(long, value_name = "ROWS", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(claude_daemons::api::memory::MAX_IMPORT_RECORDS)))]
+    pub batch: u32,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+const IMPORT_LONG: &str = "Import a claude-mem user's memory: the observations, session \
+summaries and user prompts of ~/.claude-mem/claude-mem.db (or PATH). The file is opened \
+read-only (claude-mem's worker may keep using it) and must be a claude-mem database: its \
+tables and columns are checked first, and anything else is refused before claude-memd is \
+touched. Records go to claude-memd in batches, each one transaction; every record keeps its \
+origin (claude-mem:<table>:<id>), so importing again imports nothing twice. Rows that cannot \
+be read (facts that are not a JSON list, no title and no text, ...) are reported and skipped.\n\n\
+Projects: claude-mem names a project by the basename of its git root (\"shop\"); claude-memd \
+keys it by the git root's path (/home/me/src/shop) and shows the basename. A worktree's project (shop/feature) and rows \
+claude-mem merged into another project go to the main project, as claude-memd groups \
+worktrees under their main repository. Each claude-mem project is mapped to a path by, in order: --project NAME=DIR; the one project claude-memd \
+already knows by that name; the git root of the files its observations read or changed, when \
+that root has the same name and still exists. Then its records appear in that repository's \
+SessionStart context and in searches by path or name. A project that cannot be mapped keeps \
+its bare name: searches by name find it, and its records are shown in the context of every \
+repository with that name (as claude-mem did). The choice is remembered and used by later \
+imports; --project NAME=DIR given later, or a repository of that name becoming known to \
+claude-memd, moves the records imported under the old key.";
 
 /// `claudectl sup ...`.
 #[derive(Subcommand, Debug)]

@@ -252,25 +252,213 @@ pub struct Context {
     pub tokens: usize,
 }
 
-/// `POST /v1/prune` body.
+/// Most rows one batched `POST /v1/prune` call deletes (`limit` above it is refused).
+pub const MAX_PRUNE_LIMIT: u32 = 50_000;
+
+/// `POST /v1/prune` body. Without `limit`, everything old goes in one call (one
+/// transaction); with it, at most `limit` rows per call, each call its own transaction, so
+/// a client loops until `remaining` is 0 and an interruption between calls leaves a
+/// consistent database.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PruneRequest {
-    /// Delete records older than this many days.
+    /// Delete records older than this many days (at least 1).
     pub older_than_days: u32,
+    /// Rows to delete in this call (1 to [`MAX_PRUNE_LIMIT`]); absent: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Count what would be deleted, delete nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
-/// `POST /v1/prune` answer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `POST /v1/prune` answer: what this call deleted (or, for a dry run, would delete) and
+/// what is still old enough to go.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PruneResult {
-    /// Rows deleted per table.
+    /// Observations deleted.
     pub observations: usize,
     /// Summaries deleted.
     pub summaries: usize,
     /// Prompts deleted.
     pub prompts: usize,
-    /// Events deleted.
+    /// Processed (done or failed) events deleted; pending ones are never deleted.
     pub events: usize,
-    /// Pages returned to the file system by incremental vacuum.
+    /// Sessions deleted (old, with no event left).
+    #[serde(default)]
+    pub sessions: usize,
+    /// Pages returned to the file system by incremental vacuum (only in the call that
+    /// leaves nothing to delete).
     pub freed_pages: i64,
+    /// Rows still old enough to delete after this call (0 when done).
+    #[serde(default)]
+    pub remaining: usize,
+    /// Whether this was a dry run.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl PruneResult {
+    /// Rows deleted (or counted) in all tables.
+    pub fn rows(&self) -> usize {
+        self.observations + self.summaries + self.prompts + self.events + self.sessions
+    }
+}
+
+/// Most records one `POST /v1/import` call takes.
+pub const MAX_IMPORT_RECORDS: u32 = 2_000;
+
+/// Largest `POST /v1/import` body (`413` above it).
+pub const MAX_IMPORT_BYTES: usize = 16 << 20;
+
+/// `POST /v1/import` body: records written by another memory system (claude-mem), stored
+/// all or nothing in one transaction. Each record names its origin, and an origin is stored
+/// once: sending the same records again stores nothing new.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    /// How to find the path of each project named in `records`.
+    #[serde(default)]
+    pub projects: Vec<ImportProject>,
+    /// The records, at most [`MAX_IMPORT_RECORDS`].
+    pub records: Vec<ImportRecord>,
+}
+
+/// What helps claude-memd turn a foreign project name (a git root's basename) into its own
+/// project identity (the git root's path).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportProject {
+    /// The name the records use.
+    pub name: String,
+    /// A directory the user says holds this project (`--project NAME=DIR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
+    /// Absolute paths of files the project's records touched, to find its git root.
+    #[serde(default)]
+    pub paths: Vec<String>,
+}
+
+/// One imported record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImportRecord {
+    /// Where it comes from, unique per record: `claude-mem:<table>:<id>`.
+    pub origin: String,
+    /// Claude's session id.
+    pub session_id: String,
+    /// The foreign project name (see [`ImportRequest::projects`]).
+    pub project: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// Seconds since the epoch.
+    pub created_at_epoch: i64,
+    /// Which prompt of the session it belongs to.
+    #[serde(default)]
+    pub prompt_number: Option<i64>,
+    /// The record itself.
+    #[serde(flatten)]
+    pub body: ImportBody,
+}
+
+/// The kind-specific part of an [`ImportRecord`], tagged by `record`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "lowercase")]
+pub enum ImportBody {
+    /// An observation.
+    Observation(ImportedObservation),
+    /// A session summary.
+    Summary(ImportedSummary),
+    /// A user prompt.
+    Prompt {
+        /// The prompt text.
+        prompt_text: String,
+    },
+}
+
+/// An imported observation's fields (see [`Observation`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImportedObservation {
+    /// `change`, `discovery`, `bugfix`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// One line.
+    pub title: String,
+    /// A second line.
+    #[serde(default)]
+    pub subtitle: Option<String>,
+    /// Short statements.
+    #[serde(default)]
+    pub facts: Vec<String>,
+    /// A paragraph.
+    #[serde(default)]
+    pub narrative: Option<String>,
+    /// `how-it-works`, …
+    #[serde(default)]
+    pub concepts: Vec<String>,
+    /// Files read.
+    #[serde(default)]
+    pub files_read: Vec<String>,
+    /// Files changed.
+    #[serde(default)]
+    pub files_modified: Vec<String>,
+    /// Tokens the original work took.
+    #[serde(default)]
+    pub discovery_tokens: i64,
+    /// The model that wrote it.
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// An imported session summary's fields (see [`Summary`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImportedSummary {
+    /// What the user asked.
+    #[serde(default)]
+    pub request: Option<String>,
+    /// What was looked at.
+    #[serde(default)]
+    pub investigated: Option<String>,
+    /// What was learned.
+    #[serde(default)]
+    pub learned: Option<String>,
+    /// What was done.
+    #[serde(default)]
+    pub completed: Option<String>,
+    /// What is left.
+    #[serde(default)]
+    pub next_steps: Option<String>,
+    /// Anything else.
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Files read.
+    #[serde(default)]
+    pub files_read: Vec<String>,
+    /// Files edited.
+    #[serde(default)]
+    pub files_edited: Vec<String>,
+}
+
+/// `POST /v1/import` answer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImportResult {
+    /// Records stored by this call.
+    pub imported: usize,
+    /// Records whose origin was already stored (not stored again).
+    pub duplicates: usize,
+    /// Records left out because nothing of them may be stored (a fully private prompt).
+    #[serde(default)]
+    pub withheld: usize,
+    /// Where each project name of the request went.
+    pub projects: Vec<ImportedProject>,
+}
+
+/// Where a foreign project name was put.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImportedProject {
+    /// The foreign name.
+    pub name: String,
+    /// The project key used: a git root's path, or the bare name when none was found.
+    pub project: String,
+    /// How it was found: `dir`, `known`, `files` or `unmapped`.
+    pub how: String,
 }

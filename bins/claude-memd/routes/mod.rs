@@ -1,6 +1,7 @@
 //! The HTTP API: hook intake, queries, seed 000's routes and the live stream.
 
 mod hooks;
+mod import;
 mod legacy;
 mod query;
 mod stream;
@@ -11,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use claude_daemons::api::memory::{ApiError, MAX_HOOK_BYTES};
+use claude_daemons::api::memory::{ApiError, MAX_HOOK_BYTES, MAX_IMPORT_BYTES};
 use std::sync::Arc;
 
 /// Every route of claude-memd except `/v1/health` and `/v1/version` (the runtime's).
@@ -22,8 +23,12 @@ pub fn router(m: Arc<Memd>) -> Router {
         .route("/sessions/{id}/observations", post(legacy::add_observation))
         .route("/sessions/{id}/summarize", post(legacy::summarize))
         .layer(DefaultBodyLimit::max(MAX_HOOK_BYTES));
+    let imports = Router::new()
+        .route("/v1/import", post(import::import))
+        .layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES));
     Router::new()
         .merge(hooks)
+        .merge(imports)
         .route("/v1/search", get(query::search))
         .route("/v1/timeline", get(query::timeline))
         .route("/v1/observations/{id}", get(query::observation))

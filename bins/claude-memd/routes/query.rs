@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use claude_daemons::api::memory::{
     Context, Observation, PruneRequest, PruneResult, SearchQuery, SearchResults, Timeline,
-    TimelineQuery,
+    TimelineQuery, MAX_PRUNE_LIMIT,
 };
 use serde::Deserialize;
 use std::sync::Arc;
@@ -78,12 +78,27 @@ pub async fn context(
     .map(Json)
 }
 
-/// `POST /v1/prune`: delete old records and shrink the file.
+/// `POST /v1/prune`: delete old records (all, or a batch of `limit`) and shrink the file.
 pub async fn prune(
     State(m): State<Arc<Memd>>,
     Json(req): Json<PruneRequest>,
 ) -> ApiResult<PruneResult> {
-    let r = with_db(&m, move |c| Ok(records::prune(c, req.older_than_days)?)).await?;
-    tracing::info!(?r, days = req.older_than_days, "pruned");
+    if req.older_than_days == 0 {
+        return Err(Fail::bad("older_than_days must be at least 1"));
+    }
+    if let Some(l) = req.limit {
+        if l == 0 || l > MAX_PRUNE_LIMIT {
+            return Err(Fail::bad(format!(
+                "limit must be between 1 and {MAX_PRUNE_LIMIT} rows per call"
+            )));
+        }
+    }
+    let PruneRequest {
+        older_than_days: days,
+        limit,
+        dry_run,
+    } = req;
+    let r = with_db(&m, move |c| Ok(records::prune(c, days, limit, dry_run)?)).await?;
+    tracing::info!(?r, days, ?limit, "pruned");
     Ok(Json(r))
 }

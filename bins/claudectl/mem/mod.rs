@@ -1,16 +1,20 @@
-//! `claudectl mem`: search, timeline, show, context, prune and stats against claude-memd.
+//! `claudectl mem`: search, timeline, show, context, prune, import and stats against
+//! claude-memd.
 
-use crate::cli::{MemCommand, MemContextArgs, MemPruneArgs, MemSearchArgs, MemTimelineArgs};
+mod claude_mem;
+mod import;
+mod progress;
+mod prune;
+
+use crate::cli::{MemCommand, MemContextArgs, MemSearchArgs, MemTimelineArgs};
 use crate::daemon_client::{query, Api, CtlResult};
 use crate::output;
 use claude_daemons::api::memory::{
-    Context, Observation, PruneRequest, PruneResult, RecordKind, SearchQuery, SearchResults,
-    Timeline, TimelineQuery,
+    Context, Observation, RecordKind, SearchQuery, SearchResults, Timeline, TimelineQuery,
 };
 use claude_daemons::paths::Daemon;
 use serde_json::Value;
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// Run `claudectl mem …`.
 pub fn run(cmd: MemCommand) -> anyhow::Result<ExitCode> {
@@ -20,7 +24,8 @@ pub fn run(cmd: MemCommand) -> anyhow::Result<ExitCode> {
         MemCommand::Timeline(a) => timeline(&api, a),
         MemCommand::Show(a) => show(&api, &a.ids, a.out.json),
         MemCommand::Context(a) => context(&api, a),
-        MemCommand::Prune(a) => prune(api, a),
+        MemCommand::Prune(a) => prune::run(api, a),
+        MemCommand::Import(a) => import::run(api, a),
         MemCommand::Stats(a) => stats(&api, a.json),
     })
 }
@@ -188,35 +193,6 @@ fn context(api: &Api, a: MemContextArgs) -> CtlResult {
         eprintln!(
             "({} observations, ~{} tokens, project {})",
             c.observations, c.tokens, c.project
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn prune(api: Api, a: MemPruneArgs) -> CtlResult {
-    // One request does the work (delete, then incremental vacuum); on a large database that
-    // takes seconds, so show that it is alive. indicatif draws nothing when stderr is not a
-    // terminal.
-    let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
-        "pruning memory older than {} days",
-        a.older_than_days
-    ));
-    bar.enable_steady_tick(Duration::from_millis(100));
-    let api = api.timeout(Duration::from_secs(600));
-    let r = api.post::<PruneResult>(
-        "/v1/prune",
-        &PruneRequest {
-            older_than_days: a.older_than_days,
-        },
-    );
-    bar.finish_and_clear();
-    let (p, raw) = r?;
-    if a.out.json {
-        output::json(&raw);
-    } else {
-        println!(
-            "deleted {} observations, {} summaries, {} prompts, {} events; freed {} pages",
-            p.observations, p.summaries, p.prompts, p.events, p.freed_pages
         );
     }
     Ok(ExitCode::SUCCESS)
