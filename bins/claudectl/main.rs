@@ -1,6 +1,8 @@
 //! claudectl: operate the claude-daemons the way `systemctl` and `journalctl` operate
 //! services. See claudectl(1).
 
+mod bench;
+mod binaries;
 mod cli;
 mod daemon_client;
 mod doctor;
@@ -14,6 +16,7 @@ mod output;
 mod run;
 mod settings;
 mod status;
+mod stop_signal;
 mod sup;
 mod units;
 mod user_file;
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(args) => bench::bench(args),
         Command::Mem(cmd) => mem::run(cmd),
         Command::Sup(cmd) => sup::run(cmd),
         Command::Mesh(cmd) => mesh::run(cmd),
