@@ -2,7 +2,7 @@
 //! `CLAUDE_DAEMONS_*` variables, HOME and XDG directories of its own). Every figure comes
 //! back with a baseline; the scratch daemons are gone afterwards, also after Ctrl-C; neither
 //! HOME, the XDG directories nor the temporary directory keep anything; a wrong --bindir is
-//! refused before anything starts.
+//! refused before anything starts, and a daemon that does not start is named.
 
 #[path = "support/daemon.rs"]
 mod daemon;
@@ -162,6 +162,29 @@ fn a_wrong_bindir_is_named_and_nothing_starts() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty());
+    assert_eq!(s.leftovers(), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_daemon_that_does_not_start_is_named_with_exit_status_3() {
+    let s = Session::new();
+    // A "claude-memd" that exits at once, next to the real others.
+    let dir = s.root.path().join("bin");
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::symlink("/bin/false", dir.join("claude-memd")).unwrap();
+    for p in ["claude-meshd", "claude-hook"] {
+        std::os::unix::fs::symlink(bin(p), dir.join(p)).unwrap();
+    }
+    let out = run_with_deadline(
+        s.claudectl().args(["bench", "--bindir"]).arg(&dir),
+        Duration::from_secs(30),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("claude-memd did not start: it exited"),
+        "{stderr}"
+    );
     assert_eq!(s.leftovers(), Vec::<PathBuf>::new());
 }
 

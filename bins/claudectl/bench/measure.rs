@@ -3,7 +3,7 @@
 //! weighs on both alike, and reported as p50, p99 and mean with the ratio of the medians.
 
 use super::BenchError;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -54,6 +54,19 @@ impl Plan {
         Ok((b, f))
     }
 
+    /// A spinner for work that is not counted in rounds, cleared when dropped; hidden unless
+    /// [`Plan::progress`].
+    pub fn spinner(&self, what: &str) -> ProgressBar {
+        if !self.progress {
+            return ProgressBar::hidden();
+        }
+        let s = ProgressBar::new_spinner()
+            .with_message(what.to_string())
+            .with_finish(ProgressFinish::AndClear);
+        s.enable_steady_tick(Duration::from_millis(100));
+        s
+    }
+
     /// A bar over this figure's rounds; hidden unless [`Plan::progress`].
     fn bar(&self, title: &str) -> ProgressBar {
         if !self.progress {
@@ -61,7 +74,8 @@ impl Plan {
         }
         let bar = ProgressBar::new((self.warmup + self.iterations) as u64);
         bar.set_style(
-            ProgressStyle::with_template("{msg:<44} {bar:30} {pos}/{len} {elapsed}")
+            // Fits 80 columns: a wrapped bar cannot be redrawn in place.
+            ProgressStyle::with_template("{msg:<30} {bar:25} {pos}/{len} {elapsed}")
                 .expect("a valid template"),
         );
         bar.set_message(title.to_string());

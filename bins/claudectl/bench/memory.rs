@@ -91,7 +91,8 @@ pub fn intake_counts(memd: &Api) -> Result<(u64, u64), BenchError> {
 }
 
 /// Store [`SEEDED`] edits (four clients at once) and wait until they are observations.
-fn seed(memd: &Api, project: &Path) -> Result<(), BenchError> {
+fn seed(plan: &Plan, memd: &Api, project: &Path) -> Result<(), BenchError> {
+    let _spinner = plan.spinner(&format!("memory: seeding {SEEDED} observations"));
     std::thread::scope(|s| {
         let clients: Vec<_> = (0..4)
             .map(|c| {
@@ -136,7 +137,7 @@ pub fn figures(plan: &Plan, memd: &Api, project: &Path) -> Result<Vec<Figure>, B
     let health = |_| -> Result<Duration, BenchError> {
         Ok(timed(|| Ok(memd.get::<Health>("/v1/health")?))?.1)
     };
-    seed(memd, project)?;
+    seed(plan, memd, project)?;
     let mut out = Vec::new();
 
     let project_key = project.display().to_string();
