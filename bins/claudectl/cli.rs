@@ -160,8 +160,11 @@ baseline.p50. A progress bar per figure is drawn on stderr when it is a terminal
 
 /// Exit codes of `claudectl bench`.
 pub const BENCH_EXIT_CODES: &str = "Exit status: 0 ok; 1 error (a program to measure is \
-missing: its path is named, or a figure failed); 2 usage; 3 a scratch daemon did not start \
-(its log is shown); 130 interrupted (after stopping the scratch daemons).";
+missing: its path is named; a figure failed; a scratch daemon did not stop cleanly: the \
+figures are printed first); 2 usage; 3 a scratch daemon did not start (its last log lines \
+are shown) or stopped answering; 4 a scratch daemon refused a request (HTTP 4xx: are \
+claudectl and the daemons of the same release?); 130 interrupted (after stopping the scratch \
+daemons).";
 
 /// What `claudectl bench` measures.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -38,9 +38,16 @@ pub enum BenchError {
     /// Ctrl-C or SIGTERM.
     #[error("interrupted; the scratch daemons are stopped and their directory removed")]
     Interrupted,
-    /// A request to a scratch daemon failed.
+    /// A scratch daemon stopped answering.
+    #[error("the scratch {program} stopped answering on {socket} ({detail})")]
+    Lost {
+        program: &'static str,
+        socket: PathBuf,
+        detail: String,
+    },
+    /// A scratch daemon refused a request, or answered something unexpected.
     #[error(transparent)]
-    Daemon(#[from] CtlError),
+    Daemon(CtlError),
     /// Anything else.
     #[error("{0:#}")]
     Other(#[from] anyhow::Error),
@@ -50,9 +57,27 @@ impl BenchError {
     fn code(&self) -> u8 {
         match self {
             BenchError::Missing(_) | BenchError::Other(_) => EXIT_ERROR,
-            BenchError::NotStarted { .. } => EXIT_UNREACHABLE,
+            BenchError::NotStarted { .. } | BenchError::Lost { .. } => EXIT_UNREACHABLE,
             BenchError::Interrupted => EXIT_INTERRUPTED,
             BenchError::Daemon(e) => e.code(),
+        }
+    }
+}
+
+impl From<CtlError> for BenchError {
+    /// The operator's "start it with systemctl" advice does not apply to a scratch daemon.
+    fn from(e: CtlError) -> BenchError {
+        match e {
+            CtlError::Unreachable {
+                program,
+                socket,
+                detail,
+            } => BenchError::Lost {
+                program,
+                socket,
+                detail,
+            },
+            other => BenchError::Daemon(other),
         }
     }
 }
@@ -68,19 +93,25 @@ pub fn check_interrupt() -> Result<(), BenchError> {
 /// Run `claudectl bench`.
 pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     crate::stop_signal::catch();
-    match measure_all(&args) {
-        Ok(r) => {
-            match args.json {
-                true => r.print_json(),
-                false => r.print_table(),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+    let (report, cleanup) = match measure_all(&args) {
+        Ok(done) => done,
         Err(e) => {
             eprintln!("claudectl: bench: {e}");
-            Ok(ExitCode::from(e.code()))
+            return Ok(ExitCode::from(e.code()));
         }
+    };
+    match args.json {
+        true => report.print_json(),
+        false => report.print_table(),
     }
+    // The figures stand; a daemon that did not stop cleanly is still a failure to report.
+    Ok(match cleanup {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("claudectl: bench: {e}");
+            ExitCode::from(e.code())
+        }
+    })
 }
 
 /// The programs a target needs, found before anything starts.
@@ -99,11 +130,14 @@ impl Programs {
                 false => Ok(None),
             }
         };
-        let all = t == BenchTarget::All;
+        // The hook figure runs with both daemons up, as in a session.
         Ok(Programs {
-            memd: want(all || t != BenchTarget::Mesh, "claude-memd")?,
-            meshd: want(all || t != BenchTarget::Memory, "claude-meshd")?,
-            hook: want(all || t == BenchTarget::Hook, "claude-hook")?,
+            memd: want(t != BenchTarget::Mesh, "claude-memd")?,
+            meshd: want(t != BenchTarget::Memory, "claude-meshd")?,
+            hook: want(
+                matches!(t, BenchTarget::Hook | BenchTarget::All),
+                "claude-hook",
+            )?,
         })
     }
 
@@ -119,7 +153,8 @@ impl Programs {
     }
 }
 
-fn measure_all(args: &BenchArgs) -> Result<report::Report, BenchError> {
+/// The report, and how stopping the scratch daemons went.
+fn measure_all(args: &BenchArgs) -> Result<(report::Report, Result<(), BenchError>), BenchError> {
     let programs = Programs::find(args)?;
     let plan = Plan::new(args.iterations as usize, args.json);
     let mut scratch = Scratch::new()?;
@@ -150,13 +185,14 @@ fn measure_all(args: &BenchArgs) -> Result<report::Report, BenchError> {
             pid: r.health.pid,
         })
         .collect();
-    scratch.finish()?;
-    Ok(report::Report {
+    let cleanup = scratch.finish();
+    let report = report::Report {
         version: env!("CARGO_PKG_VERSION"),
         iterations: plan.iterations,
         warmup: plan.warmup,
         programs: programs.listed().into_iter().collect(),
         daemons,
         figures,
-    })
+    };
+    Ok((report, cleanup))
 }
