@@ -96,6 +96,11 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let (report, cleanup) = match measure_all(&args) {
         Ok(done) => done,
         Err(e) => {
+            // A Ctrl-C also breaks what was under way (a hook child, a read): say why.
+            let e = match crate::stop_signal::received() {
+                Some(_) => BenchError::Interrupted,
+                None => e,
+            };
             eprintln!("claudectl: bench: {e}");
             return Ok(ExitCode::from(e.code()));
         }
