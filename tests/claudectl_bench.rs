@@ -115,6 +115,7 @@ fn bench_reports_every_figure_with_a_baseline_and_leaves_nothing() {
             "memory.context",
             "memory.intake",
             "hook.post_tool_use",
+            "hook.session_start",
             "mesh.delivery",
             "mesh.sends"
         ]

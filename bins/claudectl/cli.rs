@@ -141,8 +141,10 @@ POST /v1/hook SessionStart, the context a new session is given; memory.intake: P
 PostToolUse, the durable commit each tool call waits for. Baseline of the three: \
 memd.health, GET /v1/health on the same socket.
 
-hook.post_tool_use: the whole claude-hook process for a PostToolUse event, both daemons \
-running. Baseline: spawn.true, starting and waiting for `true` the same way.
+hook.post_tool_use and hook.session_start: the whole claude-hook process for a PostToolUse \
+event (every tool call) and for a SessionStart event (every new session: memory context and \
+mesh registration), both daemons running. Baseline: spawn.true, starting and waiting for \
+`true` the same way.
 
 mesh.delivery: from a session's send until the receiving session's SSE event arrives; \
 mesh.sends: durable sends accepted per second by 4 concurrent clients. Baseline of both: \
@@ -173,7 +175,7 @@ pub enum BenchTarget {
     Memory,
     /// claude-meshd: delivery latency, sends per second.
     Mesh,
-    /// The claude-hook process per tool call.
+    /// The claude-hook process per tool call and per session start.
     Hook,
     /// All of the above.
     All,

@@ -17,7 +17,8 @@ const RECEIVER: &str = "bench-receiver";
 const CLIENTS: usize = 4;
 const PER_CLIENT: usize = 5;
 
-fn register(meshd: &Api, session: &str, name: &str) -> Result<(), BenchError> {
+/// Register a session as its SessionStart hook would.
+pub fn register(meshd: &Api, session: &str, name: &str) -> Result<(), BenchError> {
     let reg = PeerRegistration {
         session_id: session.into(),
         name: Some(name.into()),

@@ -46,21 +46,23 @@ fn shown(v: f64, unit: &str) -> String {
 impl Report {
     /// `--json`: one pretty object on stdout.
     pub fn print_json(&self) {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(self).expect("a report serializes")
-        );
+        let json = serde_json::to_string_pretty(self).expect("a report serializes");
+        emit(&format!("{json}\n"));
     }
 
     /// The table, then what each line measured.
     pub fn print_table(&self) {
-        println!(
-            "{:<20} {:>11} {:>11}   {:<14} {:>11} {:>8}",
+        emit(&self.table());
+    }
+
+    fn table(&self) -> String {
+        let mut out = format!(
+            "{:<20} {:>11} {:>11}   {:<14} {:>11} {:>8}\n",
             "FIGURE", "P50", "P99", "BASELINE", "P50", "RATIO"
         );
         for f in &self.figures {
-            println!(
-                "{:<20} {:>11} {:>11}   {:<14} {:>11} {:>7.2}x",
+            out += &format!(
+                "{:<20} {:>11} {:>11}   {:<14} {:>11} {:>7.2}x\n",
                 f.id,
                 shown(f.stats.p50, f.unit),
                 shown(f.stats.p99, f.unit),
@@ -69,7 +71,7 @@ impl Report {
                 f.ratio
             );
         }
-        println!();
+        out.push('\n');
         let mut seen = Vec::new();
         for (id, title) in self
             .figures
@@ -78,7 +80,7 @@ impl Report {
         {
             if !seen.contains(&id) {
                 seen.push(id);
-                println!("{id:<20} {title}");
+                out += &format!("{id:<20} {title}\n");
             }
         }
         let versions: Vec<String> = self
@@ -86,11 +88,18 @@ impl Report {
             .iter()
             .map(|d| format!("{} {}", d.program, d.version))
             .collect();
-        println!(
-            "\n{} iterations after {} to warm up; ratio = p50 / baseline p50; scratch daemons: {}",
+        out += &format!(
+            "\n{} iterations after {} to warm up; ratio = p50 / baseline p50; scratch daemons: {}\n",
             self.iterations,
             self.warmup,
             versions.join(", ")
         );
+        out
     }
+}
+
+/// Write to stdout; a reader that went away (`| head`) is not an error worth a panic.
+fn emit(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
