@@ -72,15 +72,16 @@ pub fn figures(
         |i| post_tool_use("bench-hook", &project, i),
         |_| Ok(()),
     )?;
-    let session = |i| format!("bench-hook-start-{i}");
+    // A few sessions that start and end in turn: claude-meshd keeps every session it has
+    // seen, and a new id per round would measure a growing table instead of a start.
+    let session = |i| format!("bench-hook-start-{}", i % 8);
     let start = run.rounds(
         "hook: SessionStart process",
         |i| HookInput {
             source: Some("startup".into()),
             ..hook_input("SessionStart", &session(i), &project)
         },
-        // Sessions end (SessionEnd): hundreds of live peers would slow claude-meshd down
-        // for the figures after this one.
+        // ... and ends (SessionEnd), so the next round starts it again.
         |i| {
             let _: (Value, Value) = meshd.delete(&format!("/v1/peers/{}", session(i)))?;
             Ok(())

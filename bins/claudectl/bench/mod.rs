@@ -175,6 +175,8 @@ fn measure_all(args: &BenchArgs) -> Result<(report::Report, Result<(), BenchErro
     if matches!(t, BenchTarget::Memory | BenchTarget::All) {
         figures.extend(memory::figures(&plan, &memd, &scratch.project())?);
     }
+    // Before the mesh figures: claude-hook asks claude-meshd for unread messages on every
+    // call, and that costs more with the thousands of messages the mesh figures leave.
     if let Some(hook) = &programs.hook {
         figures.extend(hook::figures(&plan, &scratch, hook, &memd)?);
     }
