@@ -22,10 +22,7 @@ const DIRS: [&str; 7] = ["home", "run", "state", "config", "data", "cache", "tmp
 
 impl Session {
     fn new() -> Session {
-        let root = tempfile::Builder::new()
-            .prefix("cdb-")
-            .tempdir_in("/tmp")
-            .unwrap();
+        let root = daemon::Dirs::new().tmp;
         for d in DIRS {
             std::fs::create_dir(root.path().join(d)).unwrap();
         }
