@@ -16,6 +16,9 @@ _claudectl() {
             ",$1")
                 cmd="claudectl"
                 ;;
+            claudectl,bench)
+                cmd="claudectl__subcmd__bench"
+                ;;
             claudectl,completions)
                 cmd="claudectl__subcmd__completions"
                 ;;
@@ -51,6 +54,9 @@ _claudectl() {
                 ;;
             claudectl,uninstall)
                 cmd="claudectl__subcmd__uninstall"
+                ;;
+            claudectl__subcmd__help,bench)
+                cmd="claudectl__subcmd__help__subcmd__bench"
                 ;;
             claudectl__subcmd__help,completions)
                 cmd="claudectl__subcmd__help__subcmd__completions"
@@ -299,12 +305,38 @@ _claudectl() {
 
     case "${cmd}" in
         claudectl)
-            opts="-h -V --help --version status run install uninstall logs doctor mcp completions mem sup mesh help"
+            opts="-h -V --help --version status run install uninstall logs doctor mcp completions bench mem sup mesh help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__bench)
+            opts="-n -h --iterations --json --bindir --help memory mesh hook all"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --iterations)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bindir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -341,8 +373,22 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help)
-            opts="status run install uninstall logs doctor mcp completions mem sup mesh help"
+            opts="status run install uninstall logs doctor mcp completions bench mem sup mesh help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__bench)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -31,6 +31,9 @@ pub enum Command {
     Mcp,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output.
     Completions(CompletionsArgs),
+    /// Measure the installed daemons on this machine, against baselines from the same run.
+    #[command(long_about = BENCH_ABOUT, after_help = BENCH_EXIT_CODES)]
+    Bench(BenchArgs),
     /// Search and manage memory (claude-memd).
     #[command(subcommand, after_help = OPERATOR_EXIT_CODES)]
     Mem(MemCommand),
@@ -119,6 +122,81 @@ pub struct DoctorArgs {
 pub struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
+}
+
+/// What `claudectl bench` measures and prints (its long help and man page).
+pub const BENCH_ABOUT: &str = "\
+Measure the installed daemons on this machine, each figure against a baseline measured \
+interleaved with it in the same run (machines are noisy; the ratio is what carries over).
+
+Your own daemons and data are never touched: claude-memd and claude-meshd are started from \
+the installed programs (--bindir, else next to claudectl, else PATH) in a new temporary \
+directory with their own sockets, state, config and HOME, and are stopped (SIGTERM, wait) and \
+the directory removed when the bench ends, fails or is interrupted with Ctrl-C.
+
+Figures, each p50, p99 and mean over --iterations rounds after a tenth as many to warm up:
+
+memory.search: GET /v1/search for one word over 300 seeded observations; memory.context: \
+POST /v1/hook SessionStart, the context a new session is given; memory.intake: POST /v1/hook \
+PostToolUse, the durable commit each tool call waits for. Baseline of the three: \
+memd.health, GET /v1/health on the same socket.
+
+hook.post_tool_use and hook.session_start: the whole claude-hook process for a PostToolUse \
+event (every tool call) and for a SessionStart event (every new session: memory context and \
+mesh registration), both daemons running. Baseline: spawn.true, starting and waiting for \
+`true` the same way.
+
+mesh.delivery: from a session's send until the receiving session's SSE event arrives; \
+mesh.sends: durable sends accepted per second by 4 concurrent clients. Baseline of both: \
+meshd.health, GET /v1/health on the same socket.
+
+claude-supervisord is not measured: its figures need a real Claude Code and an API key, and \
+its turns cost tokens (developers: `cargo bench --bench supervisor`).
+
+--json prints one object: version, iterations, warmup, programs (name -> path), daemons \
+[{program, version, pid}], and figures [{id, title, unit, n, p50, p99, mean, baseline: {id, \
+title, p50, p99, mean}, ratio}]. unit is \"ms\" (latency) or \"per_s\" (rate; its p99 is the \
+rate of the slowest 1 % of rounds, its mean all the work over all the time); ratio is p50 / \
+baseline.p50. A progress bar per figure is drawn on stderr when it is a terminal, never with \
+--json.";
+
+/// Exit codes of `claudectl bench`.
+pub const BENCH_EXIT_CODES: &str = "Exit status: 0 ok; 1 error (a program to measure is \
+missing: its path is named; a figure failed; a scratch daemon did not stop cleanly: the \
+figures are printed first); 2 usage; 3 a scratch daemon did not start (its last log lines \
+are shown) or stopped answering; 4 a scratch daemon refused a request (HTTP 4xx: are \
+claudectl and the daemons of the same release?); 130 interrupted (after stopping the scratch \
+daemons).";
+
+/// What `claudectl bench` measures.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchTarget {
+    /// claude-memd: intake, search, SessionStart context.
+    Memory,
+    /// claude-meshd: delivery latency, sends per second.
+    Mesh,
+    /// The claude-hook process per tool call and per session start.
+    Hook,
+    /// All of the above.
+    All,
+}
+
+/// Arguments of `claudectl bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[arg(value_enum, default_value_t = BenchTarget::All)]
+    pub target: BenchTarget,
+    /// Measured rounds per figure.
+    #[arg(short = 'n', long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub iterations: u32,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Directory holding claude-memd, claude-meshd and claude-hook (default: next to
+    /// claudectl, then PATH).
+    #[arg(long, value_name = "DIR")]
+    pub bindir: Option<PathBuf>,
 }
 
 // `claudectl mem|sup|mesh`: the operator commands that drive the daemons.

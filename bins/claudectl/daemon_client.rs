@@ -42,7 +42,8 @@ pub enum CtlError {
 }
 
 impl CtlError {
-    fn code(&self) -> u8 {
+    /// The exit status this failure ends claudectl with.
+    pub fn code(&self) -> u8 {
         match self {
             CtlError::Unreachable { .. } => EXIT_UNREACHABLE,
             CtlError::Refused { .. } => EXIT_REFUSED,
@@ -72,7 +73,11 @@ impl Api {
     /// The daemon's socket from the environment (`CLAUDE_DAEMONS_RUNTIME_DIR` or
     /// `$XDG_RUNTIME_DIR/claude`).
     pub fn new(daemon: Daemon) -> Api {
-        let socket = Paths::from_env().socket(daemon);
+        Api::at(daemon, Paths::from_env().socket(daemon))
+    }
+
+    /// The daemon listening on `socket` (e.g. the scratch daemons of `claudectl bench`).
+    pub fn at(daemon: Daemon, socket: PathBuf) -> Api {
         Api {
             daemon,
             client: UnixClient::new(socket).timeout(Duration::from_secs(30)),

@@ -1,6 +1,8 @@
 //! claudectl: operate the claude-daemons the way `systemctl` and `journalctl` operate
 //! services. See claudectl(1).
 
+mod bench;
+mod binaries;
 mod claude_config_lock;
 mod cli;
 mod daemon_client;
@@ -16,6 +18,7 @@ mod output;
 mod run;
 mod settings;
 mod status;
+mod stop_signal;
 mod sup;
 mod units;
 mod user_file;
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(args) => bench::bench(args),
         Command::Mem(cmd) => mem::run(cmd),
         Command::Sup(cmd) => sup::run(cmd),
         Command::Mesh(cmd) => mesh::run(cmd),

@@ -273,20 +273,8 @@ fn requeue(api: &Api, a: MeshRequeueArgs) -> CtlResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// claude-meshd from `--bindir`, else next to claudectl, else PATH.
-fn meshd_binary(bindir: Option<PathBuf>) -> PathBuf {
-    if let Some(dir) = bindir {
-        return dir.join("claude-meshd");
-    }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join("claude-meshd")))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("claude-meshd"))
-}
-
 fn accept_host(bindir: Option<PathBuf>) -> CtlResult {
-    let bin = meshd_binary(bindir);
+    let bin = crate::binaries::find(bindir.as_deref(), "claude-meshd");
     let status = std::process::Command::new(&bin)
         .arg("--accept-host")
         .status()

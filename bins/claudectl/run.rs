@@ -7,37 +7,15 @@ use claude_daemons::paths::{Daemon, Paths};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStderr, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
-
-static SIGNAL: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn remember(sig: libc::c_int) {
-    SIGNAL.store(sig, Ordering::SeqCst);
-}
-
-fn binary(dir: &Option<PathBuf>, name: &str) -> PathBuf {
-    if let Some(dir) = dir {
-        return dir.join(name);
-    }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join(name)))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from(name))
-}
 
 /// Run `claudectl run`.
 pub fn run(args: RunArgs) -> Result<ExitCode> {
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, remember as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, remember as *const () as libc::sighandler_t);
-    }
+    crate::stop_signal::catch();
     let paths = Paths::from_env();
     let mut children: Vec<(Daemon, Child)> = Vec::new();
     for daemon in Daemon::ALL {
-        let bin = binary(&args.bindir, daemon.program());
+        let bin = crate::binaries::find(args.bindir.as_deref(), daemon.program());
         // Nothing would restart them here, so they must not exit when idle.
         let child = Command::new(&bin)
             .args(["--foreground", "--idle-timeout", "0"])
@@ -61,7 +39,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     );
     let mut failed = false;
     loop {
-        if SIGNAL.load(Ordering::SeqCst) != 0 {
+        if crate::stop_signal::received().is_some() {
             break;
         }
         if let Some((daemon, status)) = children
