@@ -474,3 +474,24 @@ fn daemon_down_is_exit_3_naming_the_socket_and_usage_is_exit_2() {
         fails(rt, args, 2);
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_output_quietly() {
+    // `claudectl completions bash | head -0`: the reader is gone before the first write.
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills both descriptors; each is owned by exactly one File below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    use std::os::fd::FromRawFd;
+    drop(unsafe { std::fs::File::from_raw_fd(fds[0]) });
+    let write_end = unsafe { std::fs::File::from_raw_fd(fds[1]) };
+    let out = Command::new(env!("CARGO_BIN_EXE_claudectl"))
+        .args(["completions", "bash"])
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+}

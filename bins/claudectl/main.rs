@@ -29,6 +29,14 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if prints_data_only(&cli.command) {
+        // `claudectl mem search x | head`: end quietly when the reader goes away, as other
+        // Unix tools do, instead of Rust's panic on a write to a closed pipe. Commands that
+        // own daemons or files (run, bench, install, mcp) keep SIGPIPE ignored so that their
+        // cleanup still runs.
+        // SAFETY: restoring a default disposition before any thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let result = match cli.command {
         Command::Status(args) => status::status(args),
         Command::Run(args) => run::run(args),
@@ -58,4 +66,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn prints_data_only(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Status(_)
+            | Command::Logs(_)
+            | Command::Doctor(_)
+            | Command::Completions(_)
+            | Command::Mem(_)
+            | Command::Sup(_)
+            | Command::Mesh(_)
+    )
 }
