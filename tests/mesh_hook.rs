@@ -148,3 +148,58 @@ fn no_mesh_socket_means_no_mesh_and_no_noise() {
     let (stdout, stderr) = hook(&m, event("s-1", "UserPromptSubmit", json!({"prompt": "x"})));
     assert_eq!((stdout.as_str(), stderr.as_str()), ("", ""));
 }
+
+/// The session context the hook asks for on every tool call must not grow with messages
+/// meant for other sessions (a month of them stays in the inbox). Before the inbox was
+/// narrowed through its indexes, 10,000 of them made the call 60 times a health check.
+#[test]
+fn a_sessions_context_does_not_grow_with_other_sessions_messages() {
+    let dir = tempfile::Builder::new()
+        .prefix("cm")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let m = Meshd::start(dir.path(), &[]);
+    m.register("quiet", "quiet", &[], &[]);
+    m.register("busy", "busy", &["ops"], &[]);
+    let key = m.key();
+    m.sql(&format!(
+        "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 10000)
+         INSERT INTO inbox (from_key, client_message_id, from_name, kind, to_text, dest, to_session,
+                            body, priority, created_at, received_at)
+         SELECT 'ff', 'm' || k, 'x', CASE k % 2 WHEN 0 THEN 'dm' ELSE 'group' END,
+                CASE k % 2 WHEN 0 THEN '{key}/busy' ELSE '@ops' END, 'd', 'busy', 'hello',
+                'next', strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ')
+         FROM n"
+    ));
+    let median = |path: &str, post: bool| {
+        let mut t: Vec<std::time::Duration> = (0..40)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                let (status, _) = if post {
+                    m.post(path, &json!({}))
+                } else {
+                    m.get(path)
+                };
+                assert_eq!(status, 200, "{path}");
+                start.elapsed()
+            })
+            .collect();
+        t.sort();
+        t[t.len() / 2]
+    };
+    // Interleaved, so both see the same machine.
+    let (mut health, mut context) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        health.push(median("/v1/health", false));
+        context.push(median("/v1/sessions/quiet/context", true));
+    }
+    let (health, context) = (health.iter().min().unwrap(), context.iter().min().unwrap());
+    println!("10,000 messages for another session: context {context:?}, health {health:?}");
+    assert!(
+        *context < *health * 5,
+        "context {context:?} vs health {health:?}"
+    );
+    // The messages are there for the session they are for.
+    let (_, v) = m.post("/v1/sessions/busy/context", &json!({}));
+    assert!(!v["items"].as_array().unwrap().is_empty(), "{v}");
+}

@@ -172,9 +172,43 @@ pub fn page(
     } else {
         "i.seen_at"
     };
-    let session = who.map(|m| m.session.clone()).unwrap_or_default();
+    // A session's view is narrowed in SQL first, through the destination and kind indexes,
+    // to a superset of what `visible` (which still decides) lets through: the hook asks on
+    // every tool call, and reading a month's inbox row by row made that call grow with the
+    // messages meant for other sessions.
+    let mut args: Vec<rusqlite::types::Value> = vec![0.into()];
+    let rows = match who {
+        None => "i.id > ?1".to_string(),
+        Some(m) => {
+            args.extend([m.session.clone().into(), m.me.clone().into()]);
+            let dests: Vec<String> = (m.groups.iter().map(|g| format!("@{g}")))
+                .chain(m.topics.iter().map(|t| format!("#{t}")))
+                .collect();
+            let named = if dests.is_empty() {
+                String::new()
+            } else {
+                let marks: Vec<String> = (0..dests.len()).map(|k| format!("?{}", k + 4)).collect();
+                args.extend(dests.into_iter().map(Into::into));
+                format!(
+                    " UNION ALL SELECT id FROM inbox WHERE to_text IN ({}) AND id > ?1",
+                    marks.join(", ")
+                )
+            };
+            format!(
+                "i.id IN (SELECT id FROM inbox WHERE kind = 'broadcast' AND id > ?1
+                          UNION ALL SELECT id FROM inbox WHERE to_text IN (?3, ?3 || '/' || ?2)
+                              AND id > ?1{named})"
+            )
+        }
+    };
+    let unread = if q.unread_only {
+        format!("AND {seen_col} IS NULL")
+    } else {
+        String::new()
+    };
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS}, {seen_col} FROM inbox i WHERE i.id > ?1 ORDER BY i.id LIMIT 500"
+        "SELECT {COLUMNS}, {seen_col} FROM inbox i WHERE {rows} {unread}
+         ORDER BY i.id LIMIT 500"
     ))?;
     let mut out = Vec::new();
     let mut cursor = q.since;
@@ -184,13 +218,10 @@ pub fn page(
         .map(|t| format!("#{}", t.trim_start_matches('#')));
     loop {
         let before = cursor;
-        let batch: Vec<InboxItem> = if who.is_some() {
-            stmt.query_map(params![cursor, session], |r| item(r, r.get(13)?))?
-                .collect::<Result<_, _>>()?
-        } else {
-            stmt.query_map(params![cursor], |r| item(r, r.get(13)?))?
-                .collect::<Result<_, _>>()?
-        };
+        args[0] = cursor.into();
+        let batch: Vec<InboxItem> = stmt
+            .query_map(rusqlite::params_from_iter(&args), |r| item(r, r.get(13)?))?
+            .collect::<Result<_, _>>()?;
         for it in batch {
             cursor = it.id;
             let keep = who.is_none_or(|m| visible(&it, m))

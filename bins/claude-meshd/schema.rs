@@ -8,10 +8,11 @@ const APPLICATION_ID: i32 = 0x434D_5348;
 /// The schema, migrated at start before `READY=1`.
 pub static SCHEMA: Schema = Schema {
     application_id: APPLICATION_ID,
-    migrations: &[Migration {
-        version: 1,
-        description: "meta, sessions, outbox, inbox, seen marks and the event log",
-        sql: "CREATE TABLE meta (
+    migrations: &[
+        Migration {
+            version: 1,
+            description: "meta, sessions, outbox, inbox, seen marks and the event log",
+            sql: "CREATE TABLE meta (
                   key TEXT PRIMARY KEY,
                   value TEXT NOT NULL,
                   updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
@@ -92,5 +93,14 @@ pub static SCHEMA: Schema = Schema {
                   inbox_id INTEGER,
                   data TEXT NOT NULL
               ) STRICT;",
-    }],
+        },
+        Migration {
+            version: 2,
+            description: "inbox indexes for a session's view: by destination and by kind",
+            // The hook asks for a session's unread messages on every tool call; without
+            // these, that walked the whole month's inbox.
+            sql: "CREATE INDEX inbox_to ON inbox (to_text, id);
+                  CREATE INDEX inbox_kind ON inbox (kind, id);",
+        },
+    ],
 };
