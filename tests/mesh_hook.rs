@@ -139,6 +139,33 @@ fn hook_registers_sessions_delivers_messages_and_tracks_status() {
 }
 
 #[test]
+fn a_session_started_before_the_mesh_joins_at_its_next_hook() {
+    let dir = tempfile::Builder::new()
+        .prefix("cmh")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let m = Meshd::start(dir.path(), &[]);
+    let tool = |n: u32| json!({"tool_name": "Read", "tool_input": {}, "tool_use_id": format!("toolu_{n}")});
+    // No SessionStart reached claude-meshd for these two.
+    let (stdout, _) = hook(&m, event("late", "PostToolUse", tool(1)));
+    assert_eq!(stdout, "");
+    assert_eq!(peer(&m, "late").unwrap()["online"], true);
+    hook(
+        &m,
+        event("later", "Stop", json!({"stop_hook_active": false})),
+    );
+    assert_eq!(peer(&m, "later").unwrap()["profile"]["status"], "idle");
+
+    // And from then on it is messaged like any other.
+    m.send(json!({"to": "session:late", "body": "welcome aboard", "from_session": "later"}));
+    m.wait_for(10, "delivery", || {
+        m.inbox("session=late&unread_only=true").len() == 1
+    });
+    let (stdout, _) = hook(&m, event("late", "PostToolUse", tool(2)));
+    assert!(context_of(&stdout).contains("welcome aboard"), "{stdout}");
+}
+
+#[test]
 fn no_mesh_socket_means_no_mesh_and_no_noise() {
     let dir = tempfile::Builder::new()
         .prefix("cmh")

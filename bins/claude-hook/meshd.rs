@@ -9,7 +9,7 @@
 use claude_daemons::api::mesh::{PeerRegistration, PeerStatus, SessionContext, StatusUpdate};
 use claude_daemons::claude::{HookEvent, HookInput};
 use claude_daemons::config::MeshConfig;
-use claude_daemons::http::UnixClient;
+use claude_daemons::http::{Response, UnixClient};
 use claude_daemons::paths::{Daemon, Paths};
 use std::time::{Duration, Instant};
 
@@ -46,26 +46,43 @@ pub fn forward(
         Ok(UnixClient::new(&socket).timeout(left))
     };
     let session = percent_encode(&hook.session_id);
-    let post = |path: &str, body: &[u8]| -> anyhow::Result<claude_daemons::http::Response> {
-        let resp = client()?.post_json(path, body)?;
-        if resp.status >= 300 {
-            anyhow::bail!(
-                "{path}: HTTP {}: {}",
-                resp.status,
-                String::from_utf8_lossy(&resp.body)
-                    .chars()
-                    .take(300)
-                    .collect::<String>()
-            );
+    let post = |path: &str, body: &[u8]| -> anyhow::Result<Response> {
+        checked(path, client()?.post_json(path, body)?)
+    };
+    let join = || -> anyhow::Result<()> {
+        let registration = PeerRegistration {
+            session_id: hook.session_id.clone(),
+            name: None,
+            cwd: Some(hook.cwd.clone()),
+            hostname: hostname(),
+            // Claude Code runs hooks as its own children.
+            pid: Some(std::os::unix::process::parent_id()),
+            groups: Vec::new(),
+            topics: Vec::new(),
+            extra: Default::default(),
+        };
+        post("/v1/peers", &serde_json::to_vec(&registration)?)?;
+        Ok(())
+    };
+    // A session claude-meshd does not know (it started before the mesh was installed, or
+    // was forgotten) joins at its next hook rather than failing — and logging — every call.
+    let as_member = |path: &str, body: &[u8]| -> anyhow::Result<Response> {
+        match client()?.post_json(path, body)? {
+            resp if resp.status == 404 => {
+                join()?;
+                post(path, body)
+            }
+            resp => checked(path, resp),
         }
-        Ok(resp)
     };
-    let context = |post: &dyn Fn(&str, &[u8]) -> anyhow::Result<claude_daemons::http::Response>| -> anyhow::Result<Option<String>> {
-        let ctx: SessionContext = post(&format!("/v1/sessions/{session}/context"), b"{}")?.json()?;
-        Ok(Some(ctx.additional_context).filter(|c| !c.is_empty()))
-    };
+    let context =
+        |post: &dyn Fn(&str, &[u8]) -> anyhow::Result<Response>| -> anyhow::Result<Option<String>> {
+            let ctx: SessionContext =
+                post(&format!("/v1/sessions/{session}/context"), b"{}")?.json()?;
+            Ok(Some(ctx.additional_context).filter(|c| !c.is_empty()))
+        };
     let status = |status: PeerStatus| -> anyhow::Result<()> {
-        post(
+        as_member(
             &format!("/v1/sessions/{session}/status"),
             &serde_json::to_vec(&StatusUpdate { status })?,
         )?;
@@ -73,27 +90,16 @@ pub fn forward(
     };
     match event {
         HookEvent::SessionStart => {
-            let registration = PeerRegistration {
-                session_id: hook.session_id.clone(),
-                name: None,
-                cwd: Some(hook.cwd.clone()),
-                hostname: hostname(),
-                // Claude Code runs hooks as its own children.
-                pid: Some(std::os::unix::process::parent_id()),
-                groups: Vec::new(),
-                topics: Vec::new(),
-                extra: Default::default(),
-            };
-            post("/v1/peers", &serde_json::to_vec(&registration)?)?;
+            join()?;
             context(&post)
         }
         HookEvent::UserPromptSubmit => {
             // Read while still idle, so `next` and `low` messages come with this prompt.
-            let ctx = context(&post)?;
+            let ctx = context(&as_member)?;
             status(PeerStatus::Working)?;
             Ok(ctx)
         }
-        HookEvent::PostToolUse => context(&post),
+        HookEvent::PostToolUse => context(&as_member),
         HookEvent::Stop => status(PeerStatus::Idle).map(|_| None),
         HookEvent::SessionEnd => {
             let resp = client()?.request("DELETE", &format!("/v1/peers/{session}"), &[], None)?;
@@ -104,6 +110,21 @@ pub fn forward(
         }
         _ => Ok(None),
     }
+}
+
+/// The answer, or an error naming the path, the status and the start of the reason.
+fn checked(path: &str, resp: Response) -> anyhow::Result<Response> {
+    if resp.status >= 300 {
+        anyhow::bail!(
+            "{path}: HTTP {}: {}",
+            resp.status,
+            String::from_utf8_lossy(&resp.body)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        );
+    }
+    Ok(resp)
 }
 
 fn hostname() -> Option<String> {
