@@ -24,7 +24,7 @@ class ClaudeDaemons < Formula
     bash_completion.install "completions/claudectl.bash" => "claudectl"
     zsh_completion.install "completions/_claudectl"
     fish_completion.install "completions/claudectl.fish"
-    doc.install "README.md"
+    doc.install "README.md", "LICENSE-MIT", "LICENSE-APACHE"
     (pkgshare/"launchd").install Dir["units/launchd/*.plist"]
   end
 

@@ -73,7 +73,8 @@ pub fn canonical(path: &str) -> String {
         "/usr/share/bash-completion/completions" => "bash",
         "/usr/share/zsh/vendor-completions" | "/usr/share/zsh/site-functions" => "zsh",
         "/usr/share/fish/vendor_completions.d" => "fish",
-        "/usr/share/doc/claude-daemons" => "doc",
+        // Fedora and Arch keep license texts apart from the other documents.
+        "/usr/share/doc/claude-daemons" | "/usr/share/licenses/claude-daemons" => "doc",
         _ => panic!("{path}: a destination this test does not know"),
     };
     // Packagers compress man pages.
@@ -125,6 +126,6 @@ pub fn everything() -> BTreeSet<String> {
         set.insert(format!("man{section}/{page}"));
     }
     set.extend(["bash/claudectl", "zsh/_claudectl", "fish/claudectl.fish"].map(String::from));
-    set.insert("doc/README.md".into());
+    set.extend(["doc/README.md", "doc/LICENSE-MIT", "doc/LICENSE-APACHE"].map(String::from));
     set
 }
