@@ -4,38 +4,12 @@
 
 #[path = "claudectl_mem_support/mod.rs"]
 mod ctl;
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/memd.rs"]
 mod memd;
 
 use serde_json::{json, Value};
-use std::path::Path;
-
-/// `POST /v1/import` with a body of `len` bytes, written from another thread: the daemon
-/// may answer 413 and close before it is all written. Returns the status.
-fn oversized_post(socket: &Path, len: usize) -> u16 {
-    use std::io::{Read, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    let mut req = format!(
-        "POST /v1/import HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n"
-    )
-    .into_bytes();
-    req.resize(req.len() + len, b' ');
-    let mut w = s.try_clone().unwrap();
-    let writer = std::thread::spawn(move || {
-        let _ = w.write_all(&req);
-    });
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    drop(s);
-    writer.join().unwrap();
-    let text = String::from_utf8_lossy(&out);
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
 
 #[test]
 fn bad_import_batches_store_nothing() {
@@ -70,7 +44,10 @@ fn bad_import_batches_store_nothing() {
         assert!(r.to_string().contains(why), "{why}: {r}");
         assert_eq!(ctl::counts(&m.db()), before);
     }
-    assert_eq!(oversized_post(&m.socket(), 17 << 20), 413);
+    assert_eq!(
+        http::post_unread(&m.socket(), "/v1/import", vec![b' '; 17 << 20]).0,
+        413
+    );
     assert_eq!(ctl::counts(&m.db()), before);
     // The daemon keeps serving: a good batch goes in, once.
     let good = json!({"records": [rec("a:1", "fine"), rec("a:1", "fine")]});

@@ -1,12 +1,14 @@
 //! Bad input: claude-hook stays silent and exits 0, the API answers 4xx with a reason, the
 //! database is unchanged; and the hook is bounded when the daemon is down or silent.
 
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/memd.rs"]
 mod memd;
 
 use memd::{git_init, hook_bin, Memd};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -43,36 +45,9 @@ fn hook(m: &Memd, stdin: &[u8]) -> (i32, Vec<u8>, Vec<u8>) {
     (out.status.code().unwrap_or(-1), out.stdout, out.stderr)
 }
 
-/// POST /v1/hook without waiting for the body to be read: the daemon may answer 413 and
-/// close before a 50 MB body is written. Returns (status, body).
+/// POST /v1/hook without waiting for the body to be read. Returns (status, body).
 fn raw_post(m: &Memd, body: &[u8]) -> (u16, String) {
-    let mut s = std::os::unix::net::UnixStream::connect(m.socket()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut w = s.try_clone().unwrap();
-    let mut req = format!(
-        "POST /v1/hook HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    req.extend_from_slice(body);
-    let writer = std::thread::spawn(move || {
-        let _ = w.write_all(&req);
-    });
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    drop(s);
-    writer.join().unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default();
-    (status, body)
+    http::post_unread(&m.socket(), "/v1/hook", body.to_vec())
 }
 
 fn ev(repo: &std::path::Path, event: &str, extra: Value) -> Value {

@@ -51,3 +51,36 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// `POST path` with `body` written from another thread, reading the answer meanwhile: a
+/// daemon may answer 413 and close before a large body is all written. Returns (status,
+/// body of the answer).
+pub fn post_unread(socket: &Path, path: &str, body: Vec<u8>) -> (u16, String) {
+    let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(&req);
+    });
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    drop(s);
+    writer.join().unwrap();
+    let text = String::from_utf8_lossy(&out);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let answer = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (status, answer)
+}
