@@ -8,7 +8,7 @@
 //!
 //! Run: `cargo bench --bench mem_import` (release build).
 
-#[path = "../tests/claudectl_mem_support/mod.rs"]
+#[path = "../tests/claudectl_support/mod.rs"]
 mod ctl;
 #[path = "../tests/support/memd.rs"]
 mod memd;
@@ -28,10 +28,8 @@ fn claude_mem_db(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("claude-mem.db");
     let c = Connection::open(&path).unwrap();
     c.pragma_update(None, "journal_mode", "WAL").unwrap();
-    c.execute_batch(include_str!(
-        "../tests/claudectl_mem_support/claude_mem.sql"
-    ))
-    .unwrap();
+    c.execute_batch(include_str!("../tests/claudectl_support/claude_mem.sql"))
+        .unwrap();
     let tx = c.unchecked_transaction().unwrap();
     for s in 0..50 {
         tx.execute(

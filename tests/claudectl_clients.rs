@@ -2,6 +2,8 @@
 //! subcommand, its `--json` output, and the exit codes (3 daemon unreachable, 4 refused,
 //! 2 usage).
 
+#[path = "claudectl_support/mod.rs"]
+mod ctl_support;
 #[path = "supervisor_support/fake.rs"]
 mod fake;
 #[path = "support/memd.rs"]
@@ -11,35 +13,11 @@ mod meshd;
 #[path = "supervisor_support/mod.rs"]
 mod support;
 
+use ctl_support::{command as ctl_cmd, ctl};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// `claudectl ARGS` with the daemons' sockets under `runtime`, run to completion (bounded).
-fn ctl(runtime: &Path, args: &[&str]) -> Output {
-    let mut child = ctl_cmd(runtime, args).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("claudectl {args:?} did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn ctl_cmd(runtime: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_claudectl"));
-    cmd.args(args)
-        .env("CLAUDE_DAEMONS_RUNTIME_DIR", runtime)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
 
 /// Run, expect exit 0, return stdout.
 fn ok(runtime: &Path, args: &[&str]) -> String {

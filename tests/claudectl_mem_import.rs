@@ -3,7 +3,7 @@
 //! thedotmack/claude-mem src/services/sqlite/schema.sql and migrations/runner.ts), held
 //! open by a writer in WAL mode as claude-mem's worker would.
 
-#[path = "claudectl_mem_support/mod.rs"]
+#[path = "claudectl_support/mod.rs"]
 mod ctl;
 #[path = "support/memd.rs"]
 mod memd;
@@ -13,7 +13,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// claude-mem's tables as its migrations leave them.
-const CLAUDE_MEM_SCHEMA: &str = include_str!("claudectl_mem_support/claude_mem.sql");
+const CLAUDE_MEM_SCHEMA: &str = include_str!("claudectl_support/claude_mem.sql");
 
 /// Observations per project, summaries and prompts per session.
 const SHOP: usize = 200;

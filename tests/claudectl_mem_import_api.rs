@@ -2,7 +2,7 @@
 //! many records or too many bytes is a 4xx with a reason and stores nothing; the daemon
 //! keeps serving, and an origin is stored once even within one batch.
 
-#[path = "claudectl_mem_support/mod.rs"]
+#[path = "claudectl_support/mod.rs"]
 mod ctl;
 #[path = "support/http.rs"]
 mod http;

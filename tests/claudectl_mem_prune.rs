@@ -2,7 +2,7 @@
 //! batches (each one transaction), counts and the search index right after every step,
 //! pending events kept, bad requests refused with nothing changed.
 
-#[path = "claudectl_mem_support/mod.rs"]
+#[path = "claudectl_support/mod.rs"]
 mod ctl;
 #[path = "support/memd.rs"]
 mod memd;

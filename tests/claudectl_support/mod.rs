@@ -1,22 +1,26 @@
-//! What the `claudectl mem` tests share: running the real claudectl against a real
-//! claude-memd (tests/support/memd.rs), and looking at memd's database.
+//! What the claudectl tests share: running the real claudectl against real daemons, and
+//! looking at claude-memd's database.
 #![allow(dead_code)] // each test file uses a different part
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// `claudectl ARGS` against the daemon whose runtime dir is `runtime`, bounded to 120 s.
-pub fn ctl(runtime: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_claudectl"))
-        .args(args)
+/// `claudectl ARGS` against the daemons whose runtime dir is `runtime`, output piped.
+pub fn command(runtime: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_claudectl"));
+    cmd.args(args)
         .env("CLAUDE_DAEMONS_RUNTIME_DIR", runtime)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// `claudectl ARGS` run to completion, bounded to 120 s.
+pub fn ctl(runtime: &Path, args: &[&str]) -> Output {
+    let mut child = command(runtime, args).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
