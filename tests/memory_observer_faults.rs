@@ -91,6 +91,13 @@ fn batching_kill_mid_ask_room_and_idle_reap() {
     wait_for("the idle observer to be stopped", &s, || {
         live(&s).is_empty()
     });
+
+    // And when claude-memd exits, it stops the observers it leaves behind.
+    s.tool("sess-last", "l1", "Bash", json!({"command": "make"}));
+    s.wait_done();
+    assert_eq!(live(&s), vec!["memd-observer:sess-last".to_string()]);
+    assert!(s.memd.stop().success());
+    assert_eq!(live(&s), Vec::<String>::new(), "{}", s.memd.log());
 }
 
 #[test]

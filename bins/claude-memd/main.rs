@@ -55,6 +55,7 @@ pub struct Memd {
     pub started: Instant,
     provider: &'static str,
     observer: Option<Arc<observer::Status>>,
+    supervisor_socket: std::path::PathBuf,
 }
 
 impl Service for Memd {
@@ -80,6 +81,15 @@ impl Service for Memd {
     }
 
     async fn on_exit(&self) {
+        // Only when some are alive: asking a socket-activated supervisor would start it.
+        if let Some(o) = self.observer.as_ref().filter(|o| o.live_count() > 0) {
+            let socket = self.supervisor_socket.clone();
+            tracing::info!(
+                observers = o.live_count(),
+                "stopping the observer processes"
+            );
+            let _ = tokio::task::spawn_blocking(move || observer::stop_all(&socket)).await;
+        }
         self.db.optimize().await;
     }
 }
@@ -161,6 +171,7 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
         started: Instant::now(),
         provider: provider_name,
         observer: observer_status,
+        supervisor_socket: ctx.paths.socket(Daemon::Supervisord),
     })
 }
 

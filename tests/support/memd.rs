@@ -92,6 +92,14 @@ impl Memd {
         }
     }
 
+    /// SIGTERM the daemon and wait for its exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        c.wait().unwrap()
+    }
+
     /// SIGKILL the daemon and reap it.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {

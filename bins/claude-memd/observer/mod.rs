@@ -53,6 +53,16 @@ fn key(session: &str) -> String {
 /// Prefix of observer session keys.
 const KEY_PREFIX: &str = "memd-observer:";
 
+/// Stop every observer process the supervisor at `socket` runs for us (their conversations
+/// are kept and resume on the next event). Called as claude-memd exits: nothing would reap
+/// them until the supervisor's own idle reap, an hour later by default.
+pub fn stop_all(socket: &std::path::Path) {
+    let supervisor = client::Supervisor::new(socket.to_path_buf());
+    for key in supervisor.live_keys(KEY_PREFIX) {
+        supervisor.stop(&key, false);
+    }
+}
+
 /// The Claude observer.
 pub struct ClaudeObserver {
     conn: Connection,

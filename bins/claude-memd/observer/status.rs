@@ -79,6 +79,11 @@ impl Status {
         self.with(|i| i.live = n);
     }
 
+    /// How many observer processes are believed alive.
+    pub fn live_count(&self) -> usize {
+        self.0.lock().map(|i| i.live).unwrap_or(0)
+    }
+
     /// Whether the last use of the observer worked.
     pub fn is_up(&self) -> bool {
         self.0.lock().map(|i| i.fallback.is_none()).unwrap_or(false)
