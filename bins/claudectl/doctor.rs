@@ -113,6 +113,32 @@ fn sockets_enabled() -> Vec<Check> {
         .collect()
 }
 
+/// macOS: the agents' plists are in ~/Library/LaunchAgents and launchd has them loaded.
+fn agents_loaded(home: &Path) -> Vec<Check> {
+    let dir = crate::launchd::agents_dir(home);
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    crate::launchd::labels()
+        .map(|label| {
+            let plist = dir.join(format!("{label}.plist"));
+            check(
+                format!("{label} loaded"),
+                match (plist.exists(), crate::launchd::is_loaded(uid, label)) {
+                    (true, true) => Ok(format!("from {}", plist.display())),
+                    (false, _) => Err((
+                        format!("{} missing", plist.display()),
+                        "claudectl install --now".into(),
+                    )),
+                    (true, false) => Err((
+                        "not loaded".into(),
+                        format!("launchctl bootstrap gui/{uid} {}", plist.display()),
+                    )),
+                },
+            )
+        })
+        .collect()
+}
+
 fn hooks_registered(home: &Path) -> Check {
     let path = ClaudeSettings::path_for(home);
     let result = match ClaudeSettings::load(&path) {
@@ -273,8 +299,13 @@ pub fn doctor(args: DoctorArgs) -> Result<ExitCode> {
     let paths = Paths::from_env();
     let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
     let (config_check, config) = config(&paths);
-    let mut checks = vec![config_check, units_installed(&home)];
-    checks.extend(sockets_enabled());
+    let mut checks = vec![config_check];
+    if cfg!(target_os = "macos") {
+        checks.extend(agents_loaded(&home));
+    } else {
+        checks.push(units_installed(&home));
+        checks.extend(sockets_enabled());
+    }
     checks.push(hooks_registered(&home));
     checks.push(mcp_registered(&home));
     for d in Daemon::ALL {
@@ -284,7 +315,10 @@ pub fn doctor(args: DoctorArgs) -> Result<ExitCode> {
     let config = config.unwrap_or_default();
     checks.push(claude_code(&config));
     checks.push(broker(&config));
-    checks.push(journal());
+    // launchd agents write plain files (~/Library/Logs); only systemd has a journal.
+    if !cfg!(target_os = "macos") {
+        checks.push(journal());
+    }
     let healthy = checks.iter().all(|c| c.ok);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
