@@ -127,7 +127,7 @@ pub struct SupervisorConfig {
     pub claude_bin: String,
     /// Most Claude processes alive at once.
     pub max_processes: usize,
-    /// Seconds a session's process may sit idle before it is reaped.
+    /// Seconds a session's process may sit idle before it is reaped (0 = never).
     pub idle_reap_secs: u64,
     /// Seconds without children or requests before claude-supervisord exits (0 = never).
     pub idle_timeout_secs: u64,
@@ -305,8 +305,9 @@ impl Config {
             ),
             message,
         };
-        // Before the overrides too: the file may hold what they cannot carry (`nan`).
-        config.check_ranges().map_err(range_error)?;
+        // Before the overrides too: the file may hold what they cannot carry (`nan`). The
+        // rest only after them, so that a variable can correct a value of the file.
+        config.check_budgets().map_err(range_error)?;
         let config = config.with_env(env)?;
         config.check_ranges().map_err(range_error)?;
         Ok(config)

@@ -41,6 +41,14 @@ fn dollars(table: &'static str, key: &'static str, value: f64) -> Result<(), Out
 }
 
 impl Config {
+    /// The USD budgets alone: a file's `nan` or `inf` cannot pass through the environment
+    /// overrides (JSON has no such numbers), so these are checked before them as well.
+    pub(super) fn check_budgets(&self) -> Result<(), OutOfRange> {
+        let m = &self.memory;
+        dollars("memory", "observer_session_usd", m.observer_session_usd)?;
+        dollars("memory", "observer_day_usd", m.observer_day_usd)
+    }
+
     /// Check every number against what the daemons can use; the first offender is returned.
     pub(super) fn check_ranges(&self) -> Result<(), OutOfRange> {
         let m = &self.memory;
@@ -50,8 +58,7 @@ impl Config {
         within(t, "context_timeout_ms", m.context_timeout_ms, 1..=HOOK_MS)?;
         within(t, "context_tokens", m.context_tokens as u64, 0..=1_000_000)?;
         within(t, "max_attempts", m.max_attempts.into(), 1..=100)?;
-        dollars(t, "observer_session_usd", m.observer_session_usd)?;
-        dollars(t, "observer_day_usd", m.observer_day_usd)?;
+        self.check_budgets()?;
         within(t, "max_observers", m.max_observers as u64, 1..=256)?;
         within(
             t,
@@ -82,7 +89,8 @@ impl Config {
         let s = &self.supervisor;
         let t = "supervisor";
         within(t, "max_processes", s.max_processes as u64, 1..=1024)?;
-        within(t, "idle_reap_secs", s.idle_reap_secs, 1..=YEAR_SECS)?;
+        // 0: never reaped (documented).
+        within(t, "idle_reap_secs", s.idle_reap_secs, 0..=YEAR_SECS)?;
         within(t, "idle_timeout_secs", s.idle_timeout_secs, 0..=YEAR_SECS)?;
         within(t, "queue_limit", s.queue_limit as u64, 0..=100_000)?;
         within(t, "turn_timeout_secs", s.turn_timeout_secs, 1..=YEAR_SECS)?;

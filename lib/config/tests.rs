@@ -205,8 +205,14 @@ fn values_the_daemons_cannot_use_are_refused_naming_key_and_variable() {
     // The defaults and the edges of each range are fine.
     Config::default().check_ranges().unwrap();
     load(
-        "[memory]\nhook_timeout_ms = 60000\nidle_timeout_secs = 0\n[supervisor]\nrestart_base_ms = 5\nrestart_max_ms = 5\n",
+        "[memory]\nhook_timeout_ms = 60000\nidle_timeout_secs = 0\n[supervisor]\nrestart_base_ms = 5\nrestart_max_ms = 5\nidle_reap_secs = 0\n",
         &[],
+    )
+    .unwrap();
+    // A variable corrects a value of the file.
+    load(
+        "[memory]\nhook_timeout_ms = 0\n",
+        &[("CLAUDE_DAEMONS_MEMORY_HOOK_TIMEOUT_MS", "300")],
     )
     .unwrap();
 
