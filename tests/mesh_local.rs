@@ -99,17 +99,20 @@ fn identity_peers_profile_and_status() {
         ids.sort();
         ids
     };
-    assert_eq!(sessions(&m), ["sess-a", "sess-d"]);
+    // A running session that has been quiet as long is kept (this test process stands in).
+    let (s, v) = m.post(
+        "/v1/peers",
+        &json!({"session_id": "sess-quiet", "pid": std::process::id()}),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(sessions(&m), ["sess-a", "sess-d", "sess-quiet"]);
     let mut m = m;
     m.stop();
-    m.sql(
-        "UPDATE sessions SET last_seen_at = '2000-01-01T00:00:00.000Z' WHERE session_id = 'sess-d'",
-    );
+    m.sql("UPDATE sessions SET last_seen_at = '2000-01-01T00:00:00.000Z' WHERE session_id IN ('sess-d', 'sess-quiet')");
     m.restart();
-    assert_eq!(sessions(&m), ["sess-a"]);
+    assert_eq!(sessions(&m), ["sess-a", "sess-quiet"]);
     assert!(
-        m.log_text()
-            .contains("forgot sessions not seen for 30 days"),
+        m.log_text().contains("forgot sessions gone for 30 days"),
         "{}",
         m.log_text()
     );

@@ -161,7 +161,7 @@ fn open(ctx: &Context) -> Result<Meshd, StartupError> {
     if forgotten > 0 {
         tracing::info!(
             rows = forgotten,
-            "forgot sessions not seen for {INBOX_DAYS} days"
+            "forgot sessions gone for {INBOX_DAYS} days"
         );
     }
     let peers = peers::Peers::load(&conn, identity.public_hex(), cfg.broker_url.is_some())

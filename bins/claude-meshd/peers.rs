@@ -36,12 +36,23 @@ fn alive(pid: Option<u32>) -> bool {
     pid.filter(|p| (1..=i32::MAX as u32).contains(p)).is_none_or(|p| unsafe { libc::kill(p as i32, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
-/// Forget this daemon's sessions not seen for `days`: a Claude session that has been gone
-/// that long will not be messaged again, and every remembered one costs memory and a line
-/// in `peers` for the daemon's whole life.
+/// Forget this daemon's sessions that are gone — they left, or their process is no more —
+/// and were last seen `days` ago: such a session will not be messaged again, and every
+/// remembered one costs memory and a line in `peers` for the daemon's whole life. A session
+/// still running is kept however quiet it has been (its groups and topics with it).
 pub fn prune(conn: &Connection, days: u32) -> rusqlite::Result<usize> {
     let cutoff = crate::clock::text(crate::clock::now_ms() - i64::from(days) * 86_400_000);
-    conn.execute("DELETE FROM sessions WHERE last_seen_at < ?1", [cutoff])
+    let old: Vec<(String, Option<u32>, Option<String>)> = conn
+        .prepare("SELECT session_id, pid, left_at FROM sessions WHERE last_seen_at < ?1")?
+        .query_map([cutoff], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut forgotten = 0;
+    for (session, pid, left) in old {
+        if left.is_some() || pid.is_none_or(|p| !alive(Some(p))) {
+            forgotten += conn.execute("DELETE FROM sessions WHERE session_id = ?1", [session])?;
+        }
+    }
+    Ok(forgotten)
 }
 
 impl Peers {
@@ -197,11 +208,14 @@ impl Peers {
             return Ok(None);
         };
         f(&mut p.profile);
+        // A status change (every prompt, every stop) is a sign of life.
+        p.last_seen_at = now_text();
         conn.execute(
-            "UPDATE sessions SET profile = ?2 WHERE session_id = ?1",
+            "UPDATE sessions SET profile = ?2, last_seen_at = ?3 WHERE session_id = ?1",
             params![
                 session,
-                serde_json::to_string(&p.profile).unwrap_or_default()
+                serde_json::to_string(&p.profile).unwrap_or_default(),
+                p.last_seen_at
             ],
         )?;
         Ok(Some(p.clone()))
