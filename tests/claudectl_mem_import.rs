@@ -22,7 +22,7 @@ const API: usize = 40;
 const SESSIONS: usize = 30;
 const PROMPTS_PER_SESSION: usize = 2;
 /// Rows the fixture adds that must be rejected, and the one withheld (all private).
-const REJECTED: usize = 3;
+const REJECTED: usize = 4;
 /// Observations beyond the projects' own: a legacy one, a worktree's, an adopted one.
 const EXTRA: usize = 3;
 const WITHHELD: usize = 1;
@@ -114,12 +114,15 @@ fn build_fixture(dir: &Path, shop_repo: &Path) -> Fixture {
                 ('mem-0', 'shop-old', 'feature', 'adopted wallaby work', 'shop', 'x', {T0_MS});"
     ))
     .unwrap();
-    // Rejected: facts that are not JSON; nothing to call it by.
+    // Rejected: facts that are not JSON; nothing to call it by; no time (which claude-memd
+    // would refuse for the whole batch, stopping every import there).
     tx.execute_batch(&format!(
         "INSERT INTO observations (memory_session_id, project, type, title, facts, created_at, created_at_epoch)
            VALUES ('mem-0', 'shop', 'bugfix', 'broken facts', '[\"unterminated', 'x', {T0_MS});
          INSERT INTO observations (memory_session_id, project, type, created_at, created_at_epoch)
-           VALUES ('mem-0', 'shop', 'bugfix', 'x', {T0_MS});"
+           VALUES ('mem-0', 'shop', 'bugfix', 'x', {T0_MS});
+         INSERT INTO observations (memory_session_id, project, type, title, created_at, created_at_epoch)
+           VALUES ('mem-0', 'shop', 'bugfix', 'timeless', 'x', 0);"
     ))
     .unwrap();
     for s in 0..SESSIONS {
@@ -255,6 +258,12 @@ fn import_a_claude_mem_database() {
             .iter()
             .any(|x| x.starts_with("claude-mem:observations:")
                 && x.contains("facts is not a JSON list")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|x| x.contains("created_at_epoch is not a positive time")),
         "{reasons:?}"
     );
     assert!(
@@ -456,7 +465,7 @@ fn import_a_claude_mem_database() {
         .unwrap();
     assert_eq!(
         still as usize,
-        SHOP + GHOST + API + EXTRA + 2,
+        SHOP + GHOST + API + EXTRA + 3,
         "the worker's connection still works"
     );
 

@@ -359,6 +359,11 @@ fn record(table: &str, r: &Row) -> Result<(Head, ImportBody), String> {
     let prompt_number: Option<i64> = r.get(3).map_err(|e| format!("prompt_number: {e}"))?;
     let created_at = text(4, "created_at_epoch")?.ok_or("no valid created_at_epoch")?;
     let epoch: i64 = r.get(5).map_err(|e| format!("created_at_epoch: {e}"))?;
+    // What claude-memd would refuse is refused here, one row at a time: a refused batch
+    // would stop every later import at the same row.
+    if epoch <= 0 {
+        return Err("created_at_epoch is not a positive time".into());
+    }
     let head = (session, project, prompt_number, created_at, epoch);
     let body = match table {
         "observations" => {
