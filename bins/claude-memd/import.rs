@@ -85,16 +85,34 @@ pub fn resolve(tx: &Connection, hint: &ImportProject) -> rusqlite::Result<Import
         (None, Some((project, how))) if how != "unmapped" => (project.clone(), how.clone()),
         _ => find(tx, hint)?,
     };
+    // Records are moved only when no other imported name shares the old key: they carry
+    // no foreign name, so the others' records would move with them.
+    let shared = |old: &str| -> rusqlite::Result<bool> {
+        tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM imported_projects WHERE project = ?1 AND name <> ?2)",
+            params![old, hint.name],
+            |r| r.get(0),
+        )
+    };
     if let Some((old, _)) = remembered.filter(|(old, _)| *old != chosen.0) {
-        let name = display_name(&chosen.0);
-        for table in ["observations", "session_summaries", "user_prompts"] {
-            tx.execute(
-                &format!(
-                    "UPDATE {table} SET project = ?1, project_name = ?2
+        if shared(&old)? {
+            tracing::warn!(
+                name = %hint.name,
+                from = %old,
+                to = %chosen.0,
+                "earlier imported records stay where they are: another imported project shares them"
+            );
+        } else {
+            let name = display_name(&chosen.0);
+            for table in ["observations", "session_summaries", "user_prompts"] {
+                tx.execute(
+                    &format!(
+                        "UPDATE {table} SET project = ?1, project_name = ?2
                      WHERE project = ?3 AND origin IS NOT NULL"
-                ),
-                params![chosen.0, name, old],
-            )?;
+                    ),
+                    params![chosen.0, name, old],
+                )?;
+            }
         }
     }
     tx.execute(
@@ -134,6 +152,14 @@ fn find(tx: &Connection, hint: &ImportProject) -> rusqlite::Result<(String, Stri
     Ok((hint.name.clone(), "unmapped".into()))
 }
 
+/// Whether `project` (a key) is excluded by `[memory] exclude_projects` or opted out with
+/// a marker file in its root.
+fn kept_out(project: &str, exclude_projects: &[String]) -> bool {
+    let root = Path::new(project);
+    crate::privacy::excluded(project, exclude_projects)
+        || (root.is_absolute() && Project::of(root).opted_out(root))
+}
+
 /// The display name of a project key: the path's basename, or the bare name itself.
 fn display_name(project: &str) -> String {
     Path::new(project)
@@ -143,7 +169,11 @@ fn display_name(project: &str) -> String {
 
 /// Store a checked batch in one transaction; records whose origin is already stored are
 /// counted as duplicates.
-pub fn store(conn: &mut Connection, req: ImportRequest) -> Result<ImportResult, ImportError> {
+pub fn store(
+    conn: &mut Connection,
+    req: ImportRequest,
+    exclude_projects: &[String],
+) -> Result<ImportResult, ImportError> {
     validate(&req)?;
     let mut hints: BTreeMap<&str, ImportProject> = BTreeMap::new();
     for r in &req.records {
@@ -167,6 +197,12 @@ pub fn store(conn: &mut Connection, req: ImportRequest) -> Result<ImportResult, 
     }
     for r in req.records {
         let project = &keys[&r.project];
+        // The privacy rules of the hooks hold for imported records too: an excluded or
+        // opted-out project keeps nothing.
+        if kept_out(project, exclude_projects) {
+            out.withheld += 1;
+            continue;
+        }
         let stored = insert(&tx, project, r)?;
         match stored {
             Some(true) => out.imported += 1,
@@ -338,7 +374,7 @@ mod tests {
             ],
             records: vec![obs("o:1", "shop"), obs("o:2", "api"), obs("o:3", "web")],
         };
-        let r = store(&mut c, req.clone()).unwrap();
+        let r = store(&mut c, req.clone(), &[]).unwrap();
         assert_eq!((r.imported, r.duplicates), (3, 0));
         let how: BTreeMap<_, _> = r
             .projects
@@ -359,7 +395,7 @@ mod tests {
         let mut again = req;
         again.projects[1].dir = Some(api.join("lib").display().to_string());
         again.projects[0].paths.clear();
-        let r = store(&mut c, again).unwrap();
+        let r = store(&mut c, again, &[]).unwrap();
         assert_eq!((r.imported, r.duplicates), (0, 3));
         assert_eq!(key_of(&c, "o:2"), (api.display().to_string(), "api".into()));
         assert_eq!(
@@ -386,7 +422,7 @@ mod tests {
             projects: vec![],
             records: vec![obs("o:1", "shop"), bad],
         };
-        let e = store(&mut c, req).unwrap_err();
+        let e = store(&mut c, req, &[]).unwrap_err();
         assert!(e.to_string().contains("record 1 (o:2)"), "{e}");
         let n: i64 = c
             .query_row("SELECT count(*) FROM observations", [], |r| r.get(0))
@@ -395,5 +431,51 @@ mod tests {
             .query_row("SELECT count(*) FROM imported_projects", [], |r| r.get(0))
             .unwrap();
         assert_eq!((n, mapped), (0, 0));
+    }
+
+    #[test]
+    fn excluded_and_opted_out_projects_keep_nothing_and_shared_keys_do_not_move() {
+        let (t, mut c) = crate::schema::test_db();
+        let repo = |name: &str| {
+            let d = t.path().join("src").join(name);
+            std::fs::create_dir_all(d.join(".git")).unwrap();
+            std::fs::canonicalize(d).unwrap()
+        };
+        let (secret, quiet, x, y) = (repo("secret"), repo("quiet"), repo("x"), repo("y"));
+        std::fs::write(quiet.join(".no-claude-memory"), "").unwrap();
+        let dir = |name: &str, d: &Path| ImportProject {
+            name: name.into(),
+            dir: Some(d.display().to_string()),
+            paths: vec![],
+        };
+        let req = ImportRequest {
+            projects: vec![dir("secret", &secret), dir("quiet", &quiet)],
+            records: vec![
+                obs("o:1", "secret"),
+                obs("o:2", "quiet"),
+                obs("o:3", "open"),
+            ],
+        };
+        let r = store(
+            &mut c,
+            req,
+            &[format!("{}/se*", t.path().join("src").display())],
+        )
+        .unwrap();
+        assert_eq!((r.imported, r.withheld), (1, 2), "{r:?}");
+
+        // Two names on one directory; moving one must not take the other's records along.
+        let req = ImportRequest {
+            projects: vec![dir("a", &x), dir("b", &x)],
+            records: vec![obs("o:a", "a"), obs("o:b", "b")],
+        };
+        store(&mut c, req, &[]).unwrap();
+        let req = ImportRequest {
+            projects: vec![dir("a", &y)],
+            records: vec![obs("o:a2", "a")],
+        };
+        store(&mut c, req, &[]).unwrap();
+        assert_eq!(key_of(&c, "o:b").0, x.display().to_string());
+        assert_eq!(key_of(&c, "o:a2").0, y.display().to_string());
     }
 }

@@ -29,6 +29,12 @@ pub static SCHEMA: Schema = Schema {
             description: "memory: imported records keep their origin, stored once",
             sql: V3,
         },
+        Migration {
+            version: 4,
+            description: "memory: events by session, for pruning old sessions",
+            // Prune asks, for every old session, whether any event still names it.
+            sql: "CREATE INDEX events_session ON events(session_id);",
+        },
     ],
 };
 

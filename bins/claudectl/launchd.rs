@@ -148,6 +148,12 @@ pub fn bootstrap(uid: u32, label: &str, path: &Path, reload: bool) -> Result<()>
             return Ok(());
         }
         bootout(uid, label)?;
+        // bootout returns before launchd has torn the job down; a bootstrap meanwhile
+        // fails ("Bootstrap failed: 5").
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while is_loaded(uid, label) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
     launchctl(&["bootstrap", &domain(uid), &path.display().to_string()])
 }

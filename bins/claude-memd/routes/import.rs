@@ -23,7 +23,8 @@ pub async fn import(
     Json(req): Json<ImportRequest>,
 ) -> ApiResult<ImportResult> {
     let n = req.records.len();
-    let r = with_db(&m, move |c| Ok(import::store(c, req)?)).await?;
+    let exclude = m.config.memory.exclude_projects.clone();
+    let r = with_db(&m, move |c| Ok(import::store(c, req, &exclude)?)).await?;
     tracing::info!(
         records = n,
         imported = r.imported,

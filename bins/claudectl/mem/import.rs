@@ -40,11 +40,18 @@ pub fn run(api: Api, a: MemImportArgs) -> CtlResult {
         let dir = dir.display().to_string();
         match projects.iter_mut().find(|p| p.name == name) {
             Some(p) => p.dir = Some(dir),
-            None => projects.push(ImportProject {
-                name: name.into(),
-                dir: Some(dir),
-                paths: Vec::new(),
-            }),
+            None => {
+                // Not an error (summaries and prompts may name it), but most likely a typo.
+                eprintln!(
+                    "claudectl: warning: --project {name}=…: no claude-mem observation names \
+                     the project {name:?}"
+                );
+                projects.push(ImportProject {
+                    name: name.into(),
+                    dir: Some(dir),
+                    paths: Vec::new(),
+                })
+            }
         }
     }
     let total = src.total().map_err(anyhow::Error::from)?;
