@@ -7,6 +7,8 @@
 //!
 //! `cargo bench --bench activation` (as root)
 
+#[path = "../tests/support/repo.rs"]
+mod repo;
 #[path = "support.rs"]
 mod support;
 #[path = "../tests/support/user_manager.rs"]

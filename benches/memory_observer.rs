@@ -8,6 +8,8 @@
 
 #[path = "../tests/support/mock_anthropic.rs"]
 mod mock_anthropic;
+#[path = "../tests/support/repo.rs"]
+mod repo;
 #[path = "support.rs"]
 mod support;
 

@@ -10,6 +10,8 @@
 
 #[path = "../tests/support/mock_anthropic.rs"]
 mod mock_anthropic;
+#[path = "../tests/support/repo.rs"]
+mod repo;
 #[path = "../tests/supervisor_support/mod.rs"]
 mod support;
 

@@ -4,6 +4,8 @@
 
 #[path = "support/mock_anthropic.rs"]
 mod mock_anthropic;
+#[path = "support/repo.rs"]
+mod repo;
 
 use mock_anthropic::{has_tool_result, MockApi, Reply};
 use serde_json::json;

@@ -6,6 +6,8 @@
 mod meshd;
 #[path = "support/mock_anthropic.rs"]
 mod mock_anthropic;
+#[path = "support/repo.rs"]
+mod repo;
 
 use claude_daemons::http::UnixClient;
 use meshd::Meshd;

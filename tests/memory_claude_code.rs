@@ -8,6 +8,8 @@
 mod memd;
 #[path = "support/mock_anthropic.rs"]
 mod mock_anthropic;
+#[path = "support/repo.rs"]
+mod repo;
 
 use memd::{contains, git_init, hook_bin, Memd};
 use mock_anthropic::{claude_command, MockApi, Reply};

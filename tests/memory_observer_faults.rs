@@ -8,6 +8,8 @@ mod memd;
 mod mock_anthropic;
 #[path = "support/observer.rs"]
 mod observer;
+#[path = "support/repo.rs"]
+mod repo;
 
 use mock_anthropic::newest_prompt;
 use observer::*;

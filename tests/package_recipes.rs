@@ -7,6 +7,8 @@
 
 #[path = "support/package_files.rs"]
 mod package_files;
+#[path = "support/repo.rs"]
+mod repo;
 
 use package_files::*;
 

@@ -8,6 +8,8 @@
 mod http;
 #[path = "support/package_files.rs"]
 mod package_files;
+#[path = "support/repo.rs"]
+mod repo;
 #[path = "support/user_manager.rs"]
 mod user_manager;
 

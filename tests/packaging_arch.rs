@@ -17,6 +17,8 @@
 mod package_build;
 #[path = "support/package_files.rs"]
 mod package_files;
+#[path = "support/repo.rs"]
+mod repo;
 
 use package_build::*;
 use package_files::*;

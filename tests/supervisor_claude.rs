@@ -4,6 +4,8 @@
 
 #[path = "support/mock_anthropic.rs"]
 mod mock_anthropic;
+#[path = "support/repo.rs"]
+mod repo;
 #[path = "supervisor_support/mod.rs"]
 mod support;
 

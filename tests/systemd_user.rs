@@ -4,6 +4,8 @@
 
 #[path = "support/http.rs"]
 mod http;
+#[path = "support/repo.rs"]
+mod repo;
 #[path = "support/user_manager.rs"]
 mod user_manager;
 

@@ -2,6 +2,9 @@
 //! and say what DESIGN.md promises; `units/launchd/*.plist` must parse and carry the keys
 //! launchd needs for socket activation. The tools are required: a missing one is a failure.
 
+#[path = "support/repo.rs"]
+mod repo;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -44,11 +47,7 @@ const HARDENING: [(&str, &str); 7] = [
 ];
 
 fn units_dir(kind: &str) -> PathBuf {
-    std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("units")
-    .join(kind)
+    repo::root().join("units").join(kind)
 }
 
 /// A unit file as (section, key, value) triples, in order.

@@ -2,6 +2,8 @@
 //! start in a private mount namespace, run units, log to the journal, activate sockets, accept
 //! the project's units, and leave nothing running behind.
 
+#[path = "support/repo.rs"]
+mod repo;
 #[path = "support/user_manager.rs"]
 mod user_manager;
 

@@ -116,14 +116,12 @@ fn sockets_enabled() -> Vec<Check> {
 /// macOS: the agents' plists are in ~/Library/LaunchAgents and launchd has them loaded.
 fn agents_loaded(home: &Path) -> Vec<Check> {
     let dir = crate::launchd::agents_dir(home);
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
     crate::launchd::labels()
         .map(|label| {
             let plist = dir.join(format!("{label}.plist"));
             check(
                 format!("{label} loaded"),
-                match (plist.exists(), crate::launchd::is_loaded(uid, label)) {
+                match (plist.exists(), crate::launchd::is_loaded(label)) {
                     (true, true) => Ok(format!("from {}", plist.display())),
                     (false, _) => Err((
                         format!("{} missing", plist.display()),
@@ -131,7 +129,11 @@ fn agents_loaded(home: &Path) -> Vec<Check> {
                     )),
                     (true, false) => Err((
                         "not loaded".into(),
-                        format!("launchctl bootstrap gui/{uid} {}", plist.display()),
+                        format!(
+                            "launchctl bootstrap {} {}",
+                            crate::launchd::domain(),
+                            plist.display()
+                        ),
                     )),
                 },
             )

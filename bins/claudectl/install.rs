@@ -9,7 +9,7 @@ use crate::settings::{ClaudeSettings, Record, Saved};
 use crate::units;
 use anyhow::{bail, Context, Result};
 use claude_daemons::config::Config;
-use claude_daemons::paths::Paths;
+use claude_daemons::paths::{current_uid, Paths};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -147,16 +147,14 @@ fn install_systemd(home: &Path, bindir: &Path, config: &Config, now: bool) -> Re
 /// macOS: agents in ~/Library/LaunchAgents load at every login; `--now` loads them at once
 /// (reloading those whose plist changed, so a new binary path takes effect).
 fn install_launchd(home: &Path, bindir: &Path, config: &Config, now: bool) -> Result<()> {
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
     let dir = launchd::agents_dir(home);
-    let agents = launchd::render(bindir, uid, home, config);
+    let agents = launchd::render(bindir, current_uid(), home, config);
     let changed = launchd::write(&dir, &agents)?;
     println!("agents: {} ({} changed)", dir.display(), changed.len());
     if now {
         for agent in &agents {
             let reload = changed.contains(&agent.label);
-            launchd::bootstrap(uid, agent.label, &dir.join(agent.file_name()), reload)?;
+            launchd::bootstrap(agent.label, &dir.join(agent.file_name()), reload)?;
         }
         println!("agents loaded (listening; each starts on first use)");
     } else {
@@ -254,10 +252,8 @@ fn uninstall_systemd(home: &Path) -> Result<()> {
 }
 
 fn uninstall_launchd(home: &Path) -> Result<()> {
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
     for label in launchd::labels() {
-        launchd::bootout(uid, label)?;
+        launchd::bootout(label)?;
     }
     let dir = launchd::agents_dir(home);
     let removed = launchd::remove(&dir)?;

@@ -9,6 +9,7 @@
 
 use anyhow::{bail, Context, Result};
 use claude_daemons::config::Config;
+use claude_daemons::paths::current_uid;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -128,42 +129,42 @@ pub fn labels() -> impl Iterator<Item = &'static str> {
 }
 
 /// The launchd domain of this user's login session.
-fn domain(uid: u32) -> String {
-    format!("gui/{uid}")
+pub fn domain() -> String {
+    format!("gui/{}", current_uid())
 }
 
 /// Whether launchd has the job loaded.
-pub fn is_loaded(uid: u32, label: &str) -> bool {
+pub fn is_loaded(label: &str) -> bool {
     Command::new("launchctl")
-        .args(["print", &format!("{}/{label}", domain(uid))])
+        .args(["print", &format!("{}/{label}", domain())])
         .output()
         .is_ok_and(|o| o.status.success())
 }
 
 /// Load (or, when `reload`, unload and load again so a changed plist takes effect) the
 /// agent whose plist is at `path`.
-pub fn bootstrap(uid: u32, label: &str, path: &Path, reload: bool) -> Result<()> {
-    if is_loaded(uid, label) {
+pub fn bootstrap(label: &str, path: &Path, reload: bool) -> Result<()> {
+    if is_loaded(label) {
         if !reload {
             return Ok(());
         }
-        bootout(uid, label)?;
+        bootout(label)?;
         // bootout returns before launchd has torn the job down; a bootstrap meanwhile
         // fails ("Bootstrap failed: 5").
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while is_loaded(uid, label) && std::time::Instant::now() < deadline {
+        while is_loaded(label) && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
-    launchctl(&["bootstrap", &domain(uid), &path.display().to_string()])
+    launchctl(&["bootstrap", &domain(), &path.display().to_string()])
 }
 
 /// Unload the agent if it is loaded (its socket closes; the plist stays).
-pub fn bootout(uid: u32, label: &str) -> Result<()> {
-    if !is_loaded(uid, label) {
+pub fn bootout(label: &str) -> Result<()> {
+    if !is_loaded(label) {
         return Ok(());
     }
-    launchctl(&["bootout", &format!("{}/{label}", domain(uid))])
+    launchctl(&["bootout", &format!("{}/{label}", domain())])
 }
 
 fn launchctl(args: &[&str]) -> Result<()> {

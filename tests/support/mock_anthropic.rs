@@ -7,6 +7,7 @@
 //! recorded so a test can assert what the model was shown.
 #![allow(dead_code)] // each test file uses a different part
 
+use super::repo;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -210,10 +211,7 @@ pub fn claude_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("CLAUDE_DAEMONS_TEST_CLAUDE") {
         return p.into();
     }
-    let p = Path::new(
-        &std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("tests/claude-code/node_modules/.bin/claude");
+    let p = repo::root().join("tests/claude-code/node_modules/.bin/claude");
     assert!(
         p.exists(),
         "Claude Code is not installed at {}: run `npm ci --prefix tests/claude-code` (the tests need the real CLI)",

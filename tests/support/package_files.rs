@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 /// The socket units the package enables for all users.
 pub const SOCKETS: [&str; 3] = [
@@ -15,13 +14,7 @@ pub const SOCKETS: [&str; 3] = [
 
 pub const PACKAGE: &str = "claude-daemons";
 
-/// The repository: cargo says where at run time (a reused target dir may hold this binary
-/// built from a clone at another path).
-pub fn root() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .unwrap_or(env!("CARGO_MANIFEST_DIR").into())
-        .into()
-}
+pub use super::repo::root;
 
 pub fn read(rel: &str) -> String {
     std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))

@@ -19,6 +19,7 @@
 //! ```
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+use super::repo;
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::os::unix::{fs::PermissionsExt, io::AsRawFd, process::CommandExt};
@@ -232,10 +233,7 @@ impl UserManager {
     /// `ExecStart=/usr/bin/<program>` pointing at the binary given for `<program>` and the
     /// `tweaks` applied, then reloads the manager.
     pub fn install_units(&self, names: &[&str], binaries: &[(&str, &str)], tweaks: &Tweaks) {
-        let src = Path::new(
-            &std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
-        )
-        .join("units/systemd");
+        let src = repo::root().join("units/systemd");
         for file in names
             .iter()
             .flat_map(|n| [format!("{n}.socket"), format!("{n}.service")])
