@@ -4,6 +4,7 @@
 //! files read, commands with their outcome.
 
 use crate::provider::{EventRow, NewObservation, NewSummary, Provider, ProviderError, TurnFacts};
+use claude_daemons::api::memory::SummaryText;
 use serde_json::Value;
 use std::path::Path;
 
@@ -110,20 +111,22 @@ impl Provider for LocalBuilder {
             .cloned()
             .collect();
         Ok(Some(NewSummary {
-            request: turn.prompts.first().map(|p| clip(p, 500)),
-            investigated: list(&turn.files_read, 10).map(|f| format!("Read {f}")),
-            learned: last,
-            completed: list(&changed, 8),
-            next_steps: (!turn.failures.is_empty())
-                .then(|| format!("Look at what failed: {}", turn.failures.join("; "))),
-            notes: Some(format!(
-                "{} tool uses, {} files read, {} files modified",
-                turn.titles.len(),
-                turn.files_read.len(),
-                turn.files_modified.len()
-            )),
-            files_read: turn.files_read.clone(),
-            files_edited: turn.files_modified.clone(),
+            text: SummaryText {
+                request: turn.prompts.first().map(|p| clip(p, 500)),
+                investigated: list(&turn.files_read, 10).map(|f| format!("Read {f}")),
+                learned: last,
+                completed: list(&changed, 8),
+                next_steps: (!turn.failures.is_empty())
+                    .then(|| format!("Look at what failed: {}", turn.failures.join("; "))),
+                notes: Some(format!(
+                    "{} tool uses, {} files read, {} files modified",
+                    turn.titles.len(),
+                    turn.files_read.len(),
+                    turn.files_modified.len()
+                )),
+                files_read: turn.files_read.clone(),
+                files_edited: turn.files_modified.clone(),
+            },
             source: "local",
             model: None,
         }))
@@ -490,9 +493,9 @@ mod tests {
             failures: vec![],
         };
         let s = LocalBuilder.summarize(&stop, &turn).unwrap().unwrap();
-        assert_eq!(s.request.as_deref(), Some("fix the parser"));
-        assert_eq!(s.completed.as_deref(), Some("Edited a.rs"));
-        assert_eq!(s.learned.as_deref(), Some("All tests pass now."));
+        assert_eq!(s.text.request.as_deref(), Some("fix the parser"));
+        assert_eq!(s.text.completed.as_deref(), Some("Edited a.rs"));
+        assert_eq!(s.text.learned.as_deref(), Some("All tests pass now."));
         assert_eq!(
             LocalBuilder.summarize(&ev, &TurnFacts::default()).unwrap(),
             None

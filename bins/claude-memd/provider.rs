@@ -3,6 +3,7 @@
 //! (a later issue) implements the same trait. A provider only computes: storing, retries and
 //! states belong to the processor, so every provider gets the same durability.
 
+use claude_daemons::api::memory::SummaryText;
 use claude_daemons::claude::{HookEvent, HookInput};
 
 /// One claimed event, as the processor read it back.
@@ -105,22 +106,8 @@ pub struct TurnFacts {
 /// A summary to store.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NewSummary {
-    /// What the user asked.
-    pub request: Option<String>,
-    /// What was looked at.
-    pub investigated: Option<String>,
-    /// What was learned.
-    pub learned: Option<String>,
-    /// What was done.
-    pub completed: Option<String>,
-    /// What is left.
-    pub next_steps: Option<String>,
-    /// Anything else.
-    pub notes: Option<String>,
-    /// Files read.
-    pub files_read: Vec<String>,
-    /// Files edited.
-    pub files_edited: Vec<String>,
+    /// What it says.
+    pub text: SummaryText,
     /// `local`, `claude` or `local-fallback`.
     pub source: &'static str,
     /// The model that wrote it (Claude observer only).

@@ -1,7 +1,7 @@
 //! Reading stored records back: one observation, pages of observations, summaries and
 //! prompts (seed 000's `/api/*` lists), per-project stats, sessions; and retention.
 
-use claude_daemons::api::memory::{Observation, Prompt, PruneResult, Summary};
+use claude_daemons::api::memory::{Observation, Prompt, PruneResult, Summary, SummaryText};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{json, Map, Value};
 
@@ -89,14 +89,16 @@ pub fn summaries(
                 id: r.get(0)?,
                 session_id: r.get(1)?,
                 project: r.get(2)?,
-                request: r.get(3)?,
-                investigated: r.get(4)?,
-                learned: r.get(5)?,
-                completed: r.get(6)?,
-                next_steps: r.get(7)?,
-                notes: r.get(8)?,
-                files_read: list(r.get(9)?),
-                files_edited: list(r.get(10)?),
+                text: SummaryText {
+                    request: r.get(3)?,
+                    investigated: r.get(4)?,
+                    learned: r.get(5)?,
+                    completed: r.get(6)?,
+                    next_steps: r.get(7)?,
+                    notes: r.get(8)?,
+                    files_read: list(r.get(9)?),
+                    files_edited: list(r.get(10)?),
+                },
                 created_at: r.get(11)?,
             })
         })?

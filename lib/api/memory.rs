@@ -80,6 +80,36 @@ pub struct Observation {
     pub created_at_epoch: i64,
 }
 
+/// What a session summary says: the same fields wherever a summary travels (stored,
+/// written by a provider, imported from claude-mem).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SummaryText {
+    /// What the user asked.
+    #[serde(default)]
+    pub request: Option<String>,
+    /// What was looked at.
+    #[serde(default)]
+    pub investigated: Option<String>,
+    /// What was learned.
+    #[serde(default)]
+    pub learned: Option<String>,
+    /// What was done.
+    #[serde(default)]
+    pub completed: Option<String>,
+    /// What is left.
+    #[serde(default)]
+    pub next_steps: Option<String>,
+    /// Anything else.
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Files read in the session.
+    #[serde(default)]
+    pub files_read: Vec<String>,
+    /// Files edited in the session.
+    #[serde(default)]
+    pub files_edited: Vec<String>,
+}
+
 /// One session summary.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -89,22 +119,9 @@ pub struct Summary {
     pub session_id: String,
     /// Project identity.
     pub project: String,
-    /// What the user asked.
-    pub request: Option<String>,
-    /// What was looked at.
-    pub investigated: Option<String>,
-    /// What was learned.
-    pub learned: Option<String>,
-    /// What was done.
-    pub completed: Option<String>,
-    /// What is left.
-    pub next_steps: Option<String>,
-    /// Anything else.
-    pub notes: Option<String>,
-    /// Files read in the session.
-    pub files_read: Vec<String>,
-    /// Files edited in the session.
-    pub files_edited: Vec<String>,
+    /// What it says.
+    #[serde(flatten)]
+    pub text: SummaryText,
     /// RFC 3339 UTC.
     pub created_at: String,
 }
@@ -367,7 +384,7 @@ pub enum ImportBody {
     /// An observation.
     Observation(ImportedObservation),
     /// A session summary.
-    Summary(ImportedSummary),
+    Summary(SummaryText),
     /// A user prompt.
     Prompt {
         /// The prompt text.
@@ -407,35 +424,6 @@ pub struct ImportedObservation {
     /// The model that wrote it.
     #[serde(default)]
     pub model: Option<String>,
-}
-
-/// An imported session summary's fields (see [`Summary`]).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ImportedSummary {
-    /// What the user asked.
-    #[serde(default)]
-    pub request: Option<String>,
-    /// What was looked at.
-    #[serde(default)]
-    pub investigated: Option<String>,
-    /// What was learned.
-    #[serde(default)]
-    pub learned: Option<String>,
-    /// What was done.
-    #[serde(default)]
-    pub completed: Option<String>,
-    /// What is left.
-    #[serde(default)]
-    pub next_steps: Option<String>,
-    /// Anything else.
-    #[serde(default)]
-    pub notes: Option<String>,
-    /// Files read.
-    #[serde(default)]
-    pub files_read: Vec<String>,
-    /// Files edited.
-    #[serde(default)]
-    pub files_edited: Vec<String>,
 }
 
 /// `POST /v1/import` answer.

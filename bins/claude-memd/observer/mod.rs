@@ -18,6 +18,7 @@ use crate::provider::{
     EventRow, NewObservation, NewSummary, Observed, Provider, ProviderError, Summarized, TurnFacts,
 };
 use budget::Caps;
+use claude_daemons::api::memory::SummaryText;
 use claude_daemons::api::supervisor::{AskRequest, AskResult};
 use claude_daemons::claude::HookEvent;
 use claude_daemons::config::MemoryConfig;
@@ -437,8 +438,11 @@ impl Provider for ClaudeObserver {
             Ok((parse::SummaryAnswer::Summary(s), _)) => Ok(Summarized {
                 summary: Some(NewSummary {
                     model: Some(self.model.clone()),
-                    files_read: turn.files_read.clone(),
-                    files_edited: turn.files_modified.clone(),
+                    text: SummaryText {
+                        files_read: turn.files_read.clone(),
+                        files_edited: turn.files_modified.clone(),
+                        ..s.text
+                    },
                     ..*s
                 }),
                 ..Summarized::default()

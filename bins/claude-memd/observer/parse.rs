@@ -4,6 +4,7 @@
 //! injected markup (`</observation>` inside a fact) is refused instead of half-read.
 
 use crate::provider::{NewObservation, NewSummary};
+use claude_daemons::api::memory::SummaryText;
 
 /// Longest answer read; a longer one is invalid.
 pub const MAX_ANSWER_BYTES: usize = 256 << 10;
@@ -226,12 +227,15 @@ pub fn summary(answer: &str) -> Result<SummaryAnswer, Invalid> {
     if let Some(s) = root.descendants().find(|n| n.has_tag_name("summary")) {
         let field = |name| child_text(s, name);
         let summary = NewSummary {
-            request: field("request"),
-            investigated: field("investigated"),
-            learned: field("learned"),
-            completed: field("completed"),
-            next_steps: field("next_steps"),
-            notes: field("notes"),
+            text: SummaryText {
+                request: field("request"),
+                investigated: field("investigated"),
+                learned: field("learned"),
+                completed: field("completed"),
+                next_steps: field("next_steps"),
+                notes: field("notes"),
+                ..SummaryText::default()
+            },
             source: "claude",
             ..NewSummary::default()
         };
@@ -313,9 +317,9 @@ mod tests {
                  <next_steps>Ship</next_steps></summary>";
         match summary(a).unwrap() {
             SummaryAnswer::Summary(s) => {
-                assert_eq!(s.request.as_deref(), Some("Fix it"));
-                assert_eq!(s.learned.as_deref(), Some("How & why"));
-                assert_eq!(s.notes, None);
+                assert_eq!(s.text.request.as_deref(), Some("Fix it"));
+                assert_eq!(s.text.learned.as_deref(), Some("How & why"));
+                assert_eq!(s.text.notes, None);
             }
             other => panic!("{other:?}"),
         }

@@ -4,7 +4,7 @@
 //! cannot be read is a rejection with its reason, never a half record.
 
 use claude_daemons::api::memory::{
-    ImportBody, ImportProject, ImportRecord, ImportedObservation, ImportedSummary,
+    ImportBody, ImportProject, ImportRecord, ImportedObservation, SummaryText,
 };
 use rusqlite::{Connection, OpenFlags, Row};
 use std::collections::BTreeMap;
@@ -391,7 +391,7 @@ fn record(table: &str, r: &Row) -> Result<(Head, ImportBody), String> {
             })
         }
         "session_summaries" => {
-            let s = ImportedSummary {
+            let s = SummaryText {
                 request: text(6, "request")?,
                 investigated: text(7, "investigated")?,
                 learned: text(8, "learned")?,
