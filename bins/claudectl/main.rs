@@ -15,6 +15,7 @@ mod mcp_registration;
 mod mem;
 mod mesh;
 mod output;
+mod progress;
 mod run;
 mod settings;
 mod status;

@@ -5,7 +5,6 @@
 use super::BenchError;
 use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
 use serde::Serialize;
-use std::io::IsTerminal;
 use std::time::Duration;
 
 /// How many samples and warm-up rounds each figure takes, and whether to draw progress.
@@ -24,7 +23,7 @@ impl Plan {
         Plan {
             iterations,
             warmup: (iterations / 10).max(3),
-            progress: !json && std::io::stderr().is_terminal(),
+            progress: crate::progress::shown(json),
         }
     }
 

@@ -4,10 +4,10 @@
 //! what was already there, and what was rejected and why.
 
 use super::claude_mem::{ClaudeMem, Rejection};
-use super::progress;
 use crate::cli::MemImportArgs;
 use crate::daemon_client::{Api, CtlError, CtlResult};
 use crate::output;
+use crate::progress;
 use claude_daemons::api::memory::{
     ImportProject, ImportRecord, ImportRequest, ImportResult, ImportedProject, MAX_IMPORT_BYTES,
 };

@@ -3,7 +3,6 @@
 
 mod claude_mem;
 mod import;
-mod progress;
 mod prune;
 
 use crate::cli::{MemCommand, MemContextArgs, MemSearchArgs, MemTimelineArgs};

@@ -2,10 +2,10 @@
 //! transaction in claude-memd, with a bar over the rows; the last batch returns the space.
 //! Ctrl-C between batches leaves a consistent database; running it again finishes the job.
 
-use super::progress;
 use crate::cli::MemPruneArgs;
 use crate::daemon_client::{Api, CtlResult};
 use crate::output;
+use crate::progress;
 use claude_daemons::api::memory::{PruneRequest, PruneResult};
 use std::process::ExitCode;
 use std::time::Duration;

@@ -1,12 +1,17 @@
-//! The progress bar of long `claudectl mem` work (prune, import): drawn on stderr, only when
-//! stderr is a terminal and the output is not `--json`.
+//! Progress on long work (prune, import, bench): drawn on stderr, only when stderr is a
+//! terminal and the output is not `--json`.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 
+/// Whether progress is drawn at all.
+pub fn shown(json: bool) -> bool {
+    !json && std::io::stderr().is_terminal()
+}
+
 /// A bar over `len` rows doing `what`, or a hidden one.
 pub fn rows(len: u64, what: &str, json: bool) -> ProgressBar {
-    if json || !std::io::stderr().is_terminal() {
+    if !shown(json) {
         return ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
     }
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
