@@ -50,7 +50,7 @@ fn systemd_socket_activate_starts_each_daemon_on_first_connection() {
             .args([daemon::bin(program), "--idle-timeout", "1"])
             .stderr(std::process::Stdio::null());
         let child = KillOnDrop(Some(
-            cmd.spawn().expect("systemd-socket-activate is required"),
+            cmd.spawn().expect("systemd-socket-activate is missing: run scripts/test, which installs what the tests need"),
         ));
         wait_for_socket(&socket);
         assert!(

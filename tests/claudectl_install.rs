@@ -283,7 +283,9 @@ fn read_only_config_dir_is_refused_before_anything_changes() {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", &home)
         .output()
-        .expect("setpriv is required");
+        .expect(
+            "setpriv (util-linux) is missing: run scripts/test, which installs what the tests need",
+        );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success(),

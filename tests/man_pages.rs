@@ -113,7 +113,7 @@ fn every_page_renders_without_warnings() {
             .args(["-ww", "-man", "-Tutf8", "-z"])
             .arg(&page)
             .output()
-            .expect("groff is required to lint the man pages");
+            .expect("groff is missing: run scripts/test, which installs what the tests need");
         let warnings = String::from_utf8_lossy(&out.stderr);
         assert!(
             out.status.success() && warnings.is_empty(),

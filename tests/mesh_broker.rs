@@ -14,10 +14,12 @@ use std::path::Path;
 use std::time::Duration;
 
 fn tmp() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("cm")
-        .tempdir_in("/tmp")
-        .unwrap()
+    meshd::scratch::kept(
+        tempfile::Builder::new()
+            .prefix("cm")
+            .tempdir_in("/tmp")
+            .unwrap(),
+    )
 }
 
 fn member(root: &Path, nats: &Nats, name: &str, secret: &str) -> Meshd {

@@ -23,10 +23,12 @@ use std::time::{Duration, Instant};
 const BURST: usize = 2000;
 
 fn tmp() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("cm")
-        .tempdir_in("/tmp")
-        .unwrap()
+    meshd::scratch::kept(
+        tempfile::Builder::new()
+            .prefix("cm")
+            .tempdir_in("/tmp")
+            .unwrap(),
+    )
 }
 
 fn member(root: &Path, nats: &Nats, name: &str) -> Meshd {

@@ -10,10 +10,12 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 fn tmp() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("cm")
-        .tempdir_in("/tmp")
-        .unwrap()
+    meshd::scratch::kept(
+        tempfile::Builder::new()
+            .prefix("cm")
+            .tempdir_in("/tmp")
+            .unwrap(),
+    )
 }
 
 fn three_sessions(m: &Meshd) {

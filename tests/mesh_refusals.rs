@@ -10,10 +10,12 @@ use meshd::Meshd;
 use serde_json::{json, Value};
 
 fn tmp() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("cm")
-        .tempdir_in("/tmp")
-        .unwrap()
+    meshd::scratch::kept(
+        tempfile::Builder::new()
+            .prefix("cm")
+            .tempdir_in("/tmp")
+            .unwrap(),
+    )
 }
 
 #[test]

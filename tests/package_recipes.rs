@@ -57,7 +57,7 @@ fn rpm_spec_builds_a_locked_release_by_default() {
         .arg("-P")
         .arg(root().join("packaging/rpm/claude-daemons.spec"))
         .output()
-        .expect("rpmspec is required: apt-get install rpm (see .ci/run)");
+        .expect("rpmspec (Debian package rpm) is missing: run scripts/test, which installs what the tests need");
     assert!(parsed.status.success(), "rpmspec -P: {parsed:?}");
     let spec = String::from_utf8(parsed.stdout).unwrap();
     // (rpmspec -P does not print every section header: look for the commands themselves.)
@@ -133,9 +133,7 @@ fn homebrew_formula_installs_what_the_deb_installs() {
         .arg("-c")
         .arg(root().join("packaging/homebrew/claude-daemons.rb"))
         .output()
-        .expect(
-            "ruby is required to check the Homebrew formula: apt-get install ruby (see .ci/run)",
-        );
+        .expect("ruby is missing: run scripts/test, which installs what the tests need");
     assert!(
         syntax.status.success(),
         "ruby -c packaging/homebrew/claude-daemons.rb: {}",

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// cargo-deb: `$CARGO_DEB`, then PATH, then the root .ci/run installs it into.
+/// cargo-deb: `$CARGO_DEB`, then PATH, then the root scripts/test installs it into.
 fn cargo_deb() -> PathBuf {
     if let Some(p) = std::env::var_os("CARGO_DEB") {
         return p.into();
@@ -36,8 +36,7 @@ fn cargo_deb() -> PathBuf {
         .chain([PathBuf::from("/var/tmp/cargo-deb-root/bin/cargo-deb")])
         .find(|p| p.is_file())
         .expect(
-            "cargo-deb is required to build the Debian package: \
-             cargo install cargo-deb --locked --root /var/tmp/cargo-deb-root (see .ci/run)",
+            "cargo-deb is missing (not on PATH nor in /var/tmp/cargo-deb-root): run scripts/test, which installs what the tests need",
         )
 }
 

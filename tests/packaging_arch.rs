@@ -69,12 +69,12 @@ fn arch_package_builds_with_makepkg() {
     .unwrap();
 
     // makepkg exports SOURCE_DATE_EPOCH (now, unless set) and the C parts of ring and
-    // SQLite are rebuilt when it differs from what `cargo test` saw: .ci/run sets it.
+    // SQLite are rebuilt when it differs from what `cargo test` saw: scripts/test sets it.
     let reproducible = std::env::var_os("SOURCE_DATE_EPOCH").is_some();
     if !reproducible {
         eprintln!(
             "SOURCE_DATE_EPOCH is not set: makepkg sets it, so cargo rebuilds ring and SQLite \
-             for the package (and `cargo test` again after it). Set it as .ci/run does."
+             for the package (and `cargo test` again after it). Set it as scripts/test does."
         );
     }
     let started = Instant::now();

@@ -99,8 +99,9 @@ impl Unit {
 }
 
 fn run(cmd: &mut Command, what: &str) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {what} ({e}); it is required"))
+    cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run {what} ({e}): run scripts/test, which installs what the tests need")
+    })
 }
 
 /// Runs `systemd-analyze --user verify` on copies of `files` (name, contents) and returns

@@ -2,6 +2,9 @@
 //! HOME, and small request helpers (plain and SSE) over the Unix socket.
 #![allow(dead_code)]
 
+#[path = "../support/scratch.rs"]
+mod scratch;
+
 use claude_daemons::http::UnixClient;
 use serde_json::Value;
 use std::ffi::OsString;
@@ -38,10 +41,12 @@ pub fn fake_claude() -> PathBuf {
 impl Supervisor {
     /// Start with `config` (TOML of the `[supervisor]` table's keys) and extra environment.
     pub fn start(config: &str, env: &[(&str, OsString)], args: &[&str]) -> Supervisor {
-        let dir = tempfile::Builder::new()
-            .prefix("sup")
-            .tempdir_in("/tmp")
-            .unwrap();
+        let dir = scratch::kept(
+            tempfile::Builder::new()
+                .prefix("sup")
+                .tempdir_in("/tmp")
+                .unwrap(),
+        );
         let home = dir.path().join("home");
         let work = dir.path().join("work");
         std::fs::create_dir_all(&home).unwrap();

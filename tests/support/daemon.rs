@@ -2,6 +2,9 @@
 //! tests run a real daemon: `TestDaemon::start("claude-memd", &[])`.
 #![allow(dead_code)]
 
+#[path = "scratch.rs"]
+mod scratch;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -26,10 +29,12 @@ pub struct Dirs {
 impl Dirs {
     pub fn new() -> Dirs {
         Dirs {
-            tmp: tempfile::Builder::new()
-                .prefix("cd-")
-                .tempdir_in("/tmp")
-                .unwrap(),
+            tmp: scratch::kept(
+                tempfile::Builder::new()
+                    .prefix("cd-")
+                    .tempdir_in("/tmp")
+                    .unwrap(),
+            ),
         }
     }
     pub fn runtime(&self) -> PathBuf {

@@ -2,6 +2,9 @@
 //! talk to it, read its database, kill it hard and start it again on the same state.
 #![allow(dead_code)] // each test file uses a different part
 
+#[path = "scratch.rs"]
+mod scratch;
+
 use claude_daemons::http::UnixClient;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -24,10 +27,12 @@ impl Memd {
 
     /// Start a fresh daemon with `config` as its config.toml.
     pub fn start_with_config(config: &str) -> Memd {
-        let dir = tempfile::Builder::new()
-            .prefix("cdm")
-            .tempdir_in("/tmp")
-            .unwrap();
+        let dir = scratch::kept(
+            tempfile::Builder::new()
+                .prefix("cdm")
+                .tempdir_in("/tmp")
+                .unwrap(),
+        );
         std::fs::create_dir_all(dir.path().join("run")).unwrap();
         std::fs::create_dir_all(dir.path().join("state")).unwrap();
         std::fs::write(dir.path().join("config.toml"), config).unwrap();
@@ -208,7 +213,7 @@ pub fn git_init(dir: &Path) {
         .args(["init", "-q"])
         .current_dir(dir)
         .status()
-        .expect("git is needed by the tests")
+        .expect("git is missing: run scripts/test, which installs what the tests need")
         .success();
     assert!(ok, "git init failed in {}", dir.display());
 }

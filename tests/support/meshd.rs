@@ -2,6 +2,9 @@
 //! (one "machine" each), JSON requests over its socket, and an SSE reader.
 #![allow(dead_code)]
 
+/// The mesh tests' temporary directories (`CLAUDE_DAEMONS_TEST_KEEP=1` keeps them).
+#[path = "scratch.rs"]
+pub mod scratch;
 use claude_daemons::http::UnixClient;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};

@@ -1,6 +1,6 @@
 //! A scripted mock of the Anthropic Messages API on loopback, and the real Claude Code CLI
 //! pointed at it (`reference/claude-code-contract.md`). The CLI is the pinned npm package in
-//! `tests/claude-code/` (`npm ci` there; `.ci/run` does it) or `CLAUDE_DAEMONS_TEST_CLAUDE`.
+//! `tests/claude-code/` (`npm ci` there; scripts/test does it) or `CLAUDE_DAEMONS_TEST_CLAUDE`.
 //! A missing CLI fails the test: it never skips.
 //!
 //! The script is a function from the request body to a [`Reply`]; every request body is
@@ -214,7 +214,7 @@ pub fn claude_bin() -> PathBuf {
     let p = repo::root().join("tests/claude-code/node_modules/.bin/claude");
     assert!(
         p.exists(),
-        "Claude Code is not installed at {}: run `npm ci --prefix tests/claude-code` (the tests need the real CLI)",
+        "Claude Code is not installed at {}: run scripts/test, which installs what the tests need (npm ci --prefix tests/claude-code)",
         p.display()
     );
     p

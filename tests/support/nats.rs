@@ -78,7 +78,7 @@ impl Nats {
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
-                    "nats-server is required for the mesh tests (apt-get install nats-server): {e}"
+                    "nats-server is missing ({e}): run scripts/test, which installs what the tests need"
                 )
             });
         self.child = Some(child);

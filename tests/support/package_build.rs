@@ -1,7 +1,7 @@
 //! Building the RPM and Arch packages for real (tests/packaging_rpm.rs, packaging_arch.rs):
 //! from a source tarball of the repository, like a distribution's build, with cargo pointed at
 //! the debug build `cargo test` already made, so that cargo has nothing left to do. Needs the
-//! distributions' tools installed (.ci/run); a missing tool is a failure, never a skip.
+//! distributions' tools installed (scripts/test); a missing tool is a failure, never a skip.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -35,8 +35,7 @@ pub fn require(tool: &str, apt_package: &str) -> PathBuf {
         .find(|p| p.is_file())
         .unwrap_or_else(|| {
             panic!(
-                "{tool} is required to build and check the packages: \
-                 apt-get install {apt_package} (see .ci/run)"
+                "{tool} (Debian package {apt_package}) is missing: run scripts/test, which installs what the tests need"
             )
         })
 }

@@ -19,6 +19,9 @@
 //! ```
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+#[path = "scratch.rs"]
+mod scratch;
+
 use super::repo;
 use std::ffi::CString;
 use std::fs::{self, File};
@@ -47,7 +50,7 @@ pub fn run_inside_namespace(test_name: &str) {
         .env(INNER_ENV, mount_ns())
         .stdin(Stdio::null())
         .output()
-        .unwrap_or_else(|e| panic!("cannot run `unshare` (util-linux): {e}"));
+        .unwrap_or_else(|e| panic!("cannot run `unshare` (util-linux, {e}): run scripts/test, which installs what the tests need"));
     // Through print! so that libtest captures it like the test's own output.
     let stdout = String::from_utf8_lossy(&out.stdout);
     print!("{stdout}");
@@ -124,10 +127,12 @@ impl UserManager {
             fs::create_dir_all(dir).unwrap();
         }
         make_inaccessible_nodes();
-        let tmp = tempfile::Builder::new()
-            .prefix("cd-um.")
-            .tempdir()
-            .expect("temp dir");
+        let tmp = scratch::kept(
+            tempfile::Builder::new()
+                .prefix("cd-um.")
+                .tempdir()
+                .expect("temp dir"),
+        );
         let home = tmp.path().join("home");
         for dir in ["home/.config/systemd/user", "run", "journal"] {
             fs::create_dir_all(tmp.path().join(dir)).unwrap();
@@ -538,7 +543,7 @@ fn describe(out: &Output) -> String {
 
 fn find(candidates: &[&'static str]) -> &'static str {
     let found = candidates.iter().find(|p| Path::new(p).exists());
-    found.unwrap_or_else(|| panic!("none of {candidates:?} exists: install systemd"))
+    found.unwrap_or_else(|| panic!("none of {candidates:?} exists (systemd is missing): run scripts/test, which installs what the tests need"))
 }
 
 fn uid() -> u32 {
