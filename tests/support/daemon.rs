@@ -2,6 +2,8 @@
 //! tests run a real daemon: `TestDaemon::start("claude-memd", &[])`.
 #![allow(dead_code)]
 
+// Also loaded by the other harnesses a test may include: one copy each is fine.
+#[allow(clippy::duplicate_mod)]
 #[path = "scratch.rs"]
 mod scratch;
 

@@ -2,6 +2,8 @@
 //! talk to it, read its database, kill it hard and start it again on the same state.
 #![allow(dead_code)] // each test file uses a different part
 
+// Also loaded by the other harnesses a test may include: one copy each is fine.
+#[allow(clippy::duplicate_mod)]
 #[path = "scratch.rs"]
 mod scratch;
 

@@ -2,9 +2,12 @@
 //! (one "machine" each), JSON requests over its socket, and an SSE reader.
 #![allow(dead_code)]
 
+// Also loaded by the other harnesses a test may include: one copy each is fine.
 /// The mesh tests' temporary directories (`CLAUDE_DAEMONS_TEST_KEEP=1` keeps them).
+#[allow(clippy::duplicate_mod)]
 #[path = "scratch.rs"]
 pub mod scratch;
+
 use claude_daemons::http::UnixClient;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};

@@ -19,6 +19,8 @@
 //! ```
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+// Also loaded by the other harnesses a test may include: one copy each is fine.
+#[allow(clippy::duplicate_mod)]
 #[path = "scratch.rs"]
 mod scratch;
 
