@@ -557,7 +557,7 @@ fn require_root() {
     let uid = uid();
     assert_eq!(
         uid, 0,
-        "a user manager in a mount namespace needs root, not uid {uid}"
+        "a user manager in a mount namespace needs root, not uid {uid}: run scripts/test (it uses sudo)"
     );
 }
 
