@@ -139,6 +139,21 @@ impl Raw {
     }
 }
 
+/// The daemon's exit status; it must exit on its own within 20 s.
+fn exit_status(m: &mut Meshd) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(s) = m.child.as_mut().unwrap().try_wait().unwrap() {
+            return s;
+        }
+        if std::time::Instant::now() > deadline {
+            m.kill9();
+            panic!("claude-meshd did not refuse to start:\n{}", m.log_text());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Send `marker` to member `to` and wait until it arrives: its consumer has then processed
 /// everything published before.
 fn barrier(from: &Meshd, to: &Meshd, marker: &str) {
@@ -366,7 +381,7 @@ fn members_outside_the_allow_list_are_neither_peers_nor_heard() {
         .env
         .push(("CLAUDE_DAEMONS_MESH_MEMBERS".into(), "not-a-key".into()));
     carol.spawn();
-    let status = carol.child.as_mut().unwrap().wait().unwrap();
+    let status = exit_status(&mut carol);
     assert_eq!(status.code(), Some(78), "{}", carol.log_text());
     assert!(carol.log_text().contains("[mesh] members"));
 }
@@ -443,7 +458,7 @@ fn broker_mode_without_a_mesh_secret_refuses_to_start() {
         &[("CLAUDE_DAEMONS_MESH_BROKER_URL", url.as_str())],
     );
     m.spawn();
-    let status = m.child.as_mut().unwrap().wait().unwrap();
+    let status = exit_status(&mut m);
     assert_eq!(status.code(), Some(78), "{}", m.log_text());
     assert!(
         m.log_text().contains("[mesh] mesh_secret is required"),

@@ -545,3 +545,7 @@ impl OfflineExt for Option<Peer> {
         self.as_ref().is_none_or(|p| !p.online)
     }
 }
+
+#[cfg(test)]
+#[path = "peers_tests.rs"]
+mod tests;
