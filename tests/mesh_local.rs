@@ -63,13 +63,21 @@ fn identity_peers_profile_and_status() {
         json!({"session_id": "sess-e", "name": "x".repeat(65)}),
     ] {
         let (s, v) = m.post("/v1/peers", &bad);
-        assert_eq!((s, v["error"].as_str()), (400, Some("invalid_peer")), "{bad} {v}");
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (400, Some("invalid_peer")),
+            "{bad} {v}"
+        );
     }
     let (s, v) = m.post(
         "/v1/profile",
         &json!({"session_id": "sess-a", "title": "\u{1b}[2Jowned"}),
     );
-    assert_eq!((s, v["error"].as_str()), (400, Some("invalid_profile")), "{v}");
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (400, Some("invalid_profile")),
+        "{v}"
+    );
     let (s, peers) = m.get("/v1/peers");
     assert_eq!(s, 200);
     assert_eq!(peers.as_array().unwrap().len(), 2, "{peers}");

@@ -269,7 +269,10 @@ fn forged_presence_is_dropped_and_dms_reach_only_their_addressee() {
         ["marker for the attacker"],
         "the attacker's daemon read nothing of carol's DMs"
     );
-    assert!(!nats.store_contains(b"hunter2"), "no plaintext on the broker");
+    assert!(
+        !nats.store_contains(b"hunter2"),
+        "no plaintext on the broker"
+    );
 }
 
 #[test]
@@ -297,7 +300,11 @@ fn a_name_and_a_session_stay_with_their_first_key() {
     wait_peer(&carol, &kx, "alice");
 
     let (s, v) = carol.send(json!({"to": "alice", "body": "for alice by name"}));
-    assert_eq!((s, v["error"].as_str()), (409, Some("ambiguous_destination")), "{v}");
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (409, Some("ambiguous_destination")),
+        "{v}"
+    );
     let c: Vec<&str> = v["candidates"]
         .as_array()
         .unwrap()

@@ -370,10 +370,7 @@ mod tests {
                 at: Some(at.into()),
                 ..Default::default()
             };
-            assert!(
-                matches!(timeline(&c, &q), Err(QueryError::Bad(_))),
-                "{at}"
-            );
+            assert!(matches!(timeline(&c, &q), Err(QueryError::Bad(_))), "{at}");
         }
     }
 }

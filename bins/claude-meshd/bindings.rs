@@ -166,7 +166,13 @@ pub fn store(conn: &Connection, writes: &[Write]) -> rusqlite::Result<()> {
                  first_seen_at = CASE WHEN key = ?3 THEN first_seen_at ELSE ?4 END,
                  key = ?3, confirmed_ms = ?5",
         )?
-        .execute(params![w.kind.as_str(), w.value, w.key, now, w.confirmed_ms])?;
+        .execute(params![
+            w.kind.as_str(),
+            w.value,
+            w.key,
+            now,
+            w.confirmed_ms
+        ])?;
     }
     Ok(())
 }

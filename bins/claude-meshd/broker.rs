@@ -256,4 +256,3 @@ fn classify(e: &jetstream::context::PublishError) -> PublishFailure {
         _ => PublishFailure::Transient(text),
     }
 }
-

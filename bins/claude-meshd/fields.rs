@@ -46,7 +46,8 @@ pub fn name(n: &str) -> Result<(), String> {
 pub fn session_id(s: &str) -> Result<(), String> {
     if s.is_empty()
         || s.len() > MAX_SESSION
-        || s.chars().any(|c| c.is_control() || c.is_whitespace() || c == '/')
+        || s.chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '/')
     {
         return Err(format!(
             "session_id must be 1 to {MAX_SESSION} characters without spaces or '/'"

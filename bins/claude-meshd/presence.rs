@@ -200,7 +200,13 @@ async fn run_once(
 
 /// Take in one presence record of another member: verify, check membership and bindings,
 /// then store it within the bounds.
-async fn learn(mesh: &Arc<Mesh>, complaints: &Complaints, key: &str, value: &[u8], stale_after: i64) {
+async fn learn(
+    mesh: &Arc<Mesh>,
+    complaints: &Complaints,
+    key: &str,
+    value: &[u8],
+    stale_after: i64,
+) {
     let rec = match presence_record::verify(&mesh.mesh, key, value) {
         Ok(r) => r,
         Err(why) => {
@@ -235,7 +241,10 @@ async fn learn(mesh: &Arc<Mesh>, complaints: &Complaints, key: &str, value: &[u8
             .db
             .call(move |c| crate::bindings::store(c, &writes))
             .await;
-        if let Err(e) = r.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+        if let Err(e) = r
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
             tracing::warn!(error = %e, "cannot record a name binding");
         }
     }

@@ -113,7 +113,11 @@ pub fn verify(mesh: &str, key: &str, raw: &[u8]) -> Result<Signed, Rejected> {
         return Err(Rejected::Unsigned(wire.v));
     }
     let (member, session_hex) = key.split_once('.').ok_or(Rejected::BadKey)?;
-    if member.len() != 64 || member.bytes().any(|b| !matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if member.len() != 64
+        || member
+            .bytes()
+            .any(|b| !matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return Err(Rejected::BadKey);
     }
     let signer = identity::parse_public(member).ok_or(Rejected::BadKey)?;
@@ -217,10 +221,7 @@ mod tests {
             verify("team", &key, old.as_bytes()).unwrap_err(),
             Rejected::Unsigned(1)
         );
-        assert_eq!(
-            verify("team", ".7331", &raw).unwrap_err(),
-            Rejected::BadKey
-        );
+        assert_eq!(verify("team", ".7331", &raw).unwrap_err(), Rejected::BadKey);
     }
 
     #[test]
