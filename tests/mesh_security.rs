@@ -394,7 +394,7 @@ fn members_outside_the_allow_list_are_neither_peers_nor_heard() {
 }
 
 #[test]
-fn replayed_and_old_envelopes_are_refused_after_the_inbox_is_pruned() {
+fn replayed_old_and_escaping_envelopes_are_refused_after_the_inbox_is_pruned() {
     let dir = tmp();
     let nats = Nats::start(dir.path());
     let alice = member(dir.path(), &nats, "hosta");
@@ -448,11 +448,34 @@ fn replayed_and_old_envelopes_are_refused_after_the_inbox_is_pruned() {
         serde_json::to_vec(&old).unwrap(),
     );
 
+    // Fresh and signed, but with a sender name that would drive the operator's terminal.
+    let escapes = crypto::Inner {
+        client_message_id: "esc-1".into(),
+        from_name: "\u{1b}]0;owned\u{7}\u{1b}[2J".into(),
+        body: "escapes".into(),
+        ..inner
+    };
+    let esc = crypto::seal(
+        &id,
+        &crypto::Boxes::default(),
+        &crypto::mesh_key("team", SECRET),
+        "dm",
+        &format!("{kb}/b1"),
+        &escapes,
+        now_ms(),
+    )
+    .unwrap();
+    raw.publish(
+        format!("mesh.team.dm.{kb}"),
+        serde_json::to_vec(&esc).unwrap(),
+    );
+
     barrier(&alice, &bob, "after the replays");
     assert_eq!(bodies(&bob.inbox_all()), ["after the replays"]);
     let log = bob.log_text();
     assert!(log.contains("already received"), "{log}");
     assert!(log.contains("too old"), "{log}");
+    assert!(log.contains("from_name: name must be"), "{log}");
 }
 
 #[test]

@@ -183,6 +183,32 @@ fn open_one(
     if let Some(s) = &inner.from_session {
         fields::session_id(s).map_err(|e| format!("from_session: {e}"))?;
     }
+    // What claudectl and the hook context show besides the (untrusted, fenced) body.
+    let to_ok = match env.kind.as_str() {
+        "dm" => env
+            .to
+            .split_once('/')
+            .is_none_or(|(_, s)| fields::session_id(s).is_ok()),
+        "group" => env
+            .to
+            .strip_prefix('@')
+            .is_some_and(crate::address::valid_name),
+        "topic" => env
+            .to
+            .strip_prefix('#')
+            .is_some_and(crate::address::valid_name),
+        _ => env.to == "*",
+    };
+    if !to_ok
+        || inner
+            .reply_to
+            .as_deref()
+            .is_some_and(|r| !crate::mesh::valid_client_id(r))
+        || inner.created_at.len() > 64
+        || !fields::one_line(&inner.created_at)
+    {
+        return Err("fields out of bounds".into());
+    }
     Ok(Some(Incoming {
         from_key: env.from,
         from_name: inner.from_name,
