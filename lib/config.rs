@@ -198,8 +198,11 @@ pub struct MeshConfig {
     /// connection and presence).
     pub idle_timeout_secs: u64,
     /// Shared secret of the mesh: group, topic and broadcast messages are encrypted with a
-    /// key derived from it (absent: derived from the mesh name only).
+    /// key derived from it. Required in broker mode (claude-meshd refuses to start without).
     pub mesh_secret: Option<String>,
+    /// Allow-list of member keys (hex ed25519 public keys): when not empty, keys outside it
+    /// neither appear as peers nor get their messages stored, and sends to them are refused.
+    pub members: Vec<String>,
     /// Seconds between presence heartbeats and broker pings; a peer is gone after three.
     pub heartbeat_secs: u64,
     /// Loopback TCP port for the API with a bearer token (0 = Unix socket only).
@@ -217,6 +220,7 @@ impl Default for MeshConfig {
             host_policy: HostPolicy::Refuse,
             idle_timeout_secs: 0,
             mesh_secret: None,
+            members: Vec::new(),
             heartbeat_secs: 10,
             tcp_port: 0,
             hook_timeout_ms: 300,

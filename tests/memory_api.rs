@@ -208,6 +208,10 @@ fn seed_routes_search_timeline_context_and_stream() {
     assert_eq!(typed["results"].as_array().unwrap().len(), 0);
     assert_eq!(m.get("/v1/search?q=").0, 400);
     assert_eq!(m.get("/v1/search?q=x&since=never").0, 400);
+    // A time past what SQLite's dates cover is the caller's mistake (it was a 500).
+    let (s, v) = m.get("/v1/timeline?at=99999999999999");
+    assert_eq!(s, 400, "{v}");
+    assert!(v.to_string().contains("years 0000 to 9999"), "{v}");
     let (_, tl) = m.get(&format!("/v1/timeline?anchor={id}"));
     assert!(
         tl["items"]

@@ -292,7 +292,7 @@ fn forged_and_undecryptable_payloads_are_rejected() {
         let client = async_nats::connect(nats.url()).await.unwrap();
         let js = async_nats::jetstream::new(client);
         let subject = format!("mesh.team.dm.{kb}");
-        let forged_sig = json!({"v": 1, "from": a.key(), "kind": "dm", "to": kb, "nonce": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        let forged_sig = json!({"v": 2, "ts": 1, "from": a.key(), "kind": "dm", "to": kb, "nonce": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             "ct": "AAAA", "sig": "A".repeat(86) + "=="});
         for payload in [b"{not json".to_vec(), forged_sig.to_string().into_bytes()] {
             js.publish(subject.clone(), payload.into()).await.unwrap().await.unwrap();

@@ -58,6 +58,28 @@ fn identity_peers_profile_and_status() {
     assert_eq!(v["name"], "box1-sess-d", "default name from display name");
     let (s, v) = m.post("/v1/peers", &json!({"session_id": "bad id"}));
     assert_eq!((s, v["error"].as_str()), (400, Some("invalid_peer")), "{v}");
+    // Terminal escapes never get in: not in a name, a host name or a profile field.
+    for bad in [
+        json!({"session_id": "sess-e", "name": "\u{1b}]0;owned\u{7}\u{1b}[2J"}),
+        json!({"session_id": "sess-e", "hostname": "h\u{1b}[31m"}),
+        json!({"session_id": "sess-e", "name": "x".repeat(65)}),
+    ] {
+        let (s, v) = m.post("/v1/peers", &bad);
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (400, Some("invalid_peer")),
+            "{bad} {v}"
+        );
+    }
+    let (s, v) = m.post(
+        "/v1/profile",
+        &json!({"session_id": "sess-a", "title": "\u{1b}[2Jowned"}),
+    );
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (400, Some("invalid_profile")),
+        "{v}"
+    );
     let (s, peers) = m.get("/v1/peers");
     assert_eq!(s, 200);
     assert_eq!(peers.as_array().unwrap().len(), 2, "{peers}");

@@ -27,15 +27,22 @@ pub fn fts_query(q: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
-/// A time given as seconds since the epoch or RFC 3339 / ISO 8601 text.
+/// The epoch seconds SQLite's date functions handle: years 0000 to 9999. Outside them
+/// `strftime` answers NULL.
+const TIME_RANGE: std::ops::RangeInclusive<i64> = -62_167_219_200..=253_402_300_799;
+
+/// A time given as seconds since the epoch or RFC 3339 / ISO 8601 text, within years 0000
+/// to 9999.
 pub fn parse_time(conn: &Connection, t: &str) -> Result<i64, QueryError> {
-    if let Ok(n) = t.trim().parse::<i64>() {
-        return Ok(n);
-    }
-    conn.query_row("SELECT unixepoch(?1)", [t], |r| r.get::<_, Option<i64>>(0))?
-        .ok_or_else(|| {
-            QueryError::Bad(format!("not a time: {t:?} (use RFC 3339 or epoch seconds)"))
-        })
+    let n = match t.trim().parse::<i64>() {
+        Ok(n) => Some(n),
+        Err(_) => conn.query_row("SELECT unixepoch(?1)", [t], |r| r.get::<_, Option<i64>>(0))?,
+    };
+    n.filter(|n| TIME_RANGE.contains(n)).ok_or_else(|| {
+        QueryError::Bad(format!(
+            "not a time: {t:?} (use RFC 3339 or epoch seconds, years 0000 to 9999)"
+        ))
+    })
 }
 
 /// Run a search.
@@ -357,5 +364,13 @@ mod tests {
         let got: Vec<i64> = t.items.iter().map(|i| i.id).collect();
         assert_eq!(got, vec![ids[3], ids[4]]);
         assert!(timeline(&c, &TimelineQuery::default()).is_err());
+        // Out of the range SQLite's dates cover: the caller's mistake, not a database error.
+        for at in ["99999999999999", "-99999999999999", "9223372036854775807"] {
+            let q = TimelineQuery {
+                at: Some(at.into()),
+                ..Default::default()
+            };
+            assert!(matches!(timeline(&c, &q), Err(QueryError::Bad(_))), "{at}");
+        }
     }
 }

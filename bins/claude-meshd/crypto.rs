@@ -4,8 +4,9 @@
 //!   the recipient member can read them.
 //! - Broadcast, group and topic messages: XSalsa20-Poly1305 under the mesh key (sha256 of the
 //!   mesh name and the configured `mesh_secret`), so the broker operator cannot read them.
-//! - Every envelope is signed by the sender's ed25519 key over all its other fields; a bad
-//!   signature or a box that does not open is rejected before anything is stored.
+//! - Every envelope is signed by the sender's ed25519 key over all its other fields, its
+//!   send time included; a bad signature or a box that does not open is rejected before
+//!   anything is stored, and the receiver refuses envelopes older than its replay window.
 
 use crate::identity::{self, Identity};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -17,11 +18,17 @@ use ed25519_dalek::{Signature, Verifier};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// Format version of envelopes. Version 1 had no signed time, so a saved one could be
+/// replayed at any time: it is refused.
+pub const VERSION: u32 = 2;
+
 /// The outer envelope (JSON on the wire).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
-    /// Format version (1).
+    /// Format version ([`VERSION`]).
     pub v: u32,
+    /// When it was sealed (Unix ms, the sender's clock).
+    pub ts: i64,
     /// Sender member key (hex).
     pub from: String,
     /// `dm`, `broadcast`, `group`, `topic`.
@@ -114,7 +121,8 @@ pub fn mesh_key(mesh: &str, secret: &str) -> [u8; 32] {
 fn signed_bytes(e: &Envelope) -> Vec<u8> {
     let mut m = Vec::new();
     for f in [
-        "claude-mesh-envelope-v1",
+        "claude-mesh-envelope-v2",
+        &e.ts.to_string(),
         &e.from,
         &e.kind,
         &e.to,
@@ -127,7 +135,7 @@ fn signed_bytes(e: &Envelope) -> Vec<u8> {
     m
 }
 
-/// Seal `inner` for `to` (`kind` `dm`: `to` starts with the recipient's key).
+/// Seal `inner` for `to` (`kind` `dm`: `to` starts with the recipient's key), at `ts_ms`.
 pub fn seal(
     id: &Identity,
     boxes: &Boxes,
@@ -135,6 +143,7 @@ pub fn seal(
     kind: &str,
     to: &str,
     inner: &Inner,
+    ts_ms: i64,
 ) -> anyhow::Result<Envelope> {
     let plain = serde_json::to_vec(inner)?;
     let (nonce, ct) = if kind == "dm" {
@@ -156,7 +165,8 @@ pub fn seal(
         (nonce, ct)
     };
     let mut e = Envelope {
-        v: 1,
+        v: VERSION,
+        ts: ts_ms,
         from: id.public_hex().into(),
         kind: kind.into(),
         to: to.into(),
@@ -175,9 +185,16 @@ pub fn open(
     mesh_key: &[u8; 32],
     raw: &[u8],
 ) -> Result<(Envelope, Inner), OpenError> {
-    let e: Envelope =
-        serde_json::from_slice(raw).map_err(|err| OpenError::Malformed(err.to_string()))?;
-    if e.v != 1 {
+    let e: Envelope = serde_json::from_slice(raw).map_err(|err| {
+        let v1 = serde_json::from_slice::<serde_json::Value>(raw)
+            .is_ok_and(|v| v.get("v") == Some(&1.into()));
+        OpenError::Malformed(if v1 {
+            "version 1 (no signed time; the sender needs an upgrade)".into()
+        } else {
+            err.to_string()
+        })
+    })?;
+    if e.v != VERSION {
         return Err(OpenError::Malformed(format!("version {}", e.v)));
     }
     let sender =
@@ -245,7 +262,7 @@ mod tests {
         );
         let k = mesh_key("m", "s");
         let to = format!("{}/sess", b.public_hex());
-        let e = seal(&a, &Boxes::default(), &k, "dm", &to, &inner()).unwrap();
+        let e = seal(&a, &Boxes::default(), &k, "dm", &to, &inner(), 7).unwrap();
         let raw = serde_json::to_vec(&e).unwrap();
         assert!(
             !String::from_utf8_lossy(&raw).contains("secret words"),
@@ -269,8 +286,20 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, OpenError::BadSignature(_)), "{err}");
 
+        // The signed time cannot be moved (a replay cannot pass for a fresh message).
+        let mut later = e.clone();
+        later.ts += 86_400_000;
+        let err = open(
+            &b,
+            &Boxes::default(),
+            &k,
+            &serde_json::to_vec(&later).unwrap(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, OpenError::BadSignature(_)), "{err}");
+
         // Signed by the real key of c, but claims to be from a: the signature fails.
-        let mut by_c = seal(&c, &Boxes::default(), &k, "dm", &to, &inner()).unwrap();
+        let mut by_c = seal(&c, &Boxes::default(), &k, "dm", &to, &inner(), 7).unwrap();
         by_c.from = a.public_hex().into();
         let err = open(
             &b,
@@ -292,6 +321,7 @@ mod tests {
             "group",
             "@ops",
             &inner(),
+            7,
         )
         .unwrap();
         let raw = serde_json::to_vec(&e).unwrap();

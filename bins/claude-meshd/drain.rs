@@ -99,7 +99,8 @@ async fn publish_batch(mesh: &Arc<Mesh>, broker: &Arc<Broker>) -> Result<usize, 
     let mut dead: Vec<(i64, String)> = Vec::new();
     let mut stop: Option<Stop> = None;
     for (i, row) in rows.iter().enumerate() {
-        match broker.publish(mesh, row).await {
+        let from_name = mesh.sender_name(row.from_session.as_deref());
+        match broker.publish(&mesh.identity, from_name, row).await {
             Ok(seq) => done.push((row.id, seq)),
             Err(PublishFailure::Permanent(e)) => {
                 tracing::warn!(cmid = %row.client_message_id, error = %e, "send is dead");

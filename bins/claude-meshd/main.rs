@@ -5,12 +5,14 @@
 //! claude-meshd(1) and claude-daemons(7).
 
 mod address;
+mod bindings;
 mod broker;
 mod cli;
 mod clock;
 mod crypto;
 mod drain;
 mod events;
+mod fields;
 mod fingerprint;
 mod host;
 mod identity;
@@ -19,11 +21,13 @@ mod mesh;
 mod outbox;
 mod peers;
 mod presence;
+mod presence_record;
+mod receive;
 mod routes;
 mod schema;
 
 use clap::Parser;
-use claude_daemons::config::HostPolicy;
+use claude_daemons::config::{HostPolicy, MeshConfig};
 use claude_daemons::daemon::{self, Context, Exit, Service, StartupError};
 use claude_daemons::paths::{Daemon, Paths};
 use claude_daemons::store::{self, Db, Durability};
@@ -122,18 +126,48 @@ fn or_none(s: &str) -> &str {
     }
 }
 
-fn open(ctx: &Context) -> Result<Meshd, StartupError> {
-    check_host(ctx)?;
-    let cfg = &ctx.config.mesh;
+/// The `[mesh]` keys meshd checks beyond their types; returns the member allow-list
+/// (lower-case hex).
+fn check_config(cfg: &MeshConfig) -> Result<Vec<String>, StartupError> {
+    let bad = |m: String| Err(other(m, Exit::Config));
     if !address::valid_name(&cfg.mesh) {
-        return Err(other(
-            format!(
-                "[mesh] mesh = {:?}: use 1 to 64 of A-Z a-z 0-9 _ -",
-                cfg.mesh
-            ),
-            Exit::Config,
+        return bad(format!(
+            "[mesh] mesh = {:?}: use 1 to 64 of A-Z a-z 0-9 _ -",
+            cfg.mesh
         ));
     }
+    if cfg.broker_url.is_some() && cfg.mesh_secret.as_deref().unwrap_or("").is_empty() {
+        return bad(
+            "[mesh] mesh_secret is required in broker mode (broker_url is set): without it, \
+             group, topic and broadcast messages are encrypted with a key any broker client can \
+             derive. Put the same random string on every member (e.g. from `openssl rand -hex 32`) \
+             in config.toml or CLAUDE_DAEMONS_MESH_MESH_SECRET"
+                .into(),
+        );
+    }
+    if let Some(n) = &cfg.display_name {
+        if let Err(e) = fields::name(n) {
+            return bad(format!("[mesh] display_name = {n:?}: {e}"));
+        }
+    }
+    let mut members = Vec::with_capacity(cfg.members.len());
+    for k in &cfg.members {
+        let k = k.trim().to_ascii_lowercase();
+        if k.len() != 64 || identity::parse_public(&k).is_none() {
+            return bad(format!(
+                "[mesh] members: {k:?} is not a member key (the 64 hex digits of `claudectl mesh \
+                 peers` or /v1/health member_key)"
+            ));
+        }
+        members.push(k);
+    }
+    Ok(members)
+}
+
+fn open(ctx: &Context) -> Result<Meshd, StartupError> {
+    let cfg = &ctx.config.mesh;
+    let members = check_config(cfg)?;
+    check_host(ctx)?;
     let identity =
         identity::Identity::load_or_create(&ctx.paths.state_dir.join(identity::KEY_FILE))
             .map_err(|e| other(format!("mesh identity: {e:#}"), Exit::CantCreate))?;
@@ -157,6 +191,8 @@ fn open(ctx: &Context) -> Result<Meshd, StartupError> {
             "pruned inbox messages older than {INBOX_DAYS} days"
         );
     }
+    bindings::prune(&conn).map_err(db_err)?;
+    receive::prune_seen(&conn).map_err(db_err)?;
     let forgotten = peers::prune(&conn, INBOX_DAYS).map_err(db_err)?;
     if forgotten > 0 {
         tracing::info!(
@@ -164,8 +200,19 @@ fn open(ctx: &Context) -> Result<Meshd, StartupError> {
             "forgot sessions gone for {INBOX_DAYS} days"
         );
     }
-    let peers = peers::Peers::load(&conn, identity.public_hex(), cfg.broker_url.is_some())
-        .map_err(db_err)?;
+    if !members.is_empty() && !members.iter().any(|k| k == identity.public_hex()) {
+        tracing::warn!(
+            member = %identity.public_hex(),
+            "this member's own key is not in [mesh] members; the other members will not hear it"
+        );
+    }
+    let peers = peers::Peers::load(
+        &conn,
+        identity.public_hex(),
+        cfg.broker_url.is_some(),
+        members,
+    )
+    .map_err(db_err)?;
     let display_name = cfg.display_name.clone().unwrap_or_else(hostname);
     let mesh = Arc::new(Mesh {
         db: Db::new(conn, &path),
@@ -190,10 +237,12 @@ fn open(ctx: &Context) -> Result<Meshd, StartupError> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let _ = mesh.presence_tx.set(tx);
         tokio::spawn(async move {
-            match broker::Broker::connect(&m, &url).await {
-                Ok(b) => {
+            let member = m.identity.public_hex().to_string();
+            match broker::Broker::connect(&m.ctx.config.mesh, &member, &url).await {
+                Ok((b, status)) => {
+                    tokio::spawn(m.clone().broker_status(url.clone(), status));
                     let _ = m.broker.set(b.clone());
-                    tokio::spawn(broker::consume(m.clone(), b.clone()));
+                    tokio::spawn(receive::consume(m.clone(), b.clone()));
                     tokio::spawn(presence::run(m.clone(), b, rx));
                     m.wake.notify_one();
                 }
@@ -218,6 +267,8 @@ async fn prune_hourly(mesh: Arc<Mesh>) {
         let r = mesh
             .db
             .call(|c| -> rusqlite::Result<(usize, usize)> {
+                bindings::prune(c)?;
+                receive::prune_seen(c)?;
                 Ok((events::prune(c)?, inbox::prune(c, INBOX_DAYS)?))
             })
             .await;
@@ -229,13 +280,23 @@ async fn prune_hourly(mesh: Arc<Mesh>) {
     }
 }
 
+/// The host name as a display name: one line, within the name limit.
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+    let mut h: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "claude".into())
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    while h.len() > fields::MAX_NAME {
+        h.pop();
+    }
+    if h.trim().is_empty() {
+        "claude".into()
+    } else {
+        h
+    }
 }
 
 fn main() -> ExitCode {

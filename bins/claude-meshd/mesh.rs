@@ -2,7 +2,7 @@
 //! deliver locally, record and publish events.
 
 use crate::address;
-use crate::broker::Broker;
+use crate::broker::{Broker, StatusEvents};
 use crate::events::{self, Event, Events};
 use crate::fingerprint::{self, Parts};
 use crate::identity::Identity;
@@ -179,10 +179,11 @@ impl Mesh {
             .map_err(|e| ApiError::new(400, "invalid_destination", e.to_string()))?;
         let resolved = self.peers.resolve(&addr).map_err(|e| match e {
             ResolveError::Unknown(_) => ApiError::new(404, "unknown_destination", e.to_string()),
-            ResolveError::Ambiguous(_, ref c) => {
+            ResolveError::Ambiguous(_, ref c) | ResolveError::Contested(_, _, ref c) => {
                 let c = c.clone();
                 ApiError::new(409, "ambiguous_destination", e.to_string()).with("candidates", c)
             }
+            ResolveError::NotMember(_) => ApiError::new(403, "not_a_member", e.to_string()),
         })?;
         let priority = req.priority.unwrap_or_default();
         let canonical = resolved.canonical();
@@ -321,6 +322,22 @@ impl Mesh {
             Ok(Ok(e)) => self.events.publish([e]),
             Ok(Err(e)) => tracing::warn!(error = %e, kind, "cannot record event"),
             Err(e) => tracing::warn!(error = %e, kind, "cannot record event"),
+        }
+    }
+
+    /// Turn the broker's connection changes into `broker_status` events (and wake the drain
+    /// on a connect), until the broker is dropped.
+    pub async fn broker_status(self: Arc<Self>, url: String, mut changes: StatusEvents) {
+        while let Some((state, detail)) = changes.recv().await {
+            tracing::info!(broker = %url, %state, %detail, "broker status");
+            self.emit(
+                "broker_status",
+                json!({"state": state, "detail": detail, "url": url}),
+            )
+            .await;
+            if state == "connected" {
+                self.wake.notify_one();
+            }
         }
     }
 

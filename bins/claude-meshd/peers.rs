@@ -3,7 +3,9 @@
 //! Resolves a parsed [`Address`] to a [`Resolved`] destination.
 
 use crate::address::{is_key_prefix, valid_name, Address, Resolved};
+use crate::bindings::{self, Bindings, Kind, Seen};
 use crate::clock::now_text;
+use crate::fields;
 use crate::inbox::Membership;
 use claude_daemons::api::mesh::{Peer, PeerRegistration, Profile};
 use rusqlite::{params, Connection};
@@ -19,6 +21,46 @@ pub enum ResolveError {
     /// More than one peer matches.
     #[error("{0:?} matches more than one peer; use a session id or a longer key prefix")]
     Ambiguous(String, Vec<String>),
+    /// A name first seen with one member key is now claimed by another.
+    #[error(
+        "{0:?} was first seen with member key {1} and is now claimed by another key too; \
+         use session:<id> or a key prefix"
+    )]
+    Contested(String, String, Vec<String>),
+    /// A member key outside `[mesh] members`.
+    #[error("{0} is not a member of this mesh ([mesh] members)")]
+    NotMember(String),
+}
+
+/// Most remote sessions kept per member key; its least recently heard go first.
+pub const MAX_PER_MEMBER: usize = 256;
+
+/// Most remote sessions kept in all; the least recently heard go first.
+pub const MAX_REMOTE: usize = 4096;
+
+/// What [`Peers::upsert_remote`] did.
+#[derive(Debug, PartialEq)]
+pub enum Upsert {
+    /// Older than what is known of that session: ignored.
+    Stale,
+    /// Stored.
+    Stored {
+        /// `peer_join` (new, or back online), `peer_leave` (it said it left) or none.
+        change: Option<&'static str>,
+        /// Sessions dropped to stay within the bounds.
+        evicted: Vec<Peer>,
+    },
+}
+
+/// A different key claimed a bound name or session.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// Name or session.
+    pub kind: Kind,
+    /// The name or session id.
+    pub value: String,
+    /// The key it stays bound to.
+    pub bound: String,
 }
 
 /// The registry.
@@ -26,6 +68,8 @@ pub struct Peers {
     me: String,
     local: RwLock<HashMap<String, Peer>>,
     remote: RwLock<HashMap<(String, String), (Peer, i64)>>,
+    bindings: Bindings,
+    members: Vec<String>,
     broker_mode: bool,
 }
 
@@ -56,8 +100,14 @@ pub fn prune(conn: &Connection, days: u32) -> rusqlite::Result<usize> {
 }
 
 impl Peers {
-    /// Load this daemon's sessions from the database.
-    pub fn load(conn: &Connection, me: &str, broker_mode: bool) -> rusqlite::Result<Peers> {
+    /// Load this daemon's sessions and the bindings from the database. `members` is the
+    /// allow-list of member keys (lower-case hex; empty: every key).
+    pub fn load(
+        conn: &Connection,
+        me: &str,
+        broker_mode: bool,
+        members: Vec<String>,
+    ) -> rusqlite::Result<Peers> {
         let mut stmt = conn.prepare(
             "SELECT session_id, name, cwd, hostname, pid, groups, topics, profile,
                  last_seen_at, left_at FROM sessions",
@@ -90,8 +140,16 @@ impl Peers {
             me: me.into(),
             local: RwLock::new(local),
             remote: RwLock::new(HashMap::new()),
+            bindings: Bindings::load(conn)?,
+            members,
             broker_mode,
         })
+    }
+
+    /// Whether `key` may appear as a peer and exchange messages: this member, or any key
+    /// when there is no `[mesh] members` list, or a key on it.
+    pub fn admits(&self, key: &str) -> bool {
+        self.members.is_empty() || key == self.me || self.members.iter().any(|m| m == key)
     }
 
     /// Register or refresh a session; returns the peer and whether it just joined.
@@ -101,15 +159,8 @@ impl Peers {
         reg: &PeerRegistration,
         default_name: &str,
     ) -> Result<(Peer, bool), String> {
-        if reg.session_id.is_empty()
-            || reg.session_id.len() > 128
-            || reg
-                .session_id
-                .chars()
-                .any(|c| c.is_control() || c.is_whitespace() || c == '/')
-        {
-            return Err("session_id must be 1 to 128 characters without spaces or '/'".into());
-        }
+        fields::session_id(&reg.session_id)?;
+        fields::place(reg.hostname.as_deref(), reg.cwd.as_deref())?;
         let clean = |list: &[String], sigil: char| -> Result<Vec<String>, String> {
             let mut out: Vec<String> = Vec::new();
             for g in list {
@@ -125,13 +176,18 @@ impl Peers {
         };
         let groups = clean(&reg.groups, '@')?;
         let topics = clean(&reg.topics, '#')?;
+        if groups.len() > fields::MAX_LIST || topics.len() > fields::MAX_LIST {
+            return Err(format!(
+                "at most {} groups and {0} topics",
+                fields::MAX_LIST
+            ));
+        }
         let name = match &reg.name {
-            Some(n) if !n.trim().is_empty() && n.len() <= 64 => n.trim().to_string(),
-            Some(_) => return Err("name must be 1 to 64 characters".into()),
-            None => format!(
-                "{default_name}-{}",
-                reg.session_id.chars().take(8).collect::<String>()
-            ),
+            Some(n) => {
+                fields::name(n)?;
+                n.trim().to_string()
+            }
+            None => default_session_name(default_name, &reg.session_id),
         };
         let now = now_text();
         let mut local = self.local.write().unwrap_or_else(|p| p.into_inner());
@@ -274,19 +330,65 @@ impl Peers {
         }
     }
 
-    /// Record a remote session's presence (with its heartbeat time); returns the event it
-    /// makes: `peer_join` (new, or back online), `peer_leave` (it said it left) or none.
-    pub fn upsert_remote(&self, peer: Peer, heartbeat_ms: i64) -> Option<&'static str> {
+    /// A verified remote record claims its name and session for its key: bind them on first
+    /// sight. Returns the claims that conflict with earlier bindings (never switched), and
+    /// what to write to the database.
+    pub fn observe(&self, peer: &Peer) -> (Vec<Conflict>, Vec<bindings::Write>) {
+        let mut conflicts = Vec::new();
+        let mut writes = Vec::new();
+        for (kind, value) in [(Kind::Name, &peer.name), (Kind::Session, &peer.session_id)] {
+            let (seen, write) = self.bindings.observe(kind, value, &peer.key);
+            if let Seen::Other { bound } = seen {
+                conflicts.push(Conflict {
+                    kind,
+                    value: value.clone(),
+                    bound,
+                });
+            }
+            writes.extend(write);
+        }
+        (conflicts, writes)
+    }
+
+    /// Record a remote session's presence (with its heartbeat time), within the bounds:
+    /// a new session past [`MAX_PER_MEMBER`] of its key or [`MAX_REMOTE`] in all pushes out
+    /// the least recently heard. A record older than the one held is ignored (a replayed
+    /// old record cannot bring back an old name or state).
+    pub fn upsert_remote(&self, peer: Peer, heartbeat_ms: i64) -> Upsert {
         let mut remote = self.remote.write().unwrap_or_else(|p| p.into_inner());
         let k = (peer.key.clone(), peer.session_id.clone());
-        let was_online = remote.get(&k).is_some_and(|(p, _)| p.online);
+        let previous = remote.get(&k);
+        if previous.is_some_and(|(_, hb)| *hb > heartbeat_ms) {
+            return Upsert::Stale;
+        }
+        let was_online = previous.is_some_and(|(p, _)| p.online);
         let change = match (was_online, peer.online) {
             (false, true) => Some("peer_join"),
             (true, false) => Some("peer_leave"),
             _ => None,
         };
+        let mut evicted = Vec::new();
+        if previous.is_none() {
+            let oldest = |remote: &HashMap<(String, String), (Peer, i64)>, key: Option<&str>| {
+                remote
+                    .iter()
+                    .filter(|((k, _), _)| key.is_none_or(|key| k == key))
+                    .min_by_key(|(_, (_, hb))| *hb)
+                    .map(|(id, _)| id.clone())
+            };
+            let of_key = remote.keys().filter(|(key, _)| *key == peer.key).count();
+            if of_key >= MAX_PER_MEMBER {
+                evicted.extend(oldest(&remote, Some(&peer.key)).and_then(|id| remote.remove(&id)));
+            }
+            if remote.len() >= MAX_REMOTE {
+                evicted.extend(oldest(&remote, None).and_then(|id| remote.remove(&id)));
+            }
+        }
         remote.insert(k, (peer, heartbeat_ms));
-        change
+        Upsert::Stored {
+            change,
+            evicted: evicted.into_iter().map(|(p, _)| p).collect(),
+        }
     }
 
     /// Mark remote sessions whose last heartbeat is older than `before_ms` offline; returns
@@ -310,35 +412,66 @@ impl Peers {
             Address::Group(g) => Ok(Resolved::Group(g.clone())),
             Address::Topic(t) => Ok(Resolved::Topic(t.clone())),
             Address::Session(s) => self
-                .by_session(s)
+                .by_session(s)?
                 .ok_or_else(|| ResolveError::Unknown(format!("session:{s}"))),
             Address::Peer(s) => self.resolve_peer(s),
         }
     }
 
-    fn by_session(&self, s: &str) -> Option<Resolved> {
-        if self.local(s).is_some() {
-            return Some(Resolved::Direct {
-                key: self.me.clone(),
-                session: Some(s.into()),
-            });
-        }
-        let remote = self.remote.read().unwrap_or_else(|p| p.into_inner());
-        remote
-            .values()
-            .find(|(p, _)| p.session_id == s)
-            .map(|(p, _)| Resolved::Direct {
-                key: p.key.clone(),
+    /// A session id resolves to the member that signed its record — the first one seen
+    /// signing it ([`bindings`]), whatever other keys claim it later.
+    fn by_session(&self, s: &str) -> Result<Option<Resolved>, ResolveError> {
+        let direct = |key: String| {
+            Some(Resolved::Direct {
+                key,
                 session: Some(s.into()),
             })
+        };
+        if self.local(s).is_some() {
+            return Ok(direct(self.me.clone()));
+        }
+        if let Some(bound) = self.bindings.bound(Kind::Session, s) {
+            return Ok(self.admits(&bound).then_some(bound).and_then(direct));
+        }
+        let remote = self.remote.read().unwrap_or_else(|p| p.into_inner());
+        let mut keys: Vec<String> = remote
+            .values()
+            .filter(|(p, _)| p.session_id == s)
+            .map(|(p, _)| p.key.clone())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        match keys.len() {
+            0 => Ok(None),
+            1 => Ok(keys.pop().and_then(direct)),
+            _ => Err(ResolveError::Ambiguous(
+                format!("session:{s}"),
+                keys.iter().map(|k| format!("{k}/{s}")).collect(),
+            )),
+        }
     }
 
     fn resolve_peer(&self, s: &str) -> Result<Resolved, ResolveError> {
-        if let Some(r) = self.by_session(s) {
+        if let Some(r) = self.by_session(s)? {
             return Ok(r);
         }
         let all = self.all();
         let named: Vec<&Peer> = all.iter().filter(|p| p.name == s).collect();
+        // A name bound to one key and claimed by another is never resolved to either.
+        if let Some(bound) = self
+            .bindings
+            .bound(Kind::Name, s)
+            .filter(|b| named.iter().any(|p| &p.key != b))
+        {
+            let mut c: Vec<String> = named
+                .iter()
+                .map(|p| format!("{}/{}", p.key, p.session_id))
+                .collect();
+            if !named.iter().any(|p| p.key == bound) {
+                c.push(bound.clone());
+            }
+            return Err(ResolveError::Contested(s.into(), bound, c));
+        }
         match named.as_slice() {
             [one] => {
                 return Ok(Resolved::Direct {
@@ -375,6 +508,9 @@ impl Peers {
                     && self.broker_mode
                     && crate::identity::parse_public(&s).is_some() =>
                 {
+                    if !self.admits(&s) {
+                        return Err(ResolveError::NotMember(s));
+                    }
                     // A member we have not seen yet: its key is enough to encrypt to it, and
                     // its durable consumer will receive the message when it comes online.
                     return Ok(Resolved::Direct {
@@ -390,6 +526,16 @@ impl Peers {
     }
 }
 
+/// `<display name>-<first 8 characters of the session>`, within the name limit.
+fn default_session_name(display_name: &str, session: &str) -> String {
+    let tail: String = session.chars().take(8).collect();
+    let mut head = display_name.to_string();
+    while head.len() + 1 + tail.len() > fields::MAX_NAME {
+        head.pop();
+    }
+    format!("{head}-{tail}")
+}
+
 trait OfflineExt {
     fn is_none_or_offline(&self) -> bool;
 }
@@ -399,3 +545,7 @@ impl OfflineExt for Option<Peer> {
         self.as_ref().is_none_or(|p| !p.online)
     }
 }
+
+#[cfg(test)]
+#[path = "peers_tests.rs"]
+mod tests;

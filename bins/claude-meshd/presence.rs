@@ -2,25 +2,59 @@
 //! session (`<member key>.<hex session id>`), refreshed every heartbeat. A watch turns new
 //! records into `peer_join`; "left" is derived from the heartbeat's age (three missed
 //! heartbeats), because nats-server 2.9 has no per-key TTL or expiry markers.
+//!
+//! Records are signed ([`crate::presence_record`]); what does not verify, is not from a
+//! member of `[mesh] members`, or claims a name or session bound to another key is logged.
 
 use crate::broker::Broker;
 use crate::clock::now_ms;
-use crate::identity::hex;
 use crate::mesh::Mesh;
+use crate::peers::Upsert;
+use crate::presence_record;
 use async_nats::jetstream::{self, kv, stream};
 use claude_daemons::api::mesh::Peer;
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// What a presence record holds.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Record {
-    /// The session as peers list it.
-    pub peer: Peer,
-    /// When it was written (Unix ms).
-    pub heartbeat_ms: i64,
+/// How far ahead of this clock a record's heartbeat may be (clock skew between machines).
+const MAX_SKEW_MS: i64 = 5 * 60_000;
+
+/// One warning per subject of complaint per this long; the rest go to the debug log (a
+/// forger re-writing every heartbeat must not flood the journal).
+const COMPLAIN_EVERY_MS: i64 = 60_000;
+
+/// Rate-limits warnings about one bucket key or member key.
+#[derive(Default)]
+struct Complaints(Mutex<HashMap<String, i64>>);
+
+impl Complaints {
+    /// Whether a warning about `about` is due now (otherwise log at debug level).
+    fn due(&self, about: &str) -> bool {
+        let now = now_ms();
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() > 4096 {
+            m.retain(|_, t| now - *t < COMPLAIN_EVERY_MS);
+        }
+        match m.get(about) {
+            Some(t) if now - t < COMPLAIN_EVERY_MS => false,
+            _ => {
+                m.insert(about.to_string(), now);
+                true
+            }
+        }
+    }
+}
+
+macro_rules! complain {
+    ($c:expr, $about:expr, $($arg:tt)+) => {
+        if $c.due($about) {
+            tracing::warn!($($arg)+);
+        } else {
+            tracing::debug!($($arg)+);
+        }
+    };
 }
 
 /// The bucket name for a mesh.
@@ -74,18 +108,14 @@ pub async fn open_bucket(
     }
 }
 
-fn key_of(p: &Peer) -> String {
-    format!("{}.{}", p.key, hex(p.session_id.as_bytes()))
-}
-
-/// Write one session's record.
-pub async fn put(store: &kv::Store, p: &Peer) -> anyhow::Result<()> {
-    let rec = Record {
-        peer: p.clone(),
-        heartbeat_ms: now_ms(),
-    };
+/// Write one session's record, signed.
+pub async fn put(store: &kv::Store, mesh: &Mesh, p: &Peer) -> anyhow::Result<()> {
+    let raw = presence_record::sign(&mesh.identity, &mesh.mesh, p, now_ms());
     store
-        .put(key_of(p), serde_json::to_vec(&rec)?.into())
+        .put(
+            presence_record::kv_key(mesh.identity.public_hex(), &p.session_id),
+            raw.into(),
+        )
         .await
         .map_err(|e| anyhow::anyhow!("presence put: {e}"))?;
     Ok(())
@@ -127,7 +157,7 @@ async fn run_once(
         .await
         .map_err(|e| anyhow::anyhow!("watch: {e}"))?;
     let stale_after = hb.as_millis() as i64 * 3;
-    let me = mesh.identity.public_hex().to_string();
+    let complaints = Complaints::default();
     // The watch only sees updates: read what is there now, so peers that are offline (but
     // known by name) resolve right after a restart.
     let mut keys = store
@@ -141,7 +171,7 @@ async fn run_once(
             .await
             .map_err(|e| anyhow::anyhow!("get: {e}"))?
         {
-            learn(mesh, &me, &k, &v, stale_after).await;
+            learn(mesh, &complaints, &k, &v, stale_after).await;
         }
     }
     let mut tick = tokio::time::interval(hb);
@@ -149,44 +179,91 @@ async fn run_once(
         tokio::select! {
             _ = tick.tick() => {
                 for p in mesh.peers.locals().into_iter().filter(|p| p.online) {
-                    put(&store, &p).await?;
+                    put(&store, mesh, &p).await?;
                 }
                 for p in mesh.peers.expire_remote(now_ms() - stale_after) {
                     tracing::info!(peer = %p.name, key = %p.key, "peer left (heartbeat too old)");
                     mesh.emit_peer("peer_leave", &p).await;
                 }
             }
-            Some(p) = changed.recv() => put(&store, &p).await?,
+            Some(p) = changed.recv() => put(&store, mesh, &p).await?,
             e = watch.next() => {
                 let Some(e) = e else { anyhow::bail!("presence watch ended") };
                 let e = e.map_err(|e| anyhow::anyhow!("watch: {e}"))?;
                 if e.operation == kv::Operation::Put {
-                    learn(mesh, &me, &e.key, &e.value, stale_after).await;
+                    learn(mesh, &complaints, &e.key, &e.value, stale_after).await;
                 }
             }
         }
     }
 }
 
-/// Take in one presence record of another member.
-async fn learn(mesh: &Arc<Mesh>, me: &str, key: &str, value: &[u8], stale_after: i64) {
-    if key.starts_with(me) {
-        return;
-    }
-    let Ok(mut rec) = serde_json::from_slice::<Record>(value) else {
-        tracing::warn!(%key, "ignored a malformed presence record");
-        return;
+/// Take in one presence record of another member: verify, check membership and bindings,
+/// then store it within the bounds.
+async fn learn(
+    mesh: &Arc<Mesh>,
+    complaints: &Complaints,
+    key: &str,
+    value: &[u8],
+    stale_after: i64,
+) {
+    let rec = match presence_record::verify(&mesh.mesh, key, value) {
+        Ok(r) => r,
+        Err(why) => {
+            complain!(complaints, key, %key, reason = %why, "dropped a presence record");
+            return;
+        }
     };
-    if !key.starts_with(&rec.peer.key) {
-        tracing::warn!(%key, "ignored a presence record filed under another key");
+    let mut peer = rec.peer;
+    if peer.key == mesh.identity.public_hex() {
         return;
     }
-    rec.peer.local = false;
-    rec.peer.online = rec.peer.online && now_ms() - rec.heartbeat_ms < stale_after;
-    rec.peer.last_seen_at = crate::clock::text(rec.heartbeat_ms);
-    let p = rec.peer.clone();
-    if let Some(kind) = mesh.peers.upsert_remote(rec.peer, rec.heartbeat_ms) {
-        tracing::info!(peer = %p.name, key = %p.key, "{kind}");
-        mesh.emit_peer(kind, &p).await;
+    if !mesh.peers.admits(&peer.key) {
+        complain!(complaints, &peer.key, member = %peer.key, name = %peer.name,
+            "dropped a presence record of a key outside [mesh] members");
+        return;
+    }
+    let now = now_ms();
+    if rec.heartbeat_ms > now + MAX_SKEW_MS {
+        complain!(complaints, key, %key, ahead_ms = rec.heartbeat_ms - now,
+            "dropped a presence record from the future (clock skew over 5 minutes)");
+        return;
+    }
+    let (conflicts, writes) = mesh.peers.observe(&peer);
+    for c in conflicts {
+        let about = format!("{:?}:{}:{}", c.kind, c.value, peer.key);
+        complain!(complaints, &about, kind = ?c.kind, value = %c.value, claimed_by = %peer.key,
+            bound_to = %c.bound,
+            "a name or session first seen with one member key is claimed by another; it stays with the first (sends by name answer 409)");
+    }
+    if !writes.is_empty() {
+        let r = mesh
+            .db
+            .call(move |c| crate::bindings::store(c, &writes))
+            .await;
+        if let Err(e) = r
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            tracing::warn!(error = %e, "cannot record a name binding");
+        }
+    }
+    peer.local = false;
+    peer.online = peer.online && now - rec.heartbeat_ms < stale_after;
+    peer.last_seen_at = crate::clock::text(rec.heartbeat_ms);
+    match mesh.peers.upsert_remote(peer.clone(), rec.heartbeat_ms) {
+        Upsert::Stale => {
+            tracing::debug!(%key, "ignored a presence record older than the one held");
+        }
+        Upsert::Stored { change, evicted } => {
+            for p in evicted {
+                complain!(complaints, &p.key, member = %p.key, session = %p.session_id,
+                    "too many remote sessions: forgot the least recently heard");
+            }
+            if let Some(kind) = change {
+                tracing::info!(peer = %peer.name, key = %peer.key, "{kind}");
+                mesh.emit_peer(kind, &peer).await;
+            }
+        }
     }
 }

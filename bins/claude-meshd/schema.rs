@@ -102,5 +102,26 @@ pub static SCHEMA: Schema = Schema {
             sql: "CREATE INDEX inbox_to ON inbox (to_text, id);
                   CREATE INDEX inbox_kind ON inbox (kind, id);",
         },
+        Migration {
+            version: 3,
+            description: "name and session bindings to member keys; seen broker messages",
+            // `seen` deduplicates broker messages for the whole replay window, however soon
+            // the inbox is pruned; `bindings` keeps a name or session with its first key.
+            sql: "CREATE TABLE bindings (
+                  kind TEXT NOT NULL CHECK (kind IN ('name', 'session')),
+                  value TEXT NOT NULL,
+                  key TEXT NOT NULL,
+                  first_seen_at TEXT NOT NULL,
+                  confirmed_ms INTEGER NOT NULL,
+                  PRIMARY KEY (kind, value)
+              ) STRICT;
+              CREATE TABLE seen (
+                  from_key TEXT NOT NULL,
+                  client_message_id TEXT NOT NULL,
+                  received_ms INTEGER NOT NULL,
+                  PRIMARY KEY (from_key, client_message_id)
+              ) STRICT, WITHOUT ROWID;
+              CREATE INDEX seen_received ON seen (received_ms);",
+        },
     ],
 };

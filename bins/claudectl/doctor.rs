@@ -253,6 +253,17 @@ fn broker(config: &Config) -> Check {
     let Some(url) = &config.mesh.broker_url else {
         return check("mesh broker", Ok("none configured (local mode)".into()));
     };
+    if config.mesh.mesh_secret.as_deref().unwrap_or("").is_empty() {
+        return check(
+            "mesh broker",
+            Err((
+                "[mesh] mesh_secret is not set: claude-meshd refuses to start in broker mode"
+                    .into(),
+                "set the same random mesh_secret on every member (e.g. openssl rand -hex 32)"
+                    .into(),
+            )),
+        );
+    }
     let hostport = url
         .trim_start_matches("nats://")
         .split('/')

@@ -1,6 +1,7 @@
 //! `/v1/peers` (register, list, leave) and `/v1/profile`.
 
 use super::{body, db, query};
+use crate::fields;
 use crate::mesh::{ApiError, Mesh};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -92,18 +93,17 @@ pub async fn update_profile(
     raw: Bytes,
 ) -> Result<Json<Profile>, ApiError> {
     let u: ProfileUpdate = body(&raw)?;
-    for (name, v) in [
-        ("summary", &u.summary),
-        ("title", &u.title),
-        ("bio", &u.bio),
-    ] {
-        if v.as_ref().is_some_and(|s| s.len() > 4096) {
-            return Err(ApiError::new(
-                413,
-                "invalid_profile",
-                format!("{name} is over 4096 bytes"),
-            ));
-        }
+    // Checked as the fields it sets: what other members and claudectl will show.
+    let given = Profile {
+        summary: u.summary.clone(),
+        title: u.title.clone(),
+        bio: u.bio.clone(),
+        capabilities: u.capabilities.clone().unwrap_or_default(),
+        ..Profile::default()
+    };
+    if let Err(e) = fields::profile(&given) {
+        let status = if e.contains(" over ") { 413 } else { 400 };
+        return Err(ApiError::new(status, "invalid_profile", e));
     }
     let m = mesh.clone();
     let session = u.session_id.clone();
