@@ -196,16 +196,18 @@ fn unix_socket_answers_while_2000_tcp_connections_are_held() {
             rt.spawn(idle(port, stop, tally));
         }
     }
-    // Let the flood take hold: well over the daemon's 1,024 descriptors have connected.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while tally.connected.load(Ordering::Relaxed) < 1_500 {
-        assert!(
-            Instant::now() < deadline,
-            "the flood did not connect: {}",
-            tally.connected.load(Ordering::Relaxed)
-        );
+    // Let the flood take hold: more clients connected than the daemon has descriptors
+    // (the kernel completes connections into the listener's backlog, so without caps this
+    // still passes once its descriptors are gone).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tally.connected.load(Ordering::Relaxed) < 1_500 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
+    let connected = tally.connected.load(Ordering::Relaxed);
+    assert!(
+        connected > DAEMON_NOFILE as u64,
+        "the flood did not connect: {connected}"
+    );
     std::thread::sleep(Duration::from_secs(3));
 
     let answered_before = tally.answered.load(Ordering::Relaxed);
@@ -233,7 +235,10 @@ fn unix_socket_answers_while_2000_tcp_connections_are_held() {
         times[times.len() - 1],
         tally.connected.load(Ordering::Relaxed)
     );
-    assert!(answered > 0, "the flood was being served during the measurement");
+    assert!(
+        answered > 0,
+        "the flood was being served during the measurement"
+    );
     assert!(
         median < 2_000,
         "median {median} ms: {times:?}\n{}",
@@ -262,7 +267,11 @@ fn unix_socket_answers_while_2000_tcp_connections_are_held() {
     });
     let log = d.log();
     let accept_lines = log.matches("accept failed").count();
-    assert!(accept_lines <= 30, "{accept_lines} accept-error lines:\n{}", tail(&log));
+    assert!(
+        accept_lines <= 30,
+        "{accept_lines} accept-error lines:\n{}",
+        tail(&log)
+    );
 }
 
 #[test]
