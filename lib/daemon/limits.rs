@@ -30,7 +30,7 @@ fn get() -> Option<libc::rlimit> {
 
 /// The current soft open-file limit (1,024 when it cannot be read).
 pub fn nofile() -> u64 {
-    get().map_or(1024, |r| r.rlim_cur as u64)
+    get().map_or(1024, |r| r.rlim_cur)
 }
 
 /// Raise the soft open-file limit to the hard limit. Returns what changed, or `None` when
@@ -54,8 +54,8 @@ pub fn raise_nofile() -> Option<NofileRaise> {
         // SAFETY: setrlimit reads the struct we pass.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
             return Some(NofileRaise {
-                from: original.rlim_cur as u64,
-                to: target as u64,
+                from: original.rlim_cur,
+                to: target,
             });
         }
     }
