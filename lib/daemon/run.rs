@@ -189,18 +189,9 @@ fn prepare_state_dir(dir: &Path) -> Result<(), StartupError> {
         source,
     };
     // Created 0700, or tightened when an older version (or `mkdir`) left it open.
-    match permissions::private_dir(dir) {
-        Ok(change) => {
-            if let Some(what) = change.describe("state directory", dir) {
-                tracing::info!("{what}");
-            }
-        }
-        // Someone else's directory (an administrator's setup): not ours to change; the
-        // write probe below decides whether we can work in it.
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && dir.is_dir() => {
-            tracing::warn!(dir = %dir.display(), error = %e, "state directory left as it is")
-        }
-        Err(e) => return Err(fail(e)),
+    let change = permissions::private_dir(dir).map_err(fail)?;
+    if let Some(what) = change.describe("state directory", dir) {
+        tracing::info!("{what}");
     }
     // Creating the directory is not proof we can write in it (read-only mounts, a
     // directory owned by someone else): try.
