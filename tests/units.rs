@@ -350,6 +350,10 @@ fn launchd_plists_activate_on_a_private_socket() {
             plist["StandardErrorPath"].is_string(),
             "{short}: StandardErrorPath"
         );
+        assert_eq!(
+            plist["Umask"], 63,
+            "{short}: Umask 0077, as the systemd units"
+        );
 
         // The key is the name passed to launch_activate_socket; one entry or an array.
         let sockets = &plist["Sockets"][short];

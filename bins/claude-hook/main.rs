@@ -21,6 +21,8 @@ use claude_daemons::claude::HookInput;
 use std::io::{Read, Write};
 
 fn main() {
+    // Anything the hook writes (a journal fallback, a spool) is the user's alone.
+    claude_daemons::permissions::restrict_umask();
     // Claude Code passes no arguments; only a person typing `--help`/`--version` does, so
     // clap stays off the hot path of every hook call. Arguments clap rejects fail only at a
     // terminal: a hook command registered with extra words must still never fail a session.

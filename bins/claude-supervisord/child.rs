@@ -182,6 +182,15 @@ pub fn spawn(
             cmd.env_remove(k.as_ref());
         }
     }
+    // SAFETY: umask(2) and setrlimit(2) are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            // The daemon's own umask (077) and raised open-file limit are for its state
+            // and sockets; Claude Code writes the user's project files and may select(2).
+            claude_daemons::permissions::restore_umask_for_child();
+            claude_daemons::daemon::limits::restore_for_child()
+        });
+    }
     #[cfg(target_os = "linux")]
     {
         let parent = std::process::id();

@@ -58,7 +58,8 @@ pub type CtlResult = Result<ExitCode, CtlError>;
 /// Print a failure as one line on stderr and turn it into its exit code.
 pub fn finish(result: CtlResult) -> anyhow::Result<ExitCode> {
     Ok(result.unwrap_or_else(|e| {
-        eprintln!("claudectl: {e}");
+        // Daemons' error texts may quote peers or records.
+        eprintln!("claudectl: {}", crate::output::clean(&e.to_string()));
         ExitCode::from(e.code())
     }))
 }

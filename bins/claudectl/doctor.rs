@@ -3,11 +3,13 @@
 //! unless their service already runs) and opens databases read-only.
 
 use crate::cli::DoctorArgs;
+use crate::output::say;
 use crate::settings::ClaudeSettings;
 use crate::units;
 use anyhow::Result;
 use claude_daemons::config::Config;
 use claude_daemons::paths::{current_uid, Daemon, Paths};
+use claude_daemons::permissions::loose_mode;
 use serde::Serialize;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -231,6 +233,79 @@ fn database(paths: &Paths, daemon: Daemon) -> Check {
     )
 }
 
+/// What in `dir` (itself, its entries, and the entries of its subdirectories) other users
+/// may access, as `path mode` texts.
+fn loose_entries(dir: &Path) -> Vec<String> {
+    let mut loose = Vec::new();
+    let mut note = |p: &Path| {
+        if let Some(mode) = loose_mode(p) {
+            loose.push(format!("{} {mode:o}", p.display()));
+        }
+    };
+    note(dir);
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        note(&path);
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            for inner in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                note(&inner.path());
+            }
+        }
+    }
+    loose
+}
+
+/// The state directory holds every prompt, observation and decrypted message, the API
+/// token and the mesh key: nothing in it may be readable by other users.
+fn state_private(paths: &Paths) -> Check {
+    let dir = &paths.state_dir;
+    if !dir.exists() {
+        return check("state private", Ok("not created yet".into()));
+    }
+    let loose = loose_entries(dir);
+    check(
+        "state private",
+        if loose.is_empty() {
+            Ok(format!("{} and its files are yours alone", dir.display()))
+        } else {
+            Err((
+                format!("other users can read: {}", loose.join(", ")),
+                format!("chmod -R go-rwx {}", dir.display()),
+            ))
+        },
+    )
+}
+
+/// The configuration file may hold the mesh secret.
+fn config_private(paths: &Paths) -> Check {
+    let file = &paths.config_file;
+    let mut loose: Vec<String> = loose_mode(file)
+        .map(|m| format!("{} {m:o}", file.display()))
+        .into_iter()
+        .collect();
+    // Only our own directory: CLAUDE_DAEMONS_CONFIG may name a file anywhere.
+    let dir = file
+        .parent()
+        .filter(|d| d.file_name().is_some_and(|n| n == "claude-daemons"));
+    if let Some(mode) = dir.and_then(loose_mode) {
+        loose.push(format!("{} {mode:o}", dir.unwrap_or(file).display()));
+    }
+    check(
+        "config private",
+        if loose.is_empty() {
+            Ok(format!("{} (or absent)", file.display()))
+        } else {
+            Err((
+                format!("other users can read: {}", loose.join(", ")),
+                match dir {
+                    Some(d) => format!("chmod -R go-rwx {}", d.display()),
+                    None => format!("chmod go-rwx {}", file.display()),
+                },
+            ))
+        },
+    )
+}
+
 fn claude_code(config: &Config) -> Check {
     let bin = &config.supervisor.claude_bin;
     let out = Command::new(bin).arg("--version").output();
@@ -321,6 +396,8 @@ pub fn doctor(args: DoctorArgs) -> Result<ExitCode> {
     }
     checks.push(hooks_registered(&home));
     checks.push(mcp_registered(&home));
+    checks.push(state_private(&paths));
+    checks.push(config_private(&paths));
     for d in Daemon::ALL {
         checks.push(socket_permissions(&paths, d));
         checks.push(database(&paths, d));
@@ -337,14 +414,15 @@ pub fn doctor(args: DoctorArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
         for c in &checks {
-            println!(
+            // Details quote files (a config parse error shows the offending line).
+            say!(
                 "{} {:<24} {}",
                 if c.ok { "✓" } else { "✗" },
                 c.name,
                 c.detail
             );
             if let Some(fix) = &c.fix {
-                println!("  {:<24} fix: {fix}", "");
+                say!("  {:<24} fix: {fix}", "");
             }
         }
     }

@@ -10,6 +10,7 @@ use crate::units;
 use anyhow::{bail, Context, Result};
 use claude_daemons::config::Config;
 use claude_daemons::paths::{current_uid, Paths};
+use claude_daemons::permissions::private_dir;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -76,6 +77,14 @@ pub fn install(args: InstallArgs) -> Result<ExitCode> {
     }
     for dir in &targets {
         writable(dir)?;
+    }
+
+    // The daemons would create it 0700 on first start, but the install record goes in
+    // first; and an existing one left open by an older version is tightened here too.
+    let change = private_dir(&state_dir)
+        .with_context(|| format!("cannot prepare {}", state_dir.display()))?;
+    if let Some(what) = change.describe("state directory", &state_dir) {
+        println!("state: {what}");
     }
 
     if cfg!(target_os = "macos") {

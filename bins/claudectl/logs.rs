@@ -92,7 +92,8 @@ pub fn logs(args: LogsArgs) -> Result<ExitCode> {
         let text = std::fs::read_to_string(f).with_context(|| format!("{}", f.display()))?;
         let lines: Vec<&str> = text.lines().filter(|l| keep(l)).collect();
         for line in &lines[lines.len().saturating_sub(args.lines)..] {
-            println!("{line}");
+            // Log lines quote peers' names and request data.
+            println!("{}", crate::output::clean(line));
         }
         offsets.push(text.len() as u64);
     }
@@ -133,7 +134,7 @@ fn print_new(
         }
         offset += line.len() as u64;
         if keep(line.trim_end()) {
-            out.write_all(line.as_bytes())?;
+            out.write_all(crate::output::clean(&line).as_bytes())?;
         }
         line.clear();
     }

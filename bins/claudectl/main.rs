@@ -29,6 +29,9 @@ use cli::{Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // What claudectl writes (install records, foreground logs, settings backups) is the
+    // user's alone, whatever umask the shell has.
+    claude_daemons::permissions::restrict_umask();
     let cli = Cli::parse();
     if prints_data_only(&cli.command) {
         // `claudectl mem search x | head`: end quietly when the reader goes away, as other
@@ -63,7 +66,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("claudectl: {e:#}");
+            // Error texts quote what daemons answered, which may quote peers.
+            eprintln!("claudectl: {}", output::clean(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

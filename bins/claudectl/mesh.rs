@@ -6,6 +6,7 @@ use crate::cli::{
 };
 use crate::daemon_client::{query, Api, CtlError, CtlResult};
 use crate::output;
+use crate::output::say;
 use claude_daemons::api::mesh::{
     InboxPage, OutboxItem, Peer, PeerStatus, Priority, Profile, ProfileUpdate, RequeueRequest,
     RequeueResponse, SendRequest, SendResponse,
@@ -57,9 +58,11 @@ fn send(api: &Api, a: MeshSendArgs) -> CtlResult {
         .history_id
         .map(|h| format!(", outbox #{h}"))
         .unwrap_or_default();
-    println!(
+    say!(
         "{} {} to {}{dup}{history}",
-        r.status, r.client_message_id, req.to
+        r.status,
+        r.client_message_id,
+        req.to
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -93,11 +96,11 @@ fn inbox(api: &Api, a: MeshInboxArgs) -> CtlResult {
         return Ok(ExitCode::SUCCESS);
     }
     if page.items.is_empty() {
-        println!("no messages");
+        say!("no messages");
     }
     for m in &page.items {
         let unread = if m.seen_at.is_none() { "●" } else { " " };
-        println!(
+        say!(
             "{unread} {:<5} {}  {:<16} → {:<12} [{}] {}",
             m.id,
             output::when(&m.created_at),
@@ -108,7 +111,7 @@ fn inbox(api: &Api, a: MeshInboxArgs) -> CtlResult {
         );
     }
     if page.items.len() == a.limit {
-        println!("… more: claudectl mesh inbox --since {}", page.next_cursor);
+        say!("… more: claudectl mesh inbox --since {}", page.next_cursor);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -125,12 +128,16 @@ fn peers(api: &Api, all: bool, json: bool) -> CtlResult {
         return Ok(ExitCode::SUCCESS);
     }
     if list.is_empty() {
-        println!("no peers");
+        say!("no peers");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    say!(
         "{:<20} {:<10} {:<8} {:<8} {:<16} SUMMARY",
-        "NAME", "KEY", "WHERE", "STATUS", "SESSION"
+        "NAME",
+        "KEY",
+        "WHERE",
+        "STATUS",
+        "SESSION"
     );
     for p in &list {
         let place = match (p.local, p.online) {
@@ -138,7 +145,7 @@ fn peers(api: &Api, all: bool, json: bool) -> CtlResult {
             (false, true) => "remote",
             (false, false) => "offline",
         };
-        println!(
+        say!(
             "{:<20} {:<10} {:<8} {:<8} {:<16} {}",
             output::line(&p.name, 20),
             p.key.get(..8).unwrap_or(&p.key),
@@ -198,20 +205,20 @@ fn profile(api: &Api, a: MeshProfileArgs) -> CtlResult {
         output::json(&raw);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("session:      {}", a.session);
-    println!("status:       {}", status_name(p.status));
-    println!("visible:      {}", p.visible);
+    say!("session:      {}", a.session);
+    say!("status:       {}", status_name(p.status));
+    say!("visible:      {}", p.visible);
     for (k, v) in [
         ("summary", &p.summary),
         ("title", &p.title),
         ("bio", &p.bio),
     ] {
         if let Some(v) = v {
-            println!("{:<13} {v}", format!("{k}:"));
+            say!("{:<13} {v}", format!("{k}:"));
         }
     }
     if !p.capabilities.is_empty() {
-        println!("capabilities: {}", p.capabilities.join(", "));
+        say!("capabilities: {}", p.capabilities.join(", "));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -234,15 +241,19 @@ fn outbox(api: &Api, a: MeshOutboxListArgs) -> CtlResult {
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        println!("outbox empty");
+        say!("outbox empty");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    say!(
         "{:<5} {:<9} {:<28} {:<14} {:>8}  UPDATED           ERROR",
-        "ID", "STATE", "CLIENT MESSAGE ID", "TO", "ATTEMPTS"
+        "ID",
+        "STATE",
+        "CLIENT MESSAGE ID",
+        "TO",
+        "ATTEMPTS"
     );
     for r in &rows {
-        println!(
+        say!(
             "{:<5} {:<9} {:<28} {:<14} {:>8}  {}  {}",
             r.id,
             r.state,
@@ -265,9 +276,11 @@ fn requeue(api: &Api, a: MeshRequeueArgs) -> CtlResult {
     if a.out.json {
         output::json(&raw);
     } else {
-        println!(
+        say!(
             "aborted {}; queued again as {} (outbox #{})",
-            r.aborted, r.client_message_id, r.id
+            r.aborted,
+            r.client_message_id,
+            r.id
         );
     }
     Ok(ExitCode::SUCCESS)

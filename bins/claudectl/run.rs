@@ -13,6 +13,12 @@ use std::time::Duration;
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     crate::stop_signal::catch();
     let paths = Paths::from_env();
+    // The log files go in the state directory before any daemon has made it private.
+    let change = claude_daemons::permissions::private_dir(&paths.state_dir)
+        .with_context(|| format!("cannot prepare {}", paths.state_dir.display()))?;
+    if let Some(what) = change.describe("state directory", &paths.state_dir) {
+        eprintln!("claudectl: {what}");
+    }
     let mut children: Vec<(Daemon, Child)> = Vec::new();
     for daemon in Daemon::ALL {
         let bin = crate::binaries::find(args.bindir.as_deref(), daemon.program());
@@ -67,7 +73,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
 /// there is no journal).
 fn tee(stderr: ChildStderr, log: PathBuf) -> Result<()> {
     if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        claude_daemons::permissions::private_dir(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let mut file = std::fs::OpenOptions::new()
         .create(true)

@@ -5,6 +5,7 @@
 //! daemon.
 
 use crate::cli::StatusArgs;
+use crate::output::clean;
 use anyhow::Result;
 use claude_daemons::api::Health;
 use claude_daemons::http::UnixClient;
@@ -144,11 +145,12 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
                 (false, true) => "●",
                 (false, false) => "○",
             };
-            println!("{dot} {:<20} {text}", s.daemon);
+            // The dot is ours; the rest quotes what a daemon answered.
+            println!("{dot} {:<20} {}", s.daemon, clean(&text));
             if let Some(line) = s.health.as_ref().and_then(figures) {
-                println!("    {line}");
+                println!("    {}", clean(&line));
             }
-            println!("    socket: {}", s.socket);
+            println!("    socket: {}", clean(&s.socket));
         }
     }
     // Like `systemctl is-active`: 0 when everything is well, 3 otherwise.

@@ -3,6 +3,7 @@
 use crate::cli::{SupAskArgs, SupCommand, SupEventsArgs, SupStopArgs};
 use crate::daemon_client::{segment, Api, CtlError, CtlResult};
 use crate::output;
+use crate::output::say;
 use claude_daemons::api::supervisor::{
     valid_session_key, AskRequest, AskResult, LifecycleEvent, SessionList, StopResult,
 };
@@ -74,8 +75,8 @@ fn ask(api: Api, a: SupAskArgs) -> CtlResult {
     if a.out.json {
         output::json(&raw);
     } else {
-        println!("{}", r.result.as_deref().unwrap_or("").trim_end());
-        eprintln!("{}", footer(&r));
+        say!("{}", r.result.as_deref().unwrap_or("").trim_end());
+        eprintln!("{}", output::clean(&footer(&r)));
     }
     Ok(turn_code(&r))
 }
@@ -116,7 +117,7 @@ fn ask_stream(api: &Api, path: &str, req: &AskRequest, wait: Duration, json: boo
         match ev.event.as_str() {
             "message" if !json => {
                 if let Some(t) = text_delta(&data) {
-                    let _ = write!(out, "{t}");
+                    let _ = write!(out, "{}", output::clean(t));
                     let _ = out.flush();
                     wrote_text = true;
                 }
@@ -127,9 +128,13 @@ fn ask_stream(api: &Api, path: &str, req: &AskRequest, wait: Duration, json: boo
                     if wrote_text {
                         let _ = writeln!(out);
                     } else {
-                        let _ = writeln!(out, "{}", r.result.as_deref().unwrap_or("").trim_end());
+                        let _ = writeln!(
+                            out,
+                            "{}",
+                            output::clean(r.result.as_deref().unwrap_or("").trim_end())
+                        );
                     }
-                    eprintln!("{}", footer(&r));
+                    eprintln!("{}", output::clean(&footer(&r)));
                 }
                 return Ok(turn_code(&r));
             }
@@ -160,15 +165,19 @@ fn sessions(api: &Api, json: bool) -> CtlResult {
         return Ok(ExitCode::SUCCESS);
     }
     if list.sessions.is_empty() {
-        println!("no sessions");
+        say!("no sessions");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    say!(
         "{:<24} {:<9} {:>7} {:>6} {:>9}  CWD",
-        "KEY", "STATE", "PID", "TURNS", "COST"
+        "KEY",
+        "STATE",
+        "PID",
+        "TURNS",
+        "COST"
     );
     for s in &list.sessions {
-        println!(
+        say!(
             "{:<24} {:<9} {:>7} {:>6} {:>9}  {}",
             output::line(&s.key, 24),
             s.state,
@@ -178,7 +187,7 @@ fn sessions(api: &Api, json: bool) -> CtlResult {
             s.cwd
         );
         if let Some(f) = &s.failure {
-            println!("    failed: {}", output::line(f, 100));
+            say!("    failed: {}", output::line(f, 100));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -205,7 +214,7 @@ fn stop(api: &Api, a: SupStopArgs) -> CtlResult {
         } else {
             ""
         };
-        println!("{}: {what}{forgot}", a.key);
+        say!("{}: {what}{forgot}", a.key);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -239,7 +248,7 @@ fn events(api: &Api, a: SupEventsArgs) -> CtlResult {
                 e.seq,
                 clock(e.at_ms),
                 e.kind.as_str(),
-                e.key,
+                output::line(&e.key, 200),
                 e.pid.map(|p| format!("pid {p} ")).unwrap_or_default(),
                 e.detail
                     .as_deref()

@@ -6,7 +6,7 @@
 
 use std::io;
 use std::os::fd::{FromRawFd, RawFd};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
@@ -284,20 +284,9 @@ pub fn bind_unix(path: &Path) -> Result<UnixListener, ListenError> {
 
 /// Create the runtime directory 0700, or tighten an existing one of ours to 0700.
 fn prepare_runtime_dir(dir: &Path) -> io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let meta = std::fs::metadata(dir)?;
-    use std::os::unix::fs::MetadataExt;
-    if meta.uid() != crate::paths::current_uid() {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!("owned by uid {}, not by us", meta.uid()),
-        ));
-    }
-    if meta.permissions().mode() & 0o077 != 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    let change = crate::permissions::private_dir(dir)?;
+    if let Some(what) = change.describe("runtime directory", dir) {
+        tracing::info!("{what}");
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 
 pub mod activity;
 pub mod exit;
+pub mod limits;
 pub mod listen;
 pub mod logging;
 pub mod notify;

@@ -2,6 +2,7 @@
 
 use super::activity::Activity;
 use super::exit::{Exit, StartupError};
+use super::limits;
 use super::listen::{self, Activation, ActivationEnv, Listener};
 use super::logging;
 use super::notify::Notifier;
@@ -10,11 +11,11 @@ use crate::config::Config;
 use crate::http::guard::{tcp_guard, Token};
 use crate::http::{serve, Endpoint, StopReason};
 use crate::paths::{Daemon, Paths};
+use crate::permissions;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use std::future::Future;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -97,7 +98,14 @@ where
 {
     // Before any thread exists: removing variables is only sound single-threaded.
     let activation_env = ActivationEnv::take();
+    // Before anything is created: launchd, `claudectl run` and a shell pass the caller's
+    // umask (often 022), which would leave the database readable by every local user.
+    permissions::restrict_umask();
+    let nofile = limits::raise_nofile();
     logging::init(daemon.program(), args.foreground);
+    if let Some(r) = nofile {
+        tracing::debug!(from = r.from, to = r.to, "open-file limit raised");
+    }
     match start(daemon, args, activation_env, open) {
         Ok(code) => code.into(),
         Err(e) => {
@@ -121,6 +129,7 @@ where
     let paths = Paths::from_env();
     let config = Config::load(&paths.config_file)?;
     prepare_state_dir(&paths.state_dir)?;
+    tighten_own_files(daemon, &paths);
     let idle_secs = args
         .idle_timeout
         .unwrap_or_else(|| config.idle_timeout_secs(daemon));
@@ -179,17 +188,58 @@ fn prepare_state_dir(dir: &Path) -> Result<(), StartupError> {
         path: dir.into(),
         source,
     };
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(fail)?;
+    // Created 0700, or tightened when an older version (or `mkdir`) left it open.
+    let change = permissions::private_dir(dir).map_err(fail)?;
+    if let Some(what) = change.describe("state directory", dir) {
+        tracing::info!("{what}");
+    }
     // Creating the directory is not proof we can write in it (read-only mounts, a
     // directory owned by someone else): try.
     let probe = dir.join(format!(".write-probe-{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(fail)?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+/// Tighten what this daemon owns besides the state directory: its database files (left
+/// 0644 by a start with a loose umask) and the configuration directory when it is the
+/// default `claude-daemons` one (it may hold the mesh secret). Failures are logged, not
+/// fatal: the state directory, already private, is what protects the files.
+fn tighten_own_files(daemon: Daemon, paths: &Paths) {
+    let db = paths.db(daemon);
+    let mut files = vec![db.clone()];
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut name = db.clone().into_os_string();
+        name.push(suffix);
+        files.push(name.into());
+    }
+    let config_dir = paths
+        .config_file
+        .parent()
+        .filter(|d| d.file_name().is_some_and(|n| n == "claude-daemons") && d.is_dir());
+    if config_dir.is_some() {
+        files.push(paths.config_file.clone());
+    }
+    for file in &files {
+        match permissions::private_file(file) {
+            Ok(change) => {
+                if let Some(what) = change.describe("file", file) {
+                    tracing::info!("{what}");
+                }
+            }
+            Err(e) => tracing::warn!(file = %file.display(), error = %e, "cannot make private"),
+        }
+    }
+    if let Some(dir) = config_dir {
+        match permissions::private_dir(dir) {
+            Ok(change) => {
+                if let Some(what) = change.describe("configuration directory", dir) {
+                    tracing::info!("{what}");
+                }
+            }
+            Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot make private"),
+        }
+    }
 }
 
 async fn serve_until_done<S: Service>(

@@ -74,9 +74,12 @@ pub fn is_loopback_host(host: &str) -> bool {
     matches!(name, "localhost" | "127.0.0.1" | "::1")
 }
 
+/// A refusal, with `Connection: close`: an unauthenticated client gets one answer per
+/// connection and cannot keep a descriptor of ours open between requests.
 fn refuse(status: StatusCode, reason: &str) -> Response {
     (
         status,
+        [(header::CONNECTION, "close")],
         Json(serde_json::json!({"error": status.canonical_reason(), "reason": reason})),
     )
         .into_response()
@@ -137,7 +140,8 @@ pub async fn tcp_guard(State(token): State<Token>, req: Request, next: Next) -> 
 }
 
 /// The health answer for a client without the token: whether the daemon is up, not where
-/// its files are or what runs (paths, pids and figures are for the owner).
+/// its files are or what runs (paths, pids and figures are for the owner). The connection
+/// closes after it, like a refusal's.
 async fn health_probe(response: Response) -> Response {
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
@@ -148,7 +152,12 @@ async fn health_probe(response: Response) -> Response {
         .iter()
         .filter_map(|k| full.get(*k).map(|v| (k.to_string(), v.clone())))
         .collect();
-    (status, Json(serde_json::Value::Object(probe))).into_response()
+    (
+        status,
+        [(header::CONNECTION, "close")],
+        Json(serde_json::Value::Object(probe)),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use super::claude_mem::{ClaudeMem, Rejection};
 use crate::cli::MemImportArgs;
 use crate::daemon_client::{Api, CtlError, CtlResult};
 use crate::output;
+use crate::output::say;
 use crate::progress;
 use claude_daemons::api::memory::{
     ImportProject, ImportRecord, ImportRequest, ImportResult, ImportedProject, MAX_IMPORT_BYTES,
@@ -163,7 +164,7 @@ impl Summary {
             }));
             return;
         }
-        println!(
+        say!(
             "imported {} records from {} ({} rows): {} already there, {} withheld (private), {} rejected",
             self.imported,
             path.display(),
@@ -179,13 +180,13 @@ impl Summary {
                 "files" => "from the files it touched",
                 _ => "no repository found: shown in every repository of that name; map it with --project NAME=DIR",
             };
-            println!("  project {} → {} ({how})", p.name, p.project);
+            say!("  project {} → {} ({how})", p.name, p.project);
         }
         for r in self.rejected.iter().take(SHOWN_REJECTIONS) {
-            println!("  rejected {}: {}", r.origin, r.reason);
+            say!("  rejected {}: {}", r.origin, r.reason);
         }
         if self.rejected.len() > SHOWN_REJECTIONS {
-            println!(
+            say!(
                 "  … and {} more (--json lists them all)",
                 self.rejected.len() - SHOWN_REJECTIONS
             );

@@ -8,6 +8,7 @@ mod prune;
 use crate::cli::{MemCommand, MemContextArgs, MemSearchArgs, MemTimelineArgs};
 use crate::daemon_client::{query, Api, CtlResult};
 use crate::output;
+use crate::output::say;
 use claude_daemons::api::memory::{
     Context, Observation, RecordKind, SearchQuery, SearchResults, Timeline, TimelineQuery,
 };
@@ -70,11 +71,11 @@ fn search(api: &Api, a: MemSearchArgs) -> CtlResult {
         return Ok(ExitCode::SUCCESS);
     }
     if res.results.is_empty() {
-        println!("no matches for {:?}", q.q);
+        say!("no matches for {:?}", q.q);
     }
     for h in &res.results {
         let kind = h.kind.as_deref().unwrap_or(record_name(h.record));
-        println!(
+        say!(
             "{:<7} {:<9} {}  {}",
             cite(h.record, h.id),
             kind,
@@ -82,11 +83,11 @@ fn search(api: &Api, a: MemSearchArgs) -> CtlResult {
             output::line(&h.title, 70)
         );
         if h.snippet != h.title {
-            println!("        {}", output::line(&h.snippet, 100));
+            say!("        {}", output::line(&h.snippet, 100));
         }
     }
     if res.has_more {
-        println!(
+        say!(
             "… more: claudectl mem search {} --offset {}",
             q.q,
             res.offset + res.limit
@@ -110,7 +111,7 @@ fn timeline(api: &Api, a: MemTimelineArgs) -> CtlResult {
     }
     for i in &t.items {
         let kind = i.kind.as_deref().unwrap_or(record_name(i.record));
-        println!(
+        say!(
             "{} {}  {:<7} {:<9} {}",
             if i.anchor { "▶" } else { " " },
             output::when(&i.created_at),
@@ -133,27 +134,27 @@ fn show(api: &Api, ids: &[i64], json: bool) -> CtlResult {
         if n > 0 {
             println!();
         }
-        println!("#{} {} — {}", o.id, o.kind, o.title);
+        say!("#{} {} — {}", o.id, o.kind, o.title);
         if let Some(s) = &o.subtitle {
-            println!("  {s}");
+            say!("  {s}");
         }
-        println!(
+        say!(
             "  project {} · session {} · {}",
             o.project_name,
             o.session_id,
             output::when(&o.created_at)
         );
         for f in &o.facts {
-            println!("  • {f}");
+            say!("  • {f}");
         }
         if let Some(n) = &o.narrative {
-            println!("  {}", n.trim());
+            say!("  {}", n.trim());
         }
         if !o.files_read.is_empty() {
-            println!("  read: {}", o.files_read.join(", "));
+            say!("  read: {}", o.files_read.join(", "));
         }
         if !o.files_modified.is_empty() {
-            println!("  modified: {}", o.files_modified.join(", "));
+            say!("  modified: {}", o.files_modified.join(", "));
         }
     }
     if json {
@@ -188,10 +189,12 @@ fn context(api: &Api, a: MemContextArgs) -> CtlResult {
     if a.out.json {
         output::json(&raw);
     } else {
-        println!("{}", c.markdown.trim_end());
+        say!("{}", c.markdown.trim_end());
         eprintln!(
             "({} observations, ~{} tokens, project {})",
-            c.observations, c.tokens, c.project
+            c.observations,
+            c.tokens,
+            output::clean(&c.project)
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -204,13 +207,16 @@ fn stats(api: &Api, json: bool) -> CtlResult {
         return Ok(ExitCode::SUCCESS);
     }
     let n = |v: &Value, k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0);
-    println!(
+    say!(
         "{:<30} {:>12} {:>10} {:>8}",
-        "PROJECT", "OBSERVATIONS", "SUMMARIES", "PROMPTS"
+        "PROJECT",
+        "OBSERVATIONS",
+        "SUMMARIES",
+        "PROMPTS"
     );
     if let Some(by) = v.get("byProject").and_then(Value::as_object) {
         for (name, c) in by {
-            println!(
+            say!(
                 "{:<30} {:>12} {:>10} {:>8}",
                 output::line(name, 30),
                 n(c, "observations"),
@@ -220,7 +226,7 @@ fn stats(api: &Api, json: bool) -> CtlResult {
         }
     }
     let t = &v["total"];
-    println!(
+    say!(
         "{:<30} {:>12} {:>10} {:>8}   (sessions: {})",
         "total",
         n(t, "observations"),

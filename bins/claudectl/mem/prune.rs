@@ -5,6 +5,7 @@
 use crate::cli::MemPruneArgs;
 use crate::daemon_client::{Api, CtlResult};
 use crate::output;
+use crate::output::say;
 use crate::progress;
 use claude_daemons::api::memory::{PruneRequest, PruneResult};
 use std::process::ExitCode;
@@ -75,7 +76,7 @@ fn print(r: &PruneResult, json: bool, batches: usize) {
         return;
     }
     let verb = if r.dry_run { "would delete" } else { "deleted" };
-    println!(
+    say!(
         "{verb} {} observations, {} summaries, {} prompts, {} events, {} sessions{}",
         r.observations,
         r.summaries,
