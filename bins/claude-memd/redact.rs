@@ -49,6 +49,10 @@ static ENGINE: LazyLock<Engine> = LazyLock::new(|| {
     Engine { set, rules }
 });
 
+/// How many levels of JSON escaping are looked through (JSON text in a tool result that is
+/// itself JSON text, …). Each level costs one more scan, and only text that has escapes.
+const MAX_ESCAPE_DEPTH: usize = 3;
+
 /// Whether a JSON field's value is secret because of the field's name (`"password": "…"`,
 /// `"STRIPE_KEY": "sk_…"`): a strict name makes any real value secret, a gated one a value
 /// that looks random.
@@ -59,11 +63,14 @@ pub fn secret_field(name: &str, value: &str) -> bool {
 /// `text` with every secret found replaced by [`REDACTED`].
 pub fn redact(text: &str) -> String {
     let mut spans = find(text.as_bytes());
-    if let Some(view) = unescape::view(text) {
-        spans.extend(find(view.text.as_bytes()).into_iter().map(|r| {
-            let (a, b) = view.original(r.start, r.end);
+    let mut view = unescape::view(text);
+    for _ in 0..MAX_ESCAPE_DEPTH {
+        let Some(v) = view else { break };
+        spans.extend(find(v.text.as_bytes()).into_iter().map(|r| {
+            let (a, b) = v.original(r.start, r.end);
             a..b
         }));
+        view = v.deeper();
     }
     if spans.is_empty() {
         return text.to_string();

@@ -18,6 +18,16 @@ impl View {
     pub fn original(&self, start: usize, end: usize) -> (usize, usize) {
         (self.map[start], self.map[end])
     }
+
+    /// The view of this view (JSON text inside JSON text), mapped to the same original.
+    pub fn deeper(&self) -> Option<View> {
+        let inner = view(&self.text)?;
+        let map = inner.map.iter().map(|&i| self.map[i]).collect();
+        Some(View {
+            text: inner.text,
+            map,
+        })
+    }
 }
 
 /// The unescaped view of `s`, or `None` when `s` has no escape to decode.
@@ -101,6 +111,12 @@ mod tests {
         let (a, b) = v.original(at, at + 'é'.len_utf8() + '😀'.len_utf8());
         assert_eq!(&s[a..b], r"\u00e9\ud83d\ude00");
         assert!(view("no escapes").is_none());
+        let twice = r#"{\"a\": \"x\\nghp_y\"}"#;
+        let v = view(twice).unwrap().deeper().unwrap();
+        assert_eq!(v.text, "{\"a\": \"x\nghp_y\"}");
+        let at = v.text.find("ghp_y").unwrap();
+        let (a, b) = v.original(at, at + 5);
+        assert_eq!(&twice[a..b], "ghp_y");
         assert!(view(r"C:\q\z").is_none(), "nothing decodable");
         assert_eq!(
             view(r"bad \u12 \ud800x\t").unwrap().text,
