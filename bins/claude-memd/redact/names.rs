@@ -4,7 +4,7 @@
 //! `SECRET_KEY_BASE`, `apiKey`) makes any real value secret. A *gated* name (`STRIPE_KEY`,
 //! `x_auth`, `signature`) only when the value looks random: at least [`GATED_MIN_LEN`]
 //! characters, Shannon entropy of at least [`GATED_MIN_ENTROPY`] bits per character, and a
-//! digit, both cases or a base64 symbol — so `sort_key=created_at` and `primary_key: id`
+//! digit, both cases or a base64 symbol, and no space — so `sort_key=created_at` and `primary_key: id`
 //! survive while `cache_key=9f86d081884c7d65` does not.
 
 /// Least length of a value under a gated name.
@@ -197,9 +197,15 @@ pub fn is_secret(strength: Strength, value: &str) -> bool {
     }
 }
 
-/// Long enough, varied enough, and not plain words or a path.
+/// Long enough, varied enough, one word, and not plain words or a path.
 pub fn looks_random(v: &str) -> bool {
-    if v.len() < GATED_MIN_LEN || v.starts_with('/') || v.starts_with("./") || v.starts_with("~/") {
+    // Keys are one word: text with spaces (a signature, a sentence) is no key.
+    if v.len() < GATED_MIN_LEN
+        || v.starts_with('/')
+        || v.starts_with("./")
+        || v.starts_with("~/")
+        || v.contains(char::is_whitespace)
+    {
         return false;
     }
     let b = v.as_bytes();
