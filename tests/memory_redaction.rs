@@ -71,7 +71,8 @@ fn no_secret_of_the_corpus_reaches_the_state_directory() {
     };
     let base =
         |event: &str| json!({"session_id": "sess-red", "cwd": repo, "hook_event_name": event});
-    for (i, (text, _)) in cases.iter().enumerate() {
+    // A few sessions' worth of hooks at once: the writer commits them in groups.
+    let send = |i: usize, text: &str| {
         let mut p = base("UserPromptSubmit");
         p["prompt"] = json!(format!("prompt-marker-{i} {text}"));
         let a = hook(p);
@@ -90,7 +91,17 @@ fn no_secret_of_the_corpus_reaches_the_state_directory() {
         let inner = json!({"data": {"note": format!("line one\n{text}\nline three")}});
         mcp["tool_response"] = json!([{"type": "text", "text": inner.to_string()}]);
         hook(mcp);
-    }
+    };
+    std::thread::scope(|s| {
+        for lane in 0..8 {
+            let (cases, send) = (&cases, &send);
+            s.spawn(move || {
+                for (i, (text, _)) in cases.iter().enumerate().skip(lane).step_by(8) {
+                    send(i, text);
+                }
+            });
+        }
+    });
     hook(base("Stop"));
     m.wait_processed();
     assert!(
@@ -110,42 +121,52 @@ fn no_secret_of_the_corpus_reaches_the_state_directory() {
             );
         }
     }
-    let db = m.db();
-    let mut leaks = Vec::new();
+    // Every needle of every secret, looked for in one pass over each file.
+    let mut needles: Vec<(String, String)> = Vec::new(); // (needle, the line it came from)
+    let mut words: Vec<(String, String)> = Vec::new();
     for (text, secrets) in &cases {
         for s in secrets {
             let escaped = serde_json::to_string(s).unwrap();
             let word = longest_word(s);
-            let mut needles = vec![s.clone(), escaped[1..escaped.len() - 1].to_string()];
+            needles.push((s.clone(), text.clone()));
+            needles.push((escaped[1..escaped.len() - 1].to_string(), text.clone()));
             if word.len() >= 8 {
-                needles.push(word.clone());
-                needles.push(word.to_ascii_lowercase());
-            }
-            for (path, bytes) in &files {
-                if let Some(n) = needles.iter().find(|n| contains(bytes, n)) {
-                    leaks.push(format!("{n:?} in {path} (from {text:?})"));
-                }
-            }
-            if word.len() >= 8 {
-                for fts in ["observations_fts", "summaries_fts"] {
-                    let n: i64 = db
-                        .query_row(
-                            &format!("SELECT count(*) FROM {fts} WHERE {fts} MATCH ?1"),
-                            [format!("\"{word}\"")],
-                            |r| r.get(0),
-                        )
-                        .unwrap();
-                    if n > 0 {
-                        leaks.push(format!("{word:?} in {fts} (from {text:?})"));
-                    }
-                }
+                needles.push((word.clone(), text.clone()));
+                needles.push((word.to_ascii_lowercase(), text.clone()));
+                words.push((word, text.clone()));
             }
         }
     }
-    assert!(
-        leaks.is_empty(),
-        "{} leaks:\n{}",
-        leaks.len(),
-        leaks.join("\n")
-    );
+    let any = regex::bytes::Regex::new(
+        &needles
+            .iter()
+            .map(|(n, _)| regex::escape(n))
+            .collect::<Vec<_>>()
+            .join("|"),
+    )
+    .unwrap();
+    let mut leaks = Vec::new();
+    for (path, bytes) in &files {
+        for m in any.find_iter(bytes) {
+            let n = String::from_utf8_lossy(m.as_bytes()).to_string();
+            let from = needles.iter().find(|(x, _)| *x == n).map_or("", |(_, t)| t);
+            leaks.push(format!("{n:?} in {path} (from {from:?})"));
+        }
+    }
+    let db = m.db();
+    for (word, text) in &words {
+        for fts in ["observations_fts", "summaries_fts"] {
+            let n: i64 = db
+                .query_row(
+                    &format!("SELECT count(*) FROM {fts} WHERE {fts} MATCH ?1"),
+                    [format!("\"{word}\"")],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            if n > 0 {
+                leaks.push(format!("{word:?} in {fts} (from {text:?})"));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{} leaks:\n{}", leaks.len(), leaks.join("\n"));
 }
