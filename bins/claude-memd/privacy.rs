@@ -26,57 +26,47 @@ pub const CONTEXT_TAG: &str = "claude-memory-context";
 ///   nothing).
 /// - An unclosed region hides everything after it: a forgotten `</private>` must not leak
 ///   the rest.
-/// - Tags are recognized in the *output*, as it is built: removing a region can join the text
-///   around it into a new tag (`<priv<private>x</private>ate>secret`), and that tag opens a
-///   region like any other. So the result never contains an opening stripped tag, stripping
-///   is idempotent, and the work is linear in the input (the old pass-until-stable loop was
-///   quadratic on nested fragments, inside the writer's transaction).
+/// - Tags are recognized in the text *as it is left after removals*, innermost region first:
+///   removing a region joins the text around it, and a tag that join forms
+///   (`<priv<private>x</private>ate>secret`) opens or closes a region like any other —
+///   inside a hidden region as well as outside. So text that could become a tag once a
+///   region is removed never survives as visible content, the result never contains an
+///   opening stripped tag, stripping is idempotent, and the work is linear in the input
+///   (the old pass-until-stable loop was quadratic on nested fragments, inside the writer's
+///   transaction).
 pub fn strip_tags(text: &str) -> String {
     if !text.contains('<') {
         return text.to_string();
     }
     let b = text.as_bytes();
-    let mut out: Vec<u8> = Vec::with_capacity(b.len());
-    // The open regions, innermost last (indices into STRIPPED_TAGS).
-    let mut open: Vec<u8> = Vec::new();
+    // What is left so far; open regions (the tag and where it starts in `left`) on a stack,
+    // innermost last. A closed region is cut off the end of `left`, so what follows joins
+    // what preceded it.
+    let mut left: Vec<u8> = Vec::with_capacity(b.len());
+    let mut open: Vec<(u8, usize)> = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if open.is_empty() {
-            // Visible: copy up to and including the next `>`, then look for an opening tag
-            // at the end of what was kept (it may span the seam of a removed region).
-            let end = b[i..]
-                .iter()
-                .position(|&c| c == b'>')
-                .map_or(b.len(), |p| i + p + 1);
-            out.extend_from_slice(&b[i..end]);
-            i = end;
-            if let Some((tag, len)) = tag_at_end(&out) {
-                out.truncate(out.len() - len);
-                open.push(tag);
+        // A tag can only end at a `>`: copy up to it, then look at the end of `left`.
+        let end = b[i..]
+            .iter()
+            .position(|&c| c == b'>')
+            .map_or(b.len(), |p| i + p + 1);
+        left.extend_from_slice(&b[i..end]);
+        i = end;
+        match tag_at_end(&left) {
+            Some((Tag::Open(t), len)) => open.push((t, left.len() - len)),
+            Some((Tag::Close(t), _)) if open.last().is_some_and(|&(o, _)| o == t) => {
+                let (_, start) = open.pop().expect("checked");
+                left.truncate(start);
             }
-        } else {
-            // Hidden: only tags matter; they are read from the input.
-            let Some(p) = b[i..].iter().position(|&c| c == b'<') else {
-                break;
-            };
-            i += p;
-            match tag_at(&b[i..]) {
-                Some((Tag::Open(t), len)) => {
-                    open.push(t);
-                    i += len;
-                }
-                Some((Tag::Close(t), len)) => {
-                    if open.last() == Some(&t) {
-                        open.pop();
-                    }
-                    i += len;
-                }
-                None => i += 1,
-            }
+            _ => {}
         }
     }
-    // Only whole ASCII tags were removed, so what is left is still UTF-8.
-    String::from_utf8(out).expect("tags are ASCII")
+    if let Some(&(_, start)) = open.first() {
+        left.truncate(start);
+    }
+    // Only whole ASCII tags (and what they enclosed) were cut, so this is still UTF-8.
+    String::from_utf8(left).expect("cut at ASCII tags")
 }
 
 enum Tag {
@@ -84,42 +74,25 @@ enum Tag {
     Close(u8),
 }
 
-/// The stripped tag (`<name>` or `</name>`) that `s` starts with, and its length.
-fn tag_at(s: &[u8]) -> Option<(Tag, usize)> {
-    let (close, name) = match s.get(1)? {
-        b'/' => (true, &s[2..]),
-        _ => (false, &s[1..]),
-    };
-    STRIPPED_TAGS.iter().enumerate().find_map(|(n, tag)| {
-        let t = tag.as_bytes();
-        let hit = name.len() > t.len()
-            && name[..t.len()].eq_ignore_ascii_case(t)
-            && name[t.len()] == b'>';
-        hit.then(|| {
-            let len = t.len() + 2 + usize::from(close);
-            (
-                if close {
-                    Tag::Close(n as u8)
-                } else {
-                    Tag::Open(n as u8)
-                },
-                len,
-            )
-        })
-    })
-}
-
-/// The opening stripped tag `out` ends with, and its length.
-fn tag_at_end(out: &[u8]) -> Option<(u8, usize)> {
-    if out.last() != Some(&b'>') {
+/// The stripped tag (`<name>` or `</name>`) `s` ends with, and its length.
+fn tag_at_end(s: &[u8]) -> Option<(Tag, usize)> {
+    if s.last() != Some(&b'>') {
         return None;
     }
     STRIPPED_TAGS.iter().enumerate().find_map(|(n, tag)| {
-        let len = tag.len() + 2;
-        let start = out.len().checked_sub(len)?;
-        let hit = out[start] == b'<'
-            && out[start + 1..out.len() - 1].eq_ignore_ascii_case(tag.as_bytes());
-        hit.then_some((n as u8, len))
+        let name_start = s.len().checked_sub(tag.len() + 1)?;
+        if !s[name_start..s.len() - 1].eq_ignore_ascii_case(tag.as_bytes()) {
+            return None;
+        }
+        let n = n as u8;
+        match (
+            name_start.checked_sub(1).map(|i| s[i]),
+            name_start.checked_sub(2).map(|i| s[i]),
+        ) {
+            (Some(b'/'), Some(b'<')) => Some((Tag::Close(n), tag.len() + 3)),
+            (Some(b'<'), _) => Some((Tag::Open(n), tag.len() + 2)),
+            _ => None,
+        }
     })
 }
 
@@ -340,6 +313,14 @@ mod tests {
             strip_tags("<priv<system-reminder>x</system-reminder>ate>secret</private>ok"),
             "ok"
         );
+        // Inside a hidden region too: the inner region goes first, its surroundings join into
+        // a tag, and the secret after it stays hidden.
+        assert_eq!(
+            strip_tags("<private> <priv<private></private>ate> </private> SECRET </private>ok"),
+            "ok"
+        );
+        // A close tag formed by a removal closes.
+        assert_eq!(strip_tags("<private>x</priv<private></private>ate>y"), "y");
         // Text that merely resembles a tag is kept.
         assert_eq!(
             strip_tags("<priv ate> <private-ish> <privates>"),
