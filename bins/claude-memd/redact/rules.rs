@@ -50,28 +50,40 @@ pub fn secret<'a>(c: &Captures<'a>) -> Option<Match<'a>> {
 }
 
 /// `name = value`: the name's strength decides, see [`names`]. An unquoted value that reads
-/// as code (`password == other`, `token = get_token()`, `password: str`,
-/// `key = self.api.key`) is no secret.
+/// as code is no secret: see [`reads_as_code`].
 fn assignment(c: &Captures) -> bool {
     let name = text(group(c, "name"));
-    if let Some(v) = c.name("s").map(|m| text(m.as_bytes())) {
-        let code = v.starts_with('=')
-            || v.starts_with('>')
-            || v.contains('(')
-            || matches!(
-                v,
-                "str" | "string" | "String" | "&str" | "int" | "bool" | "bytes" | "Any"
-            )
-            || is_dotted_identifier(v);
-        if code {
-            return false;
-        }
+    if c.name("s")
+        .is_some_and(|m| reads_as_code(text(m.as_bytes())))
+    {
+        return false;
     }
     let value = c
         .name("s")
         .or_else(|| c.name("q"))
         .map_or(&[][..], |m| m.as_bytes());
     names::is_secret(names::strength(name), text(value))
+}
+
+/// `password == other`, `token = get_token()`, `password: &str`, `token: Token`,
+/// `password: Option<String>`, `key = self.api.key`, `password=password`: an operator, a
+/// call, a type or a variable named like a secret, not a value.
+fn reads_as_code(v: &str) -> bool {
+    let identifier = v.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let lower = v.to_ascii_lowercase();
+    v.starts_with(['=', '>', '&'])
+        || v.contains(['(', '<', '>'])
+        || v.contains("::")
+        || matches!(lower.as_str(), "str" | "string" | "int" | "bool" | "bytes" | "any")
+        // A type: one capitalized word of letters (`Token`, `SecretString`).
+        || (v.starts_with(|c: char| c.is_ascii_uppercase()) && v.chars().all(|c| c.is_ascii_alphabetic()))
+        // A variable named like a secret (`password=password`, `token: api_token`).
+        || (identifier
+            && ["pass", "pwd", "token", "secret", "key", "auth", "cred"]
+                .iter()
+                .any(|k| lower.contains(k)))
+        || is_dotted_identifier(v)
 }
 
 /// `self.config.token`, `os.environ.get`: names joined by dots, each starting with a letter.
