@@ -275,7 +275,7 @@ fn insert(tx: &Connection, project: &str, r: ImportRecord) -> rusqlite::Result<O
                 r.origin
             ])?,
         ImportBody::Prompt { prompt_text } => {
-            let Some(text) = prompt_to_store(&prompt_text) else {
+            let Some(text) = prompt_to_store(&prompt_text).map(|k| k.text) else {
                 return Ok(None);
             };
             tx.prepare_cached(

@@ -5,7 +5,6 @@
 //! always means "on disk", and many concurrent hooks share one fsync.
 
 use crate::announce::{Announce, Announcer};
-use crate::privacy::prompt_to_store;
 use crate::project::Project;
 use crate::stats::Stats;
 use claude_daemons::api::memory::{HookAck, Intake as IntakeKind};
@@ -21,7 +20,7 @@ const MAX_GROUP: usize = 512;
 
 /// One event waiting for the writer.
 pub struct Pending {
-    /// The sanitized payload (the prompt still raw: the writer decides what of it is kept).
+    /// The sanitized payload; its prompt is what of it is stored (`None`: all private).
     pub input: HookInput,
     /// Its event.
     pub event: HookEvent,
@@ -188,7 +187,8 @@ fn apply(tx: &Connection, p: &Pending) -> rusqlite::Result<Applied> {
     let mut state = "done";
     match p.event {
         HookEvent::UserPromptSubmit => {
-            let kept = input.prompt.as_deref().and_then(prompt_to_store);
+            // Cleaned before the transaction (routes/hooks.rs): nothing unbounded runs here.
+            let kept = input.prompt.clone();
             prompt_number = tx
                 .prepare_cached(
                     "UPDATE sessions SET prompt_counter = prompt_counter + 1, prompt_private = ?2,

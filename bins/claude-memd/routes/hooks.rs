@@ -2,7 +2,7 @@
 //! it. Answered only after the event is committed; SessionStart answers carry the context.
 
 use super::{with_db, Fail};
-use crate::privacy::{excluded, sanitize};
+use crate::privacy::{elide, excluded, prompt_to_store, sanitize};
 use crate::project::Project;
 use crate::{context, Memd};
 use axum::body::Bytes;
@@ -64,7 +64,13 @@ pub async fn accept(m: &Memd, input: HookInput) -> Result<HookAck, Fail> {
     {
         return Ok(skipped("tool on the skip list"));
     }
-    let input = prepare(input).map_err(Fail::bad)?;
+    // Stripping, redaction and clipping are linear but not free on an 8 MB body: they run
+    // here, off the async workers and before the writer's transaction, so one huge payload
+    // delays only its own answer.
+    let input = tokio::task::spawn_blocking(move || prepare(input))
+        .await
+        .map_err(|e| Fail::internal(format!("preparing the event: {e}")))?
+        .map_err(Fail::bad)?;
     let session_id = input.session_id.clone();
     let guard = m.activity.enter();
     let mut ack = m
@@ -91,8 +97,10 @@ pub async fn accept(m: &Memd, input: HookInput) -> Result<HookAck, Fail> {
     Ok(ack)
 }
 
-/// Clip long strings and sanitize everything but the prompt (the writer decides what of the
-/// prompt is kept) and the identifiers.
+/// Sanitize (strip private and injected tags, redact secrets) and then clip every string
+/// but the identifiers; the prompt becomes what of it is stored (`None`: all private).
+/// Sanitizing sees whole strings first, so a clip can neither cut a private region's
+/// opening tag away nor leave half a secret.
 fn prepare(mut input: HookInput) -> Result<HookInput, serde_json::Error> {
     let prompt = input.prompt.take();
     let ids = (
@@ -103,8 +111,8 @@ fn prepare(mut input: HookInput) -> Result<HookInput, serde_json::Error> {
         input.tool_name.clone(),
     );
     let mut v = serde_json::to_value(&input)?;
-    clip_strings(&mut v);
     sanitize(&mut v);
+    clip_strings(&mut v);
     let mut out: HookInput = serde_json::from_value(v)?;
     (
         out.session_id,
@@ -113,25 +121,24 @@ fn prepare(mut input: HookInput) -> Result<HookInput, serde_json::Error> {
         out.tool_use_id,
         out.tool_name,
     ) = ids;
-    out.prompt = prompt;
+    out.prompt = prompt.as_deref().and_then(prompt_to_store).map(|k| {
+        if k.elided > 0 {
+            tracing::info!(
+                session_id = %out.session_id,
+                elided = k.elided,
+                "prompt clipped to {} characters",
+                crate::privacy::MAX_PROMPT_CHARS
+            );
+        }
+        k.text
+    });
     Ok(out)
 }
 
 fn clip_strings(v: &mut Value) {
     match v {
-        Value::String(s) if s.len() > MAX_STRING => {
-            let chars: Vec<char> = s.chars().collect();
-            if chars.len() > MAX_STRING {
-                let head = MAX_STRING * 6 / 10;
-                let tail = MAX_STRING * 3 / 10;
-                let mut out: String = chars[..head].iter().collect();
-                out.push_str(&format!(
-                    "\n…[{} characters elided]…\n",
-                    chars.len() - head - tail
-                ));
-                out.extend(&chars[chars.len() - tail..]);
-                *s = out;
-            }
+        Value::String(s) => {
+            elide(s, MAX_STRING);
         }
         Value::Array(a) => a.iter_mut().for_each(clip_strings),
         Value::Object(o) => o.values_mut().for_each(clip_strings),
