@@ -7,6 +7,7 @@
 //! - [`store`]: SQLite open with the house pragmas and versioned migrations.
 //! - [`api`]: request/response types of the daemons' APIs, shared by servers and clients.
 //! - [`paths`] and [`config`]: where things live and what the user configured.
+//! - [`spool`]: hook payloads claude-memd did not acknowledge, kept until it can.
 
 pub mod api;
 pub mod claude;
@@ -14,4 +15,5 @@ pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod paths;
+pub mod spool;
 pub mod store;
