@@ -99,7 +99,7 @@ pub struct Spooled {
 }
 
 /// What the spool holds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Usage {
     /// Events waiting.
     pub events: usize,

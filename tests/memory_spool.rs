@@ -271,3 +271,96 @@ fn invalid_idempotency_keys_are_refused() {
     }
     assert_eq!(m.count("SELECT count(*) FROM events"), 0);
 }
+
+fn claudectl(m: &Memd, args: &[&str]) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_claudectl"));
+    cmd.args(args);
+    for (k, v) in m.env() {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn status_shows_the_spool_and_doctor_warns_when_it_is_stuck_or_lost_events() {
+    let mut m = Memd::start();
+    m.stop();
+    let s = spool(&m);
+    let limits = Limits {
+        max_events: 2,
+        max_bytes: 1 << 20,
+    };
+    let body = event(&m, 0, 0).to_string();
+    for key in ["01OLD", "01NEW"] {
+        s.write(key, body.as_bytes(), limits).unwrap();
+    }
+    let (_, text) = claudectl(&m, &["status"]);
+    assert!(text.contains("spool: 2 event(s) waiting"), "{text}");
+    let (_, json) = claudectl(&m, &["status", "--json"]);
+    let status: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(status[0]["spool"]["events"], 2, "{status}");
+
+    let spool_check = |m: &Memd| -> Value {
+        let (_, json) = claudectl(m, &["doctor", "--json"]);
+        let checks: Value = serde_json::from_str(&json).unwrap();
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "hook spool")
+            .expect("a hook spool check")
+            .clone()
+    };
+    let fresh = spool_check(&m);
+    assert_eq!(fresh["ok"], true, "just spooled: being drained: {fresh}");
+    let oldest = &s.list().unwrap()[0].path;
+    std::fs::File::options()
+        .write(true)
+        .open(oldest)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(600))
+        .unwrap();
+    let stuck = spool_check(&m);
+    assert_eq!(stuck["ok"], false, "{stuck}");
+    assert!(
+        stuck["detail"].as_str().unwrap().contains("not storing"),
+        "{stuck}"
+    );
+
+    // A third event does not fit: it is lost, and both commands say so.
+    assert!(s.write("01THIRD", body.as_bytes(), limits).is_err());
+    s.record_lost("PostToolUse", "spool-0").unwrap();
+    let lost = spool_check(&m);
+    assert!(
+        lost["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 hook event(s) were lost"),
+        "{lost}"
+    );
+    let (_, text) = claudectl(&m, &["status"]);
+    assert!(text.contains("1 event(s) LOST"), "{text}");
+}
+
+#[test]
+fn a_full_spool_loses_the_event_counts_it_and_the_hook_still_exits_0() {
+    let mut m = Memd::start_with_config("[memory]\nspool_max_events = 3\n");
+    std::fs::create_dir_all(m.dir.path().join("work")).unwrap();
+    m.stop();
+    for i in 0..5 {
+        hook(&m, event(&m, 0, i).to_string().as_bytes());
+    }
+    let u = spool(&m).usage().unwrap();
+    assert_eq!((u.events, u.lost), (3, 2), "{u:?}");
+    m.spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored(&m).len() < 3 {
+        assert!(Instant::now() < deadline, "{}", m.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(spool(&m).usage().unwrap().lost, 2, "still counted");
+}
