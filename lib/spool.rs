@@ -14,8 +14,9 @@
 //! The key is the event's idempotency key: claude-hook sent the same key to claude-memd, so
 //! an event that was committed after the hook gave up is recognised when it is drained.
 //! Files are written under a temporary name, fsync'd and renamed, so a reader never sees half
-//! a file. Events that could not be spooled (spool full, disk full) are counted, one line
-//! each, in `lost`.
+//! a file. Events that could not be spooled (spool full, disk full) are counted in `lost`: a
+//! fixed-width decimal counter rewritten in place under a lock, which claude-memd creates at
+//! start, so that counting needs no new disk space when the disk is full.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -28,6 +29,8 @@ const MAGIC: &str = "claude-hook-spool/";
 const SUFFIX: &str = ".hook";
 const TEMP_PREFIX: &str = ".tmp-";
 const LOST_FILE: &str = "lost";
+/// Digits of the lost-event counter.
+const LOST_WIDTH: usize = 20;
 /// Longest idempotency key accepted (a ULID is 26 characters).
 pub const MAX_KEY_LEN: usize = 128;
 
@@ -269,38 +272,56 @@ impl Spool {
         }
     }
 
-    /// Count one event that could not be spooled: a line `<ms since epoch> <event> <session>`.
-    pub fn record_lost(&self, event: &str, session_id: &str) -> Result<(), SpoolError> {
-        let path = self.dir.join(LOST_FILE);
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        let clean = |s: &str| -> String {
-            s.chars()
-                .take(200)
-                .map(|c| if c.is_whitespace() { '_' } else { c })
-                .collect()
-        };
-        let line = format!("{ms} {} {}\n", clean(event), clean(session_id));
-        let _ = fs::DirBuilder::new()
+    /// Create the directory and the lost-event counter, so both exist before a disk fills.
+    pub fn prepare(&self) -> Result<(), SpoolError> {
+        fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(&self.dir);
-        // One write with O_APPEND: concurrent hooks never interleave within a line.
-        OpenOptions::new()
-            .append(true)
+            .create(&self.dir)
+            .map_err(self.io(&self.dir))?;
+        self.add_lost(0).map(|_| ())
+    }
+
+    /// Count one event that could not be spooled (the journal has which one).
+    pub fn record_lost(&self) -> Result<u64, SpoolError> {
+        self.add_lost(1)
+    }
+
+    /// Add `n` to the counter in place (same width: no new blocks), under an exclusive lock
+    /// against concurrent hooks; the new total.
+    fn add_lost(&self, n: u64) -> Result<u64, SpoolError> {
+        use std::io::{Read, Seek};
+        use std::os::fd::AsRawFd;
+        let path = self.dir.join(LOST_FILE);
+        let io = self.io(&path);
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
             .create(true)
+            .truncate(false)
             .mode(0o600)
             .open(&path)
-            .and_then(|mut f| f.write_all(line.as_bytes()))
-            .map_err(self.io(&path))
+            .map_err(&io)?;
+        // SAFETY: flock on a descriptor we own; released when `f` closes.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(io(std::io::Error::last_os_error()));
+        }
+        let mut text = String::new();
+        f.read_to_string(&mut text).map_err(&io)?;
+        let total = text.trim().parse::<u64>().unwrap_or(0) + n;
+        if n > 0 || text.len() != LOST_WIDTH + 1 {
+            f.rewind().map_err(&io)?;
+            f.write_all(format!("{total:0LOST_WIDTH$}\n").as_bytes())
+                .map_err(&io)?;
+        }
+        Ok(total)
     }
 
     /// How many events were ever lost.
     pub fn lost(&self) -> Result<u64, SpoolError> {
         let path = self.dir.join(LOST_FILE);
-        match fs::read(&path) {
-            Ok(b) => Ok(b.iter().filter(|&&c| c == b'\n').count() as u64),
+        match fs::read_to_string(&path) {
+            Ok(t) => Ok(t.trim().parse().unwrap_or(0)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
             Err(e) => Err(self.io(&path)(e)),
         }
@@ -408,9 +429,19 @@ mod tests {
     fn lost_events_are_counted() {
         let dir = tempfile::tempdir().unwrap();
         let s = Spool::new(dir.path());
-        s.record_lost("PostToolUse", "s 1\n").unwrap();
-        s.record_lost("Stop", "s2").unwrap();
+        s.prepare().unwrap();
+        assert_eq!(s.lost().unwrap(), 0);
+        let size = fs::metadata(s.dir().join(LOST_FILE)).unwrap().len();
+        s.record_lost().unwrap();
+        assert_eq!(s.record_lost().unwrap(), 2);
         assert_eq!(s.usage().unwrap().lost, 2);
+        s.prepare().unwrap();
+        assert_eq!(s.lost().unwrap(), 2, "prepare keeps the count");
+        assert_eq!(
+            fs::metadata(s.dir().join(LOST_FILE)).unwrap().len(),
+            size,
+            "rewritten in place"
+        );
     }
 
     #[test]

@@ -333,7 +333,7 @@ fn status_shows_the_spool_and_doctor_warns_when_it_is_stuck_or_lost_events() {
 
     // A third event does not fit: it is lost, and both commands say so.
     assert!(s.write("01THIRD", body.as_bytes(), limits).is_err());
-    s.record_lost("PostToolUse", "spool-0").unwrap();
+    s.record_lost().unwrap();
     let lost = spool_check(&m);
     assert!(
         lost["detail"]

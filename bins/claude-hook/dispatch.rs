@@ -24,8 +24,7 @@ pub fn dispatch(hook: &HookInput, raw: &[u8], started: Instant) -> Option<String
     });
     let (memory, mesh) = std::thread::scope(|s| {
         let mesh = to_meshd.then(|| s.spawn(|| meshd::forward(&paths, &config.mesh, hook, event)));
-        let memory =
-            to_memd.then(|| memd::forward(&paths, &config.memory, hook, event, raw, started));
+        let memory = to_memd.then(|| memd::forward(&paths, &config.memory, event, raw, started));
         (memory, mesh.map(|t| t.join()))
     });
     let mut contexts: Vec<String> = Vec::new();

@@ -7,7 +7,7 @@
 //! spool is drained.
 
 use claude_daemons::api::memory::HookAck;
-use claude_daemons::claude::{HookEvent, HookInput};
+use claude_daemons::claude::HookEvent;
 use claude_daemons::config::MemoryConfig;
 use claude_daemons::http::{ClientError, UnixClient};
 use claude_daemons::paths::{Daemon, Paths};
@@ -47,7 +47,6 @@ fn spool_reserve(deadline_ms: u64) -> Duration {
 pub fn forward(
     paths: &Paths,
     config: &MemoryConfig,
-    hook: &HookInput,
     event: HookEvent,
     raw: &[u8],
     started: Instant,
@@ -79,13 +78,14 @@ pub fn forward(
         max_bytes: config.spool_max_mb.saturating_mul(1 << 20),
     };
     let spool = Spool::new(&paths.state_dir);
-    let spooled = spool.write(&key, raw, limits).map(|_| ()).map_err(|e| {
-        let counted = spool.record_lost(event.as_str(), &hook.session_id);
-        match counted {
-            Ok(()) => e.to_string(),
-            Err(c) => format!("{e}; not counted either: {c}"),
-        }
-    });
+    let spooled =
+        spool
+            .write(&key, raw, limits)
+            .map(|_| ())
+            .map_err(|e| match spool.record_lost() {
+                Ok(total) => format!("{e} ({total} lost so far)"),
+                Err(c) => format!("{e}; not counted either: {c}"),
+            });
     Err(NotTaken { why, spooled })
 }
 

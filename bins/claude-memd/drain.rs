@@ -87,6 +87,11 @@ impl Drain {
 }
 
 async fn run(d: Drain, p: Parts) {
+    // Now, while there is room: a hook that finds the disk full can still count its loss.
+    let spool = p.spool.clone();
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || spool.prepare()).await {
+        tracing::warn!(error = %e, "cannot prepare the hook spool");
+    }
     prune_keys(&p.db).await;
     let stale = p.spool.clone();
     let _ = tokio::task::spawn_blocking(move || stale.remove_stale_temps(Duration::from_secs(600)))
