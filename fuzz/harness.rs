@@ -9,8 +9,11 @@ use claude_daemons::claude::{ChildMessage, HookInput};
 use claude_daemons::config::Config;
 use std::path::Path;
 
+/// What a target does with one input.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its corpus directory.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("hook_input", hook_input),
     ("stream_json", stream_json),
     ("api_bodies", api_bodies),

@@ -179,8 +179,7 @@ async fn pass(d: &Drain, p: &Parts) -> Result<usize, SpoolError> {
         .await;
         let mut later = None;
         let spool = p.spool.clone();
-        let done: Vec<(Entry, Outcome)> = outcomes;
-        for (entry, outcome) in &done {
+        for (entry, outcome) in &outcomes {
             match outcome {
                 Outcome::Taken(IntakeKind::Duplicate) => duplicates += 1,
                 Outcome::Taken(_) => stored += 1,
@@ -196,7 +195,7 @@ async fn pass(d: &Drain, p: &Parts) -> Result<usize, SpoolError> {
         }
         let removed = tokio::task::spawn_blocking(move || {
             let mut removed = 0u64;
-            for (entry, outcome) in done {
+            for (entry, outcome) in outcomes {
                 let r = match outcome {
                     Outcome::Taken(_) | Outcome::Refused(_) => spool.remove(&entry),
                     Outcome::Unreadable(_) => set_aside(&entry),

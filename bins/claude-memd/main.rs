@@ -20,6 +20,7 @@ mod project;
 mod provider;
 mod records;
 mod redact;
+mod reserve;
 mod routes;
 mod schema;
 mod search;
@@ -164,7 +165,7 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
         ctx.activity.clone(),
     )
     .map_err(thread_err)?;
-    let reserve = intake::Reserve {
+    let reserve = reserve::Reserve {
         dir: ctx.paths.state_dir.clone(),
         bytes: config.memory.disk_reserve_mb.saturating_mul(1 << 20),
     };
