@@ -70,6 +70,7 @@ pub fn config_toml(data: &[u8]) {
     if let Err(e) = Config::load_with_env(&path, std::iter::empty()) {
         let _ = e.to_string();
     }
+    let _ = std::fs::remove_file(&path);
     // The parse alone, on text that is not UTF-8 too.
     let _ = Config::parse(
         Path::new("/fuzz/config.toml"),
