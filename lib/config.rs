@@ -81,6 +81,14 @@ pub struct MemoryConfig {
     pub observer_retry_secs: u64,
     /// Claude observer: longest one observer turn may take, in ms.
     pub observer_timeout_ms: u64,
+    /// Most events the hook spool (`$STATE/spool/`) holds; beyond it events are lost (and
+    /// counted).
+    pub spool_max_events: usize,
+    /// Most megabytes (MiB) of payload the hook spool holds.
+    pub spool_max_mb: u64,
+    /// MiB of free space claude-memd leaves on the state directory's filesystem: below it
+    /// hooks are refused (507) so that they go to the spool instead of filling the disk.
+    pub disk_reserve_mb: u64,
 }
 
 impl Default for MemoryConfig {
@@ -115,6 +123,9 @@ impl Default for MemoryConfig {
             observer_parse_retries: 2,
             observer_retry_secs: 60,
             observer_timeout_ms: 120_000,
+            spool_max_events: 10_000,
+            spool_max_mb: 256,
+            disk_reserve_mb: 32,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`api`]: request/response types of the daemons' APIs, shared by servers and clients.
 //! - [`paths`] and [`config`]: where things live and what the user configured.
 //! - [`permissions`]: the umask and directory modes that keep state private to the user.
+//! - [`spool`]: hook payloads claude-memd did not acknowledge, kept until it can.
 
 pub mod api;
 pub mod claude;
@@ -16,4 +17,5 @@ pub mod daemon;
 pub mod http;
 pub mod paths;
 pub mod permissions;
+pub mod spool;
 pub mod store;

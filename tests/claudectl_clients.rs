@@ -240,8 +240,14 @@ fn sup_commands_against_claude_supervisord() {
         })
         .collect();
     assert_eq!(kinds, ["spawned", "ready"], "{replay}");
+    // The follower must be listening before the stop, or it waits forever: wait until its
+    // stream shows in the daemon's open work (not a fixed sleep a loaded machine outlasts).
+    let busy = |s: &support::Supervisor| s.get("/v1/health").1["busy"].as_u64().unwrap();
+    let before = busy(&s);
     let follower = ctl_cmd(&rt, &["sup", "events", "-n", "1"]).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    s.wait_for("the follower's stream", Duration::from_secs(20), |s| {
+        busy(s) > before
+    });
     let out = ok(&rt, &["sup", "stop", "k1"]);
     assert!(out.contains("stopped its process"), "{out}");
     let t = Instant::now();

@@ -377,8 +377,9 @@ fn sigterm_ends_open_streams_and_the_daemon_exits_promptly() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
+    // Held by the stream it would wait the 20 s drain limit; a clean exit takes well under 1 s.
     assert!(
-        t.elapsed() < Duration::from_secs(5),
+        t.elapsed() < Duration::from_secs(15),
         "drain waited {:?}: the stream held it",
         t.elapsed()
     );

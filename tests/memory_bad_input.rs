@@ -162,8 +162,10 @@ fn hook_is_silent_and_bounded_when_the_daemon_is_down_or_slow() {
     let t = std::time::Instant::now();
     let (code, out, err) = hook(&m, start.as_bytes());
     assert_eq!((code, out.len(), err.len()), (0, 0, 0), "daemon silent");
+    // Deadlines of 200/300 ms against a listener that never answers: without them the hook
+    // would wait forever, so a generous bound still proves them.
     assert!(
-        t.elapsed() < Duration::from_secs(2),
+        t.elapsed() < Duration::from_secs(10),
         "waited {:?}",
         t.elapsed()
     );

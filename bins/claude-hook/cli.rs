@@ -14,6 +14,8 @@
         (context at session start, unread messages). It never blocks or fails the session: \
         it always exits 0 within its time budget ([memory] hook_timeout_ms and \
         context_timeout_ms in claude-daemons.toml(5)), and reports problems to the journal \
-        only. `claudectl install` registers it for every hook event; see claude-daemons(7)."
+        only. An event claude-memd does not acknowledge in time is written to the spool \
+        ($XDG_STATE_HOME/claude-daemons/spool/) and stored by claude-memd later, exactly \
+        once. `claudectl install` registers it for every hook event; see claude-daemons(7)."
 )]
 pub struct Cli {}

@@ -7,9 +7,11 @@ use crate::{journal, memd, meshd};
 use claude_daemons::claude::{HookInput, HookOutput};
 use claude_daemons::config::Config;
 use claude_daemons::paths::Paths;
+use std::time::Instant;
 
-/// Forward `hook` (its raw bytes are `raw`) and build the output to print.
-pub fn dispatch(hook: &HookInput, raw: &[u8]) -> Option<String> {
+/// Forward `hook` (its raw bytes are `raw`; the hook started at `started`) and build the
+/// output to print.
+pub fn dispatch(hook: &HookInput, raw: &[u8], started: Instant) -> Option<String> {
     let event = hook.event().ok()?;
     let (to_memd, to_meshd) = (memd::wants(event), meshd::wants(event));
     if !to_memd && !to_meshd {
@@ -22,7 +24,7 @@ pub fn dispatch(hook: &HookInput, raw: &[u8]) -> Option<String> {
     });
     let (memory, mesh) = std::thread::scope(|s| {
         let mesh = to_meshd.then(|| s.spawn(|| meshd::forward(&paths, &config.mesh, hook, event)));
-        let memory = to_memd.then(|| memd::forward(&paths, &config.memory, event, raw));
+        let memory = to_memd.then(|| memd::forward(&paths, &config.memory, event, raw, started));
         (memory, mesh.map(|t| t.join()))
     });
     let mut contexts: Vec<String> = Vec::new();

@@ -8,7 +8,9 @@
 //!
 //! It is on the hot path of every tool call, so it is small and blocking: no async runtime,
 //! one Unix-socket round trip per daemon. [`dispatch`] decides which daemons an event goes
-//! to; [`memd`] is the memory daemon's part, [`meshd`] the mesh daemon's.
+//! to; [`memd`] is the memory daemon's part (with the spool for what it does not take in
+//! time), [`meshd`] the mesh daemon's. Mesh calls are not spooled: they report presence
+//! (joined, working, idle, left) that is only true at the moment, and the next hook repeats it.
 
 mod cli;
 mod dispatch;
@@ -19,8 +21,10 @@ mod meshd;
 use claude_daemons::api::memory::MAX_HOOK_BYTES;
 use claude_daemons::claude::HookInput;
 use std::io::{Read, Write};
+use std::time::Instant;
 
 fn main() {
+    let started = Instant::now();
     // Anything the hook writes (a journal fallback, a spool) is the user's alone.
     claude_daemons::permissions::restrict_umask();
     // Claude Code passes no arguments; only a person typing `--help`/`--version` does, so
@@ -43,7 +47,7 @@ fn main() {
     std::panic::set_hook(Box::new(|info| {
         journal::warn(&format!("panic: {info}"), None)
     }));
-    if let Ok(Some(out)) = std::panic::catch_unwind(run) {
+    if let Ok(Some(out)) = std::panic::catch_unwind(|| run(started)) {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(out.as_bytes());
         let _ = stdout.flush();
@@ -52,7 +56,7 @@ fn main() {
 }
 
 /// Read, parse, dispatch; the text to print, if any.
-fn run() -> Option<String> {
+fn run(started: Instant) -> Option<String> {
     let mut input = Vec::with_capacity(16 << 10);
     let stdin = std::io::stdin();
     let mut lock = stdin.lock();
@@ -79,5 +83,5 @@ fn run() -> Option<String> {
             return None;
         }
     };
-    dispatch::dispatch(&hook, &input)
+    dispatch::dispatch(&hook, &input, started)
 }

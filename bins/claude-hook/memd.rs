@@ -1,35 +1,119 @@
 //! The memory daemon's part: POST the payload to claude-memd's `/v1/hook` and, for
-//! SessionStart, take the context from its answer.
+//! SessionStart, take the context from its answer. What claude-memd does not acknowledge in
+//! time (refused, no socket, timeout, 5xx) goes to the spool for it to drain later.
+//!
+//! Every call carries an `Idempotency-Key`, also written into the spool file: an event the
+//! daemon committed after the hook gave up is then recognised, not stored twice, when the
+//! spool is drained.
 
 use claude_daemons::api::memory::HookAck;
 use claude_daemons::claude::HookEvent;
 use claude_daemons::config::MemoryConfig;
-use claude_daemons::http::UnixClient;
+use claude_daemons::http::{ClientError, UnixClient};
 use claude_daemons::paths::{Daemon, Paths};
-use std::time::Duration;
+use claude_daemons::spool::{Limits, Spool};
+use std::time::{Duration, Instant};
 
 /// Whether claude-memd records this event (others are not sent at all).
 pub fn wants(event: HookEvent) -> bool {
     !matches!(event, HookEvent::PreToolUse | HookEvent::Notification)
 }
 
-/// Send the payload; the context to inject, if the daemon gave one.
+/// What became of the event when the daemon did not take it.
+#[derive(Debug)]
+pub struct NotTaken {
+    /// Why the daemon did not acknowledge it.
+    pub why: String,
+    /// Where it went instead.
+    pub spooled: Result<(), String>,
+}
+
+impl std::fmt::Display for NotTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.spooled {
+            Ok(()) => write!(f, "{}; spooled for later", self.why),
+            Err(e) => write!(f, "{}; event LOST: {e}", self.why),
+        }
+    }
+}
+
+/// Part of the deadline kept for writing the spool file: the daemon is given the rest.
+fn spool_reserve(deadline_ms: u64) -> Duration {
+    Duration::from_millis((deadline_ms / 4).min(40))
+}
+
+/// Send the payload (spooling it if the daemon does not take it); the context to inject, if
+/// the daemon gave one.
 pub fn forward(
     paths: &Paths,
     config: &MemoryConfig,
     event: HookEvent,
     raw: &[u8],
-) -> anyhow::Result<Option<String>> {
+    started: Instant,
+) -> Result<Option<String>, NotTaken> {
     let ms = if event == HookEvent::SessionStart {
         config.context_timeout_ms
     } else {
         config.hook_timeout_ms
+    }
+    .max(1);
+    let key = ulid::Ulid::new().to_string();
+    let wait = Duration::from_millis(ms)
+        .saturating_sub(spool_reserve(ms))
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(1));
+    let why = match call(paths, &key, raw, wait) {
+        Ok(ctx) => return Ok(ctx),
+        Err(Failure::Rejected(why)) => {
+            // The daemon read it and said it can never be stored: spooling would not help.
+            return Err(NotTaken {
+                why,
+                spooled: Err("refused as invalid".into()),
+            });
+        }
+        Err(Failure::Retry(why)) => why,
     };
-    let client =
-        UnixClient::new(paths.socket(Daemon::Memd)).timeout(Duration::from_millis(ms.max(1)));
-    let resp = client.post_json("/v1/hook", raw)?;
+    let limits = Limits {
+        max_events: config.spool_max_events,
+        max_bytes: config.spool_max_mb.saturating_mul(1 << 20),
+    };
+    let spool = Spool::new(&paths.state_dir);
+    let spooled =
+        spool
+            .write(&key, raw, limits)
+            .map(|_| ())
+            .map_err(|e| match spool.record_lost() {
+                Ok(total) => format!("{e} ({total} lost so far)"),
+                Err(c) => format!("{e}; not counted either: {c}"),
+            });
+    Err(NotTaken { why, spooled })
+}
+
+enum Failure {
+    /// Not acknowledged for now (no daemon, too slow, 5xx): spool it.
+    Retry(String),
+    /// A 4xx: the payload itself is refused.
+    Rejected(String),
+}
+
+fn call(paths: &Paths, key: &str, raw: &[u8], wait: Duration) -> Result<Option<String>, Failure> {
+    let client = UnixClient::new(paths.socket(Daemon::Memd)).timeout(wait);
+    let resp = client
+        .request(
+            "POST",
+            "/v1/hook",
+            &[
+                ("content-type", "application/json"),
+                ("idempotency-key", key),
+            ],
+            Some(raw),
+        )
+        .map_err(|e| match e {
+            ClientError::Timeout(_) => Failure::Retry(format!("no answer within {wait:?}")),
+            e => Failure::Retry(e.to_string()),
+        })?;
     if resp.status != 200 {
-        anyhow::bail!(
+        let why = format!(
             "HTTP {}: {}",
             resp.status,
             String::from_utf8_lossy(&resp.body)
@@ -37,7 +121,12 @@ pub fn forward(
                 .take(300)
                 .collect::<String>()
         );
+        return Err(if (400..500).contains(&resp.status) {
+            Failure::Rejected(why)
+        } else {
+            Failure::Retry(why)
+        });
     }
-    let ack: HookAck = resp.json()?;
+    let ack: HookAck = resp.json().map_err(|e| Failure::Retry(e.to_string()))?;
     Ok(ack.context.filter(|c| !c.is_empty()))
 }

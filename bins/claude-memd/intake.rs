@@ -3,9 +3,17 @@
 //! [`MAX_GROUP`]), applies it in one transaction (a savepoint each, so one bad event cannot
 //! sink the others), commits, and only then answers every waiter. So an acknowledgement
 //! always means "on disk", and many concurrent hooks share one fsync.
+//!
+//! An event may carry an idempotency key (claude-hook sends one with every event and writes
+//! it into the spool file when it gives up waiting): a key seen before is a duplicate,
+//! whatever the event, so an event committed after its hook timed out is not stored again
+//! when the spool is drained. When the state directory's filesystem has less free space than
+//! the reserve, nothing is committed and the answer is [`IntakeError::Full`]: the hooks spool
+//! their events into that reserve and they are stored once space returns.
 
 use crate::announce::{Announce, Announcer};
 use crate::project::Project;
+use crate::reserve::Reserve;
 use crate::stats::Stats;
 use claude_daemons::api::memory::{HookAck, Intake as IntakeKind};
 use claude_daemons::claude::{HookEvent, HookInput};
@@ -26,10 +34,35 @@ pub struct Pending {
     pub event: HookEvent,
     /// Its project.
     pub project: Project,
+    /// Its idempotency key, if the sender gave one.
+    pub key: Option<String>,
     /// Keeps the daemon awake until the processor has handled the event.
     pub guard: ActivityGuard,
     /// Where the answer goes once committed.
-    pub reply: oneshot::Sender<Result<HookAck, String>>,
+    pub reply: oneshot::Sender<Result<HookAck, IntakeError>>,
+}
+
+/// Why an event was not committed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// The disk is full (or below the reserve): try again once space returns.
+    #[error("{0}")]
+    Full(String),
+    /// Anything else.
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn is_disk_full(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+}
+
+fn db_error(e: rusqlite::Error) -> IntakeError {
+    if is_disk_full(&e) {
+        IntakeError::Full(format!("disk full: {e}"))
+    } else {
+        IntakeError::Failed(format!("database: {e}"))
+    }
 }
 
 /// Handle to the writer thread.
@@ -45,11 +78,12 @@ impl Intake {
         processor: mpsc::Sender<ActivityGuard>,
         announce: Announcer,
         stats: Arc<Stats>,
+        reserve: Reserve,
     ) -> std::io::Result<Intake> {
         let (tx, rx) = mpsc::channel::<Pending>();
         std::thread::Builder::new()
             .name("memd-writer".into())
-            .spawn(move || writer(conn, rx, processor, announce, stats))?;
+            .spawn(move || writer(conn, rx, processor, announce, stats, reserve))?;
         Ok(Intake { tx })
     }
 
@@ -59,20 +93,22 @@ impl Intake {
         input: HookInput,
         event: HookEvent,
         project: Project,
+        key: Option<String>,
         guard: ActivityGuard,
-    ) -> Result<HookAck, String> {
+    ) -> Result<HookAck, IntakeError> {
+        let stopped = || IntakeError::Failed("the database writer stopped".into());
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Pending {
                 input,
                 event,
                 project,
+                key,
                 guard,
                 reply,
             })
-            .map_err(|_| "the database writer stopped".to_string())?;
-        rx.await
-            .map_err(|_| "the database writer stopped".to_string())?
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
     }
 }
 
@@ -89,6 +125,7 @@ fn writer(
     processor: mpsc::Sender<ActivityGuard>,
     announce: Announcer,
     stats: Arc<Stats>,
+    reserve: Reserve,
 ) {
     let _watch = stats.watch_writer();
     while let Ok(first) = rx.recv() {
@@ -98,6 +135,13 @@ fn writer(
                 Ok(p) => group.push(p),
                 Err(_) => break,
             }
+        }
+        if let Err(reason) = reserve.check() {
+            tracing::warn!(%reason, events = group.len(), "hook events refused");
+            for p in group {
+                let _ = p.reply.send(Err(IntakeError::Full(reason.clone())));
+            }
+            continue;
         }
         let outcome = commit_group(&mut conn, &group);
         stats.intake_now();
@@ -123,15 +167,16 @@ fn writer(
             }
             Err(e) => {
                 tracing::error!(error = %e, events = group.len(), "intake commit failed");
+                let err = db_error(e);
                 for p in group {
-                    let _ = p.reply.send(Err(format!("database: {e}")));
+                    let _ = p.reply.send(Err(err.clone()));
                 }
             }
         }
     }
 }
 
-type GroupResult = Vec<Result<Applied, String>>;
+type GroupResult = Vec<Result<Applied, IntakeError>>;
 
 fn commit_group(conn: &mut Connection, group: &[Pending]) -> rusqlite::Result<GroupResult> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -146,7 +191,7 @@ fn commit_group(conn: &mut Connection, group: &[Pending]) -> rusqlite::Result<Gr
             Err(e) => {
                 drop(sp); // rolls back this event only
                 tracing::warn!(error = %e, session_id = %p.input.session_id, "event not stored");
-                results.push(Err(format!("database: {e}")));
+                results.push(Err(db_error(e)));
             }
         }
     }
@@ -168,6 +213,35 @@ fn skipped(reason: &str) -> Applied {
 }
 
 fn apply(tx: &Connection, p: &Pending) -> rusqlite::Result<Applied> {
+    if let Some(key) = &p.key {
+        let fresh = tx
+            .prepare_cached("INSERT INTO hook_keys (key) VALUES (?1) ON CONFLICT DO NOTHING")?
+            .execute([key])?;
+        if fresh == 0 {
+            let event_id: Option<i64> = tx
+                .prepare_cached("SELECT event_id FROM hook_keys WHERE key = ?1")?
+                .query_row([key], |r| r.get(0))?;
+            return Ok(Applied {
+                ack: HookAck {
+                    intake: IntakeKind::Duplicate,
+                    event_id,
+                    reason: None,
+                    context: None,
+                },
+                queued: false,
+                announce: None,
+            });
+        }
+    }
+    let applied = apply_new(tx, p)?;
+    if let (Some(key), Some(id)) = (&p.key, applied.ack.event_id) {
+        tx.prepare_cached("UPDATE hook_keys SET event_id = ?2 WHERE key = ?1")?
+            .execute(params![key, id])?;
+    }
+    Ok(applied)
+}
+
+fn apply_new(tx: &Connection, p: &Pending) -> rusqlite::Result<Applied> {
     let input = &p.input;
     let sid = input.session_id.as_str();
     let key = p.project.key();

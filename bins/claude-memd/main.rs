@@ -3,11 +3,13 @@
 //! Started on demand by its socket unit (or launchd, or by hand with `--foreground`); see
 //! claude-memd(1) and claude-daemons(7). Hooks arrive at `/v1/hook`, are committed by the
 //! [`intake`] writer before they are acknowledged, and become observations in the
-//! [`processor`] through a [`provider::Provider`] (the [`local`] builder by default).
+//! [`processor`] through a [`provider::Provider`] (the [`local`] builder by default). What
+//! the hooks could not hand over in time waits in the spool until [`drain`] stores it.
 
 mod announce;
 mod cli;
 mod context;
+mod drain;
 mod import;
 mod intake;
 mod local;
@@ -18,6 +20,7 @@ mod project;
 mod provider;
 mod records;
 mod redact;
+mod reserve;
 mod routes;
 mod schema;
 mod search;
@@ -27,6 +30,7 @@ use clap::Parser;
 use claude_daemons::config::{Config, Provider as ProviderKind};
 use claude_daemons::daemon::{self, Activity, Context, Exit, Service, StartupError};
 use claude_daemons::paths::Daemon;
+use claude_daemons::spool::Spool;
 use claude_daemons::store::{self, Db, Durability};
 use cli::Cli;
 use std::path::Path;
@@ -41,6 +45,8 @@ pub struct Memd {
     pub db: Db,
     /// The durable intake writer.
     pub intake: intake::Intake,
+    /// Stores what the hooks spooled.
+    pub drain: drain::Drain,
     /// Live announcements for `/stream`.
     pub announce: announce::Announcer,
     /// Counters for health.
@@ -70,6 +76,7 @@ impl Service for Memd {
 
     fn health_details(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut d = self.stats.details(self.provider);
+        d.insert("spool".into(), self.drain.details());
         if let Some(o) = &self.observer {
             d.insert("observer".into(), o.details());
         }
@@ -158,11 +165,25 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
         ctx.activity.clone(),
     )
     .map_err(thread_err)?;
-    let intake =
-        intake::Intake::start(writer, kick, announce.clone(), stats.clone()).map_err(thread_err)?;
+    let reserve = reserve::Reserve {
+        dir: ctx.paths.state_dir.clone(),
+        bytes: config.memory.disk_reserve_mb.saturating_mul(1 << 20),
+    };
+    let intake = intake::Intake::start(writer, kick, announce.clone(), stats.clone(), reserve)
+        .map_err(thread_err)?;
+    let db = Db::new(reader, &path);
+    let drain = drain::Drain::start(drain::Parts {
+        spool: Spool::new(&ctx.paths.state_dir),
+        intake: intake.clone(),
+        config: config.clone(),
+        activity: ctx.activity.clone(),
+        shutdown: ctx.shutdown.clone(),
+        db: db.clone(),
+    });
     Ok(Memd {
-        db: Db::new(reader, &path),
+        db,
         intake,
+        drain,
         announce,
         stats,
         config,

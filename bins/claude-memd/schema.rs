@@ -35,6 +35,11 @@ pub static SCHEMA: Schema = Schema {
             // Prune asks, for every old session, whether any event still names it.
             sql: "CREATE INDEX events_session ON events(session_id);",
         },
+        Migration {
+            version: 5,
+            description: "memory: idempotency keys of hook events (spooled events stored once)",
+            sql: V5,
+        },
     ],
 };
 
@@ -243,6 +248,18 @@ ALTER TABLE session_summaries ADD COLUMN origin TEXT;
 CREATE UNIQUE INDEX summaries_origin ON session_summaries(origin) WHERE origin IS NOT NULL;
 ALTER TABLE user_prompts ADD COLUMN origin TEXT;
 CREATE UNIQUE INDEX prompts_origin ON user_prompts(origin) WHERE origin IS NOT NULL;
+";
+
+/// Every hook event's idempotency key (claude-hook sends one with each event and keeps it in
+/// the spool file), so an event that was committed after its hook gave up is recognised when
+/// the spool is drained. Keys are pruned after a while (a spool file is drained long before).
+const V5: &str = "
+CREATE TABLE hook_keys (
+    key TEXT PRIMARY KEY,
+    event_id INTEGER,
+    created_at_epoch INTEGER NOT NULL DEFAULT (unixepoch())
+) STRICT, WITHOUT ROWID;
+CREATE INDEX hook_keys_time ON hook_keys(created_at_epoch);
 ";
 
 /// A fresh database with this schema in a temporary directory (removed when dropped).

@@ -10,6 +10,7 @@ use anyhow::Result;
 use claude_daemons::config::Config;
 use claude_daemons::paths::{current_uid, Daemon, Paths};
 use claude_daemons::permissions::loose_mode;
+use claude_daemons::spool::Spool;
 use serde::Serialize;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -306,6 +307,65 @@ fn config_private(paths: &Paths) -> Check {
     )
 }
 
+/// Events older than this in the hook spool mean claude-memd is not draining it.
+const SPOOL_STUCK: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The hook spool: events wait there only briefly while claude-memd runs; old ones mean it
+/// does not (or cannot write), and lost ones mean the spool or the disk was full.
+fn hook_spool(paths: &Paths) -> Check {
+    let spool = Spool::new(&paths.state_dir);
+    let (entries, usage) = match (spool.list(), spool.usage()) {
+        (Ok(e), Ok(u)) => (e, u),
+        (Err(e), _) | (_, Err(e)) => {
+            return check(
+                "hook spool",
+                Err((
+                    e.to_string(),
+                    format!("check the permissions of {}", spool.dir().display()),
+                )),
+            )
+        }
+    };
+    if usage.lost > 0 {
+        return check(
+            "hook spool",
+            Err((
+                format!(
+                    "{} hook event(s) were lost: the spool or the disk was full (each is a line of {})",
+                    usage.lost,
+                    spool.dir().join("lost").display()
+                ),
+                format!(
+                    "free disk space or raise [memory] spool_max_events / spool_max_mb; then rm {}",
+                    spool.dir().join("lost").display()
+                ),
+            )),
+        );
+    }
+    let oldest = entries
+        .first()
+        .and_then(|e| std::fs::metadata(&e.path).ok())
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.elapsed().ok());
+    let waiting = format!(
+        "{} event(s), {} KiB waiting in {}",
+        usage.events,
+        usage.bytes.div_ceil(1024),
+        spool.dir().display()
+    );
+    check(
+        "hook spool",
+        match oldest {
+            None => Ok("empty".into()),
+            Some(age) if age < SPOOL_STUCK => Ok(format!("{waiting} (being drained)")),
+            Some(age) => Err((
+                format!("{waiting}, the oldest for {} s: claude-memd is not storing them", age.as_secs()),
+                "start claude-memd (systemctl --user start claude-memd.socket, or claudectl run) and read journalctl --user -u claude-memd".into(),
+            )),
+        },
+    )
+}
+
 fn claude_code(config: &Config) -> Check {
     let bin = &config.supervisor.claude_bin;
     let out = Command::new(bin).arg("--version").output();
@@ -402,6 +462,7 @@ pub fn doctor(args: DoctorArgs) -> Result<ExitCode> {
         checks.push(socket_permissions(&paths, d));
         checks.push(database(&paths, d));
     }
+    checks.push(hook_spool(&paths));
     let config = config.unwrap_or_default();
     checks.push(claude_code(&config));
     checks.push(broker(&config));

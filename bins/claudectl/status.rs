@@ -10,6 +10,7 @@ use anyhow::Result;
 use claude_daemons::api::Health;
 use claude_daemons::http::UnixClient;
 use claude_daemons::paths::{Daemon, Paths};
+use claude_daemons::spool::{Spool, Usage};
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::process::{Command, ExitCode};
@@ -25,6 +26,10 @@ struct DaemonStatus {
     service_unit: Option<String>,
     health: Option<Health>,
     error: Option<String>,
+    /// claude-memd only: hook events waiting in `$STATE/spool/` (read from the directory,
+    /// so it shows while the daemon is down too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spool: Option<Usage>,
 }
 
 fn unit_state(unit: &str) -> Option<String> {
@@ -50,6 +55,9 @@ fn probe(paths: &Paths, daemon: Daemon) -> DaemonStatus {
         service_unit,
         health: None,
         error: None,
+        spool: (daemon == Daemon::Memd)
+            .then(|| Spool::new(&paths.state_dir).usage().ok())
+            .flatten(),
     };
     if status.socket_present && (running || !managed) {
         match UnixClient::new(&socket)
@@ -128,6 +136,22 @@ fn figures(h: &Health) -> Option<String> {
     }
 }
 
+/// The hook spool in one line: what waits for claude-memd, and what was ever lost.
+fn spool_line(u: &Usage) -> String {
+    let mut line = format!(
+        "spool: {} event(s) waiting ({} KiB)",
+        u.events,
+        u.bytes.div_ceil(1024)
+    );
+    if u.lost > 0 {
+        line.push_str(&format!(
+            "; {} event(s) LOST (spool or disk full; see claudectl doctor)",
+            u.lost
+        ));
+    }
+    line
+}
+
 /// Run `claudectl status`.
 pub fn status(args: StatusArgs) -> Result<ExitCode> {
     let paths = Paths::from_env();
@@ -149,6 +173,9 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
             println!("{dot} {:<20} {}", s.daemon, clean(&text));
             if let Some(line) = s.health.as_ref().and_then(figures) {
                 println!("    {}", clean(&line));
+            }
+            if let Some(u) = &s.spool {
+                println!("    {}", clean(&spool_line(u)));
             }
             println!("    socket: {}", clean(&s.socket));
         }

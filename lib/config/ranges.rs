@@ -85,6 +85,14 @@ impl Config {
             m.observer_timeout_ms,
             1000..=24 * 3_600_000,
         )?;
+        within(
+            t,
+            "spool_max_events",
+            m.spool_max_events as u64,
+            1..=10_000_000,
+        )?;
+        within(t, "spool_max_mb", m.spool_max_mb, 1..=1_000_000)?;
+        within(t, "disk_reserve_mb", m.disk_reserve_mb, 0..=1_000_000)?;
 
         let s = &self.supervisor;
         let t = "supervisor";

@@ -124,11 +124,7 @@ impl UnixClient {
                 .filter(|d| !d.is_zero())
                 .ok_or(ClientError::Timeout(self.timeout))
         };
-        let mut stream =
-            UnixStream::connect(&self.path).map_err(|source| ClientError::Connect {
-                path: self.path.clone(),
-                source,
-            })?;
+        let mut stream = self.connect(deadline)?;
         let mut head =
             format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n");
         for (k, v) in headers {
@@ -162,6 +158,35 @@ impl UnixClient {
             }
         }
         parse_response(&buf)
+    }
+
+    /// Connect without blocking past `deadline`: when the daemon is stopped (SIGSTOP, a long
+    /// fsync) and its listen backlog is full, a blocking connect(2) would wait for it.
+    fn connect(&self, deadline: Instant) -> Result<UnixStream, ClientError> {
+        use socket2::{Domain, SockAddr, Socket, Type};
+        let fail = |source| ClientError::Connect {
+            path: self.path.clone(),
+            source,
+        };
+        let addr = SockAddr::unix(&self.path).map_err(fail)?;
+        let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(fail)?;
+        socket.set_nonblocking(true).map_err(fail)?;
+        loop {
+            match socket.connect(&addr) {
+                Ok(()) => break,
+                // Unix sockets answer EAGAIN when the backlog is full: try again shortly.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= deadline {
+                        return Err(ClientError::Timeout(self.timeout));
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(fail(e)),
+            }
+        }
+        socket.set_nonblocking(false).map_err(fail)?;
+        Ok(UnixStream::from(std::os::fd::OwnedFd::from(socket)))
     }
 
     fn timed_out(&self, e: std::io::Error) -> ClientError {

@@ -1,5 +1,8 @@
 //! Opening a daemon's SQLite database: WAL, busy timeout, foreign keys, incremental
-//! auto-vacuum, and versioned migrations applied one transaction each.
+//! auto-vacuum, and versioned migrations: a fresh database is created in one transaction
+//! (one commit, one fsync of the WAL, however many versions there are: a first start on a busy
+//! disk must not wait for one synchronous commit per version), an existing one is upgraded
+//! one transaction per version (an interrupted upgrade resumes at the version it reached).
 //!
 //! A database is ours only if its `application_id` says so. A file that is not SQLite, is
 //! corrupt, belongs to another program or was written by a newer release is refused with a
@@ -206,43 +209,71 @@ pub fn open(
                 });
             }
         }
-        migrate(&conn, path, schema, version)?;
+        migrate(&conn, path, schema, version, fresh)?;
     }
     Ok(conn)
 }
 
-fn migrate(conn: &Connection, path: &Path, schema: &Schema, from: u32) -> Result<(), StoreError> {
-    for m in schema.migrations.iter().filter(|m| m.version > from) {
-        let fail = |source| StoreError::Migration {
-            path: path.into(),
-            version: m.version,
-            source,
+fn migrate(
+    conn: &Connection,
+    path: &Path,
+    schema: &Schema,
+    from: u32,
+    fresh: bool,
+) -> Result<(), StoreError> {
+    let steps: Vec<&Migration> = schema
+        .migrations
+        .iter()
+        .filter(|m| m.version > from)
+        .collect();
+    // A fresh database: every step in one transaction. An upgrade: one transaction a step.
+    let groups: Vec<&[&Migration]> = if fresh {
+        vec![&steps[..]]
+    } else {
+        steps.chunks(1).collect()
+    };
+    for group in groups {
+        let Some(last) = group.last() else { continue };
+        let fail_at = |version| {
+            move |source| StoreError::Migration {
+                path: path.into(),
+                version,
+                source,
+            }
         };
         // `unchecked_transaction` because the connection is borrowed shared; nothing else
         // uses it during open.
-        let tx = conn.unchecked_transaction().map_err(fail)?;
-        tx.execute_batch(&format!(
-            "PRAGMA application_id = {};
-             CREATE TABLE IF NOT EXISTS schema_history (
-                 version INTEGER PRIMARY KEY,
-                 description TEXT NOT NULL,
-                 program_version TEXT NOT NULL,
-                 applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));",
-            schema.application_id
-        ))
-        .map_err(fail)?;
-        tx.execute_batch(m.sql).map_err(fail)?;
-        tx.execute(
-            "INSERT INTO schema_history (version, description, program_version) VALUES (?1, ?2, ?3)",
-            rusqlite::params![m.version, m.description, env!("CARGO_PKG_VERSION")],
-        )
-        .map_err(fail)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", m.version))
-            .map_err(fail)?;
-        tx.commit().map_err(fail)?;
-        tracing::info!(db = %path.display(), version = m.version, "migrated: {}", m.description);
+        let tx = conn
+            .unchecked_transaction()
+            .map_err(fail_at(group[0].version))?;
+        for m in group {
+            apply_step(&tx, schema, m).map_err(fail_at(m.version))?;
+        }
+        tx.commit().map_err(fail_at(last.version))?;
+        for m in group {
+            tracing::info!(db = %path.display(), version = m.version, "migrated: {}", m.description);
+        }
     }
     Ok(())
+}
+
+/// One step inside the caller's transaction: its SQL, its history row, the new version.
+fn apply_step(tx: &Connection, schema: &Schema, m: &Migration) -> rusqlite::Result<()> {
+    tx.execute_batch(&format!(
+        "PRAGMA application_id = {};
+         CREATE TABLE IF NOT EXISTS schema_history (
+             version INTEGER PRIMARY KEY,
+             description TEXT NOT NULL,
+             program_version TEXT NOT NULL,
+             applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));",
+        schema.application_id
+    ))?;
+    tx.execute_batch(m.sql)?;
+    tx.execute(
+        "INSERT INTO schema_history (version, description, program_version) VALUES (?1, ?2, ?3)",
+        rusqlite::params![m.version, m.description, env!("CARGO_PKG_VERSION")],
+    )?;
+    tx.execute_batch(&format!("PRAGMA user_version = {}", m.version))
 }
 
 #[cfg(test)]
@@ -300,6 +331,70 @@ mod tests {
         assert_eq!(n, 1);
     }
 
+    /// Commits in a WAL file: frames whose header carries the database size after a commit.
+    fn wal_commits(db: &Path) -> usize {
+        let wal = std::fs::read(db.with_extension("db-wal")).unwrap_or_default();
+        if wal.len() < 32 {
+            return 0;
+        }
+        let page = u32::from_be_bytes(wal[8..12].try_into().unwrap()) as usize;
+        wal[32..]
+            .chunks(24 + page)
+            .filter(|f| f.len() == 24 + page && f[4..8] != [0, 0, 0, 0])
+            .count()
+    }
+
+    #[test]
+    fn a_fresh_database_is_one_commit_and_an_upgrade_one_per_version() {
+        static FOUR: Schema = Schema {
+            application_id: 0x7465_7374,
+            migrations: &[
+                Migration {
+                    version: 1,
+                    description: "a",
+                    sql: "CREATE TABLE a (x);",
+                },
+                Migration {
+                    version: 2,
+                    description: "b",
+                    sql: "CREATE TABLE b (x);",
+                },
+                Migration {
+                    version: 3,
+                    description: "c",
+                    sql: "CREATE TABLE c (x);",
+                },
+                Migration {
+                    version: 4,
+                    description: "d",
+                    sql: "CREATE TABLE d (x);",
+                },
+            ],
+        };
+        static TWO: Schema = Schema {
+            application_id: 0x7465_7374,
+            migrations: FOUR.migrations.split_at(2).0,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh.db");
+        let conn = open(&fresh, &FOUR, Durability::Full).unwrap();
+        assert_eq!(wal_commits(&fresh), 1, "all four versions in one commit");
+        let hist: i64 = conn
+            .query_row("SELECT count(*) FROM schema_history", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(hist, 4);
+
+        let old = dir.path().join("old.db");
+        drop(open(&old, &TWO, Durability::Full).unwrap()); // the last close checkpoints
+        assert_eq!(wal_commits(&old), 0);
+        let conn = open(&old, &FOUR, Durability::Full).unwrap();
+        assert_eq!(wal_commits(&old), 2, "versions 3 and 4, one commit each");
+        let v: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 4);
+    }
+
     #[test]
     fn failed_migration_rolls_back() {
         static BAD: Schema = Schema {
@@ -317,8 +412,26 @@ mod tests {
                 },
             ],
         };
+        static GOOD_V1: Schema = Schema {
+            application_id: 0x7465_7374,
+            migrations: BAD.migrations.split_at(1).0,
+        };
         let dir = tempfile::tempdir().unwrap();
+        // A fresh database is all or nothing.
+        let fresh = dir.path().join("fresh.db");
+        let err = open(&fresh, &BAD, Durability::Full).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Migration { version: 2, .. }),
+            "{err}"
+        );
+        let tables: i64 = Connection::open(&fresh)
+            .unwrap()
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0, "nothing of version 1 either");
+        // An upgrade keeps the versions it reached.
         let path = dir.path().join("t.db");
+        drop(open(&path, &GOOD_V1, Durability::Full).unwrap());
         let err = open(&path, &BAD, Durability::Full).unwrap_err();
         assert!(
             matches!(err, StoreError::Migration { version: 2, .. }),

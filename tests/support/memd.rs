@@ -29,6 +29,13 @@ impl Memd {
 
     /// Start a fresh daemon with `config` as its config.toml.
     pub fn start_with_config(config: &str) -> Memd {
+        let mut m = Memd::prepare(config);
+        m.spawn();
+        m
+    }
+
+    /// The directories and config of a fresh daemon, not started yet ([`Memd::spawn`]).
+    pub fn prepare(config: &str) -> Memd {
         let dir = scratch::kept(
             tempfile::Builder::new()
                 .prefix("cdm")
@@ -38,9 +45,7 @@ impl Memd {
         std::fs::create_dir_all(dir.path().join("run")).unwrap();
         std::fs::create_dir_all(dir.path().join("state")).unwrap();
         std::fs::write(dir.path().join("config.toml"), config).unwrap();
-        let mut m = Memd { dir, child: None };
-        m.spawn();
-        m
+        Memd { dir, child: None }
     }
 
     /// Environment pointing a daemon, a hook or Claude Code at this instance.

@@ -1,15 +1,22 @@
 //! `POST /v1/hook` (and `/v1/hooks/{event}`): one hook payload, exactly as Claude Code wrote
 //! it. Answered only after the event is committed; SessionStart answers carry the context.
+//! An `Idempotency-Key` header makes a repeat of the same event a duplicate (the spool
+//! drain sends the key the hook sent). `507` means the disk is full: the hook spools the event.
 
 use super::{with_db, Fail};
+use crate::intake::{Intake as Writer, IntakeError};
 use crate::privacy::{elide, excluded, prompt_to_store, sanitize};
 use crate::project::Project;
 use crate::{context, Memd};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use claude_daemons::api::memory::{HookAck, Intake};
 use claude_daemons::claude::{HookEvent, HookInput};
+use claude_daemons::config::MemoryConfig;
+use claude_daemons::daemon::Activity;
+use claude_daemons::spool::valid_key;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -18,17 +25,37 @@ use std::sync::Arc;
 const MAX_STRING: usize = 16_000;
 
 /// `POST /v1/hook`.
-pub async fn hook(State(m): State<Arc<Memd>>, body: Bytes) -> Result<Json<HookAck>, Fail> {
+pub async fn hook(
+    State(m): State<Arc<Memd>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<HookAck>, Fail> {
+    let key = idempotency_key(&headers)?;
     let input = HookInput::parse(&body).map_err(Fail::bad)?;
-    accept(&m, input).await.map(Json)
+    accept_keyed(&m, input, key).await.map(Json)
+}
+
+/// The `Idempotency-Key` header, if any; refused unless a short token.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Fail> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match v.to_str() {
+        Ok(k) if valid_key(k) => Ok(Some(k.to_string())),
+        _ => Err(Fail::bad(
+            "Idempotency-Key must be 1 to 128 letters, digits, '-' or '_'",
+        )),
+    }
 }
 
 /// `POST /v1/hooks/{event}`: the path must agree with `hook_event_name`.
 pub async fn hook_event(
     State(m): State<Arc<Memd>>,
     Path(event): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<HookAck>, Fail> {
+    let key = idempotency_key(&headers)?;
     let input = HookInput::parse(&body).map_err(Fail::bad)?;
     if input.hook_event_name != event {
         return Err(Fail::bad(format!(
@@ -36,7 +63,7 @@ pub async fn hook_event(
             input.hook_event_name
         )));
     }
-    accept(&m, input).await.map(Json)
+    accept_keyed(&m, input, key).await.map(Json)
 }
 
 fn skipped(reason: &str) -> HookAck {
@@ -50,19 +77,48 @@ fn skipped(reason: &str) -> HookAck {
 
 /// Privacy decisions, sanitizing, the durable commit, and the context for SessionStart.
 pub async fn accept(m: &Memd, input: HookInput) -> Result<HookAck, Fail> {
+    accept_keyed(m, input, None).await
+}
+
+/// [`accept`] with the event's idempotency key.
+async fn accept_keyed(m: &Memd, input: HookInput, key: Option<String>) -> Result<HookAck, Fail> {
+    let (mut ack, event, project) =
+        admit(&m.intake, &m.config.memory, &m.activity, input, key).await?;
+    // A live hook got through: if some did not earlier, now is a good time to store them.
+    m.drain.kick();
+    let Some(project) = project.filter(|_| event == HookEvent::SessionStart) else {
+        return Ok(ack);
+    };
+    let budget = m.config.memory.context_tokens;
+    let r = with_db(m, move |c| {
+        Ok(context::render(c, &project.key(), &project.name, budget)?)
+    })
+    .await?;
+    ack.context = Some(r.markdown);
+    Ok(ack)
+}
+
+/// Privacy decisions, sanitizing and the durable commit: everything but the context. The
+/// spool drain stores events through here too. The project comes back when it was committed.
+pub async fn admit(
+    intake: &Writer,
+    cfg: &MemoryConfig,
+    activity: &Activity,
+    input: HookInput,
+    key: Option<String>,
+) -> Result<(HookAck, HookEvent, Option<Project>), Fail> {
     let event = input.validate().map_err(Fail::bad)?;
-    let cfg = &m.config.memory;
     let cwd = std::path::PathBuf::from(&input.cwd);
     let project = Project::of(&cwd);
     if excluded(&project.key(), &cfg.exclude_projects) || project.opted_out(&cwd) {
-        return Ok(skipped("project excluded from memory"));
+        return Ok((skipped("project excluded from memory"), event, None));
     }
     if input
         .tool_name
         .as_ref()
         .is_some_and(|t| cfg.skip_tools.contains(t))
     {
-        return Ok(skipped("tool on the skip list"));
+        return Ok((skipped("tool on the skip list"), event, None));
     }
     // Stripping, redaction and clipping are linear but not free on an 8 MB body: they run
     // here, off the async workers and before the writer's transaction, so one huge payload
@@ -72,12 +128,17 @@ pub async fn accept(m: &Memd, input: HookInput) -> Result<HookAck, Fail> {
         .map_err(|e| Fail::internal(format!("preparing the event: {e}")))?
         .map_err(Fail::bad)?;
     let session_id = input.session_id.clone();
-    let guard = m.activity.enter();
-    let mut ack = m
-        .intake
-        .submit(input, event, project.clone(), guard)
+    let guard = activity.enter();
+    let ack = intake
+        .submit(input, event, project.clone(), key, guard)
         .await
-        .map_err(Fail::internal)?;
+        .map_err(|e| match e {
+            IntakeError::Full(reason) => {
+                tracing::warn!(%reason, "hook event refused");
+                Fail(StatusCode::INSUFFICIENT_STORAGE, reason)
+            }
+            IntakeError::Failed(reason) => Fail::internal(reason),
+        })?;
     // Fields become journal fields: `journalctl --user -u claude-memd SESSION_ID=…`.
     tracing::debug!(
         session_id = %session_id,
@@ -86,15 +147,7 @@ pub async fn accept(m: &Memd, input: HookInput) -> Result<HookAck, Fail> {
         intake = ?ack.intake,
         "hook"
     );
-    if event == HookEvent::SessionStart {
-        let budget = cfg.context_tokens;
-        let r = with_db(m, move |c| {
-            Ok(context::render(c, &project.key(), &project.name, budget)?)
-        })
-        .await?;
-        ack.context = Some(r.markdown);
-    }
-    Ok(ack)
+    Ok((ack, event, Some(project)))
 }
 
 /// Sanitize (strip private and injected tags, redact secrets) and then clip every string

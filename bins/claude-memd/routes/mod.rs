@@ -1,6 +1,6 @@
 //! The HTTP API: hook intake, queries, seed 000's routes and the live stream.
 
-mod hooks;
+pub mod hooks;
 mod import;
 mod legacy;
 mod query;
