@@ -331,7 +331,8 @@ async function refreshHealth() {
       $('spend').hidden = false;
     }
   } catch (e) {
-    logLine('health: ' + e.message, true);
+    // Transient while the daemon restarts; the stream indicator shows the outage.
+    logLine('health: ' + e.message, false);
   }
 }
 
