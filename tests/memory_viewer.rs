@@ -257,6 +257,8 @@ fn the_viewer_in_headless_chromium() {
         c.find(Locator::Id("newer")).await.unwrap().click().await.unwrap();
         c.find(Locator::Id("project")).await.unwrap().select_by_value("beta").await.unwrap();
         until(&c, "only beta's five cards", "const cs = [...document.querySelectorAll('#list .card')]; return cs.length === 5 && cs.every(c => c.textContent.includes('betamod'))").await;
+        // The context preview of the selected project: what its next session starts with.
+        until(&c, "beta's context preview", "return document.getElementById('context').textContent.includes('betamod')").await;
 
         // Search: matches highlighted, narrowed to the project.
         let search = c.find(Locator::Id("search")).await.unwrap();

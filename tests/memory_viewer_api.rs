@@ -132,6 +132,18 @@ fn one_time_link_cookie_401_page_and_headers() {
         404
     );
 
+    // `claudectl status` says where the page is.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_claudectl"));
+    cmd.arg("status");
+    for (k, v) in m.env() {
+        cmd.env(k, v);
+    }
+    let out = String::from_utf8(cmd.output().unwrap().stdout).unwrap();
+    assert!(
+        out.contains(&format!("viewer: http://127.0.0.1:{port}/")),
+        "{out}"
+    );
+
     // The cookie is stateless: it outlives a restart of the daemon.
     let mut m = m;
     m.stop();

@@ -127,6 +127,17 @@ fn figures(h: &Health) -> Option<String> {
     }
 }
 
+/// Where claude-memd's viewer is served: its TCP listener, if it has one.
+fn viewer(h: &Health) -> Option<String> {
+    if h.program != "claude-memd" {
+        return None;
+    }
+    Some(match h.listeners.iter().find(|l| !l.starts_with('/')) {
+        Some(addr) => format!("viewer: http://{addr}/ (log in with `claudectl mem open`)"),
+        None => "viewer: off ([memory] viewer_port = 0)".into(),
+    })
+}
+
 /// Run `claudectl status`.
 pub fn status(args: StatusArgs) -> Result<ExitCode> {
     let paths = Paths::from_env();
@@ -146,6 +157,9 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
             };
             println!("{dot} {:<20} {text}", s.daemon);
             if let Some(line) = s.health.as_ref().and_then(figures) {
+                println!("    {line}");
+            }
+            if let Some(line) = s.health.as_ref().and_then(viewer) {
                 println!("    {line}");
             }
             println!("    socket: {}", s.socket);
