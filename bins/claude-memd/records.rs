@@ -49,8 +49,15 @@ pub type Page<T> = (Vec<T>, i64);
 const PROJECT: &str = "(?1 IS NULL OR project = ?1 OR project_name = ?1)";
 
 fn total(conn: &Connection, table: &str, project: Option<&str>) -> rusqlite::Result<i64> {
-    conn.prepare_cached(&format!("SELECT count(*) FROM {table} WHERE {PROJECT}"))?
-        .query_row([project], |r| r.get(0))
+    match project {
+        // A bare count uses SQLite's b-tree count; the filter would visit every row.
+        None => conn
+            .prepare_cached(&format!("SELECT count(*) FROM {table}"))?
+            .query_row([], |r| r.get(0)),
+        Some(_) => conn
+            .prepare_cached(&format!("SELECT count(*) FROM {table} WHERE {PROJECT}"))?
+            .query_row([project], |r| r.get(0)),
+    }
 }
 
 /// Observations, newest first.
