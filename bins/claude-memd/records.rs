@@ -46,7 +46,15 @@ pub fn get_observation(conn: &Connection, id: i64) -> rusqlite::Result<Option<Ob
 /// A page, newest first, and the total: `(items, total)`.
 pub type Page<T> = (Vec<T>, i64);
 
-const PROJECT: &str = "(?1 IS NULL OR project = ?1 OR project_name = ?1)";
+/// The project condition on `?1` (a project key or display name). Two texts rather than
+/// `?1 IS NULL OR …`, which SQLite plans once for both cases: with a project it can then
+/// use the two project indexes instead of walking every row in time order.
+fn project_cond(project: Option<&str>) -> &'static str {
+    match project {
+        None => "?1 IS NULL",
+        Some(_) => "(project = ?1 OR project_name = ?1)",
+    }
+}
 
 fn total(conn: &Connection, table: &str, project: Option<&str>) -> rusqlite::Result<i64> {
     match project {
@@ -55,7 +63,10 @@ fn total(conn: &Connection, table: &str, project: Option<&str>) -> rusqlite::Res
             .prepare_cached(&format!("SELECT count(*) FROM {table}"))?
             .query_row([], |r| r.get(0)),
         Some(_) => conn
-            .prepare_cached(&format!("SELECT count(*) FROM {table} WHERE {PROJECT}"))?
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM {table} WHERE {}",
+                project_cond(project)
+            ))?
             .query_row([project], |r| r.get(0)),
     }
 }
@@ -80,8 +91,9 @@ pub fn observation_rows(
     offset: i64,
 ) -> rusqlite::Result<Vec<Observation>> {
     conn.prepare_cached(&format!(
-        "SELECT {OBS_COLS} FROM observations WHERE {PROJECT} AND id > ?4
-         ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3"
+        "SELECT {OBS_COLS} FROM observations WHERE {} AND id > ?4
+         ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3",
+        project_cond(project)
     ))?
     .query_map(params![project, limit, offset, after], observation)?
     .collect()
@@ -109,8 +121,9 @@ pub fn summary_rows(
     conn.prepare_cached(&format!(
         "SELECT id, session_id, project, request, investigated, learned, completed, next_steps,
                notes, files_read, files_edited, created_at
-             FROM session_summaries WHERE {PROJECT} AND id > ?4
-             ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3"
+             FROM session_summaries WHERE {} AND id > ?4
+             ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3",
+        project_cond(project)
     ))?
     .query_map(params![project, limit, offset, after], |r| {
         Ok(Summary {
@@ -153,9 +166,10 @@ pub fn prompt_rows(
     offset: i64,
 ) -> rusqlite::Result<Vec<Prompt>> {
     conn.prepare_cached(&format!(
-            "SELECT id, session_id, prompt_text, prompt_number, created_at FROM user_prompts
-             WHERE {PROJECT} AND id > ?4 ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3"
-        ))?
+        "SELECT id, session_id, prompt_text, prompt_number, created_at FROM user_prompts
+             WHERE {} AND id > ?4 ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3",
+        project_cond(project)
+    ))?
     .query_map(params![project, limit, offset, after], |r| {
         Ok(Prompt {
             id: r.get(0)?,
