@@ -275,14 +275,15 @@ fn main() {
         until(&c, "return document.body.dataset.ready === 'true' && document.querySelectorAll('#list .card').length > 0").await;
         let heap0 = c.execute("return performance.memory.usedJSHeapSize", vec![]).await.unwrap();
         let t = Instant::now();
-        loop {
+        let mut reached = 0;
+        // Bounded: report how far it got rather than hang.
+        while reached < 5_000 && t.elapsed() < Duration::from_secs(90) {
             let off = c.execute("window.scrollTo(0, document.body.scrollHeight); return window.__viewer.offset", vec![]).await.unwrap();
-            if off.as_u64().unwrap() >= 5_000 {
-                break;
-            }
+            reached = off.as_u64().unwrap();
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let scrolled = t.elapsed();
+        println!("  records loaded by scrolling: {reached}");
         let after = c.execute("return [performance.memory.usedJSHeapSize, document.querySelectorAll('#list .card').length, document.getElementsByTagName('*').length]", vec![]).await.unwrap();
         println!("## scrolling through 5,000 records");
         println!(

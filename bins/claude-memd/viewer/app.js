@@ -494,6 +494,9 @@ function wire() {
   new IntersectionObserver((entries) => {
     if (entries.some((e) => e.isIntersecting)) loadMore();
   }, { rootMargin: '400px' }).observe($('sentinel'));
+  // The observer only reports changes: a sentinel that stayed in view while a page was
+  // loading would stall the scroll. Scrolling checks again.
+  window.addEventListener('scroll', () => { if (sentinelVisible()) loadMore(); }, { passive: true });
 }
 
 async function start() {
