@@ -100,6 +100,9 @@ _claudectl() {
             claudectl__subcmd__help__subcmd__mem,import)
                 cmd="claudectl__subcmd__help__subcmd__mem__subcmd__import"
                 ;;
+            claudectl__subcmd__help__subcmd__mem,open)
+                cmd="claudectl__subcmd__help__subcmd__mem__subcmd__open"
+                ;;
             claudectl__subcmd__help__subcmd__mem,prune)
                 cmd="claudectl__subcmd__help__subcmd__mem__subcmd__prune"
                 ;;
@@ -163,6 +166,9 @@ _claudectl() {
             claudectl__subcmd__mem,import)
                 cmd="claudectl__subcmd__mem__subcmd__import"
                 ;;
+            claudectl__subcmd__mem,open)
+                cmd="claudectl__subcmd__mem__subcmd__open"
+                ;;
             claudectl__subcmd__mem,prune)
                 cmd="claudectl__subcmd__mem__subcmd__prune"
                 ;;
@@ -186,6 +192,9 @@ _claudectl() {
                 ;;
             claudectl__subcmd__mem__subcmd__help,import)
                 cmd="claudectl__subcmd__mem__subcmd__help__subcmd__import"
+                ;;
+            claudectl__subcmd__mem__subcmd__help,open)
+                cmd="claudectl__subcmd__mem__subcmd__help__subcmd__open"
                 ;;
             claudectl__subcmd__mem__subcmd__help,prune)
                 cmd="claudectl__subcmd__mem__subcmd__help__subcmd__prune"
@@ -485,7 +494,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__mem)
-            opts="search timeline show context prune import stats"
+            opts="search timeline show context prune import stats open"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -513,6 +522,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__mem__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mem__subcmd__open)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -893,7 +916,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem)
-            opts="-h --help search timeline show get context prune import stats help"
+            opts="-h --help search timeline show get context prune import stats open help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -929,7 +952,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem__subcmd__help)
-            opts="search timeline show context prune import stats help"
+            opts="search timeline show context prune import stats open help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -971,6 +994,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem__subcmd__help__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__help__subcmd__open)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1069,6 +1106,20 @@ _claudectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__open)
+            opts="-h --print-url --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -9,7 +9,7 @@ use tokio::sync::broadcast;
 #[derive(Clone, Debug)]
 pub struct Announce {
     /// `observation-created`, `session-summary-created`, `user-prompt-created`,
-    /// `queue-status`.
+    /// `record-deleted`, `queue-status`.
     pub name: &'static str,
     /// The JSON payload.
     pub data: Value,
@@ -46,6 +46,14 @@ impl Announce {
             name: "session-summary-created",
             data: json!({"id": id, "session_id": session_id, "project": project,
                          "request": request}),
+        }
+    }
+
+    /// A record forgotten (`record` is `observation`, `summary` or `prompt`).
+    pub fn deleted(record: &str, id: i64, project: &str) -> Announce {
+        Announce {
+            name: "record-deleted",
+            data: json!({"record": record, "id": id, "project": project}),
         }
     }
 

@@ -10,6 +10,8 @@ mod announce;
 mod cli;
 mod context;
 mod drain;
+mod feed;
+mod forget;
 mod import;
 mod intake;
 mod local;
@@ -29,6 +31,7 @@ mod stats;
 use clap::Parser;
 use claude_daemons::config::{Config, Provider as ProviderKind};
 use claude_daemons::daemon::{self, Activity, Context, Exit, Service, StartupError};
+use claude_daemons::http::viewer_login::ViewerLogin;
 use claude_daemons::paths::Daemon;
 use claude_daemons::spool::Spool;
 use claude_daemons::store::{self, Db, Durability};
@@ -61,6 +64,8 @@ pub struct Memd {
     pub started: Instant,
     provider: &'static str,
     observer: Option<Arc<observer::Status>>,
+    /// Browser logins for the viewer (absent when `viewer_port = 0`).
+    pub viewer: Option<Arc<ViewerLogin>>,
     supervisor_socket: std::path::PathBuf,
 }
 
@@ -85,6 +90,10 @@ impl Service for Memd {
 
     fn db_path(&self) -> Option<&Path> {
         Some(self.db.path())
+    }
+
+    fn viewer_login(&self) -> Option<Arc<ViewerLogin>> {
+        self.viewer.clone()
     }
 
     async fn on_exit(&self) {
@@ -112,6 +121,14 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
     let processing = store::open(&path, &schema::SCHEMA, Durability::Normal)?;
     // The writer and the processor take turns at the write lock many times a second;
     // SQLite's default busy wait backs off to 100 ms sleeps, which would stall both.
+    // A forgotten record must leave no copy: every connection zeroes what it frees or
+    // rewrites (see forget.rs).
+    for c in [&reader, &writer, &processing] {
+        forget::secure(c).map_err(|e| StartupError::Other {
+            message: format!("database {}: {e}", path.display()),
+            exit: Exit::Failure,
+        })?;
+    }
     for c in [&writer, &processing] {
         c.busy_handler(Some(short_busy_wait))
             .map_err(|e| StartupError::Other {
@@ -126,6 +143,7 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
         ProviderKind::Claude => {
             // The observer's own connection: its spend, sessions and the prompts it reads.
             let conn = store::open(&path, &schema::SCHEMA, Durability::Normal)?;
+            let _ = forget::secure(&conn);
             conn.busy_handler(Some(short_busy_wait))
                 .map_err(|e| StartupError::Other {
                     message: format!("database {}: {e}", path.display()),
@@ -180,7 +198,19 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
         shutdown: ctx.shutdown.clone(),
         db: db.clone(),
     });
+    let viewer = if config.memory.viewer_port == 0 {
+        None
+    } else {
+        let key = ctx.paths.state_dir.join("viewer-key");
+        Some(Arc::new(ViewerLogin::load_or_create(&key).map_err(
+            |e| StartupError::Other {
+                message: format!("viewer login secret {}: {e}", key.display()),
+                exit: Exit::Failure,
+            },
+        )?))
+    };
     Ok(Memd {
+        viewer,
         db,
         intake,
         drain,

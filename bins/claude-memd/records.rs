@@ -46,11 +46,29 @@ pub fn get_observation(conn: &Connection, id: i64) -> rusqlite::Result<Option<Ob
 /// A page, newest first, and the total: `(items, total)`.
 pub type Page<T> = (Vec<T>, i64);
 
-const PROJECT: &str = "(?1 IS NULL OR project = ?1 OR project_name = ?1)";
+/// The project condition on `?1` (a project key or display name). Two texts rather than
+/// `?1 IS NULL OR …`, which SQLite plans once for both cases: with a project it can then
+/// use the two project indexes instead of walking every row in time order.
+fn project_cond(project: Option<&str>) -> &'static str {
+    match project {
+        None => "?1 IS NULL",
+        Some(_) => "(project = ?1 OR project_name = ?1)",
+    }
+}
 
 fn total(conn: &Connection, table: &str, project: Option<&str>) -> rusqlite::Result<i64> {
-    conn.prepare_cached(&format!("SELECT count(*) FROM {table} WHERE {PROJECT}"))?
-        .query_row([project], |r| r.get(0))
+    match project {
+        // A bare count uses SQLite's b-tree count; the filter would visit every row.
+        None => conn
+            .prepare_cached(&format!("SELECT count(*) FROM {table}"))?
+            .query_row([], |r| r.get(0)),
+        Some(_) => conn
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM {table} WHERE {}",
+                project_cond(project)
+            ))?
+            .query_row([project], |r| r.get(0)),
+    }
 }
 
 /// Observations, newest first.
@@ -60,14 +78,25 @@ pub fn observations(
     limit: i64,
     offset: i64,
 ) -> rusqlite::Result<Page<Observation>> {
-    let items = conn
-        .prepare_cached(&format!(
-            "SELECT {OBS_COLS} FROM observations WHERE {PROJECT}
-             ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3"
-        ))?
-        .query_map(params![project, limit, offset], observation)?
-        .collect::<rusqlite::Result<_>>()?;
+    let items = observation_rows(conn, project, 0, limit, offset)?;
     Ok((items, total(conn, "observations", project)?))
+}
+
+/// Observations with an id above `after`, newest first.
+pub fn observation_rows(
+    conn: &Connection,
+    project: Option<&str>,
+    after: i64,
+    limit: i64,
+    offset: i64,
+) -> rusqlite::Result<Vec<Observation>> {
+    conn.prepare_cached(&format!(
+        "SELECT {OBS_COLS} FROM observations WHERE {} AND id > ?4
+         ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3",
+        project_cond(project)
+    ))?
+    .query_map(params![project, limit, offset, after], observation)?
+    .collect()
 }
 
 /// Summaries, newest first.
@@ -77,33 +106,44 @@ pub fn summaries(
     limit: i64,
     offset: i64,
 ) -> rusqlite::Result<Page<Summary>> {
-    let items = conn
-        .prepare_cached(&format!(
-            "SELECT id, session_id, project, request, investigated, learned, completed, next_steps,
-               notes, files_read, files_edited, created_at
-             FROM session_summaries WHERE {PROJECT}
-             ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3"
-        ))?
-        .query_map(params![project, limit, offset], |r| {
-            Ok(Summary {
-                id: r.get(0)?,
-                session_id: r.get(1)?,
-                project: r.get(2)?,
-                text: SummaryText {
-                    request: r.get(3)?,
-                    investigated: r.get(4)?,
-                    learned: r.get(5)?,
-                    completed: r.get(6)?,
-                    next_steps: r.get(7)?,
-                    notes: r.get(8)?,
-                    files_read: list(r.get(9)?),
-                    files_edited: list(r.get(10)?),
-                },
-                created_at: r.get(11)?,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let items = summary_rows(conn, project, 0, limit, offset)?;
     Ok((items, total(conn, "session_summaries", project)?))
+}
+
+/// Summaries with an id above `after`, newest first.
+pub fn summary_rows(
+    conn: &Connection,
+    project: Option<&str>,
+    after: i64,
+    limit: i64,
+    offset: i64,
+) -> rusqlite::Result<Vec<Summary>> {
+    conn.prepare_cached(&format!(
+        "SELECT id, session_id, project, request, investigated, learned, completed, next_steps,
+               notes, files_read, files_edited, created_at
+             FROM session_summaries WHERE {} AND id > ?4
+             ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3",
+        project_cond(project)
+    ))?
+    .query_map(params![project, limit, offset, after], |r| {
+        Ok(Summary {
+            id: r.get(0)?,
+            session_id: r.get(1)?,
+            project: r.get(2)?,
+            text: SummaryText {
+                request: r.get(3)?,
+                investigated: r.get(4)?,
+                learned: r.get(5)?,
+                completed: r.get(6)?,
+                next_steps: r.get(7)?,
+                notes: r.get(8)?,
+                files_read: list(r.get(9)?),
+                files_edited: list(r.get(10)?),
+            },
+            created_at: r.get(11)?,
+        })
+    })?
+    .collect()
 }
 
 /// Prompts, newest first.
@@ -113,22 +153,33 @@ pub fn prompts(
     limit: i64,
     offset: i64,
 ) -> rusqlite::Result<Page<Prompt>> {
-    let items = conn
-        .prepare_cached(&format!(
-            "SELECT id, session_id, prompt_text, prompt_number, created_at FROM user_prompts
-             WHERE {PROJECT} ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3"
-        ))?
-        .query_map(params![project, limit, offset], |r| {
-            Ok(Prompt {
-                id: r.get(0)?,
-                session_id: r.get(1)?,
-                prompt: r.get(2)?,
-                prompt_number: r.get(3)?,
-                created_at: r.get(4)?,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let items = prompt_rows(conn, project, 0, limit, offset)?;
     Ok((items, total(conn, "user_prompts", project)?))
+}
+
+/// Prompts with an id above `after`, newest first.
+pub fn prompt_rows(
+    conn: &Connection,
+    project: Option<&str>,
+    after: i64,
+    limit: i64,
+    offset: i64,
+) -> rusqlite::Result<Vec<Prompt>> {
+    conn.prepare_cached(&format!(
+        "SELECT id, session_id, prompt_text, prompt_number, created_at FROM user_prompts
+             WHERE {} AND id > ?4 ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3",
+        project_cond(project)
+    ))?
+    .query_map(params![project, limit, offset, after], |r| {
+        Ok(Prompt {
+            id: r.get(0)?,
+            session_id: r.get(1)?,
+            prompt: r.get(2)?,
+            prompt_number: r.get(3)?,
+            created_at: r.get(4)?,
+        })
+    })?
+    .collect()
 }
 
 /// Seed 000 `/api/stats`: counts per project (by display name) and in total.

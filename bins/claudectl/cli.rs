@@ -234,6 +234,24 @@ pub enum MemCommand {
     Import(MemImportArgs),
     /// Counts per project.
     Stats(JsonFlag),
+    /// Open the memory viewer: a one-time login link to the web page on the loopback port.
+    #[command(long_about = OPEN_LONG)]
+    Open(MemOpenArgs),
+}
+
+const OPEN_LONG: &str = "Open the memory viewer: a one-time login link to the web page on \
+claude-memd's loopback port ([memory] viewer_port, 37777).
+
+The link works once and for a minute; visiting it sets a session cookie (HttpOnly, \
+SameSite=Strict, 30 days) and shows the page. In a desktop session the link is opened with \
+xdg-open (open on macOS); otherwise, or with --print-url, it is only printed.";
+
+/// Arguments of `claudectl mem open`.
+#[derive(clap::Args, Debug)]
+pub struct MemOpenArgs {
+    /// Only print the link; do not start a browser.
+    #[arg(long)]
+    pub print_url: bool,
 }
 
 /// Arguments of `claudectl mem search`.

@@ -384,6 +384,16 @@ fn claude_code(config: &Config) -> Check {
     )
 }
 
+/// The memory viewer's address (not probed: a connection would start a socket-activated
+/// claude-memd).
+fn viewer(config: &Config) -> Check {
+    let detail = match config.memory.viewer_port {
+        0 => "off ([memory] viewer_port = 0)".to_string(),
+        port => format!("http://127.0.0.1:{port}/ (log in with `claudectl mem open`)"),
+    };
+    check("memory viewer", Ok(detail))
+}
+
 fn broker(config: &Config) -> Check {
     let Some(url) = &config.mesh.broker_url else {
         return check("mesh broker", Ok("none configured (local mode)".into()));
@@ -466,6 +476,7 @@ pub fn doctor(args: DoctorArgs) -> Result<ExitCode> {
     let config = config.unwrap_or_default();
     checks.push(claude_code(&config));
     checks.push(broker(&config));
+    checks.push(viewer(&config));
     // launchd agents write plain files (~/Library/Logs); only systemd has a journal.
     if !cfg!(target_os = "macos") {
         checks.push(journal());

@@ -152,6 +152,17 @@ fn spool_line(u: &Usage) -> String {
     line
 }
 
+/// Where claude-memd's viewer is served: its TCP listener, if it has one.
+fn viewer(h: &Health) -> Option<String> {
+    if h.program != "claude-memd" {
+        return None;
+    }
+    Some(match h.listeners.iter().find(|l| !l.starts_with('/')) {
+        Some(addr) => format!("viewer: http://{addr}/ (log in with `claudectl mem open`)"),
+        None => "viewer: off ([memory] viewer_port = 0)".into(),
+    })
+}
+
 /// Run `claudectl status`.
 pub fn status(args: StatusArgs) -> Result<ExitCode> {
     let paths = Paths::from_env();
@@ -176,6 +187,9 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
             }
             if let Some(u) = &s.spool {
                 println!("    {}", clean(&spool_line(u)));
+            }
+            if let Some(line) = s.health.as_ref().and_then(viewer) {
+                println!("    {}", clean(&line));
             }
             println!("    socket: {}", clean(&s.socket));
         }

@@ -8,7 +8,8 @@ use super::logging;
 use super::notify::Notifier;
 use crate::api::{Health, HealthStatus, Version, API_VERSION};
 use crate::config::Config;
-use crate::http::guard::{tcp_guard, Token};
+use crate::http::guard::{tcp_guard, TcpAuth, Token};
+use crate::http::viewer_login::ViewerLogin;
 use crate::http::{serve, Endpoint, StopReason};
 use crate::paths::{Daemon, Paths};
 use crate::permissions;
@@ -69,6 +70,11 @@ pub trait Service: Send + Sync + 'static {
 
     /// The database file, shown in health output.
     fn db_path(&self) -> Option<&Path> {
+        None
+    }
+
+    /// Browser logins for a web page on the TCP listener (claude-memd's viewer).
+    fn viewer_login(&self) -> Option<Arc<ViewerLogin>> {
         None
     }
 
@@ -282,8 +288,12 @@ async fn serve_until_done<S: Service>(
                         source,
                     },
                 )?;
+                let auth = TcpAuth {
+                    token,
+                    viewer: service.viewer_login(),
+                };
                 api.clone()
-                    .layer(axum::middleware::from_fn_with_state(token, tcp_guard))
+                    .layer(axum::middleware::from_fn_with_state(auth, tcp_guard))
             }
         };
         endpoints.push(Endpoint { listener, router });

@@ -5,6 +5,7 @@ pub mod client;
 pub mod guard;
 mod peer;
 mod serve;
+pub mod viewer_login;
 
 pub use client::{ClientError, Response, UnixClient};
 pub use serve::{serve, Endpoint, StopReason};

@@ -19,6 +19,8 @@ pub struct Memd {
     pub dir: tempfile::TempDir,
     /// The daemon process.
     pub child: Option<Child>,
+    /// The viewer's loopback port (0: off, the default here).
+    pub viewer_port: u16,
 }
 
 impl Memd {
@@ -29,13 +31,31 @@ impl Memd {
 
     /// Start a fresh daemon with `config` as its config.toml.
     pub fn start_with_config(config: &str) -> Memd {
-        let mut m = Memd::prepare(config);
+        Memd::start_on(config, 0)
+    }
+
+    /// Start a fresh daemon serving the viewer on a free loopback port.
+    pub fn start_with_viewer() -> Memd {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Memd::start_on("", port)
+    }
+
+    fn start_on(config: &str, viewer_port: u16) -> Memd {
+        let mut m = Memd::prepare_on(config, viewer_port);
         m.spawn();
         m
     }
 
     /// The directories and config of a fresh daemon, not started yet ([`Memd::spawn`]).
     pub fn prepare(config: &str) -> Memd {
+        Memd::prepare_on(config, 0)
+    }
+
+    fn prepare_on(config: &str, viewer_port: u16) -> Memd {
         let dir = scratch::kept(
             tempfile::Builder::new()
                 .prefix("cdm")
@@ -45,7 +65,11 @@ impl Memd {
         std::fs::create_dir_all(dir.path().join("run")).unwrap();
         std::fs::create_dir_all(dir.path().join("state")).unwrap();
         std::fs::write(dir.path().join("config.toml"), config).unwrap();
-        Memd { dir, child: None }
+        Memd {
+            dir,
+            child: None,
+            viewer_port,
+        }
     }
 
     /// Environment pointing a daemon, a hook or Claude Code at this instance.
@@ -77,7 +101,10 @@ impl Memd {
             .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_claude-memd"));
         cmd.args(["--foreground", "--idle-timeout", "0"])
-            .env("CLAUDE_DAEMONS_MEMORY_VIEWER_PORT", "0")
+            .env(
+                "CLAUDE_DAEMONS_MEMORY_VIEWER_PORT",
+                self.viewer_port.to_string(),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);

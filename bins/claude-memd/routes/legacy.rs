@@ -1,6 +1,6 @@
 //! Seed 000's routes, with its paths and JSON shapes: `/health`, `/api/*` and
 //! `/sessions/:sessionDbId/*` (`:sessionDbId` is the session's row id). The viewer page
-//! (`GET /`) belongs to a later issue.
+//! (`GET /`) is in viewer.rs.
 
 use super::hooks::accept;
 use super::{with_db, ApiResult, Fail};
@@ -103,7 +103,7 @@ pub async fn get_settings(State(m): State<Arc<Memd>>) -> ApiResult<Value> {
         let mut out = Map::new();
         out.insert("sidebarOpen".into(), true.into());
         out.insert("selectedProject".into(), Value::Null);
-        out.insert("theme".into(), "dark".into());
+        out.insert("theme".into(), "system".into());
         let mut st = c.prepare_cached("SELECT key, value FROM settings ORDER BY key")?;
         for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
             let (k, v) = row?;

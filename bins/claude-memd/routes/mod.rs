@@ -1,16 +1,19 @@
-//! The HTTP API: hook intake, queries, seed 000's routes and the live stream.
+//! The HTTP API: hook intake, queries, deletes, seed 000's routes, the live stream and the
+//! viewer page.
 
+mod forget;
 pub mod hooks;
 mod import;
 mod legacy;
 mod query;
 mod stream;
+mod viewer;
 
 use crate::Memd;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use claude_daemons::api::memory::{ApiError, MAX_HOOK_BYTES, MAX_IMPORT_BYTES};
 use std::sync::Arc;
@@ -31,7 +34,15 @@ pub fn router(m: Arc<Memd>) -> Router {
         .merge(imports)
         .route("/v1/search", get(query::search))
         .route("/v1/timeline", get(query::timeline))
-        .route("/v1/observations/{id}", get(query::observation))
+        .route(
+            "/v1/observations/{id}",
+            get(query::observation).delete(forget::observation),
+        )
+        .route("/v1/summaries/{id}", delete(forget::summary))
+        .route("/v1/prompts/{id}", delete(forget::prompt))
+        .route("/v1/viewer/login", post(viewer::login))
+        .route("/", get(viewer::index))
+        .route("/assets/{name}", get(viewer::asset))
         .route("/v1/context", get(query::context))
         .route("/v1/prune", post(query::prune))
         .route("/health", get(legacy::health))
@@ -46,7 +57,7 @@ pub fn router(m: Arc<Memd>) -> Router {
         )
         .route("/sessions/{id}/init", post(legacy::init))
         .route("/sessions/{id}/status", get(legacy::status))
-        .route("/sessions/{id}", axum::routing::delete(legacy::delete))
+        .route("/sessions/{id}", delete(legacy::delete))
         .layer(DefaultBodyLimit::max(1 << 20))
         .with_state(m)
 }

@@ -1,8 +1,9 @@
-//! `claudectl mem`: search, timeline, show, context, prune, import and stats against
-//! claude-memd.
+//! `claudectl mem`: search, timeline, show, context, prune, import, stats and the viewer's
+//! login link, against claude-memd.
 
 mod claude_mem;
 mod import;
+mod open;
 mod prune;
 
 use crate::cli::{MemCommand, MemContextArgs, MemSearchArgs, MemTimelineArgs};
@@ -27,6 +28,7 @@ pub fn run(cmd: MemCommand) -> anyhow::Result<ExitCode> {
         MemCommand::Prune(a) => prune::run(api, a),
         MemCommand::Import(a) => import::run(api, a),
         MemCommand::Stats(a) => stats(&api, a.json),
+        MemCommand::Open(a) => open::run(&api, a),
     })
 }
 
