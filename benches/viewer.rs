@@ -11,13 +11,15 @@
 
 #[path = "support.rs"]
 mod support;
+#[path = "../tests/support/webdriver.rs"]
+mod webdriver;
 
 use claude_daemons::http::UnixClient;
-use fantoccini::{Client, ClientBuilder};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::{report, Samples};
+use webdriver::Client;
 
 const TOTAL: usize = 100_000;
 
@@ -144,12 +146,7 @@ async fn browser(driver_port: u16, profile: &std::path::Path) -> Client {
             ],
         },
     });
-    let Value::Object(caps) = caps else {
-        unreachable!()
-    };
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{driver_port}"))
+    Client::connect(driver_port, caps)
         .await
         .expect("a Chromium session (chromium and chromedriver: run scripts/test)")
 }

@@ -1,5 +1,5 @@
 //! The memory viewer in a real browser: Debian's headless Chromium driven over WebDriver
-//! (chromedriver, through fantoccini) against a real claude-memd fed through `/v1/hook`.
+//! (chromedriver, through tests/support/webdriver.rs) against a real claude-memd fed through `/v1/hook`.
 //! Login through the one-time link, records rendering, live cards without a reload, nothing
 //! missed across a dropped stream, scrolling with a bounded DOM, the project filter, search,
 //! delete, the theme across a reload, no request off loopback and no console errors. The
@@ -7,13 +7,15 @@
 
 #[path = "support/memd.rs"]
 mod memd;
+#[path = "support/webdriver.rs"]
+mod webdriver;
 
-use fantoccini::{Client, ClientBuilder, Locator};
 use memd::{contains, git_init, Memd};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use webdriver::{Client, Locator};
 
 /// Generous: the machine may be loaded; every wait ends as soon as its condition holds.
 const WAIT: Duration = Duration::from_secs(60);
@@ -89,13 +91,7 @@ impl Driver {
                 ],
             },
         });
-        let Value::Object(caps) = caps else {
-            unreachable!()
-        };
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", self.port))
+        Client::connect(self.port, caps)
             .await
             .expect("a Chromium session")
     }
