@@ -5,6 +5,8 @@
 //! not; once space returns everything is stored with no restart, and the database passes
 //! `PRAGMA integrity_check`.
 
+#[path = "support/hook.rs"]
+mod hook;
 #[path = "support/memd.rs"]
 mod memd;
 #[path = "support/repo.rs"]
@@ -17,7 +19,7 @@ use memd::{hook_bin, Memd};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A hook may take its deadline (300 ms) plus what a loaded machine adds to starting it.
@@ -45,22 +47,8 @@ fn event(m: &Memd, i: usize) -> Value {
 fn hook(m: &Memd, payload: &Value) {
     let started = Instant::now();
     let mut cmd = Command::new(hook_bin());
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in m.env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+    cmd.envs(m.env());
+    hook::run_silent(cmd, payload.to_string().as_bytes());
     assert!(
         started.elapsed() < QUICK,
         "hook took {:?}",
