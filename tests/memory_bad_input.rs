@@ -1,6 +1,8 @@
 //! Bad input: claude-hook stays silent and exits 0, the API answers 4xx with a reason, the
 //! database is unchanged; and the hook is bounded when the daemon is down or silent.
 
+#[path = "support/hook.rs"]
+mod hook;
 #[path = "support/http.rs"]
 mod http;
 #[path = "support/memd.rs"]
@@ -8,8 +10,7 @@ mod memd;
 
 use memd::{git_init, hook_bin, Memd};
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 fn counts(m: &Memd) -> Vec<i64> {
@@ -28,20 +29,8 @@ fn counts(m: &Memd) -> Vec<i64> {
 /// Run claude-hook with `stdin`; returns (exit code, stdout, stderr).
 fn hook(m: &Memd, stdin: &[u8]) -> (i32, Vec<u8>, Vec<u8>) {
     let mut cmd = Command::new(hook_bin());
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in m.env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
+    cmd.envs(m.env());
+    let out = hook::run(cmd, stdin);
     (out.status.code().unwrap_or(-1), out.stdout, out.stderr)
 }
 

@@ -5,6 +5,8 @@
 //! not; once space returns everything is stored with no restart, and the database passes
 //! `PRAGMA integrity_check`.
 
+#[path = "support/hook.rs"]
+mod hook;
 #[path = "support/memd.rs"]
 mod memd;
 #[path = "support/repo.rs"]
@@ -16,8 +18,8 @@ use claude_daemons::spool::Spool;
 use memd::{hook_bin, Memd};
 use serde_json::{json, Value};
 use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A hook may take its deadline (300 ms) plus what a loaded machine adds to starting it.
@@ -45,22 +47,8 @@ fn event(m: &Memd, i: usize) -> Value {
 fn hook(m: &Memd, payload: &Value) {
     let started = Instant::now();
     let mut cmd = Command::new(hook_bin());
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in m.env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+    cmd.envs(m.env());
+    hook::run_silent(cmd, payload.to_string().as_bytes());
     assert!(
         started.elapsed() < QUICK,
         "hook took {:?}",
@@ -121,6 +109,17 @@ fn mount_tmpfs(at: &Path, size: &str) {
     assert!(ok, "mount tmpfs on {}", at.display());
 }
 
+/// claude-memd with `reserve_mb` as its disk reserve, started on a tmpfs of `size` mounted
+/// on its state directory; and that directory.
+fn on_tmpfs(reserve_mb: u64, size: &str) -> (Memd, PathBuf) {
+    let mut m = Memd::prepare(&format!("[memory]\ndisk_reserve_mb = {reserve_mb}\n"));
+    let state = m.dir.path().join("state");
+    mount_tmpfs(&state, size);
+    std::fs::create_dir_all(m.dir.path().join("work")).unwrap();
+    m.spawn();
+    (m, state)
+}
+
 #[test]
 fn a_full_disk_spools_refuses_with_507_and_recovers_without_restart() {
     if !user_manager::inside() {
@@ -128,11 +127,7 @@ fn a_full_disk_spools_refuses_with_507_and_recovers_without_restart() {
             "a_full_disk_spools_refuses_with_507_and_recovers_without_restart",
         );
     }
-    let mut m = Memd::prepare("[memory]\ndisk_reserve_mb = 8\n");
-    let state = m.dir.path().join("state");
-    mount_tmpfs(&state, "32m");
-    std::fs::create_dir_all(m.dir.path().join("work")).unwrap();
-    m.spawn();
+    let (mut m, state) = on_tmpfs(8, "32m");
     let pid = m.child.as_ref().unwrap().id();
     for i in 0..4 {
         hook(&m, &event(&m, i));
@@ -209,11 +204,7 @@ fn without_a_reserve_a_full_disk_is_507_not_a_corrupt_database() {
             "without_a_reserve_a_full_disk_is_507_not_a_corrupt_database",
         );
     }
-    let mut m = Memd::prepare("[memory]\ndisk_reserve_mb = 0\n");
-    let state = m.dir.path().join("state");
-    mount_tmpfs(&state, "16m");
-    std::fs::create_dir_all(m.dir.path().join("work")).unwrap();
-    m.spawn();
+    let (mut m, state) = on_tmpfs(0, "16m");
     hook(&m, &event(&m, 0));
     fill(&state, "filler", 0);
     // Big events, so that the WAL must grow: SQLite itself runs out of space.

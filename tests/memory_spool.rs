@@ -4,6 +4,8 @@
 //! the hook gave up on an event the daemon then committed, and when the daemon is killed in
 //! the middle of draining.
 
+#[path = "support/hook.rs"]
+mod hook;
 #[path = "support/memd.rs"]
 mod memd;
 
@@ -11,8 +13,7 @@ use claude_daemons::spool::{Limits, Spool};
 use memd::{hook_bin, Memd};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// claude-hook's deadline for tool and prompt events (the default `hook_timeout_ms`).
@@ -50,19 +51,9 @@ fn event(m: &Memd, client: usize, i: usize) -> Value {
 fn hook(m: &Memd, payload: &[u8]) -> Duration {
     let started = Instant::now();
     let mut cmd = Command::new(hook_bin());
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in m.env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn claude-hook");
-    child.stdin.take().unwrap().write_all(payload).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let took = started.elapsed();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
-    took
+    cmd.envs(m.env());
+    hook::run_silent(cmd, payload);
+    started.elapsed()
 }
 
 /// `per_client` hooks from each of [`CLIENTS`] threads at once; every hook's duration.
@@ -150,6 +141,23 @@ fn all_stored_once(m: &Memd, expected: usize) {
     assert_eq!(spool(m).usage().unwrap().lost, 0, "nothing lost");
 }
 
+/// `POST /v1/hook` with `key` as its idempotency key, the way a hook sends it; (status, body).
+fn post_keyed(m: &Memd, key: &str, body: &str) -> (u16, String) {
+    let r = m
+        .client(Duration::from_secs(20))
+        .request(
+            "POST",
+            "/v1/hook",
+            &[
+                ("content-type", "application/json"),
+                ("idempotency-key", key),
+            ],
+            Some(body.as_bytes()),
+        )
+        .unwrap();
+    (r.status, String::from_utf8_lossy(&r.body).into_owned())
+}
+
 fn signal(m: &Memd, sig: i32) {
     let pid = m.child.as_ref().unwrap().id() as i32;
     // SAFETY: kill(2) on our own child.
@@ -209,19 +217,8 @@ fn kill_9_while_draining_stores_everything_once() {
     for i in 0..COMMITTED {
         let key = format!("01COMMITTED{i:05}");
         let body = event(&m, 9, i).to_string();
-        let r = m
-            .client(Duration::from_secs(20))
-            .request(
-                "POST",
-                "/v1/hook",
-                &[
-                    ("content-type", "application/json"),
-                    ("idempotency-key", &key),
-                ],
-                Some(body.as_bytes()),
-            )
-            .unwrap();
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let (status, answer) = post_keyed(&m, &key, &body);
+        assert_eq!(status, 200, "{answer}");
         s.write(&key, body.as_bytes(), limits).unwrap();
     }
     m.stop();
@@ -255,19 +252,7 @@ fn invalid_idempotency_keys_are_refused() {
     let m = Memd::start();
     let body = event(&m, 0, 1).to_string();
     for key in ["", "../x", "a b", &"k".repeat(129)] {
-        let r = m
-            .client(Duration::from_secs(20))
-            .request(
-                "POST",
-                "/v1/hook",
-                &[
-                    ("content-type", "application/json"),
-                    ("idempotency-key", key),
-                ],
-                Some(body.as_bytes()),
-            )
-            .unwrap();
-        assert_eq!(r.status, 400, "{key:?}");
+        assert_eq!(post_keyed(&m, key, &body).0, 400, "{key:?}");
     }
     assert_eq!(m.count("SELECT count(*) FROM events"), 0);
 }

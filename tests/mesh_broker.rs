@@ -23,17 +23,7 @@ fn tmp() -> tempfile::TempDir {
 }
 
 fn member(root: &Path, nats: &Nats, name: &str, secret: &str) -> Meshd {
-    let url = nats.url();
-    Meshd::start(
-        &root.join(name),
-        &[
-            ("CLAUDE_DAEMONS_MESH_BROKER_URL", url.as_str()),
-            ("CLAUDE_DAEMONS_MESH_MESH", "team"),
-            ("CLAUDE_DAEMONS_MESH_MESH_SECRET", secret),
-            ("CLAUDE_DAEMONS_MESH_DISPLAY_NAME", name),
-            ("CLAUDE_DAEMONS_MESH_HEARTBEAT_SECS", "1"),
-        ],
-    )
+    Meshd::member(root, &nats.url(), name, secret)
 }
 
 fn bodies(items: &[Value]) -> Vec<String> {

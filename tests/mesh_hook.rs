@@ -3,30 +3,19 @@
 //! untrusted), UserPromptSubmit / Stop set working / idle, SessionEnd leaves. Real hook
 //! binary, real claude-meshd; no claude-memd, which the hook must shrug off.
 
+#[path = "support/hook.rs"]
+mod hook;
 #[path = "support/meshd.rs"]
 mod meshd;
 
 use meshd::Meshd;
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn hook(m: &Meshd, payload: Value) -> (String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_claude-hook"))
-        .envs(m.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "a hook always exits 0");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_claude-hook"));
+    cmd.envs(m.env.iter().map(|(k, v)| (k, v)));
+    let out = hook::run_ok(cmd, payload.to_string().as_bytes());
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

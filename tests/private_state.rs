@@ -5,8 +5,13 @@
 
 #[path = "support/daemon.rs"]
 mod daemon;
+#[path = "support/hook.rs"]
+mod hook;
+#[path = "support/http.rs"]
+mod http;
 
 use daemon::KillOnDrop;
+use http::free_port;
 use serde_json::{json, Value};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -107,30 +112,8 @@ fn loose_under(root: &Path, found: &mut Vec<PathBuf>) -> Vec<String> {
     loose
 }
 
-/// A free loopback port for memd's viewer (so that the API token is written too).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn hook(h: &Home, payload: Value) {
-    let mut child = h
-        .command("claude-hook")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.to_string().as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    hook::run_ok(h.command("claude-hook"), payload.to_string().as_bytes());
 }
 
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {

@@ -7,8 +7,11 @@
 
 #[path = "support/daemon.rs"]
 mod daemon;
+#[path = "support/http.rs"]
+mod http;
 
 use daemon::{Dirs, TestDaemon};
+use http::free_port;
 use std::os::unix::process::CommandExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,14 +22,6 @@ use tokio::net::TcpStream;
 const CONNECTIONS: usize = 2_000;
 const KEEPALIVE: usize = 1_400;
 const DAEMON_NOFILE: libc::rlim_t = 1_024;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// claude-memd with a TCP listener on `port` and at most 1,024 open files.
 fn memd(port: u16) -> TestDaemon {

@@ -197,13 +197,7 @@ mod tests {
 
     #[test]
     fn first_key_keeps_the_name_across_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = claude_daemons::store::open(
-            &dir.path().join("m.db"),
-            &crate::schema::SCHEMA,
-            claude_daemons::store::Durability::Normal,
-        )
-        .unwrap();
+        let (_dir, conn) = crate::schema::test_db();
         let b = Bindings::default();
         let (seen, w) = b.observe(Kind::Name, "alice", "ka");
         assert_eq!(seen, Seen::Same);

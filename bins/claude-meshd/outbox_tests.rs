@@ -1,17 +1,7 @@
 //! Unit tests of the outbox state machine (kept apart so outbox.rs stays readable).
 use super::*;
-use claude_daemons::store::{self, Durability};
 
-fn db() -> (tempfile::TempDir, Connection) {
-    let dir = tempfile::tempdir().unwrap();
-    let c = store::open(
-        &dir.path().join("m.db"),
-        &crate::schema::SCHEMA,
-        Durability::Normal,
-    )
-    .unwrap();
-    (dir, c)
-}
+use crate::schema::test_db as db;
 
 fn send(id: &str) -> NewSend {
     NewSend {

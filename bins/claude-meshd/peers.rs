@@ -548,4 +548,4 @@ impl OfflineExt for Option<Peer> {
 
 #[cfg(test)]
 #[path = "peers_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -1,17 +1,9 @@
 use super::*;
 
-fn db() -> (tempfile::TempDir, Connection) {
-    let dir = tempfile::tempdir().unwrap();
-    let c = claude_daemons::store::open(
-        &dir.path().join("m.db"),
-        &crate::schema::SCHEMA,
-        claude_daemons::store::Durability::Normal,
-    )
-    .unwrap();
-    (dir, c)
-}
+use crate::schema::test_db as db;
 
-fn remote(key: &str, session: &str, name: &str) -> Peer {
+/// A remote peer record with only its names set (also a fixture for other modules' tests).
+pub(crate) fn remote(key: &str, session: &str, name: &str) -> Peer {
     Peer {
         key: key.into(),
         session_id: session.into(),

@@ -152,22 +152,12 @@ pub fn verify(mesh: &str, key: &str, raw: &[u8]) -> Result<Signed, Rejected> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use claude_daemons::api::mesh::Profile;
 
     fn peer(id: &Identity, session: &str, name: &str) -> Peer {
         Peer {
-            key: id.public_hex().into(),
-            session_id: session.into(),
-            name: name.into(),
-            hostname: None,
-            cwd: None,
-            pid: None,
-            groups: vec![],
-            topics: vec![],
-            profile: Profile::default(),
             local: true,
-            online: true,
             last_seen_at: "2026-01-01T00:00:00.000Z".into(),
+            ..crate::peers::tests::remote(id.public_hex(), session, name)
         }
     }
 

@@ -125,3 +125,17 @@ pub static SCHEMA: Schema = Schema {
         },
     ],
 };
+
+/// A fresh, migrated database in a temporary directory, for unit tests; keep the directory
+/// alive as long as the connection.
+#[cfg(test)]
+pub fn test_db() -> (tempfile::TempDir, rusqlite::Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let c = claude_daemons::store::open(
+        &dir.path().join("m.db"),
+        &SCHEMA,
+        claude_daemons::store::Durability::Normal,
+    )
+    .unwrap();
+    (dir, c)
+}

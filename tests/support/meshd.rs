@@ -36,6 +36,21 @@ impl Meshd {
         m
     }
 
+    /// Member `name` (its directory under `root` and its display name) of the mesh "team"
+    /// with `secret`, on the broker at `url`, with a heartbeat every second; started.
+    pub fn member(root: &Path, url: &str, name: &str, secret: &str) -> Meshd {
+        Meshd::start(
+            &root.join(name),
+            &[
+                ("CLAUDE_DAEMONS_MESH_BROKER_URL", url),
+                ("CLAUDE_DAEMONS_MESH_MESH", "team"),
+                ("CLAUDE_DAEMONS_MESH_MESH_SECRET", secret),
+                ("CLAUDE_DAEMONS_MESH_DISPLAY_NAME", name),
+                ("CLAUDE_DAEMONS_MESH_HEARTBEAT_SECS", "1"),
+            ],
+        )
+    }
+
     /// Directories and environment without starting.
     pub fn configure(root: &Path, env: &[(&str, &str)]) -> Meshd {
         let runtime = root.join("r");

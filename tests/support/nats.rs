@@ -2,6 +2,12 @@
 //! and stopped (or killed) by the tests.
 #![allow(dead_code)]
 
+// Also loaded by the other harnesses a test may include: one copy each is fine.
+#[allow(clippy::duplicate_mod)]
+#[path = "http.rs"]
+mod http;
+
+use http::free_port;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,14 +20,6 @@ pub struct Nats {
     pub port: u16,
     pub store: PathBuf,
     log: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Nats {
