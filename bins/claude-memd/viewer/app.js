@@ -241,6 +241,23 @@ async function loadMore() {
   }
   // A short page on a tall screen: keep filling while the sentinel is still visible.
   if (gen === state.generation && state.hasMore && sentinelVisible()) loadMore();
+  // That check runs before the next frame's scroll anchoring (the trim above moves the
+  // content up); after it the sentinel can sit in view with nothing left to scroll, no
+  // scroll event and no change for the IntersectionObserver to report: the deep scroll
+  // stalled there. Observing anew makes the observer report the sentinel's state after
+  // that frame.
+  else if (gen === state.generation && state.hasMore) watchSentinel();
+}
+
+let sentinelObserver;
+function watchSentinel() {
+  if (!sentinelObserver) {
+    sentinelObserver = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) loadMore();
+    }, { rootMargin: '400px' });
+  }
+  sentinelObserver.unobserve($('sentinel'));
+  sentinelObserver.observe($('sentinel'));
 }
 
 function sentinelVisible() {
@@ -505,9 +522,7 @@ function wire() {
     saveSettings({ sidebarOpen: open });
   });
   $('newer').addEventListener('click', () => { window.scrollTo(0, 0); resetFeed(); });
-  new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting)) loadMore();
-  }, { rootMargin: '400px' }).observe($('sentinel'));
+  watchSentinel();
   // The observer only reports changes: a sentinel that stayed in view while a page was
   // loading would stall the scroll. Scrolling checks again.
   window.addEventListener('scroll', () => { if (sentinelVisible()) loadMore(); }, { passive: true });
