@@ -281,6 +281,11 @@ fn main() {
         }
         let scrolled = t.elapsed();
         println!("  records loaded by scrolling: {reached}");
+        if reached < 5_000 {
+            // Where it stopped: [loading, hasMore, sentinel top, window height, scrollY, page height, errors].
+            let state = c.execute("const v = window.__viewer; const r = document.getElementById('sentinel').getBoundingClientRect(); return [v.loading, v.hasMore, r.top, window.innerHeight, window.scrollY, document.body.scrollHeight, window.__viewerErrors]", vec![]).await.unwrap();
+            println!("  stalled: {state}");
+        }
         let after = c.execute("return [performance.memory.usedJSHeapSize, document.querySelectorAll('#list .card').length, document.getElementsByTagName('*').length]", vec![]).await.unwrap();
         println!("## scrolling through 5,000 records");
         println!(

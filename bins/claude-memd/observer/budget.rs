@@ -93,6 +93,22 @@ pub fn spent(conn: &Connection, session: &str) -> rusqlite::Result<Spent> {
     })
 }
 
+/// Today's UTC day and what all observers spent on it (the session fields stay 0).
+pub fn today(conn: &Connection) -> rusqlite::Result<(String, Spent)> {
+    conn.prepare_cached(
+        "SELECT strftime('%Y-%m-%d', 'now'), coalesce(sum(tokens), 0), coalesce(sum(usd), 0)
+         FROM observer_spend WHERE day = strftime('%Y-%m-%d', 'now')",
+    )?
+    .query_row([], |r| {
+        let spent = Spent {
+            day_tokens: r.get::<_, i64>(1)?.max(0) as u64,
+            day_usd: r.get(2)?,
+            ..Spent::default()
+        };
+        Ok((r.get(0)?, spent))
+    })
+}
+
 /// Every token of a result's `usage`: input, cache writes and reads, output.
 pub fn tokens(usage: Option<&Value>) -> u64 {
     let Some(u) = usage else { return 0 };
@@ -240,5 +256,29 @@ mod tests {
         assert_eq!(chrono_day().len(), 10);
         let u = serde_json::json!({"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 100});
         assert_eq!(tokens(Some(&u)), 115);
+    }
+
+    #[test]
+    fn today_sums_every_session_of_the_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = claude_daemons::store::open(
+            &dir.path().join("m.db"),
+            &crate::schema::SCHEMA,
+            claude_daemons::store::Durability::Normal,
+        )
+        .unwrap();
+        let (day, spent) = today(&c).unwrap();
+        assert_eq!((day.len(), spent.day_tokens, spent.day_usd), (10, 0, 0.0));
+        record(&c, "a", 600, 0.25).unwrap();
+        record(&c, "b", 400, 0.5).unwrap();
+        c.execute(
+            "INSERT INTO observer_spend (session_id, day, requests, tokens, usd)
+             VALUES ('a', '2000-01-01', 1, 9999, 9.0)",
+            [],
+        )
+        .unwrap();
+        let (day, spent) = today(&c).unwrap();
+        assert_eq!(day, chrono_day());
+        assert_eq!((spent.day_tokens, spent.day_usd), (1000, 0.75));
     }
 }

@@ -12,6 +12,7 @@ mod prompts;
 mod status;
 
 pub use status::Status;
+use status::Today;
 
 use crate::local::LocalBuilder;
 use crate::provider::{
@@ -109,7 +110,7 @@ impl ClaudeObserver {
         // claude-hook, its own hooks reach memd. The opt-out marker keeps them out, so the
         // observer never observes (or summarizes) itself.
         std::fs::write(workspace.join(crate::project::OPT_OUT_MARKER), "")?;
-        Ok(ClaudeObserver {
+        let observer = ClaudeObserver {
             conn,
             supervisor: Supervisor::new(socket),
             local: LocalBuilder,
@@ -126,7 +127,24 @@ impl ClaudeObserver {
             live: HashMap::new(),
             adopted: false,
             status,
-        })
+        };
+        // After a restart the header shows what today already cost, not 0.
+        observer.note_today();
+        Ok(observer)
+    }
+
+    /// Today's spend for health (and the viewer's header), read back from the budget table.
+    fn note_today(&self) {
+        match budget::today(&self.conn) {
+            Ok((day, spent)) => self.status.today(Today {
+                day,
+                tokens: spent.day_tokens,
+                usd: spent.day_usd,
+                tokens_cap: self.caps.day_tokens,
+                usd_cap: self.caps.day_usd,
+            }),
+            Err(e) => tracing::debug!(error = %e, "today's observer spend"),
+        }
     }
 
     fn db<T>(&self, r: rusqlite::Result<T>) -> Result<T, ProviderError> {
@@ -236,6 +254,7 @@ impl ClaudeObserver {
                     params![ev.session_id, r.session_id, ev.prompt_number],
                 );
                 let _ = budget::record(&self.conn, &ev.session_id, tokens, usd);
+                self.note_today();
                 Ok(r)
             }
             Err(Unavailable(why)) => {

@@ -18,6 +18,18 @@ struct Inner {
     retry_waiting: i64,
     live: usize,
     last_ms: u64,
+    today: Option<Today>,
+}
+
+/// All observers' spend on one UTC day, with that day's caps (0 = no cap).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Today {
+    /// The UTC day, `YYYY-MM-DD`, as SQLite counts it for the budget.
+    pub day: String,
+    pub tokens: u64,
+    pub usd: f64,
+    pub tokens_cap: u64,
+    pub usd_cap: f64,
 }
 
 /// Shared between the processor thread (writes) and health (reads).
@@ -74,6 +86,11 @@ impl Status {
         self.with(|i| i.retry_waiting = n);
     }
 
+    /// Today's spend so far, as the budget counts it (read back after each answer).
+    pub fn today(&self, today: Today) {
+        self.with(|i| i.today = Some(today));
+    }
+
     /// Observer processes believed alive.
     pub fn live(&self, n: usize) {
         self.with(|i| i.live = n);
@@ -104,6 +121,15 @@ impl Status {
                 "awaiting_retry": i.retry_waiting,
                 "live_observers": i.live,
                 "last_request_ms": i.last_ms,
+                // The viewer's header shows this against the caps; the day lets a reader
+                // tell yesterday's figure (nothing observed since midnight UTC) from today's.
+                "today": i.today.as_ref().map(|t| json!({
+                    "day": t.day,
+                    "tokens": t.tokens,
+                    "usd": t.usd,
+                    "tokens_cap": t.tokens_cap,
+                    "usd_cap": t.usd_cap,
+                })),
             })
         });
         i.unwrap_or(Value::Null)

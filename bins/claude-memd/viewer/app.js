@@ -241,6 +241,23 @@ async function loadMore() {
   }
   // A short page on a tall screen: keep filling while the sentinel is still visible.
   if (gen === state.generation && state.hasMore && sentinelVisible()) loadMore();
+  // That check runs before the next frame's scroll anchoring (the trim above moves the
+  // content up); after it the sentinel can sit in view with nothing left to scroll, no
+  // scroll event and no change for the IntersectionObserver to report: the deep scroll
+  // stalled there. Observing anew makes the observer report the sentinel's state after
+  // that frame.
+  else if (gen === state.generation && state.hasMore) watchSentinel();
+}
+
+let sentinelObserver;
+function watchSentinel() {
+  if (!sentinelObserver) {
+    sentinelObserver = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) loadMore();
+    }, { rootMargin: '400px' });
+  }
+  sentinelObserver.unobserve($('sentinel'));
+  sentinelObserver.observe($('sentinel'));
 }
 
 function sentinelVisible() {
@@ -316,6 +333,22 @@ function showQueue() {
   $('queue').textContent = 'queue ' + (q.pending || 0) + ' pending · ' + (q.processed || 0) + ' processed · ' + (q.failed || 0) + ' failed';
 }
 
+// "observer claude · today 12,345 / 500,000 tokens · $0.42 / $5.00": today's spend (UTC, as
+// the budget counts it) against the day caps; a cap of 0 is no cap.
+function spendText(o) {
+  let text = 'observer ' + o.mode;
+  const t = o.today;
+  // A figure from an earlier UTC day means nothing was observed since midnight.
+  const fresh = t && t.day === new Date().toISOString().slice(0, 10);
+  const tokens = fresh ? t.tokens : 0;
+  const usd = fresh ? t.usd : 0;
+  text += ' · today ' + tokens.toLocaleString('en-US');
+  if (t && t.tokens_cap) text += ' / ' + t.tokens_cap.toLocaleString('en-US');
+  text += ' tokens · $' + usd.toFixed(usd > 0 && usd < 0.1 ? 4 : 2);
+  if (t && t.usd_cap) text += ' / $' + t.usd_cap.toFixed(2);
+  return text;
+}
+
 async function refreshHealth() {
   try {
     const h = await api('/v1/health');
@@ -324,10 +357,8 @@ async function refreshHealth() {
     showQueue();
     $('provider').textContent = 'provider ' + (d.provider || '?');
     const o = d.observer;
-    if (o && o.tokens) {
-      const t = o.tokens;
-      const spent = typeof t === 'object' ? JSON.stringify(t) : t;
-      $('spend').textContent = 'observer ' + o.mode + ' · tokens ' + spent;
+    if (o) {
+      $('spend').textContent = spendText(o);
       $('spend').hidden = false;
     }
   } catch (e) {
@@ -491,9 +522,7 @@ function wire() {
     saveSettings({ sidebarOpen: open });
   });
   $('newer').addEventListener('click', () => { window.scrollTo(0, 0); resetFeed(); });
-  new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting)) loadMore();
-  }, { rootMargin: '400px' }).observe($('sentinel'));
+  watchSentinel();
   // The observer only reports changes: a sentinel that stayed in view while a page was
   // loading would stall the scroll. Scrolling checks again.
   window.addEventListener('scroll', () => { if (sentinelVisible()) loadMore(); }, { passive: true });
