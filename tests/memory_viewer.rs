@@ -288,6 +288,12 @@ fn the_viewer_in_headless_chromium() {
         assert_eq!(eval(&c, "return document.documentElement.dataset.theme").await, after);
         assert_eq!(eval(&c, "return document.getElementById('project').value").await, "beta");
 
+        // A search result opens its record and its timeline in the side panel.
+        c.find(Locator::Id("search")).await.unwrap().send_keys("betamod3").await.unwrap();
+        until(&c, "the match again", "return !!document.querySelector('#list .card.result mark')").await;
+        c.find(Locator::Css("#list .card.result h3")).await.unwrap().click().await.unwrap();
+        until(&c, "the record and its timeline", "const d = document.getElementById('detail'); const a = d.querySelector('ol.timeline li.anchor'); return !!d.querySelector('.card') && d.querySelector('.card').textContent.includes('betamod3') && !!a && a.textContent.includes('betamod3')").await;
+
         // A phone-width window: no sideways scrolling.
         c.set_window_size(390, 844).await.unwrap();
         until(&c, "no horizontal overflow", "return document.documentElement.scrollWidth <= window.innerWidth").await;
