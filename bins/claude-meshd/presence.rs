@@ -160,24 +160,20 @@ async fn run_once(
     let complaints = Complaints::default();
     // The watch only sees updates: read what is there now, so peers that are offline (but
     // known by name) resolve right after a restart.
-    let mut keys = store
-        .keys()
-        .await
-        .map_err(|e| anyhow::anyhow!("keys: {e}"))?;
-    while let Some(k) = keys.next().await {
-        let k = k.map_err(|e| anyhow::anyhow!("keys: {e}"))?;
-        if let Some(v) = store
-            .get(k.clone())
-            .await
-            .map_err(|e| anyhow::anyhow!("get: {e}"))?
-        {
-            learn(mesh, &complaints, &k, &v, stale_after).await;
-        }
-    }
+    resync(&store, mesh, &complaints, stale_after).await?;
     let mut tick = tokio::time::interval(hb);
+    let mut ticks: u64 = 0;
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                ticks += 1;
+                // Presence is soft state and a watch can go quiet without an error (seen in
+                // CI: a record written while the watch was being set up never arrived). Every
+                // few heartbeats the bucket is read again; `learn` ignores what it already
+                // holds, so this only fills gaps.
+                if ticks % RESYNC_EVERY == 0 {
+                    resync(&store, mesh, &complaints, stale_after).await?;
+                }
                 for p in mesh.peers.locals().into_iter().filter(|p| p.online) {
                     put(&store, mesh, &p).await?;
                 }
@@ -196,6 +192,33 @@ async fn run_once(
             }
         }
     }
+}
+
+/// Every this many heartbeats the whole bucket is read again (see `run_once`).
+const RESYNC_EVERY: u64 = 3;
+
+/// Read every record in the bucket and learn it.
+async fn resync(
+    store: &kv::Store,
+    mesh: &Arc<Mesh>,
+    complaints: &Complaints,
+    stale_after: i64,
+) -> anyhow::Result<()> {
+    let mut keys = store
+        .keys()
+        .await
+        .map_err(|e| anyhow::anyhow!("keys: {e}"))?;
+    while let Some(k) = keys.next().await {
+        let k = k.map_err(|e| anyhow::anyhow!("keys: {e}"))?;
+        if let Some(v) = store
+            .get(k.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("get: {e}"))?
+        {
+            learn(mesh, complaints, &k, &v, stale_after).await;
+        }
+    }
+    Ok(())
 }
 
 /// Take in one presence record of another member: verify, check membership and bindings,
