@@ -53,8 +53,15 @@ pub fn secret<'a>(c: &Captures<'a>) -> Option<Match<'a>> {
 /// as code is no secret: see [`reads_as_code`].
 fn assignment(c: &Captures) -> bool {
     let name = text(group(c, "name"));
-    if c.name("s")
-        .is_some_and(|m| reads_as_code(text(m.as_bytes())))
+    // `DB_PASS=hunter2secret` is a shell or .env assignment, where a bare word is the value
+    // itself (a variable would be `$NAME`): only lower- or mixed-case names are code.
+    let environment = name.bytes().any(|b| b.is_ascii_uppercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if !environment
+        && c.name("s")
+            .is_some_and(|m| reads_as_code(text(m.as_bytes())))
     {
         return false;
     }
