@@ -9,6 +9,8 @@
 //! Needs chromium and chromedriver (scripts/test installs them). Run: `cargo bench --bench
 //! viewer` (release build; about a minute with the data set).
 
+#[path = "../tests/support/http.rs"]
+mod http;
 #[path = "support.rs"]
 mod support;
 #[path = "../tests/support/webdriver.rs"]
@@ -19,32 +21,17 @@ use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::{report, Samples};
-use webdriver::Client;
+use webdriver::{Chromedriver, Client};
 
 const TOTAL: usize = 100_000;
 
+/// A claude-memd child, killed on drop.
 struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -191,7 +178,7 @@ fn main() {
         ("CLAUDE_DAEMONS_STATE_DIR", d.join("state")),
         ("CLAUDE_DAEMONS_CONFIG", d.join("config.toml")),
     ];
-    let port = free_port();
+    let port = http::free_port();
     let memd = Proc(
         Command::new(env!("CARGO_BIN_EXE_claude-memd"))
             .args(["--foreground", "--idle-timeout", "0"])
@@ -218,16 +205,8 @@ fn main() {
     );
     server_pages(&client);
 
-    let driver_port = free_port();
-    let _driver = Proc(
-        Command::new("chromedriver")
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (scripts/test installs chromium-driver)"),
-    );
-    wait_port(driver_port);
+    let driver = Chromedriver::start(std::path::Path::new("chromedriver"));
+    let driver_port = driver.port;
     let url = {
         let out = Command::new(env!("CARGO_BIN_EXE_claudectl"))
             .args(["mem", "open", "--print-url"])

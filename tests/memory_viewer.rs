@@ -13,26 +13,18 @@ mod webdriver;
 use memd::{contains, git_init, Memd};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-use webdriver::{Client, Locator};
+use webdriver::{Chromedriver, Client, Locator};
 
 /// Generous: the machine may be loaded; every wait ends as soon as its condition holds.
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A chromedriver child, killed on drop.
+/// chromedriver and the fresh browser profile of this test.
 struct Driver {
-    child: Child,
-    port: u16,
+    chromedriver: Chromedriver,
     /// Holds the fresh browser profile.
     dir: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn need(tool: &str) -> PathBuf {
@@ -48,33 +40,13 @@ fn need(tool: &str) -> PathBuf {
     })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Driver {
     fn start() -> Driver {
         need("chromium");
-        let chromedriver = need("chromedriver");
-        let port = free_port();
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new(chromedriver)
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let deadline = Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen");
-            std::thread::sleep(Duration::from_millis(20));
+        Driver {
+            chromedriver: Chromedriver::start(&need("chromedriver")),
+            dir: tempfile::tempdir().unwrap(),
         }
-        Driver { child, port, dir }
     }
 
     async fn browser(&self) -> Client {
@@ -91,7 +63,7 @@ impl Driver {
                 ],
             },
         });
-        Client::connect(self.port, caps)
+        Client::connect(self.chromedriver.port, caps)
             .await
             .expect("a Chromium session")
     }

@@ -5,6 +5,12 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+// `claudectl mem`'s arguments; a file beside this one (not `mem/`), so that the man-page
+// test, which includes this file by path, finds it too.
+#[path = "cli_mem.rs"]
+mod mem;
+pub use mem::*;
+
 /// Operate the claude-daemons: memory, supervisor and mesh.
 #[derive(Parser, Debug)]
 #[command(name = "claudectl", version)]
@@ -213,185 +219,6 @@ pub struct JsonFlag {
     #[arg(long)]
     pub json: bool,
 }
-
-/// `claudectl mem ...`.
-#[derive(Subcommand, Debug)]
-pub enum MemCommand {
-    /// Full-text search over observations, summaries and prompts (a compact index with IDs).
-    Search(MemSearchArgs),
-    /// What happened around an observation ID or a time.
-    Timeline(MemTimelineArgs),
-    /// Observations in full, by ID.
-    #[command(visible_alias = "get")]
-    Show(MemShowArgs),
-    /// The context a new session in a project is given.
-    Context(MemContextArgs),
-    /// Delete records older than some days, in batches, and return the space to the file system.
-    #[command(long_about = PRUNE_LONG)]
-    Prune(MemPruneArgs),
-    /// Import a claude-mem database (observations, summaries, prompts), read-only and idempotent.
-    #[command(long_about = IMPORT_LONG)]
-    Import(MemImportArgs),
-    /// Counts per project.
-    Stats(JsonFlag),
-    /// Open the memory viewer: a one-time login link to the web page on the loopback port.
-    #[command(long_about = OPEN_LONG)]
-    Open(MemOpenArgs),
-}
-
-const OPEN_LONG: &str = "Open the memory viewer: a one-time login link to the web page on \
-claude-memd's loopback port ([memory] viewer_port, 37777).
-
-The link works once and for a minute; visiting it sets a session cookie (HttpOnly, \
-SameSite=Strict, 30 days) and shows the page. In a desktop session the link is opened with \
-xdg-open (open on macOS); otherwise, or with --print-url, it is only printed.";
-
-/// Arguments of `claudectl mem open`.
-#[derive(clap::Args, Debug)]
-pub struct MemOpenArgs {
-    /// Only print the link; do not start a browser.
-    #[arg(long)]
-    pub print_url: bool,
-}
-
-/// Arguments of `claudectl mem search`.
-#[derive(clap::Args, Debug)]
-pub struct MemSearchArgs {
-    /// Words to find (every word must match).
-    #[arg(required = true)]
-    pub words: Vec<String>,
-    /// Project path or name.
-    #[arg(long)]
-    pub project: Option<String>,
-    /// Observation type (change, discovery, bugfix, feature, decision, ...).
-    #[arg(long = "type", value_name = "TYPE")]
-    pub kind: Option<String>,
-    /// A file path (or part of one) the work read or changed.
-    #[arg(long)]
-    pub file: Option<String>,
-    /// Only one kind of record.
-    #[arg(long, value_parser = ["observation", "summary", "prompt"])]
-    pub record: Option<String>,
-    /// Created at or after (RFC 3339 or seconds since the epoch).
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-    /// Created before (RFC 3339 or seconds since the epoch).
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
-    /// Results per page (at most 200).
-    #[arg(short = 'n', long, default_value_t = 20)]
-    pub limit: u32,
-    /// Skip this many results.
-    #[arg(long, default_value_t = 0)]
-    pub offset: u32,
-    #[command(flatten)]
-    pub out: JsonFlag,
-}
-
-/// Arguments of `claudectl mem timeline`.
-#[derive(clap::Args, Debug)]
-#[command(group = clap::ArgGroup::new("center").required(true).args(["anchor", "at"]))]
-pub struct MemTimelineArgs {
-    /// The observation ID to center on.
-    pub anchor: Option<i64>,
-    /// Or a time to center on (RFC 3339 or seconds since the epoch).
-    #[arg(long, value_name = "TIME")]
-    pub at: Option<String>,
-    /// Project path or name (default: the anchor's).
-    #[arg(long)]
-    pub project: Option<String>,
-    /// Items before the center.
-    #[arg(long, default_value_t = 10)]
-    pub before: u32,
-    /// Items after the center.
-    #[arg(long, default_value_t = 10)]
-    pub after: u32,
-    #[command(flatten)]
-    pub out: JsonFlag,
-}
-
-/// Arguments of `claudectl mem show`.
-#[derive(clap::Args, Debug)]
-pub struct MemShowArgs {
-    /// Observation IDs (the `#ID` of search and context).
-    #[arg(required = true)]
-    pub ids: Vec<i64>,
-    #[command(flatten)]
-    pub out: JsonFlag,
-}
-
-/// Arguments of `claudectl mem context`.
-#[derive(clap::Args, Debug)]
-pub struct MemContextArgs {
-    /// A directory inside the project (default: the current directory).
-    #[arg(long, value_name = "DIR")]
-    pub project: Option<PathBuf>,
-    /// Token budget (default: `[memory] context_tokens`).
-    #[arg(long)]
-    pub tokens: Option<usize>,
-    #[command(flatten)]
-    pub out: JsonFlag,
-}
-
-/// Arguments of `claudectl mem prune`.
-#[derive(clap::Args, Debug)]
-pub struct MemPruneArgs {
-    /// Delete records older than this many days.
-    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
-    pub older_than_days: u32,
-    /// Only count what would be deleted.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Rows deleted per request (each request is one transaction).
-    #[arg(long, value_name = "ROWS", default_value_t = 5000,
-          value_parser = clap::value_parser!(u32).range(1..=i64::from(claude_daemons::api::memory::MAX_PRUNE_LIMIT)))]
-    pub batch: u32,
-    #[command(flatten)]
-    pub out: JsonFlag,
-}
-
-const PRUNE_LONG: &str = "Delete observations, summaries, prompts, processed events and \
-sessions older than some days, then return the freed pages to the file system (incremental \
-vacuum). claudectl first counts what is old, then deletes it in batches of --batch rows, each \
-batch one transaction in claude-memd, with a progress bar on a terminal. Interrupting it \
-(Ctrl-C) between batches leaves a consistent database; run it again to finish. Events not yet \
-processed are never deleted.";
-
-/// Arguments of `claudectl mem import`.
-#[derive(clap::Args, Debug)]
-pub struct MemImportArgs {
-    /// The claude-mem database (default: ~/.claude-mem/claude-mem.db).
-    #[arg(value_name = "PATH")]
-    pub path: Option<PathBuf>,
-    /// Put claude-mem project NAME under the repository at DIR (repeatable).
-    #[arg(long = "project", value_name = "NAME=DIR")]
-    pub projects: Vec<String>,
-    /// Records sent per request (each request is one transaction).
-    #[arg(long, value_name = "ROWS", default_value_t = 500,
-          value_parser = clap::value_parser!(u32).range(1..=i64::from(claude_daemons::api::memory::MAX_IMPORT_RECORDS)))]
-    pub batch: u32,
-    #[command(flatten)]
-    pub out: JsonFlag,
-}
-
-const IMPORT_LONG: &str = "Import a claude-mem user's memory: the observations, session \
-summaries and user prompts of ~/.claude-mem/claude-mem.db (or PATH). The file is opened \
-read-only (claude-mem's worker may keep using it) and must be a claude-mem database: its \
-tables and columns are checked first, and anything else is refused before claude-memd is \
-touched. Records go to claude-memd in batches, each one transaction; every record keeps its \
-origin (claude-mem:<table>:<id>), so importing again imports nothing twice. Rows that cannot \
-be read (facts that are not a JSON list, no title and no text, ...) are reported and skipped.\n\n\
-Projects: claude-mem names a project by the basename of its git root (\"shop\"); claude-memd \
-keys it by the git root's path (/home/me/src/shop) and shows the basename. A worktree's project (shop/feature) and rows \
-claude-mem merged into another project go to the main project, as claude-memd groups \
-worktrees under their main repository. Each claude-mem project is mapped to a path by, in order: --project NAME=DIR; the one project claude-memd \
-already knows by that name; the git root of the files its observations read or changed, when \
-that root has the same name and still exists. Then its records appear in that repository's \
-SessionStart context and in searches by path or name. A project that cannot be mapped keeps \
-its bare name: searches by name find it, and its records are shown in the context of every \
-repository with that name (as claude-mem did). The choice is remembered and used by later \
-imports; --project NAME=DIR given later, or a repository of that name becoming known to \
-claude-memd, moves the records imported under the old key.";
 
 /// `claudectl sup ...`.
 #[derive(Subcommand, Debug)]

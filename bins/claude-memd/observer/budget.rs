@@ -222,13 +222,7 @@ mod tests {
 
     #[test]
     fn caps_by_session_and_day() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = claude_daemons::store::open(
-            &dir.path().join("m.db"),
-            &crate::schema::SCHEMA,
-            claude_daemons::store::Durability::Normal,
-        )
-        .unwrap();
+        let (_dir, c) = crate::schema::test_db();
         let caps = Caps {
             session_tokens: 1000,
             day_tokens: 1500,
@@ -260,13 +254,7 @@ mod tests {
 
     #[test]
     fn today_sums_every_session_of_the_day() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = claude_daemons::store::open(
-            &dir.path().join("m.db"),
-            &crate::schema::SCHEMA,
-            claude_daemons::store::Durability::Normal,
-        )
-        .unwrap();
+        let (_dir, c) = crate::schema::test_db();
         let (day, spent) = today(&c).unwrap();
         assert_eq!((day.len(), spent.day_tokens, spent.day_usd), (10, 0, 0.0));
         record(&c, "a", 600, 0.25).unwrap();

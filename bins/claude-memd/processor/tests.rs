@@ -31,13 +31,8 @@ impl Provider for Picky {
 }
 
 fn db() -> Connection {
-    let dir = tempfile::tempdir().unwrap();
-    let c = claude_daemons::store::open(
-        &dir.path().join("m.db"),
-        &crate::schema::SCHEMA,
-        claude_daemons::store::Durability::Normal,
-    )
-    .unwrap();
+    // The directory must outlive the connection, which the tests keep to the end.
+    let (dir, c) = crate::schema::test_db();
     std::mem::forget(dir);
     c
 }
