@@ -275,7 +275,9 @@ fn mesh_commands_against_claude_meshd() {
     m.register("sess-b", "bob", &["ops"], &[]);
 
     let peers = ok_json(&rt, &["mesh", "peers"]);
-    assert_eq!(peers.as_array().unwrap().len(), 2, "{peers}");
+    // One member (this daemon) with its two sessions.
+    assert_eq!(peers.as_array().unwrap().len(), 1, "{peers}");
+    assert_eq!(peers[0]["sessions"].as_array().unwrap().len(), 2, "{peers}");
     let human = ok(&rt, &["mesh", "peers"]);
     assert!(human.contains("alice") && human.contains("bob"), "{human}");
 

@@ -17,6 +17,7 @@ mod fingerprint;
 mod host;
 mod identity;
 mod inbox;
+mod member_records;
 mod mesh;
 mod outbox;
 mod peers;
@@ -206,7 +207,7 @@ fn open(ctx: &Context) -> Result<Meshd, StartupError> {
             "this member's own key is not in [mesh] members; the other members will not hear it"
         );
     }
-    let peers = peers::Peers::load(
+    let mut peers = peers::Peers::load(
         &conn,
         identity.public_hex(),
         cfg.broker_url.is_some(),
@@ -214,6 +215,7 @@ fn open(ctx: &Context) -> Result<Meshd, StartupError> {
     )
     .map_err(db_err)?;
     let display_name = cfg.display_name.clone().unwrap_or_else(hostname);
+    peers.set_me(&display_name, Some(hostname()));
     let mesh = Arc::new(Mesh {
         db: Db::new(conn, &path),
         identity: Arc::new(identity),

@@ -7,7 +7,8 @@ use crate::bindings::{self, Bindings, Kind, Seen};
 use crate::clock::now_text;
 use crate::fields;
 use crate::inbox::Membership;
-use claude_daemons::api::mesh::{Peer, PeerRegistration, Profile};
+use crate::member_records::MemberRecords;
+use claude_daemons::api::mesh::{Member, Peer, PeerRegistration, Profile};
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -71,6 +72,7 @@ pub struct Peers {
     bindings: Bindings,
     members: Vec<String>,
     broker_mode: bool,
+    records: MemberRecords,
 }
 
 fn alive(pid: Option<u32>) -> bool {
@@ -143,7 +145,65 @@ impl Peers {
             bindings: Bindings::load(conn)?,
             members,
             broker_mode,
+            records: MemberRecords::new(me, "", None),
         })
+    }
+
+    /// Set this member's display name and host (what its own member record says).
+    pub fn set_me(&mut self, name: &str, hostname: Option<String>) {
+        self.records = MemberRecords::new(&self.me, name, hostname);
+    }
+
+    /// This member, as its own record announces it.
+    pub fn me_member(&self) -> Member {
+        self.records.me()
+    }
+
+    /// Other members' own records.
+    pub fn records(&self) -> &MemberRecords {
+        &self.records
+    }
+
+    /// A verified member record claims its display name for its key (see [`Peers::observe`]).
+    pub fn observe_member(&self, m: &Member) -> (Option<Conflict>, Option<bindings::Write>) {
+        let (seen, write) = self.bindings.observe(Kind::Name, &m.name, &m.key);
+        let conflict = match seen {
+            Seen::Other { bound } => Some(Conflict {
+                kind: Kind::Name,
+                value: m.name.clone(),
+                bound,
+            }),
+            Seen::Same => None,
+        };
+        (conflict, write)
+    }
+
+    /// Every member known — this one first, then others by name — each with its sessions
+    /// (online ones unless `all`). A member seen only through its sessions' records (an
+    /// older release) is listed under its key.
+    pub fn member_list(&self, all: bool) -> Vec<Member> {
+        let mut out = vec![self.records.me()];
+        out.extend(self.records.others());
+        for p in self.all() {
+            if !all && !p.online {
+                continue;
+            }
+            if !out.iter().any(|m| m.key == p.key) {
+                out.push(Member {
+                    key: p.key.clone(),
+                    name: p.key.chars().take(8).collect(),
+                    hostname: p.hostname.clone(),
+                    local: false,
+                    online: p.online,
+                    last_seen_at: p.last_seen_at.clone(),
+                    sessions: Vec::new(),
+                });
+            }
+            if let Some(m) = out.iter_mut().find(|m| m.key == p.key) {
+                m.sessions.push(p);
+            }
+        }
+        out
     }
 
     /// Whether `key` may appear as a peer and exchange messages: this member, or any key
@@ -457,36 +517,63 @@ impl Peers {
         }
         let all = self.all();
         let named: Vec<&Peer> = all.iter().filter(|p| p.name == s).collect();
-        // A name bound to one key and claimed by another is never resolved to either.
-        if let Some(bound) = self
-            .bindings
-            .bound(Kind::Name, s)
-            .filter(|b| named.iter().any(|p| &p.key != b))
-        {
+        // A member's display name names the member as a whole, whether or not it runs
+        // sessions (its inbox holds the message for its next session).
+        let members = self.records.named(s);
+        let candidates = || -> Vec<String> {
             let mut c: Vec<String> = named
                 .iter()
                 .map(|p| format!("{}/{}", p.key, p.session_id))
                 .collect();
-            if !named.iter().any(|p| p.key == bound) {
+            c.extend(members.iter().cloned());
+            c
+        };
+        // A name bound to one key and claimed by another is never resolved to either.
+        if let Some(bound) = self
+            .bindings
+            .bound(Kind::Name, s)
+            .filter(|b| named.iter().any(|p| &p.key != b) || members.iter().any(|k| k != b))
+        {
+            let mut c = candidates();
+            if !c.iter().any(|x| x.starts_with(bound.as_str())) {
                 c.push(bound.clone());
             }
             return Err(ResolveError::Contested(s.into(), bound, c));
         }
-        match named.as_slice() {
-            [one] => {
+        let mut keys: Vec<&String> = named.iter().map(|p| &p.key).chain(&members).collect();
+        keys.sort();
+        keys.dedup();
+        if keys.len() > 1 {
+            return Err(ResolveError::Ambiguous(s.into(), candidates()));
+        }
+        match (named.as_slice(), members.as_slice()) {
+            ([one], _) => {
                 return Ok(Resolved::Direct {
                     key: one.key.clone(),
                     session: Some(one.session_id.clone()),
                 })
             }
-            [] => {}
-            many => {
-                return Err(ResolveError::Ambiguous(
-                    s.into(),
-                    many.iter()
-                        .map(|p| format!("{}/{}", p.key, p.session_id))
-                        .collect(),
-                ))
+            (_, [key]) => {
+                if !self.admits(key) {
+                    return Err(ResolveError::NotMember(key.clone()));
+                }
+                return Ok(Resolved::Direct {
+                    key: key.clone(),
+                    session: None,
+                });
+            }
+            ([], []) => {}
+            _ => return Err(ResolveError::Ambiguous(s.into(), candidates())),
+        }
+        // A member known by name from an earlier record, whose record is gone (away longer
+        // than the presence bucket keeps it, or not read again since a restart): the name
+        // stays bound to its key, and its consumer will hold the message.
+        if let Some(bound) = self.bindings.bound(Kind::Name, s) {
+            if self.broker_mode && self.admits(&bound) {
+                return Ok(Resolved::Direct {
+                    key: bound,
+                    session: None,
+                });
             }
         }
         if is_key_prefix(s) {

@@ -121,6 +121,25 @@ pub async fn put(store: &kv::Store, mesh: &Mesh, p: &Peer) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Write this member's own record, signed: the member is known (and addressable by name)
+/// whether or not it runs sessions.
+pub async fn put_member(store: &kv::Store, mesh: &Mesh) -> anyhow::Result<()> {
+    let raw = presence_record::sign_member(
+        &mesh.identity,
+        &mesh.mesh,
+        &mesh.peers.me_member(),
+        now_ms(),
+    );
+    store
+        .put(
+            presence_record::member_kv_key(mesh.identity.public_hex()),
+            raw.into(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("presence put: {e}"))?;
+    Ok(())
+}
+
 /// Heartbeats, the watch and the sweep, until shutdown; restarts after broker trouble.
 pub async fn run(
     mesh: Arc<Mesh>,
@@ -161,6 +180,7 @@ async fn run_once(
     // The watch only sees updates: read what is there now, so peers that are offline (but
     // known by name) resolve right after a restart.
     resync(&store, mesh, &complaints, stale_after).await?;
+    put_member(&store, mesh).await?;
     let mut tick = tokio::time::interval(hb);
     let mut ticks: u64 = 0;
     loop {
@@ -174,8 +194,12 @@ async fn run_once(
                 if ticks % RESYNC_EVERY == 0 {
                     resync(&store, mesh, &complaints, stale_after).await?;
                 }
+                put_member(&store, mesh).await?;
                 for p in mesh.peers.locals().into_iter().filter(|p| p.online) {
                     put(&store, mesh, &p).await?;
+                }
+                for m in mesh.peers.records().expire(now_ms() - stale_after) {
+                    tracing::info!(member = %m.name, key = %m.key, "member left (heartbeat too old)");
                 }
                 for p in mesh.peers.expire_remote(now_ms() - stale_after) {
                     tracing::info!(peer = %p.name, key = %p.key, "peer left (heartbeat too old)");
@@ -230,6 +254,9 @@ async fn learn(
     value: &[u8],
     stale_after: i64,
 ) {
+    if presence_record::is_member_key(key) {
+        return learn_member(mesh, complaints, key, value, stale_after).await;
+    }
     let rec = match presence_record::verify(&mesh.mesh, key, value) {
         Ok(r) => r,
         Err(why) => {
@@ -288,5 +315,62 @@ async fn learn(
                 mesh.emit_peer(kind, &peer).await;
             }
         }
+    }
+}
+
+/// Take in another member's own record: verify, check membership and the name binding,
+/// then store it.
+async fn learn_member(
+    mesh: &Arc<Mesh>,
+    complaints: &Complaints,
+    key: &str,
+    value: &[u8],
+    stale_after: i64,
+) {
+    let rec = match presence_record::verify_member(&mesh.mesh, key, value) {
+        Ok(r) => r,
+        Err(why) => {
+            complain!(complaints, key, %key, reason = %why, "dropped a member record");
+            return;
+        }
+    };
+    let mut m = rec.member;
+    if m.key == mesh.identity.public_hex() {
+        return;
+    }
+    if !mesh.peers.admits(&m.key) {
+        complain!(complaints, &m.key, member = %m.key, name = %m.name,
+            "dropped a member record of a key outside [mesh] members");
+        return;
+    }
+    let now = now_ms();
+    if rec.heartbeat_ms > now + MAX_SKEW_MS {
+        complain!(complaints, key, %key, ahead_ms = rec.heartbeat_ms - now,
+            "dropped a member record from the future (clock skew over 5 minutes)");
+        return;
+    }
+    let (conflict, write) = mesh.peers.observe_member(&m);
+    if let Some(c) = conflict {
+        let about = format!("{:?}:{}:{}", c.kind, c.value, m.key);
+        complain!(complaints, &about, value = %c.value, claimed_by = %m.key, bound_to = %c.bound,
+            "a member name first seen with one key is claimed by another; it stays with the first (sends by name answer 409)");
+    }
+    if let Some(w) = write {
+        let r = mesh.db.call(move |c| crate::bindings::store(c, &[w])).await;
+        if let Err(e) = r
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            tracing::warn!(error = %e, "cannot record a name binding");
+        }
+    }
+    m.local = false;
+    m.online = m.online && now - rec.heartbeat_ms < stale_after;
+    m.last_seen_at = crate::clock::text(rec.heartbeat_ms);
+    let (name, k) = (m.name.clone(), m.key.clone());
+    if mesh.peers.records().upsert(m, rec.heartbeat_ms) {
+        tracing::info!(member = %name, key = %k, "member joined");
+        mesh.emit("member_join", serde_json::json!({"key": k, "name": name}))
+            .await;
     }
 }

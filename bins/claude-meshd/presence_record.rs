@@ -14,7 +14,7 @@ use crate::fields;
 use crate::identity::{self, hex, Identity};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use claude_daemons::api::mesh::Peer;
+use claude_daemons::api::mesh::{Member, Peer};
 use ed25519_dalek::{Signature, Verifier};
 use serde::{Deserialize, Serialize};
 
@@ -80,20 +80,41 @@ pub fn sign(id: &Identity, mesh: &str, peer: &Peer, heartbeat_ms: i64) -> Vec<u8
         peer: peer.clone(),
         heartbeat_ms,
     };
-    let data = serde_json::to_string(&signed).expect("a record serializes");
-    let mut msg = DOMAIN.to_vec();
-    msg.extend_from_slice(data.as_bytes());
-    let sig = B64.encode(id.sign(&msg));
-    serde_json::to_vec(&Wire {
-        v: VERSION,
-        data,
-        sig,
-    })
-    .expect("a record serializes")
+    seal(
+        id,
+        DOMAIN,
+        serde_json::to_string(&signed).expect("a record serializes"),
+    )
 }
 
-/// Verify a record read from bucket key `key` of `mesh`; returns what it says.
+/// Verify a session record read from bucket key `key` of `mesh`; returns what it says.
 pub fn verify(mesh: &str, key: &str, raw: &[u8]) -> Result<Signed, Rejected> {
+    let (data, member, session_hex) = open_wire(DOMAIN, key, raw)?;
+    let s: Signed = serde_json::from_str(&data).map_err(|e| Rejected::Malformed(e.to_string()))?;
+    if s.mesh != mesh {
+        return Err(Rejected::Misfiled("mesh"));
+    }
+    if s.kv_key != key {
+        return Err(Rejected::Misfiled("bucket key"));
+    }
+    if s.peer.key != member {
+        return Err(Rejected::Misfiled("member key"));
+    }
+    if hex(s.peer.session_id.as_bytes()) != session_hex {
+        return Err(Rejected::Misfiled("session"));
+    }
+    fields::peer(&s.peer).map_err(Rejected::Invalid)?;
+    Ok(s)
+}
+
+/// Check the wire form and the signature of a record filed under `key`
+/// (`<member key>.<rest>`) against that member key; returns the signed text, the member key
+/// and the rest of the bucket key.
+fn open_wire<'k>(
+    domain: &[u8],
+    key: &'k str,
+    raw: &[u8],
+) -> Result<(String, &'k str, &'k str), Rejected> {
     let wire: Wire = match serde_json::from_slice(raw) {
         Ok(w) => w,
         Err(e) => {
@@ -112,7 +133,7 @@ pub fn verify(mesh: &str, key: &str, raw: &[u8]) -> Result<Signed, Rejected> {
     if wire.v != VERSION {
         return Err(Rejected::Unsigned(wire.v));
     }
-    let (member, session_hex) = key.split_once('.').ok_or(Rejected::BadKey)?;
+    let (member, rest) = key.split_once('.').ok_or(Rejected::BadKey)?;
     if member.len() != 64
         || member
             .bytes()
@@ -126,27 +147,102 @@ pub fn verify(mesh: &str, key: &str, raw: &[u8]) -> Result<Signed, Rejected> {
         .ok()
         .and_then(|s| s.try_into().ok())
         .ok_or(Rejected::BadSignature)?;
-    let mut msg = DOMAIN.to_vec();
+    let mut msg = domain.to_vec();
     msg.extend_from_slice(wire.data.as_bytes());
     signer
         .verify(&msg, &Signature::from_bytes(&sig))
         .map_err(|_| Rejected::BadSignature)?;
-    let s: Signed =
-        serde_json::from_str(&wire.data).map_err(|e| Rejected::Malformed(e.to_string()))?;
+    Ok((wire.data, member, rest))
+}
+
+/// Sign `data` under `domain` into the wire form.
+fn seal(id: &Identity, domain: &[u8], data: String) -> Vec<u8> {
+    let mut msg = domain.to_vec();
+    msg.extend_from_slice(data.as_bytes());
+    let sig = B64.encode(id.sign(&msg));
+    serde_json::to_vec(&Wire {
+        v: VERSION,
+        data,
+        sig,
+    })
+    .expect("a record serializes")
+}
+
+/// The bucket key of a member's own record. `m` is not a hex digit, so it never collides
+/// with a session's key.
+pub fn member_kv_key(member: &str) -> String {
+    format!("{member}.{MEMBER_SUFFIX}")
+}
+
+/// The last part of a member record's bucket key.
+pub const MEMBER_SUFFIX: &str = "m";
+
+/// Domain separation of member records (a session record cannot pass for one).
+const MEMBER_DOMAIN: &[u8] = b"claude-mesh-member-v2\0";
+
+/// What a member record says, once verified.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignedMember {
+    /// The mesh it belongs to.
+    pub mesh: String,
+    /// The bucket key it was written under.
+    pub kv_key: String,
+    /// The member (its `sessions` are not part of the record: they have their own).
+    pub member: Member,
+    /// When it was written (Unix ms, the signer's clock).
+    pub heartbeat_ms: i64,
+}
+
+/// Sign this member's own record, written at `heartbeat_ms`.
+pub fn sign_member(id: &Identity, mesh: &str, member: &Member, heartbeat_ms: i64) -> Vec<u8> {
+    let signed = SignedMember {
+        mesh: mesh.into(),
+        kv_key: member_kv_key(id.public_hex()),
+        member: Member {
+            sessions: Vec::new(),
+            ..member.clone()
+        },
+        heartbeat_ms,
+    };
+    seal(
+        id,
+        MEMBER_DOMAIN,
+        serde_json::to_string(&signed).expect("a record serializes"),
+    )
+}
+
+/// Verify a member record read from bucket key `key` of `mesh`.
+pub fn verify_member(mesh: &str, key: &str, raw: &[u8]) -> Result<SignedMember, Rejected> {
+    let (data, member, rest) = open_wire(MEMBER_DOMAIN, key, raw)?;
+    if rest != MEMBER_SUFFIX {
+        return Err(Rejected::BadKey);
+    }
+    let s: SignedMember =
+        serde_json::from_str(&data).map_err(|e| Rejected::Malformed(e.to_string()))?;
     if s.mesh != mesh {
         return Err(Rejected::Misfiled("mesh"));
     }
     if s.kv_key != key {
         return Err(Rejected::Misfiled("bucket key"));
     }
-    if s.peer.key != member {
+    if s.member.key != member {
         return Err(Rejected::Misfiled("member key"));
     }
-    if hex(s.peer.session_id.as_bytes()) != session_hex {
-        return Err(Rejected::Misfiled("session"));
+    fields::name(&s.member.name).map_err(Rejected::Invalid)?;
+    fields::place(s.member.hostname.as_deref(), None).map_err(Rejected::Invalid)?;
+    if !s.member.sessions.is_empty()
+        || s.member.last_seen_at.len() > 64
+        || !fields::one_line(&s.member.last_seen_at)
+    {
+        return Err(Rejected::Invalid("member record fields".into()));
     }
-    fields::peer(&s.peer).map_err(Rejected::Invalid)?;
     Ok(s)
+}
+
+/// Whether a bucket key holds a member record rather than a session's.
+pub fn is_member_key(key: &str) -> bool {
+    key.split_once('.')
+        .is_some_and(|(_, rest)| rest == MEMBER_SUFFIX)
 }
 
 #[cfg(test)]
@@ -212,6 +308,51 @@ mod tests {
             Rejected::Unsigned(1)
         );
         assert_eq!(verify("team", ".7331", &raw).unwrap_err(), Rejected::BadKey);
+    }
+
+    #[test]
+    fn member_records_verify_only_as_member_records() {
+        let (a, x) = (Identity::from_seed([1; 32]), Identity::from_seed([9; 32]));
+        let m = Member {
+            key: a.public_hex().into(),
+            name: "alice".into(),
+            hostname: Some("box".into()),
+            local: true,
+            online: true,
+            last_seen_at: "2026-01-01T00:00:00.000Z".into(),
+            sessions: vec![],
+        };
+        let raw = sign_member(&a, "team", &m, 7);
+        let key = member_kv_key(a.public_hex());
+        assert!(is_member_key(&key));
+        assert!(!is_member_key(&kv_key(a.public_hex(), "s1")));
+        let got = verify_member("team", &key, &raw).unwrap();
+        assert_eq!((got.member.name.as_str(), got.heartbeat_ms), ("alice", 7));
+        // Not a session record, and a session record is not a member record.
+        assert_eq!(
+            verify("team", &key, &raw).unwrap_err(),
+            Rejected::BadSignature
+        );
+        let p = peer(&a, "s1", "alice");
+        let session = sign(&a, "team", &p, 5);
+        assert_eq!(
+            verify_member("team", &key, &session).unwrap_err(),
+            Rejected::BadSignature
+        );
+        // Under another member's key, or signed by another key for this one.
+        assert_eq!(
+            verify_member("team", &member_kv_key(x.public_hex()), &raw).unwrap_err(),
+            Rejected::BadSignature
+        );
+        let forged = sign_member(&x, "team", &m, 8);
+        assert_eq!(
+            verify_member("team", &key, &forged).unwrap_err(),
+            Rejected::BadSignature
+        );
+        assert_eq!(
+            verify_member("other", &key, &raw).unwrap_err(),
+            Rejected::Misfiled("mesh")
+        );
     }
 
     #[test]

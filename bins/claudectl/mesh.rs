@@ -8,7 +8,7 @@ use crate::daemon_client::{query, Api, CtlError, CtlResult};
 use crate::output;
 use crate::output::say;
 use claude_daemons::api::mesh::{
-    InboxPage, OutboxItem, Peer, PeerStatus, Priority, Profile, ProfileUpdate, RequeueRequest,
+    InboxPage, Member, OutboxItem, PeerStatus, Priority, Profile, ProfileUpdate, RequeueRequest,
     RequeueResponse, SendRequest, SendResponse,
 };
 use claude_daemons::paths::Daemon;
@@ -118,17 +118,13 @@ fn inbox(api: &Api, a: MeshInboxArgs) -> CtlResult {
 
 fn peers(api: &Api, all: bool, json: bool) -> CtlResult {
     let path = if all {
-        "/v1/peers?all=true"
+        "/v1/members?all=true"
     } else {
-        "/v1/peers"
+        "/v1/members"
     };
-    let (list, raw): (Vec<Peer>, Value) = api.get(path)?;
+    let (list, raw): (Vec<Member>, Value) = api.get(path)?;
     if json {
         output::json(&raw);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if list.is_empty() {
-        say!("no peers");
         return Ok(ExitCode::SUCCESS);
     }
     say!(
@@ -139,21 +135,42 @@ fn peers(api: &Api, all: bool, json: bool) -> CtlResult {
         "STATUS",
         "SESSION"
     );
-    for p in &list {
-        let place = match (p.local, p.online) {
+    // Each member (its daemon), then its sessions indented under it: a member with no
+    // session can still be messaged by name; its next session gets the message.
+    for m in &list {
+        let place = match (m.local, m.online) {
             (true, _) => "local",
             (false, true) => "remote",
             (false, false) => "offline",
         };
         say!(
             "{:<20} {:<10} {:<8} {:<8} {:<16} {}",
-            output::line(&p.name, 20),
-            p.key.get(..8).unwrap_or(&p.key),
+            output::line(&m.name, 20),
+            m.key.get(..8).unwrap_or(&m.key),
             place,
-            status_name(p.profile.status),
-            output::line(&p.session_id, 16),
-            output::line(p.profile.summary.as_deref().unwrap_or(""), 50)
+            "-",
+            if m.sessions.is_empty() { "(none)" } else { "" },
+            output::line(
+                &format!("member on {}", m.hostname.as_deref().unwrap_or("?")),
+                50
+            )
         );
+        for p in &m.sessions {
+            let place = match (p.local, p.online) {
+                (true, _) => "local",
+                (false, true) => "remote",
+                (false, false) => "offline",
+            };
+            say!(
+                "  {:<18} {:<10} {:<8} {:<8} {:<16} {}",
+                output::line(&p.name, 18),
+                p.key.get(..8).unwrap_or(&p.key),
+                place,
+                status_name(p.profile.status),
+                output::line(&p.session_id, 16),
+                output::line(p.profile.summary.as_deref().unwrap_or(""), 50)
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

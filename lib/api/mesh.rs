@@ -291,6 +291,29 @@ pub struct Peer {
     pub last_seen_at: String,
 }
 
+/// A member (one person's daemon) as listed by `GET /v1/members`: known from its own
+/// presence record whether or not it runs Claude sessions, and addressable by its display
+/// name or key while offline (messages wait in its broker consumer).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// Member key (hex).
+    pub key: String,
+    /// Display name (`[mesh] display_name`).
+    pub name: String,
+    /// Host name.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// Whether this daemon is that member.
+    pub local: bool,
+    /// Whether its daemon is running (remote: fresh heartbeat).
+    pub online: bool,
+    /// Last heartbeat (RFC 3339).
+    pub last_seen_at: String,
+    /// Its sessions (online ones, or all with `?all=true`).
+    #[serde(default)]
+    pub sessions: Vec<Peer>,
+}
+
 /// One outbox row (`GET /v1/outbox`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OutboxItem {

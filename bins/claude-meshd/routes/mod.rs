@@ -23,6 +23,7 @@ pub fn router(mesh: Arc<Mesh>) -> Router {
         .route("/v1/events", get(events::stream))
         .route("/v1/peers", get(peers::list).post(peers::register))
         .route("/v1/peers/{session}", delete(peers::leave))
+        .route("/v1/members", get(peers::members))
         .route(
             "/v1/profile",
             get(peers::profile).post(peers::update_profile),

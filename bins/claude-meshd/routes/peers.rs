@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::Json;
-use claude_daemons::api::mesh::{Peer, PeerRegistration, Profile, ProfileUpdate};
+use claude_daemons::api::mesh::{Member, Peer, PeerRegistration, Profile, ProfileUpdate};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -25,6 +25,25 @@ pub async fn list(State(mesh): State<Arc<Mesh>>, uri: Uri) -> Result<Json<Vec<Pe
             .all()
             .into_iter()
             .filter(|x| p.all || (x.online && (x.local || x.profile.visible)))
+            .collect(),
+    ))
+}
+
+/// Every member (this one first), online or not, each with its sessions.
+pub async fn members(
+    State(mesh): State<Arc<Mesh>>,
+    uri: Uri,
+) -> Result<Json<Vec<Member>>, ApiError> {
+    let p: ListParams = query(&uri)?;
+    Ok(Json(
+        mesh.peers
+            .member_list(p.all)
+            .into_iter()
+            .map(|mut m| {
+                m.sessions
+                    .retain(|x| p.all || (x.online && (x.local || x.profile.visible)));
+                m
+            })
             .collect(),
     ))
 }
