@@ -185,3 +185,58 @@ fn receiver_down_during_the_burst() {
     b.restart();
     check_inbox(&b, &sent);
 }
+
+/// The pipelined drain with hundreds of acks outstanding: four clients send at once,
+/// nats-server is killed twice mid-burst. Every accepted message arrives exactly once and
+/// in the order the sender accepted it (its outbox order), although publishes that were
+/// written but never acked are published again.
+#[test]
+fn broker_killed_twice_with_the_pipeline_full() {
+    let dir = tmp();
+    let mut nats = Nats::start(dir.path());
+    let a = member(dir.path(), &nats, "a");
+    let b = member(dir.path(), &nats, "b");
+    let kb = b.key();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..4)
+        .map(|k| {
+            let (socket, to, accepted) = (a.socket.clone(), kb.clone(), accepted.clone());
+            std::thread::spawn(move || {
+                let client = UnixClient::new(&socket).timeout(Duration::from_secs(10));
+                for i in 0..BURST / 2 {
+                    let id = format!("c{k}-{i:04}");
+                    let body = serde_json::json!({"to": to, "body": id, "client_message_id": id})
+                        .to_string();
+                    let r = client.post_json("/v1/send", body.as_bytes()).unwrap();
+                    assert!(
+                        r.status == 202 || r.status == 200,
+                        "send {id}: {}",
+                        r.status
+                    );
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for at in [1000, 2500] {
+        wait_count(&accepted, at);
+        nats.kill();
+        std::thread::sleep(Duration::from_millis(300));
+        nats.restart();
+    }
+    for c in clients {
+        c.join().unwrap();
+    }
+    a.wait_for(90, "every send published", || {
+        a.outbox("pending,inflight").is_empty()
+    });
+    assert!(a.outbox("dead").is_empty());
+    // The sender's acceptance order: its outbox ids.
+    let sent: Vec<String> = a
+        .outbox("done")
+        .iter()
+        .map(|r| r["client_message_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(sent.len(), 2 * BURST);
+    check_inbox(&b, &sent);
+}

@@ -57,6 +57,8 @@ pub struct Broker {
     mesh: String,
     mesh_key: [u8; 32],
     boxes: crypto::Boxes,
+    /// Whether the mesh stream is known to exist (see [`Broker::ensure_ready`]).
+    stream_ready: std::sync::atomic::AtomicBool,
     /// Presence heartbeat interval.
     pub heartbeat: Duration,
 }
@@ -114,6 +116,7 @@ impl Broker {
             mesh: cfg.mesh.clone(),
             mesh_key: crypto::mesh_key(&cfg.mesh, &secret),
             boxes: crypto::Boxes::default(),
+            stream_ready: std::sync::atomic::AtomicBool::new(false),
             heartbeat,
         });
         Ok((broker, rx))
@@ -155,6 +158,18 @@ impl Broker {
         }
     }
 
+    /// Make sure the mesh stream exists before publishing into it. Pipelined publishes
+    /// written before the stream exists fail ("no responders") while later ones are stored:
+    /// their retry would land out of order.
+    pub async fn ensure_ready(&self) -> anyhow::Result<()> {
+        use std::sync::atomic::Ordering;
+        if !self.stream_ready.load(Ordering::Acquire) {
+            self.ensure_stream().await?;
+            self.stream_ready.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
     /// Create the mesh stream if it does not exist.
     pub async fn ensure_stream(&self) -> anyhow::Result<stream::Stream> {
         let s = self
@@ -173,14 +188,15 @@ impl Broker {
         Ok(s)
     }
 
-    /// Seal and publish one outbox row as member `id`, whose sending session shows as
-    /// `from_name`; returns the stream sequence.
-    pub async fn publish(
+    /// Seal one outbox row as member `id`, whose sending session shows as `from_name`, and
+    /// write it to the connection; returns the pending ack. Publishes started in order on
+    /// the one connection reach the stream in that order.
+    pub async fn start_publish(
         &self,
         id: &Identity,
         from_name: String,
         row: &Claimed,
-    ) -> Result<i64, PublishFailure> {
+    ) -> Result<PendingAck, PublishFailure> {
         if !self.connected() {
             return Err(PublishFailure::Outage("not connected to the broker".into()));
         }
@@ -215,15 +231,35 @@ impl Broker {
             .payload(payload.into())
             .message_id(msg_id);
         let subject = self.subject(kind, &dest);
-        let ack = async {
-            let fut = self.js.send_publish(subject, publish).await?;
-            fut.await
-        };
-        match tokio::time::timeout(ACK_TIMEOUT, ack).await {
+        match tokio::time::timeout(ACK_TIMEOUT, self.js.send_publish(subject, publish)).await {
+            Err(_) => Err(PublishFailure::Outage(
+                "no room to publish within 15 s".into(),
+            )),
+            Ok(Err(e)) => Err(classify(&e)),
+            Ok(Ok(fut)) => Ok(PendingAck {
+                fut,
+                cmid: row.client_message_id.clone(),
+            }),
+        }
+    }
+}
+
+/// A publish written to the connection, its ack not yet read.
+pub struct PendingAck {
+    fut: jetstream::context::PublishAckFuture,
+    cmid: String,
+}
+
+impl PendingAck {
+    /// Wait for the ack (at most 15 s); the stream sequence.
+    pub async fn ack(self) -> Result<i64, PublishFailure> {
+        match tokio::time::timeout(ACK_TIMEOUT, std::future::IntoFuture::into_future(self.fut))
+            .await
+        {
             Err(_) => Err(PublishFailure::Outage("no ack within 15 s".into())),
             Ok(Ok(a)) => {
                 if a.duplicate {
-                    tracing::debug!(seq = a.sequence, cmid = %row.client_message_id, "broker said duplicate");
+                    tracing::debug!(seq = a.sequence, cmid = %self.cmid, "broker said duplicate");
                 }
                 Ok(a.sequence as i64)
             }

@@ -1,17 +1,25 @@
 //! The drain: moves accepted sends out of the outbox — into the inbox in local mode, to the
 //! broker in broker mode. Woken on every accept, and polls every 500 ms for rows whose
-//! backoff has passed. In broker mode rows are published one at a time, in order, each
-//! waiting for its ack, so a sender's messages reach the stream in the order they were
-//! accepted even across retries.
+//! backoff has passed. In broker mode rows are published pipelined — written to the one
+//! connection in order, up to [`WINDOW`] acks outstanding — so a sender's messages reach
+//! the stream in the order they were accepted; acks are read in that order too, and the
+//! first failed one ends the batch: it and every later row whose ack did not come are
+//! published again, in order, by the next batch (the stream's `Nats-Msg-Id` dedupe answers
+//! the ones it already holds as duplicates, and the receiver's `seen` table drops any that
+//! still arrive twice).
 
-use crate::broker::{Broker, PublishFailure};
+use crate::broker::{Broker, PendingAck, PublishFailure};
 use crate::mesh::Mesh;
 use crate::outbox;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Rows claimed per broker batch.
-const BATCH: usize = 32;
+const BATCH: usize = 1024;
+
+/// Most publishes whose ack is outstanding.
+pub const WINDOW: usize = 256;
 
 /// Run until shutdown.
 pub async fn run(mesh: Arc<Mesh>) {
@@ -81,7 +89,7 @@ struct Stop {
     why: String,
 }
 
-/// Publish due rows in order, one at a time, each waiting for its ack. Successes are written
+/// Publish due rows in order, pipelined, reading the acks in order. Successes are written
 /// to the outbox together (a crash before that write republishes them, and the broker
 /// answers with duplicates). `Err` means the broker is out: the rest went back to pending
 /// without counting an attempt.
@@ -89,6 +97,7 @@ async fn publish_batch(mesh: &Arc<Mesh>, broker: &Arc<Broker>) -> Result<usize, 
     if !broker.connected() {
         return Err("not connected".into());
     }
+    broker.ensure_ready().await.map_err(|e| e.to_string())?;
     let rows = mesh
         .db
         .call(|c| outbox::claim(c, BATCH))
@@ -98,32 +107,38 @@ async fn publish_batch(mesh: &Arc<Mesh>, broker: &Arc<Broker>) -> Result<usize, 
     let mut done: Vec<(i64, i64)> = Vec::with_capacity(rows.len());
     let mut dead: Vec<(i64, String)> = Vec::new();
     let mut stop: Option<Stop> = None;
-    for (i, row) in rows.iter().enumerate() {
-        let from_name = mesh.sender_name(row.from_session.as_deref());
-        match broker.publish(&mesh.identity, from_name, row).await {
-            Ok(seq) => done.push((row.id, seq)),
-            Err(PublishFailure::Permanent(e)) => {
-                tracing::warn!(cmid = %row.client_message_id, error = %e, "send is dead");
-                dead.push((row.id, e));
-            }
-            Err(PublishFailure::Transient(e)) => {
-                tracing::warn!(cmid = %row.client_message_id, error = %e, "send failed; will retry");
-                stop = Some(Stop {
-                    release: rows[i + 1..].iter().map(|r| r.id).collect(),
-                    failed: Some((row.id, e.clone())),
-                    why: e,
-                });
+    // (row index, its pending ack), oldest first.
+    let mut pending: VecDeque<(usize, PendingAck)> = VecDeque::with_capacity(WINDOW);
+    let mut next = 0;
+    // Each turn: read the oldest ack when the window is full or every row was written,
+    // otherwise write the next row.
+    while stop.is_none() && (next < rows.len() || !pending.is_empty()) {
+        if pending.len() >= WINDOW || next == rows.len() {
+            let Some((i, ack)) = pending.pop_front() else {
                 break;
+            };
+            match ack.ack().await {
+                Ok(seq) => done.push((rows[i].id, seq)),
+                Err(f) => stop = failure(&rows, i, f, &mut dead),
             }
-            Err(PublishFailure::Outage(e)) => {
-                stop = Some(Stop {
-                    release: rows[i..].iter().map(|r| r.id).collect(),
-                    failed: None,
-                    why: e,
-                });
-                break;
-            }
+            continue;
         }
+        let row = &rows[next];
+        let from_name = mesh.sender_name(row.from_session.as_deref());
+        match broker.start_publish(&mesh.identity, from_name, row).await {
+            Ok(ack) => pending.push_back((next, ack)),
+            Err(f) => stop = failure(&rows, next, f, &mut dead),
+        }
+        next += 1;
+    }
+    if let Some(s) = &mut stop {
+        // Rows still in the window are retried in order after the failed one: whatever of
+        // them the stream already holds comes back as a duplicate with its sequence.
+        s.release.extend(pending.drain(..).map(|(i, _)| rows[i].id));
+        s.release
+            .extend(rows[next.min(rows.len())..].iter().map(|r| r.id));
+        s.release.sort_unstable();
+        s.release.dedup();
     }
     let n = done.len() + dead.len();
     let release = stop.as_ref().map(|s| (s.release.clone(), s.failed.clone()));
@@ -150,5 +165,36 @@ async fn publish_batch(mesh: &Arc<Mesh>, broker: &Arc<Broker>) -> Result<usize, 
     match stop {
         Some(s) if n == 0 => Err(s.why),
         _ => Ok(n),
+    }
+}
+
+/// What a failed publish of row `i` does to the batch: a permanent failure makes the row
+/// dead and the batch goes on; any other ends it (the row retried first, in order).
+fn failure(
+    rows: &[outbox::Claimed],
+    i: usize,
+    f: PublishFailure,
+    dead: &mut Vec<(i64, String)>,
+) -> Option<Stop> {
+    let row = &rows[i];
+    match f {
+        PublishFailure::Permanent(e) => {
+            tracing::warn!(cmid = %row.client_message_id, error = %e, "send is dead");
+            dead.push((row.id, e));
+            None
+        }
+        PublishFailure::Transient(e) => {
+            tracing::warn!(cmid = %row.client_message_id, error = %e, "send failed; will retry");
+            Some(Stop {
+                release: Vec::new(),
+                failed: Some((row.id, e.clone())),
+                why: e,
+            })
+        }
+        PublishFailure::Outage(e) => Some(Stop {
+            release: vec![row.id],
+            failed: None,
+            why: e,
+        }),
     }
 }
