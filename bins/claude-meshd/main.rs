@@ -7,6 +7,7 @@
 mod address;
 mod bindings;
 mod broker;
+mod channels;
 mod cli;
 mod clock;
 mod crypto;
@@ -226,6 +227,7 @@ fn open(ctx: &Context) -> Result<Meshd, StartupError> {
         wake: tokio::sync::Notify::new(),
         broker: OnceLock::new(),
         presence_tx: OnceLock::new(),
+        channels: channels::Channels::default(),
         ctx: ctx.clone(),
     });
     tracing::info!(

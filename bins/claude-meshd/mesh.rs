@@ -42,6 +42,8 @@ pub struct Mesh {
     pub broker: OnceLock<Arc<Broker>>,
     /// Presence changes to announce on the broker (broker mode only).
     pub presence_tx: OnceLock<tokio::sync::mpsc::UnboundedSender<Peer>>,
+    /// Sessions with a channel (`claudectl mcp` pushing) connected.
+    pub channels: crate::channels::Channels,
     /// Runtime context (activity, shutdown, config).
     pub ctx: Context,
 }

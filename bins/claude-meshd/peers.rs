@@ -131,6 +131,7 @@ impl Peers {
                 local: true,
                 online: left.is_none() && alive(pid),
                 last_seen_at: r.get(8)?,
+                channel: false,
             })
         })?;
         let mut local = HashMap::new();
@@ -272,6 +273,7 @@ impl Peers {
             local: true,
             online: true,
             last_seen_at: now.clone(),
+            channel: false,
         };
         conn.execute(
             "INSERT INTO sessions (session_id, name, cwd, hostname, pid, groups, topics, profile,

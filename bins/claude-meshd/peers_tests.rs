@@ -17,6 +17,7 @@ pub(crate) fn remote(key: &str, session: &str, name: &str) -> Peer {
         local: false,
         online: true,
         last_seen_at: String::new(),
+        channel: false,
     }
 }
 

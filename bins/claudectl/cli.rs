@@ -35,6 +35,13 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Serve Claude Code's MCP tools (memory search, mesh messages) on stdin/stdout.
     Mcp,
+    /// Start Claude Code with our channel, so mesh messages reach it while it is idle.
+    ///
+    /// Runs `claude` (or `[supervisor] claude_bin`) with
+    /// `--dangerously-load-development-channels server:claude-daemons` added and every other
+    /// argument passed through; Claude Code asks once per launch whether to load the
+    /// development channel. Without launch, messages arrive at the next prompt or tool call.
+    Launch(LaunchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output.
     Completions(CompletionsArgs),
     /// Measure the installed daemons on this machine, against baselines from the same run.
@@ -82,6 +89,22 @@ pub struct InstallArgs {
     /// Do not register `claudectl mcp` in ~/.claude.json.
     #[arg(long)]
     pub no_mcp: bool,
+    /// Only print a shell alias that starts Claude Code through `claudectl launch`
+    /// (add it to your shell's rc file); install nothing.
+    #[arg(long)]
+    pub launch_alias: bool,
+}
+
+/// Arguments of `claudectl launch`.
+#[derive(clap::Args, Debug)]
+pub struct LaunchArgs {
+    /// Arguments for Claude Code, passed through.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CLAUDE_ARGS"
+    )]
+    pub args: Vec<String>,
 }
 
 /// Arguments of `claudectl uninstall`.

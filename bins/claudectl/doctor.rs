@@ -434,6 +434,41 @@ fn broker(config: &Config) -> Check {
     )
 }
 
+/// Which running Claude sessions have our channel (started by `claudectl launch`): those
+/// get messages while idle, the others at their next prompt or tool call. Informative
+/// only: running Claude Code without `launch` is a choice, not a fault.
+fn channels(paths: &Paths) -> Check {
+    let client = claude_daemons::http::UnixClient::new(paths.socket(Daemon::Meshd))
+        .timeout(std::time::Duration::from_secs(2));
+    let peers: Option<Vec<claude_daemons::api::mesh::Peer>> = client
+        .get("/v1/peers")
+        .ok()
+        .filter(|r| r.status == 200)
+        .and_then(|r| r.json().ok());
+    let Some(peers) = peers else {
+        return check("session channels", Ok("claude-meshd not running".into()));
+    };
+    let running: Vec<_> = peers.iter().filter(|p| p.local && p.online).collect();
+    let with: Vec<String> = running
+        .iter()
+        .filter(|p| p.channel)
+        .map(|p| p.session_id.clone())
+        .collect();
+    let without = running.len() - with.len();
+    check(
+        "session channels",
+        Ok(match (running.len(), without) {
+            (0, _) => "no Claude session running".into(),
+            (n, 0) => format!("all {n} running sessions have the channel (push while idle)"),
+            (n, w) => format!(
+                "{} of {n} running sessions have the channel; {w} get messages only at their \
+                 next prompt or tool call (start Claude Code with `claudectl launch`)",
+                n - w
+            ),
+        }),
+    )
+}
+
 fn journal() -> Check {
     let ok = Command::new("journalctl")
         .args(["-q", "-n", "0"])
@@ -477,6 +512,7 @@ pub fn doctor(args: DoctorArgs) -> Result<ExitCode> {
     checks.push(claude_code(&config));
     checks.push(broker(&config));
     checks.push(viewer(&config));
+    checks.push(channels(&paths));
     // launchd agents write plain files (~/Library/Logs); only systemd has a journal.
     if !cfg!(target_os = "macos") {
         checks.push(journal());

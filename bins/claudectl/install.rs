@@ -48,6 +48,10 @@ fn bindir(arg: Option<PathBuf>) -> Result<PathBuf> {
 
 /// Run `claudectl install`.
 pub fn install(args: InstallArgs) -> Result<ExitCode> {
+    if args.launch_alias {
+        println!("{}", crate::launch::alias_line());
+        return Ok(ExitCode::SUCCESS);
+    }
     let home = home()?;
     let bindir = bindir(args.bindir)?;
     let config = Config::load(&Paths::from_env().config_file)?;

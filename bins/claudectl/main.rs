@@ -8,6 +8,7 @@ mod cli;
 mod daemon_client;
 mod doctor;
 mod install;
+mod launch;
 mod launchd;
 mod logs;
 mod mcp;
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
         Command::Logs(args) => logs::logs(args),
         Command::Doctor(args) => doctor::doctor(args),
         Command::Mcp => mcp::serve(),
+        Command::Launch(args) => launch::launch(args),
         Command::Completions(args) => {
             clap_complete::generate(
                 args.shell,

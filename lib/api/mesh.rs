@@ -289,6 +289,10 @@ pub struct Peer {
     pub online: bool,
     /// Last heartbeat or registration (RFC 3339).
     pub last_seen_at: String,
+    /// Whether a channel (`claudectl mcp` started through `claudectl launch`) is connected
+    /// to this session and pushes messages into it while it is idle (local sessions).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub channel: bool,
 }
 
 /// A member (one person's daemon) as listed by `GET /v1/members`: known from its own
@@ -390,4 +394,28 @@ pub struct SessionContext {
     pub items: Vec<InboxItem>,
     /// Unread items held back because the session is busy and they are not `now`.
     pub held: usize,
+}
+
+/// `POST /v1/sessions/{id}/push`: a channel server (`claudectl mcp`) claims one message to
+/// push into its session. Claiming marks it seen for that session, so the hook never
+/// repeats it and a second claim gets nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushRequest {
+    /// The inbox item.
+    pub id: i64,
+}
+
+/// Answer to a push claim.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushClaim {
+    /// Whether this caller got it (false: already seen by the session, or not for it).
+    pub claimed: bool,
+    /// The channel notification's content: the body fenced as untrusted peer content, as
+    /// in the hook's context.
+    #[serde(default)]
+    pub content: String,
+    /// The channel notification's `meta` (strings only): `from`, `from_name`, `priority`,
+    /// `id`, and `reply_to` when set.
+    #[serde(default)]
+    pub meta: std::collections::BTreeMap<String, String>,
 }

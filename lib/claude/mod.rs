@@ -1,11 +1,14 @@
 //! Claude Code contracts (`reference/claude-code-contract.md`):
 //!
+//! - [`channel`]: pushing turns into an interactive session through an MCP channel.
 //! - [`hooks`]: what its hooks send on stdin and read back on stdout.
 //! - [`stream_json`]: the headless `--input-format stream-json --output-format stream-json`
 //!   protocol, both directions.
 
+mod channel;
 mod hooks;
 mod stream_json;
 
+pub use channel::*;
 pub use hooks::*;
 pub use stream_json::*;

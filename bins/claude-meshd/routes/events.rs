@@ -24,6 +24,9 @@ use tokio::sync::broadcast::{error::RecvError, Receiver};
 struct Params {
     session: Option<String>,
     last_event_id: Option<i64>,
+    /// The stream of a channel pushing into the session (counted while it lasts).
+    #[serde(default)]
+    channel: bool,
 }
 
 struct Cursor {
@@ -38,6 +41,7 @@ struct Cursor {
     held: Vec<Event>,
     ready: VecDeque<SseEvent>,
     _guard: ActivityGuard,
+    _channel: Option<crate::channels::ChannelGuard>,
 }
 
 pub async fn stream(
@@ -81,8 +85,14 @@ pub async fn stream(
             .await?
         }
     };
+    let channel = p
+        .session
+        .as_deref()
+        .filter(|_| p.channel)
+        .map(|s| mesh.channels.open(s));
     let cursor = Cursor {
         _guard: mesh.ctx.activity.enter(),
+        _channel: channel,
         mesh,
         rx,
         last,

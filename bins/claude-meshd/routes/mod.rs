@@ -32,6 +32,7 @@ pub fn router(mesh: Arc<Mesh>) -> Router {
         .route("/v1/outbox/requeue", post(outbox::requeue))
         .route("/v1/sessions/{session}/status", post(sessions::status))
         .route("/v1/sessions/{session}/context", post(sessions::context))
+        .route("/v1/sessions/{session}/push", post(sessions::push))
         .with_state(mesh)
 }
 

@@ -25,6 +25,10 @@ pub async fn list(State(mesh): State<Arc<Mesh>>, uri: Uri) -> Result<Json<Vec<Pe
             .all()
             .into_iter()
             .filter(|x| p.all || (x.online && (x.local || x.profile.visible)))
+            .map(|mut x| {
+                x.channel = x.local && mesh.channels.connected(&x.session_id);
+                x
+            })
             .collect(),
     ))
 }
@@ -42,6 +46,9 @@ pub async fn members(
             .map(|mut m| {
                 m.sessions
                     .retain(|x| p.all || (x.online && (x.local || x.profile.visible)));
+                for x in &mut m.sessions {
+                    x.channel = x.local && mesh.channels.connected(&x.session_id);
+                }
                 m
             })
             .collect(),

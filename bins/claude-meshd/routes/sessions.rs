@@ -7,7 +7,11 @@ use crate::mesh::{passes, ApiError, Mesh};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::Json;
-use claude_daemons::api::mesh::{InboxItem, PeerStatus, Profile, SessionContext, StatusUpdate};
+use claude_daemons::api::mesh::{
+    InboxItem, PeerStatus, Profile, PushClaim, PushRequest, SessionContext, StatusUpdate,
+};
+use rusqlite::OptionalExtension;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub async fn status(
@@ -64,6 +68,67 @@ pub async fn context(
         additional_context: render(&items),
         items,
         held,
+    }))
+}
+
+/// A channel claims one message to push into its session: it gets it (marked seen for the
+/// session, so no hook repeats it) only if the session may read it, has not seen it, and
+/// its status lets it through now.
+pub async fn push(
+    State(mesh): State<Arc<Mesh>>,
+    Path(session): Path<String>,
+    raw: Bytes,
+) -> Result<Json<PushClaim>, ApiError> {
+    let r: PushRequest = body(&raw)?;
+    let Some(peer) = mesh.peers.local(&session) else {
+        return Err(ApiError::new(
+            404,
+            "unknown_session",
+            format!("no session {session:?}"),
+        ));
+    };
+    let busy = peer.profile.status != PeerStatus::Idle;
+    let who = mesh.peers.membership(&session);
+    let item = db(&mesh, move |c| {
+        let tx = c.transaction()?;
+        let Some(item) = inbox::get(&tx, r.id)? else {
+            return Ok(None);
+        };
+        let seen: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM inbox_seen WHERE inbox_id = ?1 AND session_id = ?2",
+                rusqlite::params![r.id, who.session],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if seen.is_some() || !inbox::visible(&item, &who) || !passes(item.priority, busy) {
+            return Ok(None);
+        }
+        inbox::mark_seen(&tx, &[r.id], Some(&who.session))?;
+        tx.commit()?;
+        Ok(Some(item))
+    })
+    .await?;
+    let Some(item) = item else {
+        return Ok(Json(PushClaim {
+            claimed: false,
+            content: String::new(),
+            meta: BTreeMap::new(),
+        }));
+    };
+    let mut meta = BTreeMap::from([
+        ("from".to_string(), attribute(&item.from.key)),
+        ("from_name".to_string(), attribute(&item.from.name)),
+        ("priority".to_string(), item.priority.as_str().to_string()),
+        ("id".to_string(), attribute(&item.client_message_id)),
+    ]);
+    if let Some(r) = &item.reply_to {
+        meta.insert("reply_to".into(), attribute(r));
+    }
+    Ok(Json(PushClaim {
+        claimed: true,
+        content: render(std::slice::from_ref(&item)),
+        meta,
     }))
 }
 

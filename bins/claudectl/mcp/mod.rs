@@ -6,16 +6,19 @@
 //! proc macros, schemars and an async transport into a CLI whose daemon clients are
 //! blocking. Lines are bounded; every bad line gets a JSON-RPC error and the server goes on.
 
+mod channel;
+pub use channel::CHANNEL_ENV;
 mod daemon_client;
 mod jsonrpc;
 mod session;
 mod tools;
 
 use anyhow::Result;
+use claude_daemons::claude::{CHANNEL_CAPABILITY, CHANNEL_PERMISSION_CAPABILITY};
 use claude_daemons::paths::Paths;
 use jsonrpc::{Incoming, Response};
 use serde_json::{json, Value};
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Read};
 use std::process::ExitCode;
 
 /// The name Claude Code shows the tools under: `mcp__claude-daemons__search`, ….
@@ -32,9 +35,11 @@ const MAX_LINE: usize = 1 << 20;
 pub fn serve() -> Result<ExitCode> {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
-    let stdout = std::io::stdout();
+    let out: channel::Out = std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout()));
     let mut server = Server {
         tools: tools::Tools::new(Paths::from_env()),
+        out: out.clone(),
+        pushing: false,
     };
     let mut line = Vec::new();
     loop {
@@ -63,16 +68,17 @@ pub fn serve() -> Result<ExitCode> {
             server.handle(text)
         };
         if let Some(answer) = answer {
-            let mut out = stdout.lock();
-            serde_json::to_writer(&mut out, &answer)?;
-            out.write_all(b"\n")?;
-            out.flush()?;
+            channel::write_line(&out, &serde_json::to_string(&answer)?)?;
         }
     }
 }
 
 struct Server {
     tools: tools::Tools,
+    /// stdout, shared with the channel's pushes.
+    out: channel::Out,
+    /// Whether the channel's push thread runs.
+    pushing: bool,
 }
 
 impl Server {
@@ -82,6 +88,13 @@ impl Server {
             Incoming::Request(r) => r,
             Incoming::Bad(answer) => return Some(answer),
         };
+        if req.id.is_none() && req.method == "notifications/initialized" && !self.pushing {
+            // Started by `claudectl launch`: this server is the session's channel.
+            if channel::enabled() {
+                self.pushing = true;
+                channel::start(Paths::from_env(), self.out.clone());
+            }
+        }
         let id = req.id?;
         let params = req.params.unwrap_or(Value::Null);
         Some(match req.method.as_str() {
@@ -96,7 +109,17 @@ impl Server {
                     id,
                     json!({
                         "protocolVersion": version,
-                        "capabilities": {"tools": {"listChanged": false}},
+                        // The channel capabilities (reference/claude-code-contract.md): with
+                        // them, a session started by `claudectl launch` gets messages pushed
+                        // while idle. `server/discover` stays unanswered (method not found)
+                        // so the connection keeps the notification path.
+                        "capabilities": {
+                            "tools": {"listChanged": false},
+                            "experimental": {
+                                CHANNEL_CAPABILITY: {},
+                                CHANNEL_PERMISSION_CAPABILITY: {},
+                            },
+                        },
                         "serverInfo": {"name": SERVER_NAME, "version": env!("CARGO_PKG_VERSION")},
                         "instructions": "Memory of past Claude Code work (search → timeline / \
                             get_observations, save_memory) and messages between sessions \

@@ -1,0 +1,82 @@
+//! Claude Code channels (`reference/claude-code-contract.md`, "Channels, verified on
+//! 2.1.329"): an MCP server that declares `experimental["claude/channel"]` may push a turn
+//! into an idle interactive session with `notifications/claude/channel`. Claude Code shows
+//! it to the model as `<channel source="SERVER" k="v">content</channel>`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The capability key under `capabilities.experimental`.
+pub const CHANNEL_CAPABILITY: &str = "claude/channel";
+
+/// The permission-relay capability key under `capabilities.experimental`.
+pub const CHANNEL_PERMISSION_CAPABILITY: &str = "claude/channel/permission";
+
+/// The notification method that pushes a turn.
+pub const CHANNEL_NOTIFICATION: &str = "notifications/claude/channel";
+
+/// The flag that loads a development channel: `--dangerously-load-development-channels
+/// server:NAME` (never together with `--channels server:NAME`, which is then refused as not
+/// on the approved allowlist).
+pub const DEV_CHANNELS_FLAG: &str = "--dangerously-load-development-channels";
+
+/// The params of [`CHANNEL_NOTIFICATION`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChannelNotification {
+    /// The text of the new user turn.
+    pub content: String,
+    /// Attributes of the `<channel>` tag: string values only, keys matching
+    /// `^[a-zA-Z_][a-zA-Z0-9_]*$` (others are dropped by [`ChannelNotification::new`]).
+    pub meta: BTreeMap<String, String>,
+}
+
+impl ChannelNotification {
+    /// A notification, keeping only the meta keys Claude Code accepts.
+    pub fn new(content: String, meta: BTreeMap<String, String>) -> ChannelNotification {
+        let meta = meta
+            .into_iter()
+            .filter(|(k, _)| valid_meta_key(k))
+            .collect();
+        ChannelNotification { content, meta }
+    }
+
+    /// The whole JSON-RPC notification line (without the newline).
+    pub fn to_line(&self) -> String {
+        serde_json::json!({
+            "jsonrpc": "2.0",
+            "method": CHANNEL_NOTIFICATION,
+            "params": self,
+        })
+        .to_string()
+    }
+}
+
+/// Whether `k` may be a meta key: `^[a-zA-Z_][a-zA-Z0-9_]*$`.
+pub fn valid_meta_key(k: &str) -> bool {
+    let mut b = k.bytes();
+    b.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_keys_follow_the_contract() {
+        assert!(valid_meta_key("from_name"));
+        assert!(valid_meta_key("_x1"));
+        assert!(!valid_meta_key("1x"));
+        assert!(!valid_meta_key("reply-to"));
+        assert!(!valid_meta_key(""));
+        let n = ChannelNotification::new(
+            "hi".into(),
+            [("from".into(), "a".into()), ("bad-key".into(), "b".into())].into(),
+        );
+        assert_eq!(n.meta.len(), 1);
+        let line: serde_json::Value = serde_json::from_str(&n.to_line()).unwrap();
+        assert_eq!(line["method"], CHANNEL_NOTIFICATION);
+        assert_eq!(line["params"]["meta"]["from"], "a");
+    }
+}
