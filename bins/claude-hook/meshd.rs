@@ -55,8 +55,7 @@ pub fn forward(
             name: None,
             cwd: Some(hook.cwd.clone()),
             hostname: hostname(),
-            // Claude Code runs hooks as its own children.
-            pid: Some(std::os::unix::process::parent_id()),
+            pid: Some(claude_pid()),
             groups: Vec::new(),
             topics: Vec::new(),
             extra: Default::default(),
@@ -150,5 +149,26 @@ mod tests {
     fn session_ids_are_escaped_into_paths() {
         assert_eq!(super::percent_encode("3f1c-ab_9.x"), "3f1c-ab_9.x");
         assert_eq!(super::percent_encode("../x y"), "..%2Fx%20y");
+    }
+}
+
+/// The `claude` process this hook runs for. Claude Code 2.1.329 runs a hook through
+/// `sh -c`, a shell that exits with the hook: registering it would make the session look
+/// gone at once (and `claudectl mcp` could not find its session by pid). A shell parent is
+/// skipped for its own parent (Linux /proc; elsewhere the parent as it is).
+fn claude_pid() -> u32 {
+    let parent = std::os::unix::process::parent_id();
+    let stat = std::fs::read_to_string(format!("/proc/{parent}/stat")).unwrap_or_default();
+    let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+        return parent;
+    };
+    let comm = &stat[open + 1..close];
+    let grandparent = stat[close + 1..]
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse::<u32>().ok());
+    match grandparent {
+        Some(g) if g > 1 && matches!(comm, "sh" | "bash" | "dash" | "zsh" | "ksh" | "fish") => g,
+        _ => parent,
     }
 }
