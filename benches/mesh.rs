@@ -7,7 +7,10 @@
 //!    publish → subscription round trip;
 //! 3. durable sends accepted per second (4 clients), against health requests per second;
 //! 4. messages delivered end to end through NATS per second (send → receiver's inbox),
-//!    against bare JetStream publishes (sequential, acked) per second.
+//!    against bare JetStream publishes (sequential, acked; and pipelined) per second;
+//! 5. push latency, local mode: send → the `notifications/claude/channel` line written by
+//!    `claudectl mcp` serving the receiving session as a channel, against the send → SSE
+//!    event latency of section 1.
 
 #[path = "../tests/support/meshd.rs"]
 mod meshd;
@@ -110,6 +113,45 @@ fn broker_member(root: &Path, nats: &Nats, name: &str) -> Meshd {
     )
 }
 
+/// Send `n` `now` messages to session "rb" and time each until `claudectl mcp`, serving
+/// "rb" as its channel, writes the notification (read from its stdout pipe).
+fn push_latency(m: &Meshd, n: usize) -> Vec<f64> {
+    use std::io::{BufRead, Write};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_claudectl"))
+        .arg("mcp")
+        .envs(m.env.iter().map(|(k, v)| (k, v)))
+        .env("CLAUDE_SESSION_ID", "rb")
+        .env("CLAUDE_DAEMONS_CHANNEL", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"bench","version":"0"}}}}}}"#).unwrap();
+    lines.next().unwrap().unwrap();
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
+    // The channel's quiet window after `initialized`.
+    std::thread::sleep(Duration::from_secs(4));
+    let c = UnixClient::new(&m.socket);
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let body = serde_json::json!({"to": "session:rb", "body": format!("push {i}"), "priority": "now", "from_session": "sa"}).to_string();
+        let t = Instant::now();
+        assert_eq!(c.post_json("/v1/send", body.as_bytes()).unwrap().status, 202);
+        loop {
+            let line = lines.next().unwrap().unwrap();
+            if line.contains("notifications/claude/channel") && line.contains(&format!("push {i}")) {
+                break;
+            }
+        }
+        out.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    out
+}
+
 fn main() {
     let dir = tempfile::Builder::new()
         .prefix("cmb")
@@ -129,6 +171,16 @@ fn main() {
         lat,
         "GET /v1/health round trip",
         base,
+    );
+
+    // 5. Push latency (the channel serving session "rb").
+    let lat_sse = send_to_event(&local, &local, "b", 300);
+    let lat_push = push_latency(&local, 300);
+    report_latency(
+        "local send -> channel notification written (claudectl mcp)",
+        lat_push,
+        "local send -> receiver SSE event",
+        lat_sse,
     );
 
     // 3. Durable sends accepted per second (local daemon; each is a committed outbox row).

@@ -31,6 +31,9 @@ _claudectl() {
             claudectl,install)
                 cmd="claudectl__subcmd__install"
                 ;;
+            claudectl,launch)
+                cmd="claudectl__subcmd__launch"
+                ;;
             claudectl,logs)
                 cmd="claudectl__subcmd__logs"
                 ;;
@@ -69,6 +72,9 @@ _claudectl() {
                 ;;
             claudectl__subcmd__help,install)
                 cmd="claudectl__subcmd__help__subcmd__install"
+                ;;
+            claudectl__subcmd__help,launch)
+                cmd="claudectl__subcmd__help__subcmd__launch"
                 ;;
             claudectl__subcmd__help,logs)
                 cmd="claudectl__subcmd__help__subcmd__logs"
@@ -314,7 +320,7 @@ _claudectl() {
 
     case "${cmd}" in
         claudectl)
-            opts="-h -V --help --version status run install uninstall logs doctor mcp completions bench mem sup mesh help"
+            opts="-h -V --help --version status run install uninstall logs doctor mcp launch completions bench mem sup mesh help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -382,7 +388,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help)
-            opts="status run install uninstall logs doctor mcp completions bench mem sup mesh help"
+            opts="status run install uninstall logs doctor mcp launch completions bench mem sup mesh help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -452,6 +458,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__launch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -858,7 +878,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__install)
-            opts="-h --now --bindir --no-hooks --no-mcp --help"
+            opts="-h --now --bindir --no-hooks --no-mcp --launch-alias --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -868,6 +888,20 @@ _claudectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__launch)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
