@@ -130,7 +130,11 @@ fn push_latency(m: &Meshd, n: usize) -> Vec<f64> {
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"bench","version":"0"}}}}}}"#).unwrap();
     lines.next().unwrap().unwrap();
-    writeln!(stdin, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+    )
+    .unwrap();
     // The channel's quiet window after `initialized`.
     std::thread::sleep(Duration::from_secs(4));
     let c = UnixClient::new(&m.socket);
@@ -138,10 +142,14 @@ fn push_latency(m: &Meshd, n: usize) -> Vec<f64> {
     for i in 0..n {
         let body = serde_json::json!({"to": "session:rb", "body": format!("push {i}"), "priority": "now", "from_session": "sa"}).to_string();
         let t = Instant::now();
-        assert_eq!(c.post_json("/v1/send", body.as_bytes()).unwrap().status, 202);
+        assert_eq!(
+            c.post_json("/v1/send", body.as_bytes()).unwrap().status,
+            202
+        );
         loop {
             let line = lines.next().unwrap().unwrap();
-            if line.contains("notifications/claude/channel") && line.contains(&format!("push {i}")) {
+            if line.contains("notifications/claude/channel") && line.contains(&format!("push {i}"))
+            {
                 break;
             }
         }

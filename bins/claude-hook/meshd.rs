@@ -143,15 +143,6 @@ fn percent_encode(s: &str) -> String {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn session_ids_are_escaped_into_paths() {
-        assert_eq!(super::percent_encode("3f1c-ab_9.x"), "3f1c-ab_9.x");
-        assert_eq!(super::percent_encode("../x y"), "..%2Fx%20y");
-    }
-}
-
 /// The `claude` process this hook runs for. Claude Code 2.1.329 runs a hook through
 /// `sh -c`, a shell that exits with the hook: registering it would make the session look
 /// gone at once (and `claudectl mcp` could not find its session by pid). A shell parent is
@@ -170,5 +161,14 @@ fn claude_pid() -> u32 {
     match grandparent {
         Some(g) if g > 1 && matches!(comm, "sh" | "bash" | "dash" | "zsh" | "ksh" | "fish") => g,
         _ => parent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn session_ids_are_escaped_into_paths() {
+        assert_eq!(super::percent_encode("3f1c-ab_9.x"), "3f1c-ab_9.x");
+        assert_eq!(super::percent_encode("../x y"), "..%2Fx%20y");
     }
 }
