@@ -193,7 +193,8 @@ fn the_channel_pushes_each_readable_message_once() {
     let pushed = mcp.pushed(3).is_some();
     assert_eq!(shown + usize::from(pushed), 1, "{ctx}");
 
-    // meshd restarts under the channel: it reconnects and goes on.
+    // meshd restarts under the channel: it reconnects (Last-Event-ID) and goes on.
+    m.stop();
     m.restart();
     m.register(S, "idle-one", &[], &[]);
     m.register(PEER, "sender", &[], &[]);
