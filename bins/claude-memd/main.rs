@@ -12,6 +12,7 @@ mod context;
 mod drain;
 mod feed;
 mod forget;
+mod fts_query;
 mod import;
 mod intake;
 mod local;
@@ -20,6 +21,8 @@ mod privacy;
 mod processor;
 mod project;
 mod provider;
+#[cfg(test)]
+mod recall_tests;
 mod records;
 mod redact;
 mod reserve;

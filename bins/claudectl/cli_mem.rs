@@ -47,7 +47,8 @@ pub struct MemOpenArgs {
 /// Arguments of `claudectl mem search`.
 #[derive(clap::Args, Debug)]
 pub struct MemSearchArgs {
-    /// Words to find (every word must match).
+    /// What to find: words (stemmed, and as prefixes), "quoted phrases", -excluded words.
+    /// Every word must match; when none does, any word (ranked, and said so).
     #[arg(required = true)]
     pub words: Vec<String>,
     /// Project path or name.

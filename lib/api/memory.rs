@@ -142,7 +142,7 @@ pub struct Prompt {
 }
 
 /// What a search or timeline item is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RecordKind {
     /// An observation.
@@ -157,7 +157,9 @@ pub enum RecordKind {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SearchQuery {
-    /// Words to find (every word must match; FTS5 syntax is not interpreted).
+    /// What to find: words (each also as a prefix, stemmed), `"quoted phrases"` and
+    /// `-excluded` words. Every word must match, or, when that finds nothing, any word.
+    /// FTS5 syntax is not interpreted.
     pub q: String,
     /// Project path or display name.
     pub project: Option<String>,
@@ -212,6 +214,21 @@ pub struct SearchResults {
     pub limit: u32,
     /// The offset used.
     pub offset: u32,
+    /// Which query found these: every word (`all`), or, when that found nothing, any word
+    /// (`any`).
+    #[serde(rename = "match", default)]
+    pub matched: Match,
+}
+
+/// How a search matched the query's words.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Match {
+    /// Every word (phrase) matched.
+    #[default]
+    All,
+    /// Every-word matching found nothing; these match at least one word.
+    Any,
 }
 
 /// `GET /v1/timeline` parameters: around an observation id or a time.

@@ -11,7 +11,7 @@ use crate::daemon_client::{query, Api, CtlResult};
 use crate::output;
 use crate::output::say;
 use claude_daemons::api::memory::{
-    Context, Observation, RecordKind, SearchQuery, SearchResults, Timeline, TimelineQuery,
+    Context, Match, Observation, RecordKind, SearchQuery, SearchResults, Timeline, TimelineQuery,
 };
 use claude_daemons::paths::Daemon;
 use serde_json::Value;
@@ -74,6 +74,8 @@ fn search(api: &Api, a: MemSearchArgs) -> CtlResult {
     }
     if res.results.is_empty() {
         say!("no matches for {:?}", q.q);
+    } else if res.matched == Match::Any {
+        say!("(no record has every word; these have some of them)");
     }
     for h in &res.results {
         let kind = h.kind.as_deref().unwrap_or(record_name(h.record));
