@@ -97,6 +97,12 @@ _claudectl() {
             claudectl__subcmd__help__subcmd__mem,context)
                 cmd="claudectl__subcmd__help__subcmd__mem__subcmd__context"
                 ;;
+            claudectl__subcmd__help__subcmd__mem,edit)
+                cmd="claudectl__subcmd__help__subcmd__mem__subcmd__edit"
+                ;;
+            claudectl__subcmd__help__subcmd__mem,forget)
+                cmd="claudectl__subcmd__help__subcmd__mem__subcmd__forget"
+                ;;
             claudectl__subcmd__help__subcmd__mem,import)
                 cmd="claudectl__subcmd__help__subcmd__mem__subcmd__import"
                 ;;
@@ -157,6 +163,12 @@ _claudectl() {
             claudectl__subcmd__mem,context)
                 cmd="claudectl__subcmd__mem__subcmd__context"
                 ;;
+            claudectl__subcmd__mem,edit)
+                cmd="claudectl__subcmd__mem__subcmd__edit"
+                ;;
+            claudectl__subcmd__mem,forget)
+                cmd="claudectl__subcmd__mem__subcmd__forget"
+                ;;
             claudectl__subcmd__mem,get)
                 cmd="claudectl__subcmd__mem__subcmd__show"
                 ;;
@@ -186,6 +198,12 @@ _claudectl() {
                 ;;
             claudectl__subcmd__mem__subcmd__help,context)
                 cmd="claudectl__subcmd__mem__subcmd__help__subcmd__context"
+                ;;
+            claudectl__subcmd__mem__subcmd__help,edit)
+                cmd="claudectl__subcmd__mem__subcmd__help__subcmd__edit"
+                ;;
+            claudectl__subcmd__mem__subcmd__help,forget)
+                cmd="claudectl__subcmd__mem__subcmd__help__subcmd__forget"
                 ;;
             claudectl__subcmd__mem__subcmd__help,help)
                 cmd="claudectl__subcmd__mem__subcmd__help__subcmd__help"
@@ -494,7 +512,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__mem)
-            opts="search timeline show context prune import stats open"
+            opts="search timeline show context prune import forget edit stats open"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -508,6 +526,34 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__mem__subcmd__context)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mem__subcmd__edit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mem__subcmd__forget)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -916,7 +962,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem)
-            opts="-h --help search timeline show get context prune import stats open help"
+            opts="-h --help search timeline show get context prune import forget edit stats open help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -951,8 +997,48 @@ _claudectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        claudectl__subcmd__mem__subcmd__edit)
+            opts="-h --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__forget)
+            opts="-y -h --session --project --before --yes --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --before)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         claudectl__subcmd__mem__subcmd__help)
-            opts="search timeline show context prune import stats open help"
+            opts="search timeline show context prune import forget edit stats open help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -966,6 +1052,34 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem__subcmd__help__subcmd__context)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__help__subcmd__edit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__help__subcmd__forget)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -10,6 +10,7 @@ mod announce;
 mod cli;
 mod context;
 mod drain;
+mod edit;
 mod edit_diff;
 mod feed;
 mod forget;

@@ -11,7 +11,7 @@ fn list(text: String) -> Vec<String> {
 
 const OBS_COLS: &str = "id, session_id, project, project_name, type, title, subtitle, facts,
     narrative, concepts, files_read, files_modified, prompt_number, event_id, created_at,
-    created_at_epoch";
+    created_at_epoch, edited_at";
 
 fn observation(r: &Row) -> rusqlite::Result<Observation> {
     Ok(Observation {
@@ -31,6 +31,7 @@ fn observation(r: &Row) -> rusqlite::Result<Observation> {
         event_id: r.get(13)?,
         created_at: r.get(14)?,
         created_at_epoch: r.get(15)?,
+        edited_at: r.get(16)?,
     })
 }
 

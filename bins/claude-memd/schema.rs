@@ -40,6 +40,11 @@ pub static SCHEMA: Schema = Schema {
             description: "memory: idempotency keys of hook events (spooled events stored once)",
             sql: V5,
         },
+        Migration {
+            version: 6,
+            description: "memory: observations corrected by a person say when",
+            sql: "ALTER TABLE observations ADD COLUMN edited_at TEXT;",
+        },
     ],
 };
 

@@ -22,6 +22,12 @@ pub enum MemCommand {
     /// Import a claude-mem database (observations, summaries, prompts), read-only and idempotent.
     #[command(long_about = IMPORT_LONG)]
     Import(MemImportArgs),
+    /// Forget records for good: by ID, or all of a session, a project, or before a date.
+    #[command(long_about = FORGET_LONG)]
+    Forget(MemForgetArgs),
+    /// Correct an observation: opens $EDITOR on it as TOML (title, facts, narrative, type, ...).
+    #[command(long_about = EDIT_LONG)]
+    Edit(MemEditArgs),
     /// Counts per project.
     Stats(JsonFlag),
     /// Open the memory viewer: a one-time login link to the web page on the loopback port.
@@ -183,3 +189,48 @@ its bare name: searches by name find it, and its records are shown in the contex
 repository with that name (as claude-mem did). The choice is remembered and used by later \
 imports; --project NAME=DIR given later, or a repository of that name becoming known to \
 claude-memd, moves the records imported under the old key.";
+
+const FORGET_LONG: &str = "Forget records for good: the row, its full-text index entry and the \
+hook event it was made from; the file keeps no copy (SQLite secure_delete and a WAL \
+checkpoint). IDs are as search and context cite them: 12 or #12 (an observation), S3 (a \
+summary), P7 (a prompt). Or every record matching all of --session, --project and --before. \
+claudectl says what it will forget and asks first; --yes answers for you (needed when stdin \
+is not a terminal).";
+
+/// Arguments of `claudectl mem forget`.
+#[derive(clap::Args, Debug)]
+#[command(group = clap::ArgGroup::new("which").required(true).multiple(true)
+    .args(["ids", "session", "project", "before"]))]
+pub struct MemForgetArgs {
+    /// Record IDs: 12 (observation), S3 (summary), P7 (prompt).
+    #[arg(conflicts_with_all = ["session", "project", "before"])]
+    pub ids: Vec<String>,
+    /// Every record of this Claude session.
+    #[arg(long, value_name = "SESSION_ID")]
+    pub session: Option<String>,
+    /// Every record of this project (a directory inside it, its path, or its name).
+    #[arg(long, value_name = "PROJECT")]
+    pub project: Option<String>,
+    /// Every record created before this time (RFC 3339, a date, or seconds since the epoch).
+    #[arg(long, value_name = "DATE")]
+    pub before: Option<String>,
+    /// Do not ask.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+const EDIT_LONG: &str = "Correct an observation: claudectl opens $VISUAL or $EDITOR (vi) on \
+the record as TOML (type, title, subtitle, facts, concepts, narrative). Save and quit to \
+apply what you changed; an unchanged file changes nothing. The record keeps its ID, files \
+and time, says when it was edited, and search finds it by its new words only.";
+
+/// Arguments of `claudectl mem edit`.
+#[derive(clap::Args, Debug)]
+pub struct MemEditArgs {
+    /// The observation ID (12 or #12).
+    pub id: String,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}

@@ -1,6 +1,7 @@
 //! The HTTP API: hook intake, queries, deletes, seed 000's routes, the live stream and the
 //! viewer page.
 
+mod edit;
 mod forget;
 pub mod hooks;
 mod import;
@@ -36,8 +37,11 @@ pub fn router(m: Arc<Memd>) -> Router {
         .route("/v1/timeline", get(query::timeline))
         .route(
             "/v1/observations/{id}",
-            get(query::observation).delete(forget::observation),
+            get(query::observation)
+                .delete(forget::observation)
+                .patch(edit::observation),
         )
+        .route("/v1/forget", post(forget::many))
         .route("/v1/summaries/{id}", delete(forget::summary))
         .route("/v1/prompts/{id}", delete(forget::prompt))
         .route("/v1/viewer/login", post(viewer::login))

@@ -2,6 +2,8 @@
 //! login link, against claude-memd.
 
 mod claude_mem;
+mod edit;
+mod forget;
 mod import;
 mod open;
 mod prune;
@@ -27,6 +29,8 @@ pub fn run(cmd: MemCommand) -> anyhow::Result<ExitCode> {
         MemCommand::Context(a) => context(&api, a),
         MemCommand::Prune(a) => prune::run(api, a),
         MemCommand::Import(a) => import::run(api, a),
+        MemCommand::Forget(a) => forget::run(api, a),
+        MemCommand::Edit(a) => edit::run(&api, a),
         MemCommand::Stats(a) => stats(&api, a.json),
         MemCommand::Open(a) => open::run(&api, a),
     })
