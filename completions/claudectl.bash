@@ -100,6 +100,9 @@ _claudectl() {
             claudectl__subcmd__help__subcmd__mem,edit)
                 cmd="claudectl__subcmd__help__subcmd__mem__subcmd__edit"
                 ;;
+            claudectl__subcmd__help__subcmd__mem,export)
+                cmd="claudectl__subcmd__help__subcmd__mem__subcmd__export"
+                ;;
             claudectl__subcmd__help__subcmd__mem,forget)
                 cmd="claudectl__subcmd__help__subcmd__mem__subcmd__forget"
                 ;;
@@ -166,6 +169,9 @@ _claudectl() {
             claudectl__subcmd__mem,edit)
                 cmd="claudectl__subcmd__mem__subcmd__edit"
                 ;;
+            claudectl__subcmd__mem,export)
+                cmd="claudectl__subcmd__mem__subcmd__export"
+                ;;
             claudectl__subcmd__mem,forget)
                 cmd="claudectl__subcmd__mem__subcmd__forget"
                 ;;
@@ -201,6 +207,9 @@ _claudectl() {
                 ;;
             claudectl__subcmd__mem__subcmd__help,edit)
                 cmd="claudectl__subcmd__mem__subcmd__help__subcmd__edit"
+                ;;
+            claudectl__subcmd__mem__subcmd__help,export)
+                cmd="claudectl__subcmd__mem__subcmd__help__subcmd__export"
                 ;;
             claudectl__subcmd__mem__subcmd__help,forget)
                 cmd="claudectl__subcmd__mem__subcmd__help__subcmd__forget"
@@ -512,7 +521,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__mem)
-            opts="search timeline show context prune import forget edit stats open"
+            opts="search timeline show context prune import forget edit export stats open"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -540,6 +549,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__mem__subcmd__edit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mem__subcmd__export)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -962,7 +985,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem)
-            opts="-h --help search timeline show get context prune import forget edit stats open help"
+            opts="-h --help search timeline show get context prune import forget edit export stats open help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1011,6 +1034,36 @@ _claudectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        claudectl__subcmd__mem__subcmd__export)
+            opts="-o -h --project --since --output --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         claudectl__subcmd__mem__subcmd__forget)
             opts="-y -h --session --project --before --yes --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1038,7 +1091,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem__subcmd__help)
-            opts="search timeline show context prune import forget edit stats open help"
+            opts="search timeline show context prune import forget edit export stats open help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1066,6 +1119,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem__subcmd__help__subcmd__edit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__help__subcmd__export)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

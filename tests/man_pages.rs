@@ -186,6 +186,8 @@ fn overview_page_names_every_route_and_exit_code() {
         "PATCH /v1/observations/{id}",
         "DELETE /v1/observations/{id}",
         "POST /v1/forget",
+        "GET /v1/export",
+        "POST /v1/import/memory",
         "DELETE /v1/summaries/{id}",
         "DELETE /v1/prompts/{id}",
         "POST /v1/viewer/login",

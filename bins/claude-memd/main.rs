@@ -32,6 +32,7 @@ mod routes;
 mod schema;
 mod search;
 mod stats;
+mod transfer;
 
 use clap::Parser;
 use claude_daemons::config::{Config, Provider as ProviderKind};

@@ -19,7 +19,7 @@ pub enum MemCommand {
     /// Delete records older than some days, in batches, and return the space to the file system.
     #[command(long_about = PRUNE_LONG)]
     Prune(MemPruneArgs),
-    /// Import a claude-mem database (observations, summaries, prompts), read-only and idempotent.
+    /// Import an export (`mem export`) or a claude-mem database; idempotent.
     #[command(long_about = IMPORT_LONG)]
     Import(MemImportArgs),
     /// Forget records for good: by ID, or all of a session, a project, or before a date.
@@ -28,6 +28,9 @@ pub enum MemCommand {
     /// Correct an observation: opens $EDITOR on it as TOML (title, facts, narrative, type, ...).
     #[command(long_about = EDIT_LONG)]
     Edit(MemEditArgs),
+    /// Write memory as versioned JSON Lines (see claude-daemons(7)), to stdout or a file.
+    #[command(long_about = EXPORT_LONG)]
+    Export(MemExportArgs),
     /// Counts per project.
     Stats(JsonFlag),
     /// Open the memory viewer: a one-time login link to the web page on the loopback port.
@@ -157,7 +160,8 @@ processed are never deleted.";
 /// Arguments of `claudectl mem import`.
 #[derive(clap::Args, Debug)]
 pub struct MemImportArgs {
-    /// The claude-mem database (default: ~/.claude-mem/claude-mem.db).
+    /// An export (`claudectl mem export`, told by its content) or a claude-mem database
+    /// (default: ~/.claude-mem/claude-mem.db).
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
     /// Put claude-mem project NAME under the repository at DIR (repeatable).
@@ -171,7 +175,13 @@ pub struct MemImportArgs {
     pub out: JsonFlag,
 }
 
-const IMPORT_LONG: &str = "Import a claude-mem user's memory: the observations, session \
+const IMPORT_LONG: &str = "Import what `claudectl mem export` wrote, or a claude-mem user's \
+memory (which one is told by the file's content).\n\n\
+An export is checked line by line first: a cut-short or hand-broken file is refused with \
+the number and reason of each bad line, and nothing is imported. Then records go to \
+claude-memd in batches, each one transaction; each keeps its origin, so importing again \
+adds nothing, and its ID when that ID is free.\n\n\
+A claude-mem database: import a claude-mem user's memory: the observations, session \
 summaries and user prompts of ~/.claude-mem/claude-mem.db (or PATH). The file is opened \
 read-only (claude-mem's worker may keep using it) and must be a claude-mem database: its \
 tables and columns are checked first, and anything else is refused before claude-memd is \
@@ -233,4 +243,24 @@ pub struct MemEditArgs {
     pub id: String,
     #[command(flatten)]
     pub out: JsonFlag,
+}
+
+const EXPORT_LONG: &str = "Write memory as JSON Lines: a header line (format \
+\"claude-daemons-memory\", version 1), then one record per line (observations, summaries, \
+prompts, each with its id, origin, project, session and times), then an end line with the \
+number of records. claude-daemons(7) documents the format; `claudectl mem import FILE` \
+reads it back (idempotently) here or on another machine.";
+
+/// Arguments of `claudectl mem export`.
+#[derive(clap::Args, Debug)]
+pub struct MemExportArgs {
+    /// Only this project (a directory inside it, its path, or its name).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Only records created at or after this time (RFC 3339, a date, or epoch seconds).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Write to this file instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }

@@ -8,6 +8,7 @@ mod import;
 mod legacy;
 mod query;
 mod stream;
+mod transfer;
 mod viewer;
 
 use crate::Memd;
@@ -29,6 +30,7 @@ pub fn router(m: Arc<Memd>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_HOOK_BYTES));
     let imports = Router::new()
         .route("/v1/import", post(import::import))
+        .route("/v1/import/memory", post(transfer::import))
         .layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES));
     Router::new()
         .merge(hooks)
@@ -42,6 +44,7 @@ pub fn router(m: Arc<Memd>) -> Router {
                 .patch(edit::observation),
         )
         .route("/v1/forget", post(forget::many))
+        .route("/v1/export", get(transfer::export))
         .route("/v1/summaries/{id}", delete(forget::summary))
         .route("/v1/prompts/{id}", delete(forget::prompt))
         .route("/v1/viewer/login", post(viewer::login))

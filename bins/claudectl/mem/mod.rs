@@ -7,6 +7,7 @@ mod forget;
 mod import;
 mod open;
 mod prune;
+mod transfer;
 
 use crate::cli::{MemCommand, MemContextArgs, MemSearchArgs, MemTimelineArgs};
 use crate::daemon_client::{query, Api, CtlResult};
@@ -31,6 +32,7 @@ pub fn run(cmd: MemCommand) -> anyhow::Result<ExitCode> {
         MemCommand::Import(a) => import::run(api, a),
         MemCommand::Forget(a) => forget::run(api, a),
         MemCommand::Edit(a) => edit::run(&api, a),
+        MemCommand::Export(a) => transfer::export(&api, a),
         MemCommand::Stats(a) => stats(&api, a.json),
         MemCommand::Open(a) => open::run(&api, a),
     })
