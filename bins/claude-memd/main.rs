@@ -23,6 +23,7 @@ mod privacy;
 mod processor;
 mod project;
 mod provider;
+mod recall;
 #[cfg(test)]
 mod recall_tests;
 mod records;

@@ -45,6 +45,19 @@ pub static SCHEMA: Schema = Schema {
             description: "memory: observations corrected by a person say when",
             sql: "ALTER TABLE observations ADD COLUMN edited_at TEXT;",
         },
+        Migration {
+            version: 7,
+            description: "memory: what each session was shown during its work (once only)",
+            // `file:<path>` (a file's history before a Read or Edit) and `obs:<id>` (an
+            // observation shown there or with a prompt).
+            sql: "CREATE TABLE session_recall (
+                session_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                created_at_epoch INTEGER NOT NULL DEFAULT (unixepoch()),
+                PRIMARY KEY (session_id, key)
+            ) STRICT, WITHOUT ROWID;
+            CREATE INDEX session_recall_time ON session_recall(created_at_epoch);",
+        },
     ],
 };
 

@@ -25,6 +25,7 @@ pub fn router(m: Arc<Memd>) -> Router {
     let hooks = Router::new()
         .route("/v1/hook", post(hooks::hook))
         .route("/v1/hooks/{event}", post(hooks::hook_event))
+        .route("/v1/recall/file", post(hooks::recall_file))
         .route("/sessions/{id}/observations", post(legacy::add_observation))
         .route("/sessions/{id}/summarize", post(legacy::summarize))
         .layer(DefaultBodyLimit::max(MAX_HOOK_BYTES));
