@@ -113,6 +113,12 @@ pub async fn many(
                 .transpose()?,
         };
         let ids = forget::matching(c, &f)?;
+        // A forgotten session's record of what it was shown (file names) goes too.
+        if let (Some(s), false, true, None) =
+            (&f.session, req.dry_run, f.projects.is_empty(), f.before)
+        {
+            c.execute("DELETE FROM session_recall WHERE session_id = ?1", [s])?;
+        }
         let count = |k: Record| ids.iter().filter(|(r, _)| *r == k).count();
         let mut res = ForgetResult {
             observations: count(Record::Observation),
