@@ -99,6 +99,42 @@ pub fn head(content: &str) -> String {
     }])
 }
 
+/// One edit as a fact: the line counts and the first lines it added and removed (the whole
+/// diff is the narrative).
+pub fn fact(old_lines: usize, new_lines: usize, c: &Change) -> String {
+    let mut f = format!("Replaced {old_lines} line(s) with {new_lines} line(s)");
+    let show = |sign: char, l: &[String]| -> String {
+        let mut s: Vec<String> = l
+            .iter()
+            .filter(|l| !l.trim().is_empty())
+            .take(2)
+            .map(|l| format!("{sign}`{}`", clip(l, 80)))
+            .collect();
+        let blank_or_more = l.len() - s.len();
+        if blank_or_more > 0 && !s.is_empty() {
+            s.push(format!("({blank_or_more} more)"));
+        }
+        s.join(" ")
+    };
+    let parts: Vec<String> = [show('-', &c.removed), show('+', &c.added)]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect();
+    if !parts.is_empty() {
+        f.push_str(": ");
+        f.push_str(&parts.join(" "));
+    }
+    f
+}
+
+fn clip(s: &str, max: usize) -> String {
+    let s = s.trim();
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    s.chars().take(max).collect::<String>() + "…"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

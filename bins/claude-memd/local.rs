@@ -134,34 +134,6 @@ impl Provider for LocalBuilder {
     }
 }
 
-/// One edit as a fact: the line counts and the first lines it added and removed (the whole
-/// diff is the narrative).
-fn changed_lines(old_lines: usize, new_lines: usize, c: &edit_diff::Change) -> String {
-    let mut f = format!("Replaced {old_lines} line(s) with {new_lines} line(s)");
-    let show = |sign: char, l: &[String]| -> String {
-        let mut s: Vec<String> = l
-            .iter()
-            .filter(|l| !l.trim().is_empty())
-            .take(2)
-            .map(|l| format!("{sign}`{}`", clip(l, 80)))
-            .collect();
-        let blank_or_more = l.len() - s.len();
-        if blank_or_more > 0 && !s.is_empty() {
-            s.push(format!("({blank_or_more} more)"));
-        }
-        s.join(" ")
-    };
-    let parts: Vec<String> = [show('-', &c.removed), show('+', &c.added)]
-        .into_iter()
-        .filter(|p| !p.is_empty())
-        .collect();
-    if !parts.is_empty() {
-        f.push_str(": ");
-        f.push_str(&parts.join(" "));
-    }
-    f
-}
-
 fn build(tool: &str, ti: &Value, tr: &Value, cwd: &str) -> Option<NewObservation> {
     let path = str_at(ti, &["file_path", "notebook_path", "path"]).map(str::to_string);
     let shown_path = path.as_deref().map(|p| shown(p, cwd)).unwrap_or_default();
@@ -195,7 +167,7 @@ fn build(tool: &str, ti: &Value, tr: &Value, cwd: &str) -> Option<NewObservation
                 .map(|(old, new)| edit_diff::diff(old, new))
                 .collect();
             for ((old, new), c) in edits.iter().zip(&changes) {
-                o.facts.push(changed_lines(lines(old), lines(new), c));
+                o.facts.push(edit_diff::fact(lines(old), lines(new), c));
             }
             o.narrative = Some(edit_diff::capped(&changes)).filter(|d| !d.is_empty());
             if ti.get("replace_all").and_then(Value::as_bool) == Some(true) {
@@ -221,7 +193,7 @@ fn build(tool: &str, ti: &Value, tr: &Value, cwd: &str) -> Option<NewObservation
                 Some(before) => {
                     let c = edit_diff::diff(before, content);
                     o.facts
-                        .push(changed_lines(lines(before), lines(content), &c));
+                        .push(edit_diff::fact(lines(before), lines(content), &c));
                     o.narrative = Some(edit_diff::capped(&[c])).filter(|d| !d.is_empty());
                 }
                 None => {
