@@ -94,25 +94,13 @@ pub fn file(
     {
         return Ok(None);
     }
-    // The path's words find candidates through the index; the exact JSON string confirms.
-    let phrase = format!(
-        "{{files_read files_modified}} : \"{}\"",
-        path.replace('"', "\"\"")
-    );
-    let exact = serde_json::to_string(path).unwrap_or_default();
     let mut st = conn.prepare_cached(
         "SELECT o.id, o.type, o.title, o.facts, substr(o.created_at, 1, 10)
-         FROM observations_fts JOIN observations o ON o.id = observations_fts.rowid
-         WHERE observations_fts MATCH ?1 AND o.project = ?2 AND o.session_id != ?3
-           AND (instr(o.files_modified, ?4) > 0 OR instr(o.files_read, ?4) > 0)
+         FROM observation_files f JOIN observations o ON o.id = f.observation_id
+         WHERE f.path = ?1 AND o.project = ?2 AND o.session_id != ?3
          ORDER BY o.created_at_epoch DESC, o.id DESC LIMIT 20",
     )?;
-    let found = match hits(&mut st, params![phrase, project, session, exact]) {
-        Ok(h) => h,
-        // A path with no word characters at all is no phrase FTS5 takes: nothing to show.
-        Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("fts5") => return Ok(None),
-        Err(e) => return Err(e),
-    };
+    let found = hits(&mut st, params![path, project, session])?;
     render(
         conn,
         session,
