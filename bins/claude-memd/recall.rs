@@ -94,9 +94,12 @@ pub fn file(
     {
         return Ok(None);
     }
+    // CROSS JOIN keeps this order: from the file's few rows, not through every observation
+    // of the project (which the planner picks for the ORDER BY without it: 60 ms vs 10 µs at
+    // 100,000 observations).
     let mut st = conn.prepare_cached(
         "SELECT o.id, o.type, o.title, o.facts, substr(o.created_at, 1, 10)
-         FROM observation_files f JOIN observations o ON o.id = f.observation_id
+         FROM observation_files f CROSS JOIN observations o ON o.id = f.observation_id
          WHERE f.path = ?1 AND o.project = ?2 AND o.session_id != ?3
          ORDER BY o.created_at_epoch DESC, o.id DESC LIMIT 20",
     )?;
