@@ -6,10 +6,16 @@
 //! - prune of 10,000 old observations (batches of 5,000, then incremental vacuum) vs one raw
 //!   `DELETE` transaction plus the same vacuum on an identical database.
 //!
-//! Run: `cargo bench --bench mem_import` (release build).
+//! - `claudectl mem export` and the import of what it wrote, 100,000 records
+//!   ([`mem_transfer`]).
+//!
+//! Run: `cargo bench --bench mem_import` (release build); `-- claude-mem` or `-- transfer`
+//! runs one part.
 
 #[path = "../tests/claudectl_support/mod.rs"]
 mod ctl;
+#[path = "mem_import/transfer.rs"]
+mod mem_transfer;
 #[path = "../tests/support/memd.rs"]
 mod memd;
 #[path = "support.rs"]
@@ -136,6 +142,20 @@ fn rate(d: Duration) -> String {
 }
 
 fn main() {
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let run = |part: &str| only.is_empty() || only.iter().any(|o| o == part);
+    if run("claude-mem") {
+        claude_mem_import_and_prune();
+    }
+    if run("transfer") {
+        mem_transfer::run();
+    }
+}
+
+fn claude_mem_import_and_prune() {
     let work = tempfile::Builder::new()
         .prefix("cdmi")
         .tempdir_in("/tmp")

@@ -103,6 +103,15 @@ _claudectl() {
             claudectl__subcmd__help__subcmd__mem,context)
                 cmd="claudectl__subcmd__help__subcmd__mem__subcmd__context"
                 ;;
+            claudectl__subcmd__help__subcmd__mem,edit)
+                cmd="claudectl__subcmd__help__subcmd__mem__subcmd__edit"
+                ;;
+            claudectl__subcmd__help__subcmd__mem,export)
+                cmd="claudectl__subcmd__help__subcmd__mem__subcmd__export"
+                ;;
+            claudectl__subcmd__help__subcmd__mem,forget)
+                cmd="claudectl__subcmd__help__subcmd__mem__subcmd__forget"
+                ;;
             claudectl__subcmd__help__subcmd__mem,import)
                 cmd="claudectl__subcmd__help__subcmd__mem__subcmd__import"
                 ;;
@@ -163,6 +172,15 @@ _claudectl() {
             claudectl__subcmd__mem,context)
                 cmd="claudectl__subcmd__mem__subcmd__context"
                 ;;
+            claudectl__subcmd__mem,edit)
+                cmd="claudectl__subcmd__mem__subcmd__edit"
+                ;;
+            claudectl__subcmd__mem,export)
+                cmd="claudectl__subcmd__mem__subcmd__export"
+                ;;
+            claudectl__subcmd__mem,forget)
+                cmd="claudectl__subcmd__mem__subcmd__forget"
+                ;;
             claudectl__subcmd__mem,get)
                 cmd="claudectl__subcmd__mem__subcmd__show"
                 ;;
@@ -192,6 +210,15 @@ _claudectl() {
                 ;;
             claudectl__subcmd__mem__subcmd__help,context)
                 cmd="claudectl__subcmd__mem__subcmd__help__subcmd__context"
+                ;;
+            claudectl__subcmd__mem__subcmd__help,edit)
+                cmd="claudectl__subcmd__mem__subcmd__help__subcmd__edit"
+                ;;
+            claudectl__subcmd__mem__subcmd__help,export)
+                cmd="claudectl__subcmd__mem__subcmd__help__subcmd__export"
+                ;;
+            claudectl__subcmd__mem__subcmd__help,forget)
+                cmd="claudectl__subcmd__mem__subcmd__help__subcmd__forget"
                 ;;
             claudectl__subcmd__mem__subcmd__help,help)
                 cmd="claudectl__subcmd__mem__subcmd__help__subcmd__help"
@@ -514,7 +541,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__mem)
-            opts="search timeline show context prune import stats open"
+            opts="search timeline show context prune import forget edit export stats open"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -528,6 +555,48 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__mem__subcmd__context)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mem__subcmd__edit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mem__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mem__subcmd__forget)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -950,7 +1019,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem)
-            opts="-h --help search timeline show get context prune import stats open help"
+            opts="-h --help search timeline show get context prune import forget edit export stats open help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -985,8 +1054,78 @@ _claudectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        claudectl__subcmd__mem__subcmd__edit)
+            opts="-h --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__export)
+            opts="-o -h --project --since --output --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__forget)
+            opts="-y -h --session --project --before --yes --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --before)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         claudectl__subcmd__mem__subcmd__help)
-            opts="search timeline show context prune import stats open help"
+            opts="search timeline show context prune import forget edit export stats open help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1000,6 +1139,48 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem__subcmd__help__subcmd__context)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__help__subcmd__edit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__help__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__help__subcmd__forget)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

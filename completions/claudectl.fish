@@ -67,17 +67,20 @@ complete -c claudectl -n "__fish_claudectl_using_subcommand bench" -s n -l itera
 complete -c claudectl -n "__fish_claudectl_using_subcommand bench" -l bindir -d 'Directory holding claude-memd, claude-meshd and claude-hook (default: next to claudectl, then PATH)' -r -F
 complete -c claudectl -n "__fish_claudectl_using_subcommand bench" -l json -d 'Print one JSON object instead of the table'
 complete -c claudectl -n "__fish_claudectl_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -s h -l help -d 'Print help'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "search" -d 'Full-text search over observations, summaries and prompts (a compact index with IDs)'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "timeline" -d 'What happened around an observation ID or a time'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "show" -d 'Observations in full, by ID'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "get" -d 'Observations in full, by ID'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "context" -d 'The context a new session in a project is given'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "prune" -d 'Delete records older than some days, in batches, and return the space to the file system'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "import" -d 'Import a claude-mem database (observations, summaries, prompts), read-only and idempotent'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "stats" -d 'Counts per project'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "open" -d 'Open the memory viewer: a one-time login link to the web page on the loopback port'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import forget edit export stats open help" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import forget edit export stats open help" -f -a "search" -d 'Full-text search over observations, summaries and prompts (a compact index with IDs)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import forget edit export stats open help" -f -a "timeline" -d 'What happened around an observation ID or a time'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import forget edit export stats open help" -f -a "show" -d 'Observations in full, by ID'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import forget edit export stats open help" -f -a "get" -d 'Observations in full, by ID'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import forget edit export stats open help" -f -a "context" -d 'The context a new session in a project is given'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import forget edit export stats open help" -f -a "prune" -d 'Delete records older than some days, in batches, and return the space to the file system'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import forget edit export stats open help" -f -a "import" -d 'Import an export (`mem export`) or a claude-mem database; idempotent'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import forget edit export stats open help" -f -a "forget" -d 'Forget records for good: by ID, or all of a session, a project, or before a date'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import forget edit export stats open help" -f -a "edit" -d 'Correct an observation: opens $EDITOR on it as TOML (title, facts, narrative, type, ...)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import forget edit export stats open help" -f -a "export" -d 'Write memory as versioned JSON Lines (see claude-daemons(7)), to stdout or a file'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import forget edit export stats open help" -f -a "stats" -d 'Counts per project'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import forget edit export stats open help" -f -a "open" -d 'Open the memory viewer: a one-time login link to the web page on the loopback port'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import forget edit export stats open help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l project -d 'Project path or name' -r
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l type -d 'Observation type (change, discovery, bugfix, feature, decision, ...)' -r
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l file -d 'A file path (or part of one) the work read or changed' -r
@@ -113,6 +116,18 @@ complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from import" -l batch -d 'Records sent per request (each request is one transaction)' -r
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from import" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from forget" -l session -d 'Every record of this Claude session' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from forget" -l project -d 'Every record of this project (a directory inside it, its path, or its name)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from forget" -l before -d 'Every record created before this time (RFC 3339, a date, or seconds since the epoch)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from forget" -s y -l yes -d 'Do not ask'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from forget" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from forget" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from edit" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from edit" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from export" -l project -d 'Only this project (a directory inside it, its path, or its name)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from export" -l since -d 'Only records created at or after this time (RFC 3339, a date, or epoch seconds)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from export" -s o -l output -d 'Write to this file instead of stdout' -r -F
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from stats" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from stats" -s h -l help -d 'Print help'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from open" -l print-url -d 'Only print the link; do not start a browser'
@@ -122,7 +137,10 @@ complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "show" -d 'Observations in full, by ID'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "context" -d 'The context a new session in a project is given'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete records older than some days, in batches, and return the space to the file system'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "import" -d 'Import a claude-mem database (observations, summaries, prompts), read-only and idempotent'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "import" -d 'Import an export (`mem export`) or a claude-mem database; idempotent'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "forget" -d 'Forget records for good: by ID, or all of a session, a project, or before a date'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "edit" -d 'Correct an observation: opens $EDITOR on it as TOML (title, facts, narrative, type, ...)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "export" -d 'Write memory as versioned JSON Lines (see claude-daemons(7)), to stdout or a file'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "stats" -d 'Counts per project'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "open" -d 'Open the memory viewer: a one-time login link to the web page on the loopback port'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -226,7 +244,10 @@ complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_see
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "show" -d 'Observations in full, by ID'
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "context" -d 'The context a new session in a project is given'
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "prune" -d 'Delete records older than some days, in batches, and return the space to the file system'
-complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "import" -d 'Import a claude-mem database (observations, summaries, prompts), read-only and idempotent'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "import" -d 'Import an export (`mem export`) or a claude-mem database; idempotent'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "forget" -d 'Forget records for good: by ID, or all of a session, a project, or before a date'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "edit" -d 'Correct an observation: opens $EDITOR on it as TOML (title, facts, narrative, type, ...)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "export" -d 'Write memory as versioned JSON Lines (see claude-daemons(7)), to stdout or a file'
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "stats" -d 'Counts per project'
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "open" -d 'Open the memory viewer: a one-time login link to the web page on the loopback port'
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from sup" -f -a "ask" -d 'Send a prompt to a session (started on first use) and print the answer'

@@ -52,6 +52,13 @@ pub struct MemoryConfig {
     pub context_timeout_ms: u64,
     /// Token budget of the SessionStart context (estimated as characters / 4).
     pub context_tokens: usize,
+    /// Token budget of what claude-hook adds before a Read or Edit: the project's
+    /// observations naming that file, once per file per session (0 = off).
+    pub file_context_tokens: usize,
+    /// Token budget of the past records added to a prompt that matches them (0 = off).
+    pub prompt_context_tokens: usize,
+    /// Most past records added to one prompt.
+    pub prompt_context_records: usize,
     /// Tools whose events are not stored (exact names).
     pub skip_tools: Vec<String>,
     /// Projects (git root paths) whose events are not stored: globs where `*` matches any
@@ -101,6 +108,9 @@ impl Default for MemoryConfig {
             hook_timeout_ms: 300,
             context_timeout_ms: 2000,
             context_tokens: 2000,
+            file_context_tokens: 300,
+            prompt_context_tokens: 400,
+            prompt_context_records: 3,
             skip_tools: [
                 "TodoWrite",
                 "ListMcpResourcesTool",

@@ -99,6 +99,7 @@ fn install_status_uninstall_round_trip() {
     for event in [
         "SessionStart",
         "UserPromptSubmit",
+        "PreToolUse",
         "PostToolUse",
         "Stop",
         "SubagentStop",
@@ -110,6 +111,8 @@ fn install_status_uninstall_round_trip() {
             "{event}: {after}"
         );
     }
+    // Before a tool only Read and Edit start the hook.
+    assert_eq!(after["hooks"]["PreToolUse"][0]["matcher"], "Read|Edit");
     assert_eq!(
         after["hooks"]["PostToolUse"][0]["hooks"][0]["command"],
         "/usr/local/bin/other-hook"

@@ -325,8 +325,13 @@ struct Server {
 
 impl Server {
     fn start(env: &[(String, String)]) -> Server {
+        Server::start_in(env, &std::env::current_dir().unwrap())
+    }
+
+    fn start_in(env: &[(String, String)], cwd: &Path) -> Server {
         let mut child = Command::new(CLAUDECTL)
             .arg("mcp")
+            .current_dir(cwd)
             .env_remove("CLAUDE_SESSION_ID")
             .env_remove("CLAUDE_CODE_SESSION_ID")
             .envs(env.iter().map(|(k, v)| (k, v)))
@@ -446,6 +451,7 @@ fn daemons_down_and_malformed_json_rpc_get_answers_and_the_server_keeps_running(
             "timeline",
             "get_observations",
             "save_memory",
+            "forget",
             "send_message",
             "read_inbox",
             "list_peers",
@@ -504,6 +510,20 @@ fn memory_and_mesh_tools_against_running_daemons() {
             .contains(&format!("→ observation #{id}")),
         "{tl}"
     );
+    // forget: a server working in another project cannot reach this record; ours can.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut stranger = Server::start_in(&d.env(), elsewhere.path());
+    let r = stranger.call(1, "forget", json!({"ids": [id]}));
+    let text = r["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("Not in this project's memory"), "{text}");
+    assert_eq!(d.search("VPN").len(), 1);
+    let r = s.call(40, "forget", json!({"ids": [id]}));
+    let text = r["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("Forgotten for good: [{id}]")),
+        "{text}"
+    );
+    assert!(d.search("VPN").is_empty());
 
     let st = s.call(
         5,

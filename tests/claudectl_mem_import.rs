@@ -307,7 +307,11 @@ fn import_a_claude_mem_database() {
     );
 
     // search → show: the right project and fields.
-    let found = ctl::json(&rt, &["mem", "search", "zebrafish7", "--project", "shop"]);
+    // Quoted: the word itself, not zebrafish70… (a bare word also matches as a prefix).
+    let found = ctl::json(
+        &rt,
+        &["mem", "search", "\"zebrafish7\"", "--project", "shop"],
+    );
     let hits = found["results"].as_array().unwrap();
     assert_eq!(hits.len(), 1, "{found:#}");
     assert_eq!(hits[0]["project"], canon(&shop).as_str());
@@ -346,7 +350,13 @@ fn import_a_claude_mem_database() {
     // By name too, and the other record kinds.
     let by_name = ctl::json(
         &rt,
-        &["mem", "search", "zebrafish7", "--project", &canon(&shop)],
+        &[
+            "mem",
+            "search",
+            "\"zebrafish7\"",
+            "--project",
+            &canon(&shop),
+        ],
     );
     assert_eq!(by_name["results"].as_array().unwrap().len(), 1);
     let wallaby = ctl::json(&rt, &["mem", "search", "wallaby", "--project", "shop"]);
@@ -385,7 +395,7 @@ fn import_a_claude_mem_database() {
         !m.raw_bytes().windows(13).any(|w| w == b"bank password"),
         "the private prompt left no trace"
     );
-    let api_hit = ctl::json(&rt, &["mem", "search", "zebrafish280"]);
+    let api_hit = ctl::json(&rt, &["mem", "search", "\"zebrafish280\""]);
     assert_eq!(
         api_hit["results"][0]["project"],
         canon(&api).as_str(),
@@ -441,13 +451,13 @@ fn import_a_claude_mem_database() {
     assert_eq!(again["duplicates"], good, "{again:#}");
     let again_counts = ctl::counts(&m.db());
     assert_eq!(again_counts[..3], after[..3]);
-    let moved = ctl::json(&rt, &["mem", "search", "zebrafish210"]);
+    let moved = ctl::json(&rt, &["mem", "search", "\"zebrafish210\""]);
     assert_eq!(
         moved["results"][0]["project"],
         canon(&ghost).as_str(),
         "{moved:#}"
     );
-    let api_still = ctl::json(&rt, &["mem", "search", "zebrafish280"]);
+    let api_still = ctl::json(&rt, &["mem", "search", "\"zebrafish280\""]);
     assert_eq!(
         api_still["results"][0]["project"],
         canon(&api).as_str(),

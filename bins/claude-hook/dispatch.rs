@@ -13,8 +13,9 @@ use std::time::Instant;
 /// output to print.
 pub fn dispatch(hook: &HookInput, raw: &[u8], started: Instant) -> Option<String> {
     let event = hook.event().ok()?;
+    let recall = memd::recalls_file(event, hook);
     let (to_memd, to_meshd) = (memd::wants(event), meshd::wants(event));
-    if !to_memd && !to_meshd {
+    if !to_memd && !to_meshd && !recall {
         return None;
     }
     let paths = Paths::from_env();
@@ -22,6 +23,19 @@ pub fn dispatch(hook: &HookInput, raw: &[u8], started: Instant) -> Option<String
         journal::warn(&format!("{e}; using defaults"), Some(hook));
         Config::default()
     });
+    if recall {
+        // Before a Read or Edit: only what memory knows of that file, nothing stored.
+        return match memd::recall_file(&paths, &config.memory, hook, started) {
+            Ok(Some(ctx)) => {
+                serde_json::to_string(&HookOutput::additional_context(event, ctx)).ok()
+            }
+            Ok(None) => None,
+            Err(e) => {
+                journal::warn(&format!("claude-memd: {e}"), Some(hook));
+                None
+            }
+        };
+    }
     let (memory, mesh) = std::thread::scope(|s| {
         let mesh = to_meshd.then(|| s.spawn(|| meshd::forward(&paths, &config.mesh, hook, event)));
         let memory = to_memd.then(|| memd::forward(&paths, &config.memory, event, raw, started));

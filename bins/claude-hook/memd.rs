@@ -7,7 +7,7 @@
 //! spool is drained.
 
 use claude_daemons::api::memory::HookAck;
-use claude_daemons::claude::HookEvent;
+use claude_daemons::claude::{HookEvent, HookInput};
 use claude_daemons::config::MemoryConfig;
 use claude_daemons::http::{ClientError, UnixClient};
 use claude_daemons::paths::{Daemon, Paths};
@@ -17,6 +17,59 @@ use std::time::{Duration, Instant};
 /// Whether claude-memd records this event (others are not sent at all).
 pub fn wants(event: HookEvent) -> bool {
     !matches!(event, HookEvent::PreToolUse | HookEvent::Notification)
+}
+
+/// Whether this event asks for a file's history: PreToolUse of Read or Edit with a path.
+pub fn recalls_file(event: HookEvent, hook: &HookInput) -> bool {
+    event == HookEvent::PreToolUse
+        && matches!(hook.tool_name.as_deref(), Some("Read" | "Edit"))
+        && file_path(hook).is_some()
+}
+
+fn file_path(hook: &HookInput) -> Option<&str> {
+    hook.tool_input
+        .as_ref()?
+        .get("file_path")?
+        .as_str()
+        .filter(|p| !p.is_empty())
+}
+
+/// The project's observations naming the file about to be read or edited, if claude-memd
+/// has any this session was not shown yet. Never spooled: it is only useful now.
+pub fn recall_file(
+    paths: &Paths,
+    config: &MemoryConfig,
+    hook: &HookInput,
+    started: Instant,
+) -> Result<Option<String>, String> {
+    if config.file_context_tokens == 0 {
+        return Ok(None);
+    }
+    let Some(path) = file_path(hook) else {
+        return Ok(None);
+    };
+    let wait = Duration::from_millis(config.hook_timeout_ms.max(1))
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(1));
+    let body =
+        serde_json::json!({"session_id": hook.session_id, "cwd": hook.cwd, "file_path": path});
+    let resp = UnixClient::new(paths.socket(Daemon::Memd))
+        .timeout(wait)
+        .request(
+            "POST",
+            "/v1/recall/file",
+            &[("content-type", "application/json")],
+            Some(body.to_string().as_bytes()),
+        )
+        .map_err(|e| format!("file history: {e}"))?;
+    if resp.status != 200 {
+        return Err(format!("file history: HTTP {}", resp.status));
+    }
+    let v: serde_json::Value = resp.json().map_err(|e| format!("file history: {e}"))?;
+    Ok(v.get("context")
+        .and_then(serde_json::Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(String::from))
 }
 
 /// What became of the event when the daemon did not take it.

@@ -5,7 +5,7 @@
 //! the index entries instead of writing tombstones, and a truncating checkpoint empties the
 //! WAL of the old page images.
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, Transaction};
 use std::time::Duration;
 
 /// Which kind of record.
@@ -36,14 +36,6 @@ impl Record {
             Record::Prompt => "user_prompts",
         }
     }
-
-    fn fts(self) -> &'static str {
-        match self {
-            Record::Observation => "observations_fts",
-            Record::Summary => "summaries_fts",
-            Record::Prompt => "prompts_fts",
-        }
-    }
 }
 
 /// Make this connection overwrite what it deletes.
@@ -54,13 +46,32 @@ pub fn secure(conn: &Connection) -> rusqlite::Result<()> {
 /// Delete record `id` of kind `r` and the finished hook event it came from. Returns the
 /// record's project when it existed.
 pub fn forget(conn: &mut Connection, r: Record, id: i64) -> rusqlite::Result<Option<String>> {
+    forget_all(conn, &[(r, id)]).map(|mut v| v.pop().flatten())
+}
+
+/// Delete several records in one transaction: all or none. Each one's project, or `None`
+/// for one that did not exist.
+pub fn forget_all(
+    conn: &mut Connection,
+    records: &[(Record, i64)],
+) -> rusqlite::Result<Vec<Option<String>>> {
     secure(conn)?;
     let tx = conn.transaction()?;
-    let fts = r.fts();
-    tx.execute(
-        &format!("INSERT INTO {fts}({fts}, rank) VALUES ('secure-delete', 1)"),
-        [],
-    )?;
+    for fts in ["observations_fts", "summaries_fts", "prompts_fts"] {
+        tx.execute(
+            &format!("INSERT INTO {fts}({fts}, rank) VALUES ('secure-delete', 1)"),
+            [],
+        )?;
+    }
+    let out = records
+        .iter()
+        .map(|&(r, id)| forget_in(&tx, r, id))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    tx.commit()?;
+    Ok(out)
+}
+
+fn forget_in(tx: &Transaction, r: Record, id: i64) -> rusqlite::Result<Option<String>> {
     let project: Option<String> = tx
         .query_row(
             &format!("SELECT project FROM {} WHERE id = ?1", r.table()),
@@ -98,8 +109,17 @@ pub fn forget(conn: &mut Connection, r: Record, id: i64) -> rusqlite::Result<Opt
             [event],
         )?;
     }
-    tx.commit()?;
     Ok(project)
+}
+
+/// The project of record `id`, if it exists.
+pub fn project_of(conn: &Connection, r: Record, id: i64) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        &format!("SELECT project FROM {} WHERE id = ?1", r.table()),
+        [id],
+        |row| row.get(0),
+    )
+    .optional()
 }
 
 /// Copy the WAL into the database and truncate it, retrying while other connections are
@@ -113,4 +133,41 @@ pub fn checkpoint(conn: &Connection) -> rusqlite::Result<bool> {
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(false)
+}
+
+/// Which records `POST /v1/forget` takes: all of a session, a project, before a time, or
+/// where those meet.
+#[derive(Debug, Default)]
+pub struct Filter {
+    /// Claude's session id.
+    pub session: Option<String>,
+    /// Project keys or display names (a path given is also matched by its git root).
+    pub projects: Vec<String>,
+    /// Created before these seconds since the epoch.
+    pub before: Option<i64>,
+}
+
+/// Every record the filter takes.
+pub fn matching(conn: &Connection, f: &Filter) -> rusqlite::Result<Vec<(Record, i64)>> {
+    let projects = serde_json::to_string(&f.projects).unwrap_or_else(|_| "[]".into());
+    let any_project = f.projects.is_empty();
+    let mut out = Vec::new();
+    for r in [Record::Observation, Record::Summary, Record::Prompt] {
+        let mut st = conn.prepare(&format!(
+            "SELECT id FROM {} WHERE (?1 IS NULL OR session_id = ?1)
+               AND (?2 OR project IN (SELECT value FROM json_each(?3))
+                        OR project_name IN (SELECT value FROM json_each(?3)))
+               AND (?4 IS NULL OR created_at_epoch < ?4)
+             ORDER BY id",
+            r.table()
+        ))?;
+        let ids = st.query_map(
+            rusqlite::params![f.session, any_project, projects, f.before],
+            |row| row.get::<_, i64>(0),
+        )?;
+        for id in ids {
+            out.push((r, id?));
+        }
+    }
+    Ok(out)
 }

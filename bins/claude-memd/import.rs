@@ -154,7 +154,7 @@ fn find(tx: &Connection, hint: &ImportProject) -> rusqlite::Result<(String, Stri
 
 /// Whether `project` (a key) is excluded by `[memory] exclude_projects` or opted out with
 /// a marker file in its root.
-fn kept_out(project: &str, exclude_projects: &[String]) -> bool {
+pub fn kept_out(project: &str, exclude_projects: &[String]) -> bool {
     let root = Path::new(project);
     crate::privacy::excluded(project, exclude_projects)
         || (root.is_absolute() && Project::of(root).opted_out(root))

@@ -3,6 +3,7 @@
 //! `change` for edits with the files modified, `discovery` for reads and searches with the
 //! files read, commands with their outcome.
 
+use crate::edit_diff;
 use crate::provider::{EventRow, NewObservation, NewSummary, Provider, ProviderError, TurnFacts};
 use claude_daemons::api::memory::SummaryText;
 use serde_json::Value;
@@ -161,15 +162,14 @@ fn build(tool: &str, ti: &Value, tr: &Value, cwd: &str) -> Option<NewObservation
                     str_at(ti, &["new_string", "new_source"]).unwrap_or(""),
                 )],
             };
-            for (old, new) in &edits {
-                o.facts.push(format!(
-                    "Replaced {} line(s) with {} line(s): `{}` → `{}`",
-                    lines(old),
-                    lines(new),
-                    clip(first_line(old), 80),
-                    clip(first_line(new), 80)
-                ));
+            let changes: Vec<edit_diff::Change> = edits
+                .iter()
+                .map(|(old, new)| edit_diff::diff(old, new))
+                .collect();
+            for ((old, new), c) in edits.iter().zip(&changes) {
+                o.facts.push(edit_diff::fact(lines(old), lines(new), c));
             }
+            o.narrative = Some(edit_diff::capped(&changes)).filter(|d| !d.is_empty());
             if ti.get("replace_all").and_then(Value::as_bool) == Some(true) {
                 o.facts.push("All occurrences replaced".into());
             }
@@ -183,9 +183,25 @@ fn build(tool: &str, ti: &Value, tr: &Value, cwd: &str) -> Option<NewObservation
             o.kind = "change";
             o.title = format!("{} {shown_path}", if created { "Created" } else { "Wrote" });
             o.concepts = vec!["what-changed"];
-            o.facts.push(format!("{} line(s) written", lines(content)));
-            if let Some(l) = Some(first_line(content)).filter(|l| !l.is_empty()) {
-                o.facts.push(format!("Starts with `{}`", clip(l, 80)));
+            o.facts.push(format!(
+                "{} line(s), {} bytes written",
+                lines(content),
+                content.len()
+            ));
+            // Overwriting a file Claude Code had read: the response holds the old text.
+            match str_at(tr, &["originalFile"]).filter(|_| !created) {
+                Some(before) => {
+                    let c = edit_diff::diff(before, content);
+                    o.facts
+                        .push(edit_diff::fact(lines(before), lines(content), &c));
+                    o.narrative = Some(edit_diff::capped(&[c])).filter(|d| !d.is_empty());
+                }
+                None => {
+                    if let Some(l) = Some(first_line(content)).filter(|l| !l.is_empty()) {
+                        o.facts.push(format!("Starts with `{}`", clip(l, 80)));
+                    }
+                    o.narrative = Some(edit_diff::head(content)).filter(|d| !d.is_empty());
+                }
             }
             o.subtitle = Some(path.clone());
             o.files_modified = vec![path];
@@ -435,6 +451,74 @@ mod tests {
             "{:?}",
             o.facts
         );
+    }
+
+    /// The example: the added line, the one thing that changed, is in the facts and
+    /// the narrative (a unified diff), so search finds it.
+    #[test]
+    fn an_edit_records_the_lines_it_changed() {
+        let o = one(
+            "Edit",
+            json!({"file_path": "/w/cfg.py", "old_string": "expires = 3600",
+                   "new_string": "expires = 3600\nrefresh_at = expires - 60"}),
+            json!({}),
+        );
+        assert_eq!(
+            o.facts[0],
+            "Replaced 1 line(s) with 2 line(s): +`refresh_at = expires - 60`"
+        );
+        assert_eq!(
+            o.narrative.as_deref(),
+            Some("@@ -1 +1,2 @@\n expires = 3600\n+refresh_at = expires - 60\n")
+        );
+        let m = one(
+            "MultiEdit",
+            json!({"file_path": "/w/a.rs", "edits": [
+                {"old_string": "let a = 1;", "new_string": "let a = 2;"},
+                {"old_string": "fn old_name() {}", "new_string": "fn new_name() {}"}]}),
+            json!({}),
+        );
+        assert_eq!(
+            m.facts[1],
+            "Replaced 1 line(s) with 1 line(s): -`fn old_name() {}` +`fn new_name() {}`"
+        );
+        let n = m.narrative.unwrap();
+        assert!(
+            n.contains("-let a = 1;\n+let a = 2;") && n.contains("+fn new_name() {}"),
+            "{n}"
+        );
+        let nb = one(
+            "NotebookEdit",
+            json!({"notebook_path": "/w/n.ipynb", "cell_id": "c1", "new_source": "df = load()\ndf.plot()"}),
+            json!({}),
+        );
+        assert!(nb.narrative.unwrap().contains("+df.plot()"));
+    }
+
+    #[test]
+    fn write_records_the_head_of_a_new_file_and_the_diff_of_an_old_one() {
+        let content: String = (1..=100).map(|i| format!("line {i}\n")).collect();
+        let w = one(
+            "Write",
+            json!({"file_path": "/w/new.txt", "content": content}),
+            json!({"type": "create"}),
+        );
+        assert_eq!(w.title, "Created new.txt");
+        assert_eq!(
+            w.facts[0],
+            format!("100 line(s), {} bytes written", content.len())
+        );
+        let n = w.narrative.unwrap();
+        assert!(n.starts_with("+line 1\n+line 2\n"), "{n}");
+        assert!(n.ends_with("… (60 more diff lines)\n"), "{n}");
+        let u = one(
+            "Write",
+            json!({"file_path": "/w/old.txt", "content": "a\nB\nc\n"}),
+            json!({"type": "update", "originalFile": "a\nb\nc\n"}),
+        );
+        assert_eq!(u.title, "Wrote old.txt");
+        assert_eq!(u.facts[1], "Replaced 3 line(s) with 3 line(s): -`b` +`B`");
+        assert!(u.narrative.unwrap().contains("-b\n+B"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ fn list(text: String) -> Vec<String> {
 
 const OBS_COLS: &str = "id, session_id, project, project_name, type, title, subtitle, facts,
     narrative, concepts, files_read, files_modified, prompt_number, event_id, created_at,
-    created_at_epoch";
+    created_at_epoch, edited_at";
 
 fn observation(r: &Row) -> rusqlite::Result<Observation> {
     Ok(Observation {
@@ -31,6 +31,7 @@ fn observation(r: &Row) -> rusqlite::Result<Observation> {
         event_id: r.get(13)?,
         created_at: r.get(14)?,
         created_at_epoch: r.get(15)?,
+        edited_at: r.get(16)?,
     })
 }
 
@@ -339,6 +340,9 @@ pub fn prune(
             .execute(params![cutoff, budget])?;
         budget -= deleted[i] as i64;
     }
+    // What old sessions were shown during their work (file names): not counted, all of it.
+    tx.prepare_cached("DELETE FROM session_recall WHERE created_at_epoch < ?1")?
+        .execute([cutoff])?;
     let remaining: usize = count_old(&tx, cutoff)?.iter().sum();
     tx.commit()?;
     let freed_pages = if remaining == 0 {
@@ -397,10 +401,18 @@ mod tests {
         c.execute_batch(&format!(
             "INSERT INTO events (session_id, event, project, project_name, payload, state, created_at_epoch)
                VALUES ('s', 'Stop', '/p', 'p', '{{}}', 'pending', {old}),
-                      ('s', 'Stop', '/p', 'p', '{{}}', 'done', {old});"
+                      ('s', 'Stop', '/p', 'p', '{{}}', 'done', {old});
+             INSERT INTO session_recall (session_id, key, created_at_epoch)
+               VALUES ('s', 'file:/p/old.rs', {old}), ('s', 'file:/p/new.rs', unixepoch());"
         ))
         .unwrap();
         let r = prune(&mut c, 30, None, false).unwrap();
+        let recall: String = c
+            .query_row("SELECT group_concat(key) FROM session_recall", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(recall, "file:/p/new.rs");
         assert_eq!(r.observations, 200);
         assert_eq!(r.events, 1, "the pending event is kept");
         assert!(r.freed_pages > 0, "{r:?}");

@@ -40,6 +40,29 @@ pub static SCHEMA: Schema = Schema {
             description: "memory: idempotency keys of hook events (spooled events stored once)",
             sql: V5,
         },
+        Migration {
+            version: 6,
+            description: "memory: observations corrected by a person say when",
+            sql: "ALTER TABLE observations ADD COLUMN edited_at TEXT;",
+        },
+        Migration {
+            version: 7,
+            description: "memory: what each session was shown during its work (once only)",
+            // `file:<path>` (a file's history before a Read or Edit) and `obs:<id>` (an
+            // observation shown there or with a prompt).
+            sql: "CREATE TABLE session_recall (
+                session_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                created_at_epoch INTEGER NOT NULL DEFAULT (unixepoch()),
+                PRIMARY KEY (session_id, key)
+            ) STRICT, WITHOUT ROWID;
+            CREATE INDEX session_recall_time ON session_recall(created_at_epoch);",
+        },
+        Migration {
+            version: 8,
+            description: "memory: observations by the files they read or changed",
+            sql: V8,
+        },
     ],
 };
 
@@ -260,6 +283,44 @@ CREATE TABLE hook_keys (
     created_at_epoch INTEGER NOT NULL DEFAULT (unixepoch())
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX hook_keys_time ON hook_keys(created_at_epoch);
+";
+
+/// Which observations name a file, kept by triggers: a file's history before a Read is one
+/// index lookup (full-text search over paths would read the doclists of words every path
+/// shares, such as `src` and `rs`).
+const V8: &str = "
+CREATE TABLE observation_files (
+    path TEXT NOT NULL,
+    observation_id INTEGER NOT NULL,
+    PRIMARY KEY (path, observation_id)
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER observation_files_ai AFTER INSERT ON observations BEGIN
+    INSERT OR IGNORE INTO observation_files (path, observation_id)
+    SELECT value, new.id FROM json_each(CASE WHEN json_valid(new.files_read) THEN new.files_read ELSE '[]' END)
+      WHERE type = 'text'
+    UNION SELECT value, new.id FROM json_each(CASE WHEN json_valid(new.files_modified) THEN new.files_modified ELSE '[]' END)
+      WHERE type = 'text';
+END;
+CREATE TRIGGER observation_files_ad AFTER DELETE ON observations BEGIN
+    DELETE FROM observation_files WHERE observation_id = old.id AND path IN (
+      SELECT value FROM json_each(CASE WHEN json_valid(old.files_read) THEN old.files_read ELSE '[]' END)
+      UNION SELECT value FROM json_each(CASE WHEN json_valid(old.files_modified) THEN old.files_modified ELSE '[]' END));
+END;
+CREATE TRIGGER observation_files_au AFTER UPDATE OF files_read, files_modified ON observations BEGIN
+    DELETE FROM observation_files WHERE observation_id = old.id AND path IN (
+      SELECT value FROM json_each(CASE WHEN json_valid(old.files_read) THEN old.files_read ELSE '[]' END)
+      UNION SELECT value FROM json_each(CASE WHEN json_valid(old.files_modified) THEN old.files_modified ELSE '[]' END));
+    INSERT OR IGNORE INTO observation_files (path, observation_id)
+    SELECT value, new.id FROM json_each(CASE WHEN json_valid(new.files_read) THEN new.files_read ELSE '[]' END)
+      WHERE type = 'text'
+    UNION SELECT value, new.id FROM json_each(CASE WHEN json_valid(new.files_modified) THEN new.files_modified ELSE '[]' END)
+      WHERE type = 'text';
+END;
+INSERT OR IGNORE INTO observation_files (path, observation_id)
+SELECT f.value, o.id FROM observations o,
+  json_each(CASE WHEN json_valid(o.files_read) THEN o.files_read ELSE '[]' END) f WHERE f.type = 'text'
+UNION SELECT f.value, o.id FROM observations o,
+  json_each(CASE WHEN json_valid(o.files_modified) THEN o.files_modified ELSE '[]' END) f WHERE f.type = 'text';
 ";
 
 /// A fresh database with this schema in a temporary directory (removed when dropped).

@@ -1,8 +1,9 @@
 //! Full-text search (FTS5, BM25-ranked) over observations, summaries and prompts, with
 //! filters and pagination; and the timeline around an observation or a time.
 
+use crate::fts_query;
 use claude_daemons::api::memory::{
-    RecordKind, SearchHit, SearchQuery, SearchResults, Timeline, TimelineItem, TimelineQuery,
+    Match, RecordKind, SearchHit, SearchQuery, SearchResults, Timeline, TimelineItem, TimelineQuery,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -15,16 +16,6 @@ pub enum QueryError {
     /// The database failed.
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
-}
-
-/// The user's words as an FTS5 query: every word must match, each quoted, so FTS5 operators
-/// and punctuation in the input cannot cause syntax errors.
-pub fn fts_query(q: &str) -> Option<String> {
-    let words: Vec<String> = q
-        .split_whitespace()
-        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-        .collect();
-    (!words.is_empty()).then(|| words.join(" "))
 }
 
 /// The epoch seconds SQLite's date functions handle: years 0000 to 9999. Outside them
@@ -45,10 +36,36 @@ pub fn parse_time(conn: &Connection, t: &str) -> Result<i64, QueryError> {
     })
 }
 
-/// Run a search.
+/// Run a search: every word first; when that finds nothing, any word (and the answer says
+/// `"match": "any"`).
 pub fn search(conn: &Connection, q: &SearchQuery) -> Result<SearchResults, QueryError> {
-    let m = fts_query(&q.q)
-        .ok_or_else(|| QueryError::Bad("q (the words to find) is required".into()))?;
+    let parsed = fts_query::parse(&q.q).map_err(|e| QueryError::Bad(e.to_string()))?;
+    let all = search_with(conn, q, &parsed.all())?;
+    let Some(any) = parsed.any() else {
+        return Ok(all);
+    };
+    if !all.results.is_empty() {
+        return Ok(all);
+    }
+    // A later page that is empty: it belongs to the any-word search when the all-words one
+    // found nothing at all.
+    if q.offset.unwrap_or(0) > 0 {
+        let first = SearchQuery {
+            offset: Some(0),
+            limit: Some(1),
+            ..q.clone()
+        };
+        if !search_with(conn, &first, &parsed.all())?.results.is_empty() {
+            return Ok(all);
+        }
+    }
+    Ok(SearchResults {
+        matched: Match::Any,
+        ..search_with(conn, q, &any)?
+    })
+}
+
+fn search_with(conn: &Connection, q: &SearchQuery, m: &str) -> Result<SearchResults, QueryError> {
     let limit = q.limit.unwrap_or(20).clamp(1, 200);
     let offset = q.offset.unwrap_or(0);
     let since = q
@@ -79,10 +96,13 @@ pub fn search(conn: &Connection, q: &SearchQuery) -> Result<SearchResults, Query
     }
     let mut hits = Vec::new();
     for kind in kinds {
+        // BM25 column weights: a word in a title says more than one in a long narrative
+        // (observations: title, subtitle, narrative, facts, concepts, files read, modified;
+        // summaries: request, investigated, learned, completed, next steps, notes).
         let sql = match kind {
             RecordKind::Observation => {
                 "SELECT o.id, o.type, o.title, snippet(observations_fts, -1, '[', ']', '…', 12),
-                   o.project, o.created_at, observations_fts.rank
+                   o.project, o.created_at, bm25(observations_fts, 8.0, 4.0, 1.0, 2.0, 2.0, 1.0, 2.0)
                  FROM observations_fts JOIN observations o ON o.id = observations_fts.rowid
                  WHERE observations_fts MATCH ?1
                    AND (?2 IS NULL OR o.project = ?2 OR o.project_name = ?2)
@@ -90,19 +110,19 @@ pub fn search(conn: &Connection, q: &SearchQuery) -> Result<SearchResults, Query
                    AND (?4 IS NULL OR instr(o.files_read, ?4) > 0 OR instr(o.files_modified, ?4) > 0)
                    AND (?5 IS NULL OR o.created_at_epoch >= ?5)
                    AND (?6 IS NULL OR o.created_at_epoch < ?6)
-                 ORDER BY observations_fts.rank LIMIT ?7"
+                 ORDER BY 7 LIMIT ?7"
             }
             RecordKind::Summary => {
                 "SELECT s.id, NULL, coalesce(s.request, '(summary)'),
                    snippet(summaries_fts, -1, '[', ']', '…', 12), s.project, s.created_at,
-                   summaries_fts.rank
+                   bm25(summaries_fts, 4.0, 1.0, 2.0, 2.0, 1.0, 1.0)
                  FROM summaries_fts JOIN session_summaries s ON s.id = summaries_fts.rowid
                  WHERE summaries_fts MATCH ?1
                    AND (?2 IS NULL OR s.project = ?2 OR s.project_name = ?2)
                    AND ?3 IS NULL AND ?4 IS NULL
                    AND (?5 IS NULL OR s.created_at_epoch >= ?5)
                    AND (?6 IS NULL OR s.created_at_epoch < ?6)
-                 ORDER BY summaries_fts.rank LIMIT ?7"
+                 ORDER BY 7 LIMIT ?7"
             }
             RecordKind::Prompt => {
                 "SELECT p.id, NULL, substr(p.prompt_text, 1, 120),
@@ -114,7 +134,7 @@ pub fn search(conn: &Connection, q: &SearchQuery) -> Result<SearchResults, Query
                    AND ?3 IS NULL AND ?4 IS NULL
                    AND (?5 IS NULL OR p.created_at_epoch >= ?5)
                    AND (?6 IS NULL OR p.created_at_epoch < ?6)
-                 ORDER BY prompts_fts.rank LIMIT ?7"
+                 ORDER BY 7 LIMIT ?7"
             }
         };
         let mut st = conn.prepare_cached(sql)?;
@@ -149,6 +169,7 @@ pub fn search(conn: &Connection, q: &SearchQuery) -> Result<SearchResults, Query
         has_more,
         limit,
         offset,
+        matched: Match::All,
     })
 }
 
@@ -248,13 +269,6 @@ mod tests {
     }
 
     #[test]
-    fn fts_query_quotes_every_word() {
-        assert_eq!(fts_query("fn main").unwrap(), "\"fn\" \"main\"");
-        assert_eq!(fts_query("a\"b OR (").unwrap(), "\"a\"\"b\" \"OR\" \"(\"");
-        assert_eq!(fts_query("   "), None);
-    }
-
-    #[test]
     fn ranks_filters_and_pages() {
         let c = db();
         let a = obs(
@@ -300,6 +314,14 @@ mod tests {
         assert!(!page2.has_more);
         assert_eq!(page2.results.len(), 1);
         assert!(q(&|s| s.q = "\"unbalanced OR (".into()).results.is_empty());
+        let e = search(
+            &c,
+            &SearchQuery {
+                q: "-parser".into(),
+                ..Default::default()
+            },
+        );
+        assert!(matches!(e, Err(QueryError::Bad(_))), "{e:?}");
         let bad = search(
             &c,
             &SearchQuery {

@@ -19,9 +19,18 @@ pub enum MemCommand {
     /// Delete records older than some days, in batches, and return the space to the file system.
     #[command(long_about = PRUNE_LONG)]
     Prune(MemPruneArgs),
-    /// Import a claude-mem database (observations, summaries, prompts), read-only and idempotent.
+    /// Import an export (`mem export`) or a claude-mem database; idempotent.
     #[command(long_about = IMPORT_LONG)]
     Import(MemImportArgs),
+    /// Forget records for good: by ID, or all of a session, a project, or before a date.
+    #[command(long_about = FORGET_LONG)]
+    Forget(MemForgetArgs),
+    /// Correct an observation: opens $EDITOR on it as TOML (title, facts, narrative, type, ...).
+    #[command(long_about = EDIT_LONG)]
+    Edit(MemEditArgs),
+    /// Write memory as versioned JSON Lines (see claude-daemons(7)), to stdout or a file.
+    #[command(long_about = EXPORT_LONG)]
+    Export(MemExportArgs),
     /// Counts per project.
     Stats(JsonFlag),
     /// Open the memory viewer: a one-time login link to the web page on the loopback port.
@@ -47,7 +56,8 @@ pub struct MemOpenArgs {
 /// Arguments of `claudectl mem search`.
 #[derive(clap::Args, Debug)]
 pub struct MemSearchArgs {
-    /// Words to find (every word must match).
+    /// What to find: words (stemmed, and as prefixes), "quoted phrases", -excluded words.
+    /// Every word must match; when none does, any word (ranked, and said so).
     #[arg(required = true)]
     pub words: Vec<String>,
     /// Project path or name.
@@ -150,7 +160,8 @@ processed are never deleted.";
 /// Arguments of `claudectl mem import`.
 #[derive(clap::Args, Debug)]
 pub struct MemImportArgs {
-    /// The claude-mem database (default: ~/.claude-mem/claude-mem.db).
+    /// An export (`claudectl mem export`, told by its content) or a claude-mem database
+    /// (default: ~/.claude-mem/claude-mem.db).
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
     /// Put claude-mem project NAME under the repository at DIR (repeatable).
@@ -164,7 +175,13 @@ pub struct MemImportArgs {
     pub out: JsonFlag,
 }
 
-const IMPORT_LONG: &str = "Import a claude-mem user's memory: the observations, session \
+const IMPORT_LONG: &str = "Import what `claudectl mem export` wrote, or a claude-mem user's \
+memory (which one is told by the file's content).\n\n\
+An export is checked line by line first: a cut-short or hand-broken file is refused with \
+the number and reason of each bad line, and nothing is imported. Then records go to \
+claude-memd in batches, each one transaction; each keeps its origin, so importing again \
+adds nothing, and its ID when that ID is free.\n\n\
+A claude-mem database: import a claude-mem user's memory: the observations, session \
 summaries and user prompts of ~/.claude-mem/claude-mem.db (or PATH). The file is opened \
 read-only (claude-mem's worker may keep using it) and must be a claude-mem database: its \
 tables and columns are checked first, and anything else is refused before claude-memd is \
@@ -182,3 +199,68 @@ its bare name: searches by name find it, and its records are shown in the contex
 repository with that name (as claude-mem did). The choice is remembered and used by later \
 imports; --project NAME=DIR given later, or a repository of that name becoming known to \
 claude-memd, moves the records imported under the old key.";
+
+const FORGET_LONG: &str = "Forget records for good: the row, its full-text index entry and the \
+hook event it was made from; the file keeps no copy (SQLite secure_delete and a WAL \
+checkpoint). IDs are as search and context cite them: 12 or #12 (an observation), S3 (a \
+summary), P7 (a prompt). Or every record matching all of --session, --project and --before. \
+claudectl says what it will forget and asks first; --yes answers for you (needed when stdin \
+is not a terminal).";
+
+/// Arguments of `claudectl mem forget`.
+#[derive(clap::Args, Debug)]
+#[command(group = clap::ArgGroup::new("which").required(true).multiple(true)
+    .args(["ids", "session", "project", "before"]))]
+pub struct MemForgetArgs {
+    /// Record IDs: 12 (observation), S3 (summary), P7 (prompt).
+    #[arg(conflicts_with_all = ["session", "project", "before"])]
+    pub ids: Vec<String>,
+    /// Every record of this Claude session.
+    #[arg(long, value_name = "SESSION_ID")]
+    pub session: Option<String>,
+    /// Every record of this project (a directory inside it, its path, or its name).
+    #[arg(long, value_name = "PROJECT")]
+    pub project: Option<String>,
+    /// Every record created before this time (RFC 3339, a date, or seconds since the epoch).
+    #[arg(long, value_name = "DATE")]
+    pub before: Option<String>,
+    /// Do not ask.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+const EDIT_LONG: &str = "Correct an observation: claudectl opens $VISUAL or $EDITOR (vi) on \
+the record as TOML (type, title, subtitle, facts, concepts, narrative). Save and quit to \
+apply what you changed; an unchanged file changes nothing. The record keeps its ID, files \
+and time, says when it was edited, and search finds it by its new words only.";
+
+/// Arguments of `claudectl mem edit`.
+#[derive(clap::Args, Debug)]
+pub struct MemEditArgs {
+    /// The observation ID (12 or #12).
+    pub id: String,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+const EXPORT_LONG: &str = "Write memory as JSON Lines: a header line (format \
+\"claude-daemons-memory\", version 1), then one record per line (observations, summaries, \
+prompts, each with its id, origin, project, session and times), then an end line with the \
+number of records. claude-daemons(7) documents the format; `claudectl mem import FILE` \
+reads it back (idempotently) here or on another machine.";
+
+/// Arguments of `claudectl mem export`.
+#[derive(clap::Args, Debug)]
+pub struct MemExportArgs {
+    /// Only this project (a directory inside it, its path, or its name).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Only records created at or after this time (RFC 3339, a date, or epoch seconds).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Write to this file instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}

@@ -106,6 +106,16 @@ impl Api {
         self.call("POST", path, Some(&body))
     }
 
+    /// `PATCH path` with `body` as JSON → `T`.
+    pub fn patch<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<(T, Value), CtlError> {
+        let body = serde_json::to_vec(body).map_err(anyhow::Error::from)?;
+        self.call("PATCH", path, Some(&body))
+    }
+
     /// `DELETE path` → `T`.
     pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<(T, Value), CtlError> {
         self.call("DELETE", path, None)

@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 pub const EVENTS: &[(&str, Option<&str>)] = &[
     ("SessionStart", Some("startup|resume|clear|compact")),
     ("UserPromptSubmit", None),
+    // Only before reading or editing a file does memory have something to add; other tools
+    // do not start the hook at all.
+    ("PreToolUse", Some("Read|Edit")),
     ("PostToolUse", Some("*")),
     ("Stop", None),
     ("SubagentStop", None),

@@ -78,6 +78,79 @@ pub struct Observation {
     pub created_at: String,
     /// Seconds since the epoch.
     pub created_at_epoch: i64,
+    /// When a person last corrected it (`PATCH /v1/observations/{id}`), RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+}
+
+/// `PATCH /v1/observations/{id}` body: the fields to correct (absent ones stay). The record
+/// keeps its id and files, and records when it was edited.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObservationEdit {
+    /// New title (not empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// New subtitle (empty removes it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subtitle: Option<String>,
+    /// New facts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facts: Option<Vec<String>>,
+    /// New narrative (empty removes it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub narrative: Option<String>,
+    /// New type (one of [`OBSERVATION_TYPES`]).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// New concepts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concepts: Option<Vec<String>>,
+}
+
+/// The observation types a record may have.
+pub const OBSERVATION_TYPES: &[&str] = &[
+    "bugfix",
+    "feature",
+    "refactor",
+    "change",
+    "discovery",
+    "decision",
+    "security_alert",
+    "security_note",
+];
+
+/// `POST /v1/forget` body: forget every record (observations, summaries, prompts) that
+/// matches all the given filters; at least one filter is required.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForgetRequest {
+    /// Claude's session id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// Project key (git root path), a directory inside it, or its display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Created before this time (RFC 3339 or seconds since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    /// Count what would be forgotten, forget nothing.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}
+
+/// `POST /v1/forget` answer: what was (or, for a dry run, would be) forgotten.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ForgetResult {
+    /// Observations.
+    pub observations: usize,
+    /// Summaries.
+    pub summaries: usize,
+    /// Prompts.
+    pub prompts: usize,
+    /// Whether the WAL was emptied of the old pages (false for a dry run, or when other
+    /// connections kept it busy).
+    pub checkpointed: bool,
 }
 
 /// What a session summary says: the same fields wherever a summary travels (stored,
@@ -142,7 +215,7 @@ pub struct Prompt {
 }
 
 /// What a search or timeline item is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RecordKind {
     /// An observation.
@@ -157,7 +230,9 @@ pub enum RecordKind {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SearchQuery {
-    /// Words to find (every word must match; FTS5 syntax is not interpreted).
+    /// What to find: words (each also as a prefix, stemmed), `"quoted phrases"` and
+    /// `-excluded` words. Every word must match, or, when that finds nothing, any word.
+    /// FTS5 syntax is not interpreted.
     pub q: String,
     /// Project path or display name.
     pub project: Option<String>,
@@ -212,6 +287,21 @@ pub struct SearchResults {
     pub limit: u32,
     /// The offset used.
     pub offset: u32,
+    /// Which query found these: every word (`all`), or, when that found nothing, any word
+    /// (`any`).
+    #[serde(rename = "match", default)]
+    pub matched: Match,
+}
+
+/// How a search matched the query's words.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Match {
+    /// Every word (phrase) matched.
+    #[default]
+    All,
+    /// Every-word matching found nothing; these match at least one word.
+    Any,
 }
 
 /// `GET /v1/timeline` parameters: around an observation id or a time.

@@ -66,7 +66,10 @@ impl HookEvent {
     pub fn takes_context(self) -> bool {
         matches!(
             self,
-            HookEvent::SessionStart | HookEvent::UserPromptSubmit | HookEvent::PostToolUse
+            HookEvent::SessionStart
+                | HookEvent::UserPromptSubmit
+                | HookEvent::PreToolUse
+                | HookEvent::PostToolUse
         )
     }
 }

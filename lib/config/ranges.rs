@@ -57,6 +57,24 @@ impl Config {
         within(t, "hook_timeout_ms", m.hook_timeout_ms, 1..=HOOK_MS)?;
         within(t, "context_timeout_ms", m.context_timeout_ms, 1..=HOOK_MS)?;
         within(t, "context_tokens", m.context_tokens as u64, 0..=1_000_000)?;
+        within(
+            t,
+            "file_context_tokens",
+            m.file_context_tokens as u64,
+            0..=100_000,
+        )?;
+        within(
+            t,
+            "prompt_context_tokens",
+            m.prompt_context_tokens as u64,
+            0..=100_000,
+        )?;
+        within(
+            t,
+            "prompt_context_records",
+            m.prompt_context_records as u64,
+            1..=50,
+        )?;
         within(t, "max_attempts", m.max_attempts.into(), 1..=100)?;
         self.check_budgets()?;
         within(t, "max_observers", m.max_observers as u64, 1..=256)?;

@@ -111,8 +111,11 @@ fn memory_hook_keys_have_defaults_and_env_lists() {
         .with_env(env(&[
             ("CLAUDE_DAEMONS_MEMORY_SKIP_TOOLS", "Bash, Read"),
             ("CLAUDE_DAEMONS_MEMORY_CONTEXT_TOKENS", "99"),
+            ("CLAUDE_DAEMONS_MEMORY_FILE_CONTEXT_TOKENS", "0"),
         ]))
         .unwrap();
+    assert_eq!(c.memory.file_context_tokens, 0);
+    assert_eq!(Config::default().memory.prompt_context_records, 3);
     assert_eq!(c.memory.skip_tools, vec!["Bash".to_string(), "Read".into()]);
     assert_eq!(c.memory.context_tokens, 99);
 }

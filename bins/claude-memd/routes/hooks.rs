@@ -7,7 +7,7 @@ use super::{with_db, Fail};
 use crate::intake::{Intake as Writer, IntakeError};
 use crate::privacy::{elide, excluded, prompt_to_store, sanitize};
 use crate::project::Project;
-use crate::{context, Memd};
+use crate::{context, recall, Memd};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -82,10 +82,37 @@ pub async fn accept(m: &Memd, input: HookInput) -> Result<HookAck, Fail> {
 
 /// [`accept`] with the event's idempotency key.
 async fn accept_keyed(m: &Memd, input: HookInput, key: Option<String>) -> Result<HookAck, Fail> {
+    // A prompt with a private part triggers no lookup at all (what is private is not
+    // searched with either).
+    let lookup = input
+        .prompt
+        .clone()
+        .filter(|p| !p.contains("<private>") && m.config.memory.prompt_context_tokens > 0);
+    let session = input.session_id.clone();
     let (mut ack, event, project) =
         admit(&m.intake, &m.config.memory, &m.activity, input, key).await?;
     // A live hook got through: if some did not earlier, now is a good time to store them.
     m.drain.kick();
+    if event == HookEvent::UserPromptSubmit && ack.intake != Intake::Skipped {
+        if let (Some(project), Some(prompt)) = (project, lookup) {
+            let (tokens, n) = (
+                m.config.memory.prompt_context_tokens,
+                m.config.memory.prompt_context_records,
+            );
+            ack.context = with_db(m, move |c| {
+                Ok(recall::prompt(
+                    c,
+                    &session,
+                    &project.key(),
+                    &prompt,
+                    tokens,
+                    n,
+                )?)
+            })
+            .await?;
+        }
+        return Ok(ack);
+    }
     let Some(project) = project.filter(|_| event == HookEvent::SessionStart) else {
         return Ok(ack);
     };
@@ -197,4 +224,48 @@ fn clip_strings(v: &mut Value) {
         Value::Object(o) => o.values_mut().for_each(clip_strings),
         _ => {}
     }
+}
+
+/// `POST /v1/recall/file` body: a Read or Edit about to happen (claude-hook at PreToolUse).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRecall {
+    session_id: String,
+    cwd: String,
+    file_path: String,
+}
+
+/// `POST /v1/recall/file`: the project's observations naming the file, once per file per
+/// session (`{"context": null}` otherwise). Nothing is stored but that it was shown.
+pub async fn recall_file(
+    State(m): State<Arc<Memd>>,
+    Json(r): Json<FileRecall>,
+) -> Result<Json<Value>, Fail> {
+    let tokens = m.config.memory.file_context_tokens;
+    let cwd = std::path::PathBuf::from(&r.cwd);
+    let project = Project::of(&cwd);
+    if tokens == 0
+        || r.session_id.is_empty()
+        || excluded(&project.key(), &m.config.memory.exclude_projects)
+        || project.opted_out(&cwd)
+    {
+        return Ok(Json(serde_json::json!({"context": null})));
+    }
+    // Claude Code gives absolute paths; a relative one is taken from the working directory.
+    let path = cwd.join(&r.file_path).display().to_string();
+    let shown = std::path::Path::new(&path)
+        .strip_prefix(&r.cwd)
+        .map_or(path.clone(), |p| p.display().to_string());
+    let ctx = with_db(&m, move |c| {
+        Ok(recall::file(
+            c,
+            &r.session_id,
+            &project.key(),
+            &path,
+            &shown,
+            tokens,
+        )?)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({"context": ctx})))
 }

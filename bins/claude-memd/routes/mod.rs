@@ -1,12 +1,14 @@
 //! The HTTP API: hook intake, queries, deletes, seed 000's routes, the live stream and the
 //! viewer page.
 
+mod edit;
 mod forget;
 pub mod hooks;
 mod import;
 mod legacy;
 mod query;
 mod stream;
+mod transfer;
 mod viewer;
 
 use crate::Memd;
@@ -23,11 +25,13 @@ pub fn router(m: Arc<Memd>) -> Router {
     let hooks = Router::new()
         .route("/v1/hook", post(hooks::hook))
         .route("/v1/hooks/{event}", post(hooks::hook_event))
+        .route("/v1/recall/file", post(hooks::recall_file))
         .route("/sessions/{id}/observations", post(legacy::add_observation))
         .route("/sessions/{id}/summarize", post(legacy::summarize))
         .layer(DefaultBodyLimit::max(MAX_HOOK_BYTES));
     let imports = Router::new()
         .route("/v1/import", post(import::import))
+        .route("/v1/import/memory", post(transfer::import))
         .layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES));
     Router::new()
         .merge(hooks)
@@ -36,8 +40,12 @@ pub fn router(m: Arc<Memd>) -> Router {
         .route("/v1/timeline", get(query::timeline))
         .route(
             "/v1/observations/{id}",
-            get(query::observation).delete(forget::observation),
+            get(query::observation)
+                .delete(forget::observation)
+                .patch(edit::observation),
         )
+        .route("/v1/forget", post(forget::many))
+        .route("/v1/export", get(transfer::export))
         .route("/v1/summaries/{id}", delete(forget::summary))
         .route("/v1/prompts/{id}", delete(forget::prompt))
         .route("/v1/viewer/login", post(viewer::login))

@@ -39,6 +39,10 @@ impl DaemonClient {
         self.exchange("POST", path, Some(body.to_string().into_bytes()))
     }
 
+    pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ToolError> {
+        self.exchange("DELETE", path, None)
+    }
+
     fn exchange<T: DeserializeOwned>(
         &self,
         method: &str,

@@ -25,10 +25,14 @@ const SHOWN_REJECTIONS: usize = 20;
 
 /// Run `claudectl mem import`.
 pub fn run(api: Api, a: MemImportArgs) -> CtlResult {
-    let path = match a.path {
+    let path = match a.path.clone() {
         Some(p) => p,
         None => default_path()?,
     };
+    // `claudectl mem export` wrote it: that format has its own reader.
+    if super::transfer::is_export(&path) {
+        return super::transfer::import(api, a, &path);
+    }
     let src = ClaudeMem::open(&path).map_err(anyhow::Error::from)?;
     let mut projects = src.projects().map_err(anyhow::Error::from)?;
     for spec in &a.projects {

@@ -2,16 +2,19 @@
 //! login link, against claude-memd.
 
 mod claude_mem;
+mod edit;
+mod forget;
 mod import;
 mod open;
 mod prune;
+mod transfer;
 
 use crate::cli::{MemCommand, MemContextArgs, MemSearchArgs, MemTimelineArgs};
 use crate::daemon_client::{query, Api, CtlResult};
 use crate::output;
 use crate::output::say;
 use claude_daemons::api::memory::{
-    Context, Observation, RecordKind, SearchQuery, SearchResults, Timeline, TimelineQuery,
+    Context, Match, Observation, RecordKind, SearchQuery, SearchResults, Timeline, TimelineQuery,
 };
 use claude_daemons::paths::Daemon;
 use serde_json::Value;
@@ -27,6 +30,9 @@ pub fn run(cmd: MemCommand) -> anyhow::Result<ExitCode> {
         MemCommand::Context(a) => context(&api, a),
         MemCommand::Prune(a) => prune::run(api, a),
         MemCommand::Import(a) => import::run(api, a),
+        MemCommand::Forget(a) => forget::run(api, a),
+        MemCommand::Edit(a) => edit::run(&api, a),
+        MemCommand::Export(a) => transfer::export(&api, a),
         MemCommand::Stats(a) => stats(&api, a.json),
         MemCommand::Open(a) => open::run(&api, a),
     })
@@ -74,6 +80,8 @@ fn search(api: &Api, a: MemSearchArgs) -> CtlResult {
     }
     if res.results.is_empty() {
         say!("no matches for {:?}", q.q);
+    } else if res.matched == Match::Any {
+        say!("(no record has every word; these have some of them)");
     }
     for h in &res.results {
         let kind = h.kind.as_deref().unwrap_or(record_name(h.record));

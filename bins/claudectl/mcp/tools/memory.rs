@@ -4,7 +4,7 @@
 use super::{args, ToolDef, Tools};
 use crate::mcp::daemon_client::{query, ToolError};
 use claude_daemons::api::memory::{
-    HookAck, Intake, Observation, RecordKind, SearchResults, Timeline,
+    HookAck, Intake, Match, Observation, RecordKind, SearchResults, Timeline,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -35,7 +35,7 @@ pub const SEARCH: ToolDef = ToolDef {
         json!({
             "type": "object",
             "properties": {
-                "query": {"type": "string", "minLength": 1, "description": "Words that must all match."},
+                "query": {"type": "string", "minLength": 1, "description": "Words (each also matches longer words and other forms: refresh finds refreshing), \"quoted phrases\" and -excluded words. Every word must match; when that finds nothing, records with any of the words, ranked."},
                 "project": {"type": "string", "description": "Project path or name."},
                 "type": {"type": "string", "enum": TYPES, "description": "Only observations of this type."},
                 "file": {"type": "string", "description": "A file path (or part of one) the work touched."},
@@ -78,9 +78,13 @@ pub fn search(t: &mut Tools, a: Value) -> Result<String, ToolError> {
         return Ok(format!("No memory matches \"{}\".", a.query));
     }
     let mut out = format!(
-        "{} result(s) for \"{}\" (record #ID [type] date title — snippet):\n",
+        "{} result(s) for \"{}\"{} (record #ID [type] date title — snippet):\n",
         r.results.len(),
-        a.query
+        a.query,
+        match r.matched {
+            Match::All => "",
+            Match::Any => ", matching any of the words (none has them all)",
+        }
     );
     for h in &r.results {
         let kind = h

@@ -1,5 +1,6 @@
 //! The MCP tools: their definitions (name, description, JSON schema) and the call dispatch.
 
+mod forget;
 mod memory;
 mod mesh;
 
@@ -29,6 +30,7 @@ pub const TOOLS: &[ToolDef] = &[
     memory::TIMELINE,
     memory::GET_OBSERVATIONS,
     memory::SAVE_MEMORY,
+    forget::FORGET,
     mesh::SEND_MESSAGE,
     mesh::READ_INBOX,
     mesh::LIST_PEERS,
@@ -59,6 +61,7 @@ impl Tools {
             "timeline" => memory::timeline(self, args),
             "get_observations" => memory::get_observations(self, args),
             "save_memory" => memory::save_memory(self, args),
+            "forget" => forget::forget(self, args),
             "send_message" => mesh::send_message(self, args),
             "read_inbox" => mesh::read_inbox(self, args),
             "list_peers" => mesh::list_peers(self, args),
@@ -111,7 +114,7 @@ mod tests {
             // Daemons are absent here: every tool answers with an error naming one.
             let sample = match def.name {
                 "search" => json!({"query": "x"}),
-                "get_observations" => json!({"ids": [1]}),
+                "get_observations" | "forget" => json!({"ids": [1]}),
                 "save_memory" => json!({"text": "t"}),
                 "send_message" => json!({"to": "*", "body": "b"}),
                 "set_status" => json!({"status": "idle"}),

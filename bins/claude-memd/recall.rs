@@ -1,0 +1,287 @@
+//! Memory during a session, beyond SessionStart: before Claude reads or edits a file, the
+//! project's observations that name it (newest first, once per file per session); with a
+//! prompt, the few past observations that match its words best (ranked, none this session
+//! was shown already). Each within a token budget (characters / 4), wrapped in the context
+//! tag that intake strips, so what is shown is never stored again.
+
+use crate::fts_query;
+use crate::privacy::CONTEXT_TAG;
+use rusqlite::{params, Connection};
+
+struct Hit {
+    id: i64,
+    kind: String,
+    title: String,
+    facts: Vec<String>,
+    day: String,
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let s: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.chars().count() <= max {
+        return s;
+    }
+    s.chars().take(max).collect::<String>() + "…"
+}
+
+/// Mark `key` as shown to `session`; false when it already was.
+fn first_time(conn: &Connection, session: &str, key: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "INSERT OR IGNORE INTO session_recall (session_id, key) VALUES (?1, ?2)",
+        params![session, key],
+    )? == 1)
+}
+
+/// The lines that fit the budget; the ids shown are marked for the session.
+fn render(
+    conn: &Connection,
+    session: &str,
+    heading: &str,
+    hits: Vec<Hit>,
+    budget_tokens: usize,
+) -> rusqlite::Result<Option<String>> {
+    let budget = budget_tokens.saturating_mul(4);
+    let open = format!("<{CONTEXT_TAG}>\n{heading}\n");
+    let close = format!("</{CONTEXT_TAG}>");
+    let mut body = String::new();
+    for h in hits {
+        let mut s = format!(
+            "- #{} {} {} — {}\n",
+            h.id,
+            h.day,
+            h.kind,
+            one_line(&h.title, 160)
+        );
+        for f in h.facts.iter().take(2) {
+            s.push_str(&format!("  - {}\n", one_line(f, 200)));
+        }
+        if open.len() + body.len() + s.len() + close.len() > budget {
+            break;
+        }
+        body.push_str(&s);
+        first_time(conn, session, &format!("obs:{}", h.id))?;
+    }
+    Ok((!body.is_empty()).then(|| format!("{open}{body}{close}")))
+}
+
+fn hits(
+    st: &mut rusqlite::CachedStatement<'_>,
+    p: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<Hit>> {
+    st.query_map(p, |r| {
+        Ok(Hit {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            title: r.get(2)?,
+            facts: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
+            day: r.get(4)?,
+        })
+    })?
+    .collect()
+}
+
+/// Before a Read or Edit of `path` (absolute): the project's observations from other
+/// sessions that read or changed it, newest first; `None` the second time for a file.
+pub fn file(
+    conn: &Connection,
+    session: &str,
+    project: &str,
+    path: &str,
+    shown_path: &str,
+    budget_tokens: usize,
+) -> rusqlite::Result<Option<String>> {
+    if budget_tokens == 0 || path.is_empty() || !first_time(conn, session, &format!("file:{path}"))?
+    {
+        return Ok(None);
+    }
+    // CROSS JOIN keeps this order: from the file's few rows, not through every observation
+    // of the project (which the planner picks for the ORDER BY without it: 60 ms vs 10 µs at
+    // 100,000 observations).
+    let mut st = conn.prepare_cached(
+        "SELECT o.id, o.type, o.title, o.facts, substr(o.created_at, 1, 10)
+         FROM observation_files f CROSS JOIN observations o ON o.id = f.observation_id
+         WHERE f.path = ?1 AND o.project = ?2 AND o.session_id != ?3
+         ORDER BY o.created_at_epoch DESC, o.id DESC LIMIT 20",
+    )?;
+    let found = hits(&mut st, params![path, project, session])?;
+    render(
+        conn,
+        session,
+        &format!("Memory: earlier work on {shown_path}, newest first (`claudectl mem show ID` or the get_observations tool for more):"),
+        found,
+        budget_tokens,
+    )
+}
+
+/// Words of a prompt worth searching for: letters and digits, four or more characters
+/// (or three with a digit or underscore), not among the commonest English words.
+fn prompt_words(prompt: &str) -> Vec<String> {
+    const COMMON: &[&str] = &[
+        "that", "this", "with", "from", "have", "what", "when", "where", "which", "there", "their",
+        "them", "then", "than", "they", "will", "would", "could", "should", "about", "into",
+        "some", "more", "make", "just", "like", "also", "does", "each", "only", "other", "please",
+        "want", "need", "again", "here", "your", "were", "been", "being", "very", "after",
+        "before", "still", "because", "these", "those", "while", "over", "them", "file", "code",
+        "work", "look", "take", "sure", "let's", "thing", "things", "really",
+    ];
+    let mut out: Vec<String> = Vec::new();
+    for w in prompt.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+        let lower = w.to_lowercase();
+        let long = lower.chars().count() >= 4
+            || (lower.chars().count() == 3
+                && lower.chars().any(|c| c.is_ascii_digit() || c == '_'));
+        if long && !COMMON.contains(&lower.as_str()) && !out.contains(&lower) {
+            out.push(lower);
+        }
+        if out.len() == 12 {
+            break;
+        }
+    }
+    out
+}
+
+/// With a prompt: up to `max` observations from other sessions of the project that match
+/// its words (all words first, else any, ranked), none this session was shown.
+pub fn prompt(
+    conn: &Connection,
+    session: &str,
+    project: &str,
+    prompt: &str,
+    budget_tokens: usize,
+    max: usize,
+) -> rusqlite::Result<Option<String>> {
+    let words = prompt_words(prompt);
+    if budget_tokens == 0 || words.is_empty() {
+        return Ok(None);
+    }
+    let Ok(parsed) = fts_query::parse(&words.join(" ")) else {
+        return Ok(None);
+    };
+    let mut st = conn.prepare_cached(
+        "SELECT o.id, o.type, o.title, o.facts, substr(o.created_at, 1, 10)
+         FROM observations_fts JOIN observations o ON o.id = observations_fts.rowid
+         WHERE observations_fts MATCH ?1 AND o.project = ?2 AND o.session_id != ?3
+           AND NOT EXISTS (SELECT 1 FROM session_recall r
+                           WHERE r.session_id = ?3 AND r.key = 'obs:' || o.id)
+         ORDER BY bm25(observations_fts, 8.0, 4.0, 1.0, 2.0, 2.0, 1.0, 2.0) LIMIT ?4",
+    )?;
+    let mut found = hits(&mut st, params![parsed.all(), project, session, max as i64])?;
+    if found.is_empty() {
+        if let Some(any) = parsed.any() {
+            found = hits(&mut st, params![any, project, session, max as i64])?;
+        }
+    }
+    render(
+        conn,
+        session,
+        "Memory: earlier work that matches this prompt (`claudectl mem show ID` or the get_observations tool for more):",
+        found,
+        budget_tokens,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(c: &Connection, session: &str, title: &str, files: &str, fact: &str) -> i64 {
+        c.query_row(
+            "INSERT INTO observations (session_id, project, project_name, type, title, facts,
+               files_modified, created_at, created_at_epoch)
+             VALUES (?1, '/p', 'p', 'change', ?2, json_array(?4), ?3, '2026-11-20T10:00:00Z', 1)
+             RETURNING id",
+            params![session, title, files, fact],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_files_history_once_per_session() {
+        let (_dir, c) = crate::schema::test_db();
+        let a = obs(
+            &c,
+            "s1",
+            "Edited src/auth.py",
+            "[\"/p/src/auth.py\"]",
+            "+`refresh_at = expires - 60`",
+        );
+        obs(
+            &c,
+            "s1",
+            "Edited src/auth_old.py",
+            "[\"/p/src/auth_old.py\"]",
+            "other",
+        );
+        let ctx = file(&c, "s2", "/p", "/p/src/auth.py", "src/auth.py", 300)
+            .unwrap()
+            .unwrap();
+        assert!(
+            ctx.contains(&format!("#{a} ")) && ctx.contains("refresh_at"),
+            "{ctx}"
+        );
+        assert!(!ctx.contains("auth_old"), "{ctx}");
+        assert_eq!(
+            file(&c, "s2", "/p", "/p/src/auth.py", "src/auth.py", 300).unwrap(),
+            None
+        );
+        // Its own session's work is not news to it; another project's file is not this one.
+        assert_eq!(
+            file(&c, "s1", "/p", "/p/src/auth.py", "src/auth.py", 300).unwrap(),
+            None
+        );
+        assert_eq!(
+            file(&c, "s3", "/q", "/p/src/auth.py", "src/auth.py", 300).unwrap(),
+            None
+        );
+        assert_eq!(
+            file(&c, "s4", "/p", "/p/src/auth.py", "x", 0).unwrap(),
+            None
+        );
+        assert_eq!(file(&c, "s5", "/p", "/// ", "x", 300).unwrap(), None);
+        // The budget holds.
+        for i in 0..50 {
+            obs(
+                &c,
+                "s1",
+                &format!("Edited big {i}"),
+                "[\"/p/big.rs\"]",
+                &"x".repeat(150),
+            );
+        }
+        let big = file(&c, "s6", "/p", "/p/big.rs", "big.rs", 300)
+            .unwrap()
+            .unwrap();
+        assert!(big.len() <= 1200, "{}", big.len());
+    }
+
+    #[test]
+    fn a_prompt_brings_matching_records_not_shown_before() {
+        let (_dir, c) = crate::schema::test_db();
+        let a = obs(
+            &c,
+            "s1",
+            "Login token refreshes before expiry",
+            "[]",
+            "refresh_at = expires - 60",
+        );
+        obs(&c, "s1", "Cart totals in cents", "[]", "no floats");
+        let p = "why does the login token expire so early?";
+        let ctx = prompt(&c, "s2", "/p", p, 400, 3).unwrap().unwrap();
+        assert!(
+            ctx.contains(&format!("#{a} ")) && !ctx.contains("Cart"),
+            "{ctx}"
+        );
+        assert_eq!(
+            prompt(&c, "s2", "/p", p, 400, 3).unwrap(),
+            None,
+            "shown once"
+        );
+        assert_eq!(prompt(&c, "s3", "/p", "hi there", 400, 3).unwrap(), None);
+        assert_eq!(prompt(&c, "s3", "/p", p, 0, 3).unwrap(), None);
+        assert_eq!(
+            prompt_words("Fix the OAuth2 login, please: v2 api"),
+            vec!["oauth2".to_string(), "login".into()]
+        );
+    }
+}

@@ -1,0 +1,38 @@
+//! `GET /v1/export` and `POST /v1/import/memory`: this daemon's own export format (see
+//! [`crate::transfer`]).
+
+use super::{with_db, ApiResult};
+use crate::{transfer, Memd};
+use axum::extract::{Query, State};
+use axum::Json;
+use claude_daemons::api::memory_transfer::{
+    ExportPage, ExportQuery, MemoryImport, MemoryImportResult,
+};
+use std::sync::Arc;
+
+/// `GET /v1/export`: one page of one kind of record.
+pub async fn export(
+    State(m): State<Arc<Memd>>,
+    Query(q): Query<ExportQuery>,
+) -> ApiResult<ExportPage> {
+    with_db(&m, move |c| Ok(transfer::export(c, &q)?))
+        .await
+        .map(Json)
+}
+
+/// `POST /v1/import/memory`: a batch of exported records, all or nothing.
+pub async fn import(
+    State(m): State<Arc<Memd>>,
+    Json(req): Json<MemoryImport>,
+) -> ApiResult<MemoryImportResult> {
+    let n = req.records.len();
+    let exclude = m.config.memory.exclude_projects.clone();
+    let r = with_db(&m, move |c| Ok(transfer::import(c, req.records, &exclude)?)).await?;
+    tracing::info!(
+        records = n,
+        imported = r.imported,
+        duplicates = r.duplicates,
+        "memory imported"
+    );
+    Ok(Json(r))
+}

@@ -1,0 +1,345 @@
+//! Export and import of this daemon's own format (see
+//! [`claude_daemons::api::memory_transfer`]): pages of records by id for `GET /v1/export`,
+//! and batches stored all or nothing for `POST /v1/import/memory`. Every exported record has
+//! an origin; importing stores an origin once, and recognises this instance's own records,
+//! so importing twice, or into the memd that exported it, adds nothing.
+
+use crate::privacy::{prompt_to_store, sanitize};
+use crate::search::{parse_time, QueryError};
+use claude_daemons::api::memory::RecordKind;
+use claude_daemons::api::memory::SummaryText;
+use claude_daemons::api::memory_transfer::{
+    ExportPage, ExportQuery, MemoryBody, MemoryImportResult, MemoryRecord, ObservationFields,
+    SummaryFields, MAX_TRANSFER_RECORDS,
+};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::collections::HashMap;
+
+/// This database's instance id: made once, kept in `settings`.
+pub fn instance(conn: &Connection) -> rusqlite::Result<String> {
+    conn.execute(
+        "INSERT OR IGNORE INTO settings (key, value) VALUES ('instance_id', lower(hex(randomblob(16))))",
+        [],
+    )?;
+    conn.query_row(
+        "SELECT value FROM settings WHERE key = 'instance_id'",
+        [],
+        |r| r.get(0),
+    )
+}
+
+fn table(k: RecordKind) -> &'static str {
+    match k {
+        RecordKind::Observation => "observations",
+        RecordKind::Summary => "session_summaries",
+        RecordKind::Prompt => "user_prompts",
+    }
+}
+
+fn name(k: RecordKind) -> &'static str {
+    match k {
+        RecordKind::Observation => "observation",
+        RecordKind::Summary => "summary",
+        RecordKind::Prompt => "prompt",
+    }
+}
+
+fn list(text: String) -> Vec<String> {
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+const COMMON: &str = "id, origin, session_id, project, project_name, created_at,
+    created_at_epoch, prompt_number";
+
+fn body(k: RecordKind, r: &Row) -> rusqlite::Result<MemoryBody> {
+    Ok(match k {
+        RecordKind::Observation => MemoryBody::Observation(ObservationFields {
+            kind: r.get(8)?,
+            title: r.get(9)?,
+            subtitle: r.get(10)?,
+            facts: list(r.get(11)?),
+            narrative: r.get(12)?,
+            concepts: list(r.get(13)?),
+            files_read: list(r.get(14)?),
+            files_modified: list(r.get(15)?),
+            discovery_tokens: r.get(16)?,
+            source: r.get(17)?,
+            model: r.get(18)?,
+            edited_at: r.get(19)?,
+        }),
+        RecordKind::Summary => MemoryBody::Summary(SummaryFields {
+            text: SummaryText {
+                request: r.get(8)?,
+                investigated: r.get(9)?,
+                learned: r.get(10)?,
+                completed: r.get(11)?,
+                next_steps: r.get(12)?,
+                notes: r.get(13)?,
+                files_read: list(r.get(14)?),
+                files_edited: list(r.get(15)?),
+            },
+            source: r.get(16)?,
+            model: r.get(17)?,
+        }),
+        RecordKind::Prompt => MemoryBody::Prompt {
+            prompt_text: r.get(8)?,
+        },
+    })
+}
+
+fn fields(k: RecordKind) -> &'static str {
+    match k {
+        RecordKind::Observation => {
+            "type, title, subtitle, facts, narrative, concepts, files_read, files_modified,
+             discovery_tokens, source, model, edited_at"
+        }
+        RecordKind::Summary => {
+            "request, investigated, learned, completed, next_steps, notes, files_read,
+             files_edited, source, model"
+        }
+        RecordKind::Prompt => "prompt_text",
+    }
+}
+
+/// One page of one kind of record, by id.
+pub fn export(conn: &Connection, q: &ExportQuery) -> Result<ExportPage, QueryError> {
+    let k = q.record.ok_or_else(|| {
+        QueryError::Bad("record (observation, summary or prompt) is required".into())
+    })?;
+    let limit = q.limit.unwrap_or(1000).clamp(1, MAX_TRANSFER_RECORDS);
+    let since = q
+        .since
+        .as_deref()
+        .map(|t| parse_time(conn, t))
+        .transpose()?;
+    let mut projects = Vec::new();
+    if let Some(p) = q.project.clone().filter(|p| !p.is_empty()) {
+        if std::path::Path::new(&p).is_absolute() {
+            projects.push(crate::project::Project::of(std::path::Path::new(&p)).key());
+        }
+        projects.push(p);
+    }
+    let me = instance(conn)?;
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COMMON}, {} FROM {}
+         WHERE id > ?1 AND (?2 IS NULL OR created_at_epoch >= ?2)
+           AND (?3 OR project IN (SELECT value FROM json_each(?4))
+                    OR project_name IN (SELECT value FROM json_each(?4)))
+         ORDER BY id LIMIT ?5",
+        fields(k),
+        table(k)
+    ))?;
+    let rows = st.query_map(
+        params![
+            q.after.unwrap_or(0),
+            since,
+            projects.is_empty(),
+            serde_json::to_string(&projects).unwrap_or_default(),
+            limit
+        ],
+        |r| {
+            let id: i64 = r.get(0)?;
+            Ok(MemoryRecord {
+                id,
+                origin: r
+                    .get::<_, Option<String>>(1)?
+                    .unwrap_or_else(|| format!("claude-daemons:{me}:{}:{id}", name(k))),
+                session_id: r.get(2)?,
+                project: r.get(3)?,
+                project_name: r.get(4)?,
+                created_at: r.get(5)?,
+                created_at_epoch: r.get(6)?,
+                prompt_number: r.get(7)?,
+                body: body(k, r)?,
+            })
+        },
+    )?;
+    let records = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    let next = (records.len() == limit as usize)
+        .then(|| records.last().map(|r| r.id))
+        .flatten();
+    let now = conn.query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", [], |r| {
+        r.get(0)
+    })?;
+    Ok(ExportPage {
+        instance: me,
+        now,
+        records,
+        next,
+    })
+}
+
+/// Store a batch in one transaction: all or nothing. A record that fails its check refuses
+/// the batch, naming its index.
+pub fn import(
+    conn: &mut Connection,
+    records: Vec<MemoryRecord>,
+    exclude_projects: &[String],
+) -> Result<MemoryImportResult, QueryError> {
+    if records.len() > MAX_TRANSFER_RECORDS as usize {
+        return Err(QueryError::Bad(format!(
+            "at most {MAX_TRANSFER_RECORDS} records per call"
+        )));
+    }
+    for (i, r) in records.iter().enumerate() {
+        r.check()
+            .map_err(|why| QueryError::Bad(format!("record {i} ({}): {why}", r.origin)))?;
+    }
+    let me = instance(conn)?;
+    let own = format!("claude-daemons:{me}:");
+    let mut kept_out: HashMap<String, bool> = HashMap::new();
+    let mut out = MemoryImportResult::default();
+    let tx = conn.transaction()?;
+    for r in records {
+        let excluded = *kept_out
+            .entry(r.project.clone())
+            .or_insert_with(|| crate::import::kept_out(&r.project, exclude_projects));
+        if excluded {
+            out.withheld += 1;
+            continue;
+        }
+        if let Some(rest) = r.origin.strip_prefix(&own) {
+            if is_here(&tx, rest)? {
+                out.duplicates += 1;
+                continue;
+            }
+        }
+        match insert(&tx, r)? {
+            Some(true) => out.imported += 1,
+            Some(false) => out.duplicates += 1,
+            None => out.withheld += 1,
+        }
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
+/// Whether this instance's record `<record>:<id>` is still here (it has no origin of its own).
+fn is_here(tx: &Connection, rest: &str) -> rusqlite::Result<bool> {
+    let Some((kind, id)) = rest.split_once(':') else {
+        return Ok(false);
+    };
+    let (Ok(id), Some(t)) = (
+        id.parse::<i64>(),
+        match kind {
+            "observation" => Some("observations"),
+            "summary" => Some("session_summaries"),
+            "prompt" => Some("user_prompts"),
+            _ => None,
+        },
+    ) else {
+        return Ok(false);
+    };
+    Ok(tx
+        .query_row(
+            &format!("SELECT 1 FROM {t} WHERE id = ?1 AND origin IS NULL"),
+            [id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Whether it was stored (`Some(false)`: its origin already was; `None`: nothing to keep).
+/// The record keeps its id when that id is free here.
+fn insert(tx: &Connection, r: MemoryRecord) -> rusqlite::Result<Option<bool>> {
+    let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
+    // The privacy rules of the hooks hold for imported text too.
+    let body = match r.body {
+        MemoryBody::Prompt { prompt_text } => match prompt_to_store(&prompt_text) {
+            Some(k) => MemoryBody::Prompt {
+                prompt_text: k.text,
+            },
+            None => return Ok(None),
+        },
+        b => {
+            let mut v = serde_json::to_value(&b).expect("records serialize");
+            sanitize(&mut v);
+            serde_json::from_value(v).expect("sanitizing keeps the shape")
+        }
+    };
+    let n = match body {
+        MemoryBody::Observation(o) => tx
+            .prepare_cached(
+                "INSERT INTO observations (id, session_id, project, project_name, type, title,
+                   subtitle, facts, narrative, concepts, files_read, files_modified, prompt_number,
+                   discovery_tokens, created_at, created_at_epoch, source, model, edited_at, origin)
+                 VALUES ((SELECT CASE WHEN EXISTS (SELECT 1 FROM observations WHERE id = ?1)
+                   THEN NULL ELSE ?1 END), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                   ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+                 ON CONFLICT (origin) WHERE origin IS NOT NULL DO NOTHING",
+            )?
+            .execute(params![
+                r.id,
+                r.session_id,
+                r.project,
+                r.project_name,
+                o.kind,
+                o.title,
+                o.subtitle,
+                json(&o.facts),
+                o.narrative,
+                json(&o.concepts),
+                json(&o.files_read),
+                json(&o.files_modified),
+                r.prompt_number,
+                o.discovery_tokens,
+                r.created_at,
+                r.created_at_epoch,
+                o.source,
+                o.model,
+                o.edited_at,
+                r.origin
+            ])?,
+        MemoryBody::Summary(s) => tx
+            .prepare_cached(
+                "INSERT INTO session_summaries (id, session_id, project, project_name, request,
+                   investigated, learned, completed, next_steps, notes, files_read, files_edited,
+                   prompt_number, created_at, created_at_epoch, source, model, origin)
+                 VALUES ((SELECT CASE WHEN EXISTS (SELECT 1 FROM session_summaries WHERE id = ?1)
+                   THEN NULL ELSE ?1 END), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                   ?14, ?15, ?16, ?17, ?18)
+                 ON CONFLICT (origin) WHERE origin IS NOT NULL DO NOTHING",
+            )?
+            .execute(params![
+                r.id,
+                r.session_id,
+                r.project,
+                r.project_name,
+                s.text.request,
+                s.text.investigated,
+                s.text.learned,
+                s.text.completed,
+                s.text.next_steps,
+                s.text.notes,
+                json(&s.text.files_read),
+                json(&s.text.files_edited),
+                r.prompt_number,
+                r.created_at,
+                r.created_at_epoch,
+                s.source,
+                s.model,
+                r.origin
+            ])?,
+        MemoryBody::Prompt { prompt_text } => tx
+            .prepare_cached(
+                "INSERT INTO user_prompts (id, session_id, project, project_name, prompt_number,
+                   prompt_text, created_at, created_at_epoch, origin)
+                 VALUES ((SELECT CASE WHEN EXISTS (SELECT 1 FROM user_prompts WHERE id = ?1)
+                   THEN NULL ELSE ?1 END), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (origin) WHERE origin IS NOT NULL DO NOTHING",
+            )?
+            .execute(params![
+                r.id,
+                r.session_id,
+                r.project,
+                r.project_name,
+                r.prompt_number.unwrap_or(0),
+                prompt_text,
+                r.created_at,
+                r.created_at_epoch,
+                r.origin
+            ])?,
+    };
+    Ok(Some(n == 1))
+}

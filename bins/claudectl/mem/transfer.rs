@@ -1,0 +1,322 @@
+//! `claudectl mem export` and the import of what it wrote: the versioned JSON Lines format
+//! of [`claude_daemons::api::memory_transfer`]. An import checks every line first and
+//! refuses the file, line by line, before anything is sent; then batches go to
+//! `POST /v1/import/memory`, each one transaction, and every record's origin is stored
+//! once, so importing again adds nothing.
+
+use crate::cli::{MemExportArgs, MemImportArgs};
+use crate::daemon_client::{query, Api, CtlResult};
+use crate::output;
+use crate::output::say;
+use crate::progress;
+use claude_daemons::api::memory::RecordKind;
+use claude_daemons::api::memory_transfer::{
+    ExportEnd, ExportHeader, ExportPage, ExportQuery, MemoryImport, MemoryImportResult,
+    MemoryRecord, FORMAT, MAX_TRANSFER_RECORDS, VERSION,
+};
+use serde_json::json;
+use std::io::{BufWriter, Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// A batch's bytes stay well under the route's body limit.
+const BATCH_BYTES: usize = claude_daemons::api::memory::MAX_IMPORT_BYTES / 2;
+/// Problems listed before giving up on a file.
+const SHOWN_PROBLEMS: usize = 20;
+
+/// Whether `path` holds an export (JSON Lines) rather than a claude-mem database: by its
+/// first byte, whatever its name.
+pub fn is_export(path: &Path) -> bool {
+    let mut first = [0u8; 1];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut first))
+        .map(|n| n == 1 && first[0] == b'{')
+        .unwrap_or(false)
+}
+
+/// Run `claudectl mem export`.
+pub fn export(api: &Api, a: MemExportArgs) -> CtlResult {
+    // A directory given as the project is its path (claude-memd finds its git root).
+    let project = a.project.map(|p| {
+        let path = Path::new(&p);
+        if path.is_dir() {
+            std::path::absolute(path).map_or(p.clone(), |p| p.display().to_string())
+        } else {
+            p
+        }
+    });
+    let out: Box<dyn Write> = match &a.output {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = BufWriter::with_capacity(1 << 20, out);
+    let mut header_written = false;
+    let mut n: u64 = 0;
+    let io = |e: std::io::Error| anyhow::anyhow!("writing the export: {e}");
+    for record in [
+        RecordKind::Observation,
+        RecordKind::Summary,
+        RecordKind::Prompt,
+    ] {
+        let mut after = None;
+        loop {
+            let q = ExportQuery {
+                record: Some(record),
+                project: project.clone(),
+                since: a.since.clone(),
+                after,
+                limit: Some(MAX_TRANSFER_RECORDS),
+            };
+            let (page, _): (ExportPage, serde_json::Value) =
+                api.get(&format!("/v1/export{}", query(&q)?))?;
+            if !header_written {
+                let h = ExportHeader {
+                    format: FORMAT.into(),
+                    version: VERSION,
+                    exported_at: page.now.clone(),
+                    instance: page.instance.clone(),
+                    project: project.clone(),
+                    since: a.since.clone(),
+                };
+                serde_json::to_writer(&mut out, &h).map_err(anyhow::Error::from)?;
+                out.write_all(b"\n").map_err(io)?;
+                header_written = true;
+            }
+            for r in &page.records {
+                serde_json::to_writer(&mut out, r).map_err(anyhow::Error::from)?;
+                out.write_all(b"\n").map_err(io)?;
+                n += 1;
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+    }
+    serde_json::to_writer(
+        &mut out,
+        &ExportEnd {
+            end: FORMAT.into(),
+            records: n,
+        },
+    )
+    .map_err(anyhow::Error::from)?;
+    out.write_all(b"\n").map_err(io)?;
+    out.flush().map_err(io)?;
+    eprintln!("claudectl: exported {n} records");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every line checked: the records, or the problems (line number and reason).
+fn read(text: &[u8]) -> Result<Vec<MemoryRecord>, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut records = Vec::new();
+    let mut end: Option<(usize, ExportEnd)> = None;
+    let mut lines = text.split(|&b| b == b'\n').enumerate().peekable();
+    let mut last = 0;
+    while let Some((i, raw)) = lines.next() {
+        let no = i + 1;
+        // The newline after the last line makes one empty piece.
+        if raw.is_empty() && lines.peek().is_none() {
+            break;
+        }
+        last = no;
+        let Ok(line) = std::str::from_utf8(raw) else {
+            problems.push(format!("line {no}: not UTF-8"));
+            continue;
+        };
+        if let Some((end_no, _)) = &end {
+            problems.push(format!(
+                "line {no}: text after the end line (line {end_no})"
+            ));
+            continue;
+        }
+        if no == 1 {
+            match serde_json::from_str::<ExportHeader>(line) {
+                Ok(h) if h.format != FORMAT => {
+                    problems.push(format!("line 1: format {:?} is not {FORMAT:?}", h.format))
+                }
+                Ok(h) if h.version > VERSION => problems.push(format!(
+                    "line 1: version {} is newer than this claudectl reads ({VERSION}); upgrade",
+                    h.version
+                )),
+                Ok(_) => {}
+                Err(e) => problems.push(format!(
+                    "line 1: not a claude-daemons memory export header: {e}"
+                )),
+            }
+            continue;
+        }
+        if line.starts_with("{\"end\"") {
+            match serde_json::from_str::<ExportEnd>(line) {
+                Ok(e) => end = Some((no, e)),
+                Err(e) => problems.push(format!("line {no}: {e}")),
+            }
+            continue;
+        }
+        match serde_json::from_str::<MemoryRecord>(line) {
+            Ok(r) => match r.check() {
+                Ok(()) => records.push(r),
+                Err(why) => problems.push(format!("line {no}: {why}")),
+            },
+            Err(e) => problems.push(format!("line {no}: {e}")),
+        }
+    }
+    match &end {
+        None => problems.push(format!(
+            "line {}: the file ends without its end line (cut short?)",
+            last + 1
+        )),
+        Some((no, e)) if e.records != records.len() as u64 && problems.is_empty() => {
+            problems.push(format!(
+                "line {no}: the end line counts {} records, the file has {}",
+                e.records,
+                records.len()
+            ))
+        }
+        _ => {}
+    }
+    if problems.is_empty() {
+        Ok(records)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Run `claudectl mem import FILE` for an export.
+pub fn import(api: Api, a: MemImportArgs, path: &Path) -> CtlResult {
+    let text =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let records = match read(&text) {
+        Ok(r) => r,
+        Err(problems) => {
+            for p in problems.iter().take(SHOWN_PROBLEMS) {
+                eprintln!("{}: {p}", path.display());
+            }
+            if problems.len() > SHOWN_PROBLEMS {
+                eprintln!("… and {} more", problems.len() - SHOWN_PROBLEMS);
+            }
+            return Err(anyhow::anyhow!(
+                "{}: {} problem(s); nothing imported",
+                path.display(),
+                problems.len()
+            )
+            .into());
+        }
+    };
+    let api = api.timeout(Duration::from_secs(300));
+    let bar = progress::rows(records.len() as u64, "importing", a.out.json);
+    let mut sum = MemoryImportResult::default();
+    let mut batch: Vec<MemoryRecord> = Vec::new();
+    let mut bytes = 0;
+    let max = (a.batch as usize).min(MAX_TRANSFER_RECORDS as usize);
+    let total = records.len();
+    for (i, r) in records.into_iter().enumerate() {
+        bytes += approx_len(&r);
+        batch.push(r);
+        if batch.len() >= max || bytes >= BATCH_BYTES || i + 1 == total {
+            let n = batch.len() as u64;
+            let req = MemoryImport {
+                records: std::mem::take(&mut batch),
+            };
+            let (r, _) = api.post::<MemoryImportResult>("/v1/import/memory", &req)?;
+            sum.imported += r.imported;
+            sum.duplicates += r.duplicates;
+            sum.withheld += r.withheld;
+            bytes = 0;
+            bar.inc(n);
+        }
+    }
+    bar.finish_and_clear();
+    if a.out.json {
+        output::json(&json!(sum));
+    } else {
+        say!(
+            "imported {} records; {} already there; {} withheld (excluded projects, private prompts)",
+            sum.imported,
+            sum.duplicates,
+            sum.withheld
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// About how many bytes a record takes as JSON (for batching; escaping counted generously).
+fn approx_len(r: &MemoryRecord) -> usize {
+    use claude_daemons::api::memory_transfer::MemoryBody;
+    let strings = |v: &[String]| v.iter().map(|s| s.len() + 4).sum::<usize>();
+    let body = match &r.body {
+        MemoryBody::Observation(o) => {
+            o.title.len()
+                + o.subtitle.as_ref().map_or(0, String::len)
+                + o.narrative.as_ref().map_or(0, String::len)
+                + strings(&o.facts)
+                + strings(&o.concepts)
+                + strings(&o.files_read)
+                + strings(&o.files_modified)
+        }
+        MemoryBody::Summary(s) => serde_json::to_vec(&s.text).map_or(0, |v| v.len()),
+        MemoryBody::Prompt { prompt_text } => prompt_text.len(),
+    };
+    (256 + r.origin.len() + r.project.len() + body) * 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> String {
+        format!(
+            r#"{{"format":"{FORMAT}","version":1,"exported_at":"2026-01-01T00:00:00Z","instance":"x"}}"#
+        )
+    }
+
+    const OBS: &str = r#"{"id":1,"origin":"o:1","session_id":"s","project":"/p","project_name":"p","created_at":"2026-01-01T00:00:00Z","created_at_epoch":1,"record":"observation","type":"change","title":"T"}"#;
+
+    #[test]
+    fn a_whole_file_reads() {
+        let f = format!(
+            "{}\n{OBS}\n{{\"end\":\"{FORMAT}\",\"records\":1}}\n",
+            header()
+        );
+        assert_eq!(read(f.as_bytes()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn problems_name_their_lines() {
+        let cut = format!("{}\n{OBS}\n{}", header(), &OBS[..40]);
+        let p = read(cut.as_bytes()).unwrap_err();
+        assert!(p[0].starts_with("line 3: "), "{p:?}");
+        assert!(
+            p[1].contains("line 4: the file ends without its end line"),
+            "{p:?}"
+        );
+        let at_boundary = format!("{}\n{OBS}\n", header());
+        let p = read(at_boundary.as_bytes()).unwrap_err();
+        assert_eq!(
+            p,
+            vec!["line 3: the file ends without its end line (cut short?)"]
+        );
+        let broken = format!(
+            "{}\n{}\n{{\"end\":\"{FORMAT}\",\"records\":1}}\n",
+            header(),
+            OBS.replace("\"title\":\"T\"", "\"title\":\"\"")
+        );
+        assert_eq!(
+            read(broken.as_bytes()).unwrap_err(),
+            vec!["line 2: an observation needs a type and a title"]
+        );
+        let miscount = format!(
+            "{}\n{OBS}\n{{\"end\":\"{FORMAT}\",\"records\":2}}\n",
+            header()
+        );
+        assert!(read(miscount.as_bytes()).unwrap_err()[0].contains("counts 2 records"));
+        let newer = format!("{}\n", header().replace("\"version\":1", "\"version\":9"));
+        assert!(read(newer.as_bytes()).unwrap_err()[0].contains("newer"));
+        assert!(read(b"SQLite format 3\0").unwrap_err()[0].starts_with("line 1: not"));
+    }
+}
