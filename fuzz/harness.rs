@@ -5,8 +5,11 @@
 #![allow(dead_code)] // each fuzz target uses one function
 
 use claude_daemons::api::{memory, mesh, supervisor};
-use claude_daemons::claude::{ChildMessage, HookInput};
+use claude_daemons::claude::{observer_answer, ChildMessage, HookInput};
 use claude_daemons::config::Config;
+use claude_daemons::mesh::envelope::{self, Boxes, Inner, OpenError};
+use claude_daemons::mesh::keys::Identity;
+use claude_daemons::mesh::{fields, presence_record};
 use std::path::Path;
 
 /// What a target does with one input.
@@ -19,6 +22,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("api_bodies", api_bodies),
     ("config_toml", config_toml),
     ("spool_file", spool_file),
+    ("mesh_envelope", mesh_envelope),
+    ("observer_xml", observer_xml),
+    ("import_rows", import_rows),
 ];
 
 /// A hook payload as Claude Code writes it to claude-hook's stdin (and claude-memd's
@@ -83,5 +89,103 @@ pub fn spool_file(data: &[u8]) {
     if let Ok(s) = claude_daemons::spool::decode(data) {
         assert!(claude_daemons::spool::valid_key(&s.key));
         let _ = HookInput::parse(&s.payload);
+    }
+}
+
+/// The mesh the mesh seeds were made for, and its `mesh_secret`.
+pub const MESH: (&str, &str) = ("team", "fuzz-secret");
+
+/// The member receiving in [`mesh_envelope`] (DMs in the seeds are sealed for it), and the
+/// one sending and signing.
+pub fn mesh_members() -> (Identity, Identity) {
+    (Identity::from_seed([2; 32]), Identity::from_seed([1; 32]))
+}
+
+/// What claude-meshd takes from the broker; the first byte picks what the rest is:
+/// - 0: a message as the consumer delivers it, opened and its fields checked;
+/// - 1: `[kind, to, inner]` (JSON) sealed by a member and opened again, which reaches what
+///   a signature otherwise guards: a sealed envelope must open to what was sealed;
+/// - 2: a presence record as read from the bucket: `<bucket key>\n<record>`;
+/// - 3: a peer (JSON) signed by its member: it verifies unless a field is out of bounds.
+pub fn mesh_envelope(data: &[u8]) {
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
+    let (me, sender) = mesh_members();
+    let key = envelope::mesh_key(MESH.0, MESH.1);
+    match pick % 4 {
+        0 => {
+            if let Ok((env, inner)) = envelope::open(&me, &Boxes::default(), &key, body) {
+                let _ = fields::received(&env, &inner);
+            }
+        }
+        1 => {
+            let Ok((kind, to, inner)) = serde_json::from_slice::<(String, String, Inner)>(body)
+            else {
+                return;
+            };
+            let Ok(env) = envelope::seal(&sender, &Boxes::default(), &key, &kind, &to, &inner, 1)
+            else {
+                return;
+            };
+            let raw = serde_json::to_vec(&env).expect("an envelope serializes");
+            match envelope::open(&me, &Boxes::default(), &key, &raw) {
+                Ok((e, i)) => {
+                    assert_eq!((&e, &i), (&env, &inner), "opened what was sealed");
+                    let _ = fields::received(&e, &i);
+                }
+                Err(OpenError::NotForUs | OpenError::Malformed(_)) => {}
+                Err(e) => panic!("a sealed envelope does not open: {e}"),
+            }
+        }
+        2 => {
+            let (kv_key, raw) = match body.iter().position(|&b| b == b'\n') {
+                Some(n) => (String::from_utf8_lossy(&body[..n]), &body[n + 1..]),
+                None => return,
+            };
+            if let Ok(s) = presence_record::verify(MESH.0, &kv_key, raw) {
+                fields::peer(&s.peer).expect("a verified record's fields are in bounds");
+            }
+        }
+        _ => {
+            let Ok(mut peer) = serde_json::from_slice::<mesh::Peer>(body) else {
+                return;
+            };
+            peer.key = sender.public_hex().into();
+            let raw = presence_record::sign(&sender, MESH.0, &peer, 1);
+            let kv_key = presence_record::kv_key(sender.public_hex(), &peer.session_id);
+            match presence_record::verify(MESH.0, &kv_key, &raw) {
+                Ok(s) => assert_eq!(s.peer, peer, "verified what was signed"),
+                Err(presence_record::Rejected::Invalid(_)) => assert!(fields::peer(&peer).is_err()),
+                Err(e) => panic!("a record signed by its member is refused: {e}"),
+            }
+        }
+    }
+}
+
+/// The Claude observer's answer to claude-memd (text around XML blocks): observations or a
+/// summary, each only with the vocabulary the prompts allow.
+pub fn observer_xml(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(obs) = observer_answer::observations(&text) {
+        for o in obs {
+            assert!(observer_answer::TYPES.contains(&o.kind), "{}", o.kind);
+            assert!(o
+                .concepts
+                .iter()
+                .all(|c| observer_answer::CONCEPTS.contains(c)));
+        }
+    }
+    let _ = observer_answer::summary(&text);
+}
+
+/// A claude-mem import batch as `claudectl mem import` sends it to `POST /v1/import`: parsed
+/// and checked record by record before anything is stored.
+pub fn import_rows(data: &[u8]) {
+    if let Ok(req) = serde_json::from_slice::<memory::ImportRequest>(data) {
+        if memory::validate_import(&req).is_ok() {
+            assert!(req.records.len() <= memory::MAX_IMPORT_RECORDS as usize);
+            assert!(req.records.iter().all(|r| !r.origin.trim().is_empty()));
+        }
     }
 }

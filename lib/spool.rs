@@ -112,6 +112,33 @@ pub struct Usage {
     pub lost: u64,
 }
 
+/// An event written and fsync'd under its temporary name ([`Spool::begin`]): readers do not
+/// see it until it is kept.
+#[derive(Debug)]
+pub struct Pending {
+    dir: PathBuf,
+    temp: PathBuf,
+    entry: Entry,
+}
+
+impl Pending {
+    /// Put it in the spool: rename to its name, fsync the directory.
+    pub fn keep(self) -> Result<Entry, SpoolError> {
+        let path = self.entry.path.clone();
+        let done = fs::rename(&self.temp, &path).and_then(|()| File::open(&self.dir)?.sync_all());
+        if let Err(source) = done {
+            let _ = fs::remove_file(&self.temp);
+            return Err(SpoolError::Io { path, source });
+        }
+        Ok(self.entry)
+    }
+
+    /// Throw it away (the daemon took the event after all).
+    pub fn discard(self) {
+        let _ = fs::remove_file(&self.temp);
+    }
+}
+
 /// Whether `key` can name a spool file and travel as an `Idempotency-Key` header.
 pub fn valid_key(key: &str) -> bool {
     !key.is_empty()
@@ -151,6 +178,14 @@ impl Spool {
     /// Write one event durably (temporary name, fsync, rename, fsync of the directory), 0600
     /// in a 0700 directory. Refused when `limits` would be exceeded.
     pub fn write(&self, key: &str, payload: &[u8], limits: Limits) -> Result<Entry, SpoolError> {
+        self.begin(key, payload, limits)?.keep()
+    }
+
+    /// The first half of [`Spool::write`]: the event under its temporary name, fsync'd, not
+    /// yet in the spool. claude-hook starts this while still waiting for claude-memd, so that
+    /// the slow part (the fsync) is done within the hook's deadline; then it either keeps the
+    /// file or discards it, if the daemon acknowledged after all.
+    pub fn begin(&self, key: &str, payload: &[u8], limits: Limits) -> Result<Pending, SpoolError> {
         if !valid_key(key) {
             return Err(SpoolError::BadKey(key.into()));
         }
@@ -179,18 +214,20 @@ impl Spool {
                 .open(&temp)?;
             f.write_all(format!("{MAGIC}{VERSION} {key}\n").as_bytes())?;
             f.write_all(payload)?;
-            f.sync_all()?;
-            fs::rename(&temp, &path)?;
-            File::open(&self.dir)?.sync_all()
+            f.sync_all()
         })();
         if let Err(e) = written {
             let _ = fs::remove_file(&temp);
             return Err(self.io(&path)(e));
         }
-        Ok(Entry {
-            key: key.into(),
-            bytes: payload.len() as u64,
-            path,
+        Ok(Pending {
+            dir: self.dir.clone(),
+            temp,
+            entry: Entry {
+                key: key.into(),
+                bytes: payload.len() as u64,
+                path,
+            },
         })
     }
 

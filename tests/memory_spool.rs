@@ -182,6 +182,45 @@ fn hooks_return_at_once_while_memd_is_stopped_and_are_stored_once_after() {
     assert_eq!(health["spool"]["events"], 0);
 }
 
+/// Spooling's slow part (the fsync) is done while the hook still waits for a stalled daemon,
+/// not after the wait, past the deadline; and when the daemon answers after all, the file is
+/// thrown away and the event stored once.
+#[test]
+fn the_spool_file_is_written_while_the_hook_waits_and_dropped_when_the_daemon_answers() {
+    // A long deadline: "while it waits" then has a margin no machine load eats (the file
+    // comes 50 ms in; before, it came 29.96 s in).
+    let m = Memd::start_with_config("[memory]\nhook_timeout_ms = 30000\n");
+    std::fs::create_dir_all(m.dir.path().join("work")).unwrap();
+    let dir = spool(&m).dir().to_path_buf();
+    let temps = || {
+        std::fs::read_dir(&dir).map_or(0, |rd| {
+            rd.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+                .count()
+        })
+    };
+    signal(&m, libc::SIGSTOP);
+    let payload = event(&m, 0, 0).to_string();
+    std::thread::scope(|s| {
+        let hooked = s.spawn(|| hook(&m, payload.as_bytes()));
+        let waited = Instant::now();
+        while temps() == 0 {
+            assert!(!hooked.is_finished(), "the hook returned without spooling");
+            assert!(
+                waited.elapsed() < Duration::from_secs(15),
+                "no spool file written while the hook waited for the daemon"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(spool(&m).list().unwrap().is_empty(), "not spooled yet");
+        signal(&m, libc::SIGCONT);
+        hooked.join().unwrap();
+    });
+    assert_eq!(temps(), 0, "the spool file was thrown away");
+    assert!(spool(&m).list().unwrap().is_empty(), "nothing spooled");
+    all_stored_once(&m, 1);
+}
+
 #[test]
 fn events_hooked_while_memd_is_down_are_stored_once_it_starts() {
     let mut m = Memd::start();

@@ -11,13 +11,8 @@ mod nats;
 
 // The daemon's own sealing code, to sign an envelope with a member's real key and an old
 // time (a message saved long ago and published again).
-#[allow(dead_code)]
-#[path = "../bins/claude-meshd/crypto.rs"]
-mod crypto;
-#[allow(dead_code)]
-#[path = "../bins/claude-meshd/identity.rs"]
-mod identity;
-
+use claude_daemons::mesh::envelope as crypto;
+use claude_daemons::mesh::keys as identity;
 use meshd::Meshd;
 use nats::Nats;
 use serde_json::{json, Value};

@@ -11,7 +11,7 @@ use claude_daemons::claude::{HookEvent, HookInput};
 use claude_daemons::config::MemoryConfig;
 use claude_daemons::http::{ClientError, UnixClient};
 use claude_daemons::paths::{Daemon, Paths};
-use claude_daemons::spool::{Limits, Spool};
+use claude_daemons::spool::{Limits, Pending, Spool, SpoolError};
 use std::time::{Duration, Instant};
 
 /// Whether claude-memd records this event (others are not sent at all).
@@ -90,9 +90,18 @@ impl std::fmt::Display for NotTaken {
     }
 }
 
-/// Part of the deadline kept for writing the spool file: the daemon is given the rest.
+/// Part of the deadline kept for putting the spool file in place (a rename and a directory
+/// fsync): the daemon is given the rest.
 fn spool_reserve(deadline_ms: u64) -> Duration {
     Duration::from_millis((deadline_ms / 4).min(40))
+}
+
+/// How long the daemon has to answer before the spool file is written alongside the wait. A
+/// live daemon answers in a few milliseconds and the hot path writes nothing; a stalled one
+/// leaves the fsync, the slow part of spooling, to overlap the rest of the wait instead of
+/// running after it, past the deadline.
+fn spool_head_start(deadline_ms: u64) -> Duration {
+    Duration::from_millis((deadline_ms / 4).min(50))
 }
 
 /// Send the payload (spooling it if the daemon does not take it); the context to inject, if
@@ -115,9 +124,39 @@ pub fn forward(
         .saturating_sub(spool_reserve(ms))
         .saturating_sub(started.elapsed())
         .max(Duration::from_millis(1));
-    let why = match call(paths, &key, raw, wait) {
-        Ok(ctx) => return Ok(ctx),
+    let limits = Limits {
+        max_events: config.spool_max_events,
+        max_bytes: config.spool_max_mb.saturating_mul(1 << 20),
+    };
+    let spool = Spool::new(&paths.state_dir);
+    let (answer, pending) = std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let key = key.as_str();
+        s.spawn(move || {
+            let _ = tx.send(call(paths, key, raw, wait));
+        });
+        let head_start = spool_head_start(ms).saturating_sub(started.elapsed());
+        if let Ok(answer) = rx.recv_timeout(head_start) {
+            return (answer, None);
+        }
+        let pending = spool.begin(key, raw, limits);
+        let answer = rx
+            .recv()
+            .unwrap_or_else(|_| Err(Failure::Retry("the call to claude-memd panicked".into())));
+        (answer, Some(pending))
+    });
+    let taken = |pending: Option<Result<Pending, SpoolError>>| {
+        if let Some(Ok(p)) = pending {
+            p.discard();
+        }
+    };
+    let why = match answer {
+        Ok(ctx) => {
+            taken(pending);
+            return Ok(ctx);
+        }
         Err(Failure::Rejected(why)) => {
+            taken(pending);
             // The daemon read it and said it can never be stored: spooling would not help.
             return Err(NotTaken {
                 why,
@@ -126,19 +165,13 @@ pub fn forward(
         }
         Err(Failure::Retry(why)) => why,
     };
-    let limits = Limits {
-        max_events: config.spool_max_events,
-        max_bytes: config.spool_max_mb.saturating_mul(1 << 20),
-    };
-    let spool = Spool::new(&paths.state_dir);
-    let spooled =
-        spool
-            .write(&key, raw, limits)
-            .map(|_| ())
-            .map_err(|e| match spool.record_lost() {
-                Ok(total) => format!("{e} ({total} lost so far)"),
-                Err(c) => format!("{e}; not counted either: {c}"),
-            });
+    let kept = pending
+        .unwrap_or_else(|| spool.begin(&key, raw, limits))
+        .and_then(Pending::keep);
+    let spooled = kept.map(|_| ()).map_err(|e| match spool.record_lost() {
+        Ok(total) => format!("{e} ({total} lost so far)"),
+        Err(c) => format!("{e}; not counted either: {c}"),
+    });
     Err(NotTaken { why, spooled })
 }
 

@@ -4,15 +4,12 @@
 use crate::privacy::{prompt_to_store, sanitize};
 use crate::project::Project;
 use claude_daemons::api::memory::{
-    ImportBody, ImportProject, ImportRecord, ImportRequest, ImportResult, ImportedProject,
-    MAX_IMPORT_RECORDS,
+    validate_import, ImportBody, ImportProject, ImportRecord, ImportRequest, ImportResult,
+    ImportedProject,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// Longest origin accepted.
-const MAX_ORIGIN: usize = 200;
 
 /// Why a batch was refused; nothing of it was stored.
 #[derive(Debug, thiserror::Error)]
@@ -23,48 +20,6 @@ pub enum ImportError {
     /// The database failed.
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
-}
-
-fn bad(i: usize, r: &ImportRecord, why: &str) -> ImportError {
-    ImportError::Bad(format!("record {i} ({}): {why}", r.origin))
-}
-
-/// Check every record before anything is written.
-fn validate(req: &ImportRequest) -> Result<(), ImportError> {
-    if req.records.len() > MAX_IMPORT_RECORDS as usize {
-        return Err(ImportError::Bad(format!(
-            "at most {MAX_IMPORT_RECORDS} records per request, got {}",
-            req.records.len()
-        )));
-    }
-    for (i, r) in req.records.iter().enumerate() {
-        if r.origin.trim().is_empty() || r.origin.len() > MAX_ORIGIN {
-            return Err(bad(i, r, "origin must be 1 to 200 characters"));
-        }
-        if r.session_id.trim().is_empty() {
-            return Err(bad(i, r, "session_id is empty"));
-        }
-        if r.project.trim().is_empty() {
-            return Err(bad(i, r, "project is empty"));
-        }
-        if r.created_at.trim().is_empty() || r.created_at_epoch <= 0 {
-            return Err(bad(
-                i,
-                r,
-                "created_at and a positive created_at_epoch are required",
-            ));
-        }
-        match &r.body {
-            ImportBody::Observation(o) if o.kind.trim().is_empty() || o.title.trim().is_empty() => {
-                return Err(bad(i, r, "an observation needs a type and a title"));
-            }
-            ImportBody::Prompt { .. } if r.prompt_number.is_none() => {
-                return Err(bad(i, r, "a prompt needs a prompt_number"));
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 /// Where a foreign project name goes: `--project`'s directory; else where an earlier import
@@ -174,7 +129,7 @@ pub fn store(
     req: ImportRequest,
     exclude_projects: &[String],
 ) -> Result<ImportResult, ImportError> {
-    validate(&req)?;
+    validate_import(&req).map_err(|e| ImportError::Bad(e.0))?;
     let mut hints: BTreeMap<&str, ImportProject> = BTreeMap::new();
     for r in &req.records {
         hints.entry(&r.project).or_insert_with(|| ImportProject {

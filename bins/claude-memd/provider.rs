@@ -3,7 +3,7 @@
 //! (a later issue) implements the same trait. A provider only computes: storing, retries and
 //! states belong to the processor, so every provider gets the same durability.
 
-use claude_daemons::api::memory::SummaryText;
+pub use claude_daemons::claude::observer_answer::{NewObservation, NewSummary};
 use claude_daemons::claude::{HookEvent, HookInput};
 
 /// One claimed event, as the processor read it back.
@@ -25,34 +25,6 @@ pub struct EventRow {
     pub input: HookInput,
     /// How many times it was claimed, this time included.
     pub attempts: u32,
-}
-
-/// An observation to store.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct NewObservation {
-    /// `change`, `discovery`, `bugfix`, `feature`, `refactor`, `decision`.
-    pub kind: &'static str,
-    /// One line.
-    pub title: String,
-    /// A second line.
-    pub subtitle: Option<String>,
-    /// Short statements.
-    pub facts: Vec<String>,
-    /// A paragraph.
-    pub narrative: Option<String>,
-    /// `how-it-works`, `what-changed`, …
-    pub concepts: Vec<&'static str>,
-    /// Files read.
-    pub files_read: Vec<String>,
-    /// Files changed.
-    pub files_modified: Vec<String>,
-    /// Who wrote it: `local`, `claude` or `local-fallback` (the local builder standing in
-    /// for the Claude observer, see `note`).
-    pub source: &'static str,
-    /// The model that wrote it (Claude observer only).
-    pub model: Option<String>,
-    /// Tokens the observer spent to write it (its share of the request).
-    pub discovery_tokens: i64,
 }
 
 /// What a provider made of one tool event.
@@ -101,17 +73,6 @@ pub struct TurnFacts {
     pub files_modified: Vec<String>,
     /// Commands that failed.
     pub failures: Vec<String>,
-}
-
-/// A summary to store.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct NewSummary {
-    /// What it says.
-    pub text: SummaryText,
-    /// `local`, `claude` or `local-fallback`.
-    pub source: &'static str,
-    /// The model that wrote it (Claude observer only).
-    pub model: Option<String>,
 }
 
 /// Why a provider could not handle an event (the processor retries, then marks it failed).

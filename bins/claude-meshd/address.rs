@@ -74,13 +74,7 @@ pub enum AddressError {
     BadChars,
 }
 
-/// Whether `name` can be a group or topic name (it becomes one broker subject token).
-pub fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
+pub use claude_daemons::mesh::fields::valid_name;
 
 /// Parse `to`.
 pub fn parse(to: &str) -> Result<Address, AddressError> {

@@ -10,10 +10,8 @@ mod broker;
 mod channels;
 mod cli;
 mod clock;
-mod crypto;
 mod drain;
 mod events;
-mod fields;
 mod fingerprint;
 mod host;
 mod identity;
@@ -23,7 +21,6 @@ mod mesh;
 mod outbox;
 mod peers;
 mod presence;
-mod presence_record;
 mod receive;
 mod routes;
 mod schema;
@@ -31,6 +28,8 @@ mod schema;
 use clap::Parser;
 use claude_daemons::config::{HostPolicy, MeshConfig};
 use claude_daemons::daemon::{self, Context, Exit, Service, StartupError};
+// Parsed in the library (fuzzed there); named as modules of this crate as before.
+use claude_daemons::mesh::{envelope as crypto, fields, presence_record};
 use claude_daemons::paths::{Daemon, Paths};
 use claude_daemons::store::{self, Db, Durability};
 use cli::Cli;
@@ -170,9 +169,8 @@ fn open(ctx: &Context) -> Result<Meshd, StartupError> {
     let cfg = &ctx.config.mesh;
     let members = check_config(cfg)?;
     check_host(ctx)?;
-    let identity =
-        identity::Identity::load_or_create(&ctx.paths.state_dir.join(identity::KEY_FILE))
-            .map_err(|e| other(format!("mesh identity: {e:#}"), Exit::CantCreate))?;
+    let identity = identity::load_or_create(&ctx.paths.state_dir.join(identity::KEY_FILE))
+        .map_err(|e| other(format!("mesh identity: {e:#}"), Exit::CantCreate))?;
     let path = ctx.paths.db(Daemon::Meshd);
     // NORMAL in WAL mode: a commit survives a crash of the daemon (kill -9), not of the
     // machine; it keeps an accept under a millisecond.

@@ -84,13 +84,7 @@ impl ApiError {
     }
 }
 
-/// Whether `id` can be a client_message_id (it travels as the `Nats-Msg-Id` header).
-pub fn valid_client_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-}
+pub use claude_daemons::mesh::fields::valid_client_id;
 
 impl Mesh {
     /// Whether a broker is configured.

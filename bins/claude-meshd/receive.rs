@@ -174,41 +174,7 @@ fn open_one(
     if !wanted {
         return Ok(None);
     }
-    if inner.body.len() > claude_daemons::api::mesh::MAX_BODY_BYTES
-        || !crate::mesh::valid_client_id(&inner.client_message_id)
-    {
-        return Err("fields out of bounds".into());
-    }
-    fields::name(&inner.from_name).map_err(|e| format!("from_name: {e}"))?;
-    if let Some(s) = &inner.from_session {
-        fields::session_id(s).map_err(|e| format!("from_session: {e}"))?;
-    }
-    // What claudectl and the hook context show besides the (untrusted, fenced) body.
-    let to_ok = match env.kind.as_str() {
-        "dm" => env
-            .to
-            .split_once('/')
-            .is_none_or(|(_, s)| fields::session_id(s).is_ok()),
-        "group" => env
-            .to
-            .strip_prefix('@')
-            .is_some_and(crate::address::valid_name),
-        "topic" => env
-            .to
-            .strip_prefix('#')
-            .is_some_and(crate::address::valid_name),
-        _ => env.to == "*",
-    };
-    if !to_ok
-        || inner
-            .reply_to
-            .as_deref()
-            .is_some_and(|r| !crate::mesh::valid_client_id(r))
-        || inner.created_at.len() > 64
-        || !fields::one_line(&inner.created_at)
-    {
-        return Err("fields out of bounds".into());
-    }
+    fields::received(&env, &inner)?;
     Ok(Some(Incoming {
         from_key: env.from,
         from_name: inner.from_name,

@@ -516,6 +516,57 @@ pub struct ImportedObservation {
     pub model: Option<String>,
 }
 
+/// Longest origin accepted.
+const MAX_ORIGIN: usize = 200;
+
+/// Why an import batch was refused, naming the record.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct ImportInvalid(pub String);
+
+fn bad(i: usize, r: &ImportRecord, why: &str) -> ImportInvalid {
+    ImportInvalid(format!("record {i} ({}): {why}", r.origin))
+}
+
+/// Check every record of an import before anything is written (claude-memd refuses the
+/// whole batch with this reason, a 400).
+pub fn validate_import(req: &ImportRequest) -> Result<(), ImportInvalid> {
+    if req.records.len() > MAX_IMPORT_RECORDS as usize {
+        return Err(ImportInvalid(format!(
+            "at most {MAX_IMPORT_RECORDS} records per request, got {}",
+            req.records.len()
+        )));
+    }
+    for (i, r) in req.records.iter().enumerate() {
+        if r.origin.trim().is_empty() || r.origin.len() > MAX_ORIGIN {
+            return Err(bad(i, r, "origin must be 1 to 200 characters"));
+        }
+        if r.session_id.trim().is_empty() {
+            return Err(bad(i, r, "session_id is empty"));
+        }
+        if r.project.trim().is_empty() {
+            return Err(bad(i, r, "project is empty"));
+        }
+        if r.created_at.trim().is_empty() || r.created_at_epoch <= 0 {
+            return Err(bad(
+                i,
+                r,
+                "created_at and a positive created_at_epoch are required",
+            ));
+        }
+        match &r.body {
+            ImportBody::Observation(o) if o.kind.trim().is_empty() || o.title.trim().is_empty() => {
+                return Err(bad(i, r, "an observation needs a type and a title"));
+            }
+            ImportBody::Prompt { .. } if r.prompt_number.is_none() => {
+                return Err(bad(i, r, "a prompt needs a prompt_number"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// `POST /v1/import` answer.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImportResult {

@@ -4,9 +4,12 @@
 //! - [`hooks`]: what its hooks send on stdin and read back on stdout.
 //! - [`stream_json`]: the headless `--input-format stream-json --output-format stream-json`
 //!   protocol, both directions.
+//! - [`observer_answer`]: what the Claude observer answers claude-memd (observations and
+//!   summaries in XML).
 
 mod channel;
 mod hooks;
+pub mod observer_answer;
 mod stream_json;
 
 pub use channel::*;

@@ -7,7 +7,8 @@
 
 mod budget;
 mod client;
-mod parse;
+// The answer parser is in the library, where it is fuzzed.
+use claude_daemons::claude::observer_answer as parse;
 mod prompts;
 mod status;
 

@@ -8,7 +8,7 @@
 //!   send time included; a bad signature or a box that does not open is rejected before
 //!   anything is stored, and the receiver refuses envelopes older than its replay window.
 
-use crate::identity::{self, Identity};
+use super::keys::{self as identity, Identity};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use crypto_box::aead::{Aead, AeadCore, KeyInit, OsRng};
@@ -55,7 +55,7 @@ pub struct Inner {
     /// Body.
     pub body: String,
     /// Priority.
-    pub priority: claude_daemons::api::mesh::Priority,
+    pub priority: crate::api::mesh::Priority,
     /// reply_to.
     pub reply_to: Option<String>,
     /// meta (JCS text).
@@ -87,7 +87,8 @@ pub enum OpenError {
 pub struct Boxes(std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<SalsaBox>>>);
 
 impl Boxes {
-    fn get(
+    /// The shared key with `peer` (`peer_hex` its hex form), computed once.
+    pub fn get(
         &self,
         id: &Identity,
         peer_hex: &str,
@@ -118,7 +119,8 @@ pub fn mesh_key(mesh: &str, secret: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn signed_bytes(e: &Envelope) -> Vec<u8> {
+/// What an envelope's signature covers: every field but the version and the signature.
+pub fn signed_bytes(e: &Envelope) -> Vec<u8> {
     let mut m = Vec::new();
     for f in [
         "claude-mesh-envelope-v2",
@@ -135,6 +137,20 @@ fn signed_bytes(e: &Envelope) -> Vec<u8> {
     m
 }
 
+/// Why an envelope could not be sealed.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// The inner message does not serialize.
+    #[error("{0}")]
+    Serialize(#[from] serde_json::Error),
+    /// A DM's recipient is not a member key.
+    #[error("recipient key {0:?} is not an ed25519 key")]
+    Recipient(String),
+    /// The cipher refused (never, for these sizes).
+    #[error("encryption failed")]
+    Encryption,
+}
+
 /// Seal `inner` for `to` (`kind` `dm`: `to` starts with the recipient's key), at `ts_ms`.
 pub fn seal(
     id: &Identity,
@@ -144,24 +160,24 @@ pub fn seal(
     to: &str,
     inner: &Inner,
     ts_ms: i64,
-) -> anyhow::Result<Envelope> {
+) -> Result<Envelope, SealError> {
     let plain = serde_json::to_vec(inner)?;
     let (nonce, ct) = if kind == "dm" {
         let key = to.split('/').next().unwrap_or("");
-        let their = identity::parse_public(key)
-            .ok_or_else(|| anyhow::anyhow!("recipient key {key:?} is not an ed25519 key"))?;
+        let their =
+            identity::parse_public(key).ok_or_else(|| SealError::Recipient(key.to_string()))?;
         let b = boxes.get(id, key, &their);
         let nonce = SalsaBox::generate_nonce(&mut OsRng);
         let ct = b
             .encrypt(&nonce, plain.as_slice())
-            .map_err(|_| anyhow::anyhow!("encryption failed"))?;
+            .map_err(|_| SealError::Encryption)?;
         (nonce, ct)
     } else {
         let b = XSalsa20Poly1305::new(mesh_key.into());
         let nonce = XSalsa20Poly1305::generate_nonce(&mut OsRng);
         let ct = b
             .encrypt(&nonce, plain.as_slice())
-            .map_err(|_| anyhow::anyhow!("encryption failed"))?;
+            .map_err(|_| SealError::Encryption)?;
         (nonce, ct)
     };
     let mut e = Envelope {

@@ -2,9 +2,50 @@
 //! `<skip_summary reason="…"/>`, found among whatever prose or code fences surround them and
 //! parsed by a real XML parser (roxmltree), so entities are decoded and a block broken by
 //! injected markup (`</observation>` inside a fact) is refused instead of half-read.
+//!
+//! The observer is Claude, run headless by claude-memd with the prompts of its `observer`
+//! module; what it answers is outside bytes like any other.
 
-use crate::provider::{NewObservation, NewSummary};
-use claude_daemons::api::memory::SummaryText;
+use crate::api::memory::SummaryText;
+
+/// An observation to store.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NewObservation {
+    /// `change`, `discovery`, `bugfix`, `feature`, `refactor`, `decision`.
+    pub kind: &'static str,
+    /// One line.
+    pub title: String,
+    /// A second line.
+    pub subtitle: Option<String>,
+    /// Short statements.
+    pub facts: Vec<String>,
+    /// A paragraph.
+    pub narrative: Option<String>,
+    /// `how-it-works`, `what-changed`, …
+    pub concepts: Vec<&'static str>,
+    /// Files read.
+    pub files_read: Vec<String>,
+    /// Files changed.
+    pub files_modified: Vec<String>,
+    /// Who wrote it: `local`, `claude` or `local-fallback` (the local builder standing in
+    /// for the Claude observer, see `note`).
+    pub source: &'static str,
+    /// The model that wrote it (Claude observer only).
+    pub model: Option<String>,
+    /// Tokens the observer spent to write it (its share of the request).
+    pub discovery_tokens: i64,
+}
+
+/// A summary to store.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NewSummary {
+    /// What it says.
+    pub text: SummaryText,
+    /// `local`, `claude` or `local-fallback`.
+    pub source: &'static str,
+    /// The model that wrote it (Claude observer only).
+    pub model: Option<String>,
+}
 
 /// Longest answer read; a longer one is invalid.
 pub const MAX_ANSWER_BYTES: usize = 256 << 10;

@@ -10,11 +10,11 @@
 //! a record cannot be moved to another key or mesh. The bucket key is
 //! `<member key>.<hex session id>`; the member key in it must be the signer's.
 
-use crate::fields;
-use crate::identity::{self, hex, Identity};
+use super::fields;
+use super::keys::{self as identity, hex, Identity};
+use crate::api::mesh::{Member, Peer};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use claude_daemons::api::mesh::{Member, Peer};
 use ed25519_dalek::{Signature, Verifier};
 use serde::{Deserialize, Serialize};
 
@@ -253,7 +253,17 @@ mod tests {
         Peer {
             local: true,
             last_seen_at: "2026-01-01T00:00:00.000Z".into(),
-            ..crate::peers::tests::remote(id.public_hex(), session, name)
+            key: id.public_hex().into(),
+            session_id: session.into(),
+            name: name.into(),
+            hostname: None,
+            cwd: None,
+            pid: None,
+            groups: vec![],
+            topics: vec![],
+            profile: Default::default(),
+            online: true,
+            channel: false,
         }
     }
 

@@ -4,8 +4,24 @@
 //! session's context, so control characters (terminal escapes) are refused at the boundary,
 //! and every field has a length limit so a record cannot grow without bound.
 
-use crate::address::valid_name;
-use claude_daemons::api::mesh::{Peer, Profile};
+use super::envelope::{Envelope, Inner};
+use crate::api::mesh::{Peer, Profile};
+
+/// Whether `name` can be a group or topic name (it becomes one broker subject token).
+pub fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Whether `id` can be a client_message_id (it travels as the `Nats-Msg-Id` header).
+pub fn valid_client_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
 
 /// Longest display name, in bytes.
 pub const MAX_NAME: usize = 64;
@@ -104,6 +120,41 @@ pub fn peer(p: &Peer) -> Result<(), String> {
         return Err("bad last_seen_at".into());
     }
     profile(&p.profile)
+}
+
+/// Check the fields of a message received from another member that claudectl and the hook
+/// context show besides the (untrusted, fenced) body: the body's size, ids, sender name and
+/// session, the destination for the envelope's kind, `reply_to` and the send time.
+pub fn received(env: &Envelope, inner: &Inner) -> Result<(), String> {
+    if inner.body.len() > crate::api::mesh::MAX_BODY_BYTES
+        || !valid_client_id(&inner.client_message_id)
+    {
+        return Err("fields out of bounds".into());
+    }
+    name(&inner.from_name).map_err(|e| format!("from_name: {e}"))?;
+    if let Some(s) = &inner.from_session {
+        session_id(s).map_err(|e| format!("from_session: {e}"))?;
+    }
+    let to_ok = match env.kind.as_str() {
+        "dm" => env
+            .to
+            .split_once('/')
+            .is_none_or(|(_, s)| session_id(s).is_ok()),
+        "group" => env.to.strip_prefix('@').is_some_and(valid_name),
+        "topic" => env.to.strip_prefix('#').is_some_and(valid_name),
+        _ => env.to == "*",
+    };
+    if !to_ok
+        || inner
+            .reply_to
+            .as_deref()
+            .is_some_and(|r| !valid_client_id(r))
+        || inner.created_at.len() > 64
+        || !one_line(&inner.created_at)
+    {
+        return Err("fields out of bounds".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
