@@ -159,6 +159,9 @@ pub struct SupervisorConfig {
     /// Each of the two waits of a graceful stop (after closing stdin, after SIGTERM), in
     /// milliseconds.
     pub stop_grace_ms: u64,
+    /// Seconds a permission prompt waits for an answer before it is denied (Claude reads
+    /// that nobody answered).
+    pub permission_timeout_secs: u64,
 }
 
 impl Default for SupervisorConfig {
@@ -176,6 +179,7 @@ impl Default for SupervisorConfig {
             crash_limit: 5,
             crash_window_secs: 60,
             stop_grace_ms: 5000,
+            permission_timeout_secs: 300,
         }
     }
 }

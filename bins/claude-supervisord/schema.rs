@@ -36,5 +36,28 @@ pub static SCHEMA: Schema = Schema {
             description: "sessions.isolated: children without tools, MCP servers or settings",
             sql: "ALTER TABLE sessions ADD COLUMN isolated INTEGER NOT NULL DEFAULT 0;",
         },
+        Migration {
+            version: 3,
+            description: "session options, forks, and permission prompts with their decisions",
+            sql: "ALTER TABLE sessions ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+              ALTER TABLE sessions ADD COLUMN fork_of TEXT;
+              CREATE TABLE permissions (
+                  id TEXT PRIMARY KEY,
+                  key TEXT NOT NULL,
+                  request_id TEXT NOT NULL,
+                  tool_name TEXT NOT NULL,
+                  input TEXT NOT NULL,
+                  description TEXT,
+                  blocked_path TEXT,
+                  suggestions TEXT NOT NULL DEFAULT '[]',
+                  tool_use_id TEXT,
+                  state TEXT NOT NULL DEFAULT 'pending',
+                  decided_by TEXT,
+                  message TEXT,
+                  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                  decided_at TEXT
+              ) STRICT;
+              CREATE INDEX permissions_by_key ON permissions (key, created_at);",
+        },
     ],
 };

@@ -1,8 +1,8 @@
 //! A turn: one ask travelling from an HTTP handler through a session's queue to its child
 //! and back, and the ways it can fail.
 
-use crate::records::Settings;
-use claude_daemons::api::supervisor::AskResult;
+use crate::settings::Settings;
+use claude_daemons::api::supervisor::{AskResult, PermissionRequest};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +16,8 @@ use tokio::sync::mpsc;
 pub enum TurnEvent {
     /// A stream-json line from the child (only for streaming asks).
     Line(Arc<str>),
+    /// A permission prompt waiting for an answer (only for streaming asks).
+    Permission(Box<PermissionRequest>),
     /// The end: the result, or why there is none. Always the last event.
     Done(Result<AskResult, TurnError>),
 }
@@ -92,6 +94,13 @@ impl Turn {
     pub fn line(&self, raw: &Arc<str>) {
         if self.stream {
             let _ = self.events.send(TurnEvent::Line(raw.clone()));
+        }
+    }
+
+    /// Announce a permission prompt to a streaming caller.
+    pub fn permission(&self, p: &PermissionRequest) {
+        if self.stream {
+            let _ = self.events.send(TurnEvent::Permission(Box::new(p.clone())));
         }
     }
 

@@ -5,7 +5,8 @@ use crate::daemon_client::{segment, Api, CtlError, CtlResult};
 use crate::output;
 use crate::output::say;
 use claude_daemons::api::supervisor::{
-    valid_session_key, AskRequest, AskResult, LifecycleEvent, SessionList, StopResult,
+    valid_session_key, AskRequest, AskResult, LifecycleEvent, SessionList, SessionOptions,
+    StopResult,
 };
 use claude_daemons::paths::Daemon;
 use serde_json::{json, Value};
@@ -57,12 +58,14 @@ fn ask(api: Api, a: SupAskArgs) -> CtlResult {
     });
     let req = AskRequest {
         prompt: text_arg(&a.prompt)?,
-        cwd,
-        model: a.model,
-        permission_mode: a.permission_mode,
-        allowed_tools: (!a.allowed_tools.is_empty()).then_some(a.allowed_tools),
-        isolated: None,
         timeout_ms: a.timeout.map(|s| s.saturating_mul(1000)),
+        options: SessionOptions {
+            cwd,
+            model: a.model,
+            permission_mode: a.permission_mode,
+            allowed_tools: (!a.allowed_tools.is_empty()).then_some(a.allowed_tools),
+            ..SessionOptions::default()
+        },
     };
     // The daemon ends the turn at its own timeout (default 300 s); wait a little longer so
     // its answer, not ours, says what happened. Turns may queue behind others, too.

@@ -1,8 +1,7 @@
 //! `POST /v1/sessions/{key}/ask`: one turn, answered with its result or streamed as SSE.
 
-use super::{check_key, db_error, App, Error};
-use crate::records::{self, RecordError, Wanted};
-use crate::session::Command;
+use super::{check_key, options, App, Error};
+use crate::handle::Command;
 use crate::turn::{Turn, TurnEvent};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -16,15 +15,6 @@ use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// What `claude --permission-mode` accepts.
-const PERMISSION_MODES: [&str; 5] = [
-    "default",
-    "acceptEdits",
-    "plan",
-    "bypassPermissions",
-    "dontAsk",
-];
 
 /// Longest turn a caller may ask for.
 const MAX_TIMEOUT_MS: u64 = 24 * 3600 * 1000;
@@ -48,47 +38,7 @@ pub async fn ask(
             format!("`prompt` is longer than {MAX_PROMPT_BYTES} bytes"),
         ));
     }
-    if let Some(cwd) = &req.cwd {
-        let p = std::path::Path::new(cwd);
-        if !p.is_absolute() || !p.is_dir() {
-            return Err(Error::new(
-                "bad_request",
-                format!("`cwd` {cwd:?} is not an absolute path to a directory"),
-            ));
-        }
-    }
-    if let Some(m) = &req.permission_mode {
-        if !PERMISSION_MODES.contains(&m.as_str()) {
-            return Err(Error::new(
-                "bad_request",
-                format!("`permission_mode` {m:?} is not one of {PERMISSION_MODES:?}"),
-            ));
-        }
-    }
-    if let Some(m) = &req.model {
-        if m.is_empty() || m.len() > 200 || m.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Error::new(
-                "bad_request",
-                format!("`model` {m:?} is not a model name"),
-            ));
-        }
-    }
-    if let Some(tools) = &req.allowed_tools {
-        // Passed to the CLI joined by commas.
-        if tools.len() > 200
-            || tools.iter().any(|t| {
-                t.trim().is_empty()
-                    || t.len() > 500
-                    || t.contains(',')
-                    || t.chars().any(char::is_control)
-            })
-        {
-            return Err(Error::new(
-                "bad_request",
-                "`allowed_tools` must be at most 200 non-empty tool names or patterns without commas",
-            ));
-        }
-    }
+    options::validate(&req.options)?;
     if req.timeout_ms == Some(0) || req.timeout_ms.is_some_and(|t| t > MAX_TIMEOUT_MS) {
         return Err(Error::new(
             "bad_request",
@@ -100,49 +50,19 @@ pub async fn ask(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
 
-    let wanted = Wanted {
-        cwd: req.cwd,
-        model: req.model,
-        permission_mode: req.permission_mode,
-        allowed_tools: req.allowed_tools,
-        isolated: req.isolated,
-    };
-    // A warm session asked for nothing new: no database round trip.
-    let cached = app
-        .pool
-        .get(&key)
-        .map(|h| (h.session_id.to_string(), h.settings()))
-        .filter(|(_, s)| wanted.satisfied_by(s));
-    let (session_id, settings) = match cached {
-        Some(c) => c,
-        None => {
-            let default_cwd = std::env::var("HOME").unwrap_or_else(|_| "/".into());
-            let k = key.clone();
-            let r = app
-                .pool
-                .db
-                .call(move |c| records::ensure(c, &k, &wanted, &default_cwd))
-                .await
-                .map_err(db_error)?
-                .map_err(|e| match e {
-                    RecordError::CwdConflict { .. } => Error::new("conflict", e.to_string()),
-                    e => db_error(e),
-                })?;
-            (r.session_id, r.settings)
-        }
-    };
     let timeout = Duration::from_millis(
         req.timeout_ms
             .unwrap_or(app.pool.config.turn_timeout_secs.saturating_mul(1000)),
     );
 
+    let (mut handle, record) = options::session_for(&app, &key, req.options).await?;
+    let settings = record.settings.clone();
     let mut prompt = Some(req.prompt);
     // A session task that just stopped (DELETE racing this ask) is replaced once.
-    for _ in 0..2 {
-        let handle = app
-            .pool
-            .handle(&key, &session_id, &settings)
-            .ok_or_else(|| Error::new("shutting_down", "the supervisor is shutting down"))?;
+    for attempt in 0..2 {
+        if attempt > 0 {
+            handle = options::task(&app, &key, &record)?;
+        }
         let limit = app.pool.config.queue_limit + 1;
         if handle.pending.fetch_add(1, Ordering::AcqRel) >= limit {
             handle.pending.fetch_sub(1, Ordering::AcqRel);
@@ -161,7 +81,7 @@ pub async fn ask(
             stream,
             handle.pending.clone(),
         );
-        match handle.tx.send(Command::Ask(turn)) {
+        match handle.tx.send(Command::Ask(Box::new(turn))) {
             Ok(()) => return Ok(respond(rx, stream).await),
             Err(returned) => {
                 let Command::Ask(turn) = returned.0 else {
@@ -184,7 +104,7 @@ async fn respond(
             match rx.recv().await {
                 Some(TurnEvent::Done(Ok(r))) => return Json(r).into_response(),
                 Some(TurnEvent::Done(Err(e))) => return Error::from(e).into_response(),
-                Some(TurnEvent::Line(_)) => {}
+                Some(TurnEvent::Line(_) | TurnEvent::Permission(_)) => {}
                 None => {
                     return Error::new("internal", "the session ended without an answer")
                         .into_response()
@@ -198,6 +118,9 @@ async fn respond(
         let mut rx = rx?;
         let event = match rx.recv().await {
             Some(TurnEvent::Line(raw)) => Event::default().event("message").data(&*raw),
+            Some(TurnEvent::Permission(p)) => Event::default()
+                .event("permission")
+                .data(serde_json::to_string(&p).expect("permission serializes")),
             Some(TurnEvent::Done(Ok(r))) => {
                 let e = Event::default()
                     .event("result")
