@@ -278,3 +278,91 @@ fn an_unanswered_prompt_is_denied_after_the_timeout() {
         (Some("denied"), Some("timeout"))
     );
 }
+
+#[test]
+fn claudectl_asks_inline_on_a_terminal_and_lists_the_decisions() {
+    let api = mock();
+    let s = start(&api, "");
+    let file = s.work.join("from-terminal");
+    let runtime = s.dir.path().join("run");
+    // `script` gives claudectl a terminal; the answer typed ahead waits in its line buffer.
+    let cmd = format!(
+        "{} sup ask tty 'TOUCH {}' --cwd {}",
+        env!("CARGO_BIN_EXE_claudectl"),
+        file.display(),
+        s.work.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("CLAUDE_DAEMONS_RUNTIME_DIR", &runtime)
+        .env("NO_COLOR", "1")
+        .env("USER", "tester")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux runs claudectl under a terminal");
+    let mut stdin = child.stdin.take().unwrap();
+    pending(&s, "tty");
+    use std::io::Write;
+    stdin.write_all(b"always\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", s.log());
+    assert!(
+        text.contains(&format!(
+            "Allow Bash: touch {}? [y/N/always]",
+            file.display()
+        )),
+        "{text}"
+    );
+    assert!(file.exists(), "allowed at the terminal");
+    let rules = &s.session("tty")["options"]["permission_rules"]["allow"];
+    assert_eq!(
+        rules.as_array().map(Vec::len),
+        Some(1),
+        "always remembers: {rules}"
+    );
+
+    let ctl = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_claudectl"))
+            .args(args)
+            .env("CLAUDE_DAEMONS_RUNTIME_DIR", &runtime)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listed = ctl(&["sup", "permissions", "tty"]);
+    assert!(
+        listed.contains("allowed") && listed.contains("api:tester (claudectl)"),
+        "{listed}"
+    );
+    let listed: Value =
+        serde_json::from_str(&ctl(&["sup", "permissions", "tty", "--json"])).unwrap();
+    assert_eq!(listed["permissions"][0]["state"], "allowed");
+
+    // claudectl sup answer, from another terminal while a turn waits.
+    let other = s.work.join("answered");
+    std::thread::scope(|sc| {
+        let turn = sc.spawn(|| s.ask("tty2", body(&s, &format!("TOUCH {}", other.display()))));
+        let id = pending(&s, "tty2")["id"].as_str().unwrap().to_string();
+        let said = ctl(&[
+            "sup",
+            "answer",
+            "tty2",
+            &id,
+            "deny",
+            "--message",
+            "use the other file",
+        ]);
+        assert!(said.contains("denied"), "{said}");
+        let (_, r) = turn.join().unwrap();
+        assert!(
+            r["result"].as_str().unwrap().contains("use the other file"),
+            "{r}"
+        );
+    });
+    assert!(!other.exists());
+}

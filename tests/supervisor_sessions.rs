@@ -45,7 +45,11 @@ fn count(s: &Supervisor, key: &str, kind: &str) -> usize {
 fn model_and_permission_mode_change_live_and_keep_the_history() {
     let api = mock();
     let s = start(&api);
-    let (st, r) = ask(&s, "m", json!({"prompt": "first turn", "model": "model-one"}));
+    let (st, r) = ask(
+        &s,
+        "m",
+        json!({"prompt": "first turn", "model": "model-one"}),
+    );
     assert_eq!(st, 200, "{r}\n{}", s.log());
     let one = api.requests_containing("first turn");
     assert_eq!(one.last().unwrap()["model"], "model-one");
@@ -103,7 +107,10 @@ fn options_are_checked_field_by_field() {
         let (st, e) = s.put("/v1/sessions/v", &body);
         assert_eq!(st, 400, "{body}: {e}");
         assert!(
-            e["message"].as_str().unwrap().contains(&format!("`{field}`")),
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("`{field}`")),
             "{body}: {e}"
         );
     }
@@ -123,12 +130,19 @@ fn options_are_checked_field_by_field() {
     );
     assert_eq!(st, 200, "{info}");
     let o = &info["options"];
-    assert_eq!((o["max_turns"].as_u64(), o["max_budget_usd"].as_f64()), (Some(4), Some(2.5)));
+    assert_eq!(
+        (o["max_turns"].as_u64(), o["max_budget_usd"].as_f64()),
+        (Some(4), Some(2.5))
+    );
     let (st, r) = s.ask("v", json!({"prompt": "with options"}));
     assert_eq!(st, 200, "{r}\n{}", s.log());
     let seen = api.requests_containing("with options");
     let req = seen.last().unwrap();
-    assert!(req["system"].to_string().contains("You are terse."), "{}", req["system"]);
+    assert!(
+        req["system"].to_string().contains("You are terse."),
+        "{}",
+        req["system"]
+    );
     let tools = req["tools"].to_string();
     assert!(!tools.contains("\"WebFetch\""), "disallowed tool offered");
 }
@@ -149,7 +163,11 @@ fn prewarm_spawns_before_the_first_ask() {
     let (st, r) = s.ask("w", json!({"prompt": "after prewarm"}));
     assert_eq!(st, 200, "{r}");
     assert_eq!(r["cold"], false, "{r}");
-    assert_eq!(count(&s, "w", "spawned"), 1, "the first ask spawned nothing");
+    assert_eq!(
+        count(&s, "w", "spawned"),
+        1,
+        "the first ask spawned nothing"
+    );
     assert_eq!(s.session("w")["pid"].as_u64(), Some(pid));
     // Again: nothing new.
     assert_eq!(s.post("/v1/sessions/w/start", &json!({})).0, 200);
@@ -166,14 +184,24 @@ fn a_fork_continues_a_copy_and_both_histories_stay_apart() {
     assert_eq!(st, 200, "{b}");
     let a_id = s.session("a")["session_id"].as_str().unwrap().to_string();
     assert_ne!(b["session_id"], a_id);
-    assert_eq!(s.post("/v1/sessions/a/fork", &json!({"new_key": "b"})).0, 409);
-    assert_eq!(s.post("/v1/sessions/zz/fork", &json!({"new_key": "y"})).0, 404);
+    assert_eq!(
+        s.post("/v1/sessions/a/fork", &json!({"new_key": "b"})).0,
+        409
+    );
+    assert_eq!(
+        s.post("/v1/sessions/zz/fork", &json!({"new_key": "y"})).0,
+        404
+    );
 
     let (st, r) = s.ask("b", json!({"prompt": "only in b"}));
     assert_eq!(st, 200, "{r}\n{}", s.log());
     assert_eq!(r["session_id"], b["session_id"]);
     let seen = api.requests_containing("only in b");
-    assert!(seen.last().unwrap().to_string().contains("answer: shared beginning"));
+    assert!(seen
+        .last()
+        .unwrap()
+        .to_string()
+        .contains("answer: shared beginning"));
 
     let (st, r) = s.ask("a", json!({"prompt": "only in a"}));
     assert_eq!(st, 200, "{r}");
@@ -186,6 +214,10 @@ fn a_fork_continues_a_copy_and_both_histories_stay_apart() {
     // b goes on with its own transcript once it ran (a restart resumes b, not a again).
     let (st, r) = s.ask("b", json!({"prompt": "b again"}));
     assert_eq!(st, 200, "{r}");
-    let last = api.requests_containing("b again").last().unwrap().to_string();
+    let last = api
+        .requests_containing("b again")
+        .last()
+        .unwrap()
+        .to_string();
     assert!(last.contains("only in b") && !last.contains("only in a"));
 }
