@@ -142,11 +142,17 @@ _claudectl() {
             claudectl__subcmd__help__subcmd__mesh__subcmd__outbox,requeue)
                 cmd="claudectl__subcmd__help__subcmd__mesh__subcmd__outbox__subcmd__requeue"
                 ;;
+            claudectl__subcmd__help__subcmd__sup,answer)
+                cmd="claudectl__subcmd__help__subcmd__sup__subcmd__answer"
+                ;;
             claudectl__subcmd__help__subcmd__sup,ask)
                 cmd="claudectl__subcmd__help__subcmd__sup__subcmd__ask"
                 ;;
             claudectl__subcmd__help__subcmd__sup,events)
                 cmd="claudectl__subcmd__help__subcmd__sup__subcmd__events"
+                ;;
+            claudectl__subcmd__help__subcmd__sup,permissions)
+                cmd="claudectl__subcmd__help__subcmd__sup__subcmd__permissions"
                 ;;
             claudectl__subcmd__help__subcmd__sup,sessions)
                 cmd="claudectl__subcmd__help__subcmd__sup__subcmd__sessions"
@@ -277,6 +283,9 @@ _claudectl() {
             claudectl__subcmd__mesh__subcmd__outbox__subcmd__help,requeue)
                 cmd="claudectl__subcmd__mesh__subcmd__outbox__subcmd__help__subcmd__requeue"
                 ;;
+            claudectl__subcmd__sup,answer)
+                cmd="claudectl__subcmd__sup__subcmd__answer"
+                ;;
             claudectl__subcmd__sup,ask)
                 cmd="claudectl__subcmd__sup__subcmd__ask"
                 ;;
@@ -286,11 +295,17 @@ _claudectl() {
             claudectl__subcmd__sup,help)
                 cmd="claudectl__subcmd__sup__subcmd__help"
                 ;;
+            claudectl__subcmd__sup,permissions)
+                cmd="claudectl__subcmd__sup__subcmd__permissions"
+                ;;
             claudectl__subcmd__sup,sessions)
                 cmd="claudectl__subcmd__sup__subcmd__sessions"
                 ;;
             claudectl__subcmd__sup,stop)
                 cmd="claudectl__subcmd__sup__subcmd__stop"
+                ;;
+            claudectl__subcmd__sup__subcmd__help,answer)
+                cmd="claudectl__subcmd__sup__subcmd__help__subcmd__answer"
                 ;;
             claudectl__subcmd__sup__subcmd__help,ask)
                 cmd="claudectl__subcmd__sup__subcmd__help__subcmd__ask"
@@ -300,6 +315,9 @@ _claudectl() {
                 ;;
             claudectl__subcmd__sup__subcmd__help,help)
                 cmd="claudectl__subcmd__sup__subcmd__help__subcmd__help"
+                ;;
+            claudectl__subcmd__sup__subcmd__help,permissions)
+                cmd="claudectl__subcmd__sup__subcmd__help__subcmd__permissions"
                 ;;
             claudectl__subcmd__sup__subcmd__help,sessions)
                 cmd="claudectl__subcmd__sup__subcmd__help__subcmd__sessions"
@@ -774,8 +792,22 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__sup)
-            opts="ask sessions stop events"
+            opts="ask sessions stop events permissions answer"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__sup__subcmd__answer)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -802,6 +834,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__sup__subcmd__events)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__sup__subcmd__permissions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1700,12 +1746,30 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup)
-            opts="-h --help ask sessions stop events help"
+            opts="-h --help ask sessions stop events permissions answer help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__sup__subcmd__answer)
+            opts="-h --message --remember --json --help allow deny"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --message)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1774,8 +1838,22 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup__subcmd__help)
-            opts="ask sessions stop events help"
+            opts="ask sessions stop events permissions answer help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__sup__subcmd__help__subcmd__answer)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1829,6 +1907,20 @@ _claudectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        claudectl__subcmd__sup__subcmd__help__subcmd__permissions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         claudectl__subcmd__sup__subcmd__help__subcmd__sessions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -1846,6 +1938,20 @@ _claudectl() {
         claudectl__subcmd__sup__subcmd__help__subcmd__stop)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__sup__subcmd__permissions)
+            opts="-h --pending --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
