@@ -162,6 +162,9 @@ pub struct SupervisorConfig {
     /// Seconds a permission prompt waits for an answer before it is denied (Claude reads
     /// that nobody answered).
     pub permission_timeout_secs: u64,
+    /// Loopback TCP port for the API (the OpenAI-compatible `/v1/chat/completions` among
+    /// it), bearer token in `$STATE/api-token`; 0 = none.
+    pub tcp_port: u16,
 }
 
 impl Default for SupervisorConfig {
@@ -180,6 +183,7 @@ impl Default for SupervisorConfig {
             crash_window_secs: 60,
             stop_grace_ms: 5000,
             permission_timeout_secs: 300,
+            tcp_port: 0,
         }
     }
 }

@@ -177,6 +177,11 @@ pub fn fork(conn: &mut Connection, key: &str, new_key: &str) -> Result<SessionRe
     // A fork of a fork that never ran resumes the same original.
     let from = old.fork_of.as_deref().unwrap_or(&old.session_id);
     insert(&tx, new_key, &new_uuid()?, &old.settings, Some(from))?;
+    tx.execute(
+        "INSERT INTO history (key, seq, prompt, result)
+         SELECT ?2, seq, prompt, result FROM history WHERE key = ?1",
+        params![key, new_key],
+    )?;
     let r = get(&tx, new_key)?.expect("row just inserted");
     tx.commit()?;
     Ok(r)
@@ -203,9 +208,34 @@ pub fn record_turn(
     Ok(())
 }
 
-/// Forget a session and the permission prompts it was asked.
+/// The session's completed turns, oldest first: (prompt, final text).
+pub fn history(conn: &Connection, key: &str) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT prompt, result FROM history WHERE key = ?1 ORDER BY seq")?;
+    let rows = stmt.query_map([key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// Add turns to the session's history.
+pub fn append_history(
+    conn: &Connection,
+    key: &str,
+    turns: &[(String, String)],
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO history (key, seq, prompt, result)
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM history WHERE key = ?1), ?2, ?3)",
+    )?;
+    for (p, r) in turns {
+        stmt.execute(params![key, p, r])?;
+    }
+    Ok(())
+}
+
+/// Forget a session, its history and the permission prompts it was asked.
 pub fn delete(conn: &Connection, key: &str) -> rusqlite::Result<bool> {
     conn.execute("DELETE FROM permissions WHERE key = ?1", [key])?;
+    conn.execute("DELETE FROM history WHERE key = ?1", [key])?;
     Ok(conn.execute("DELETE FROM sessions WHERE key = ?1", [key])? > 0)
 }
 
@@ -303,7 +333,12 @@ mod tests {
             ..SessionOptions::default()
         };
         let a = ensure(&mut c, "a", &w, "/home").unwrap();
+        append_history(&c, "a", &[("q".into(), "r".into())]).unwrap();
         let b = fork(&mut c, "a", "b").unwrap();
+        assert_eq!(history(&c, "b").unwrap(), [("q".into(), "r".into())]);
+        append_history(&c, "b", &[("q2".into(), "r2".into())]).unwrap();
+        assert_eq!(history(&c, "a").unwrap().len(), 1, "apart");
+        assert_eq!(history(&c, "b").unwrap().len(), 2);
         assert_ne!(a.session_id, b.session_id);
         assert_eq!(b.fork_of.as_deref(), Some(a.session_id.as_str()));
         assert_eq!(b.settings, a.settings);

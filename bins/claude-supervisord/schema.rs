@@ -38,7 +38,7 @@ pub static SCHEMA: Schema = Schema {
         },
         Migration {
             version: 3,
-            description: "session options, forks, and permission prompts with their decisions",
+            description: "session options, forks, permission prompts with their decisions, and each session's turns as a chat client sees them",
             sql: "ALTER TABLE sessions ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
               ALTER TABLE sessions ADD COLUMN fork_of TEXT;
               CREATE TABLE permissions (
@@ -57,7 +57,14 @@ pub static SCHEMA: Schema = Schema {
                   created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
                   decided_at TEXT
               ) STRICT;
-              CREATE INDEX permissions_by_key ON permissions (key, created_at);",
+              CREATE INDEX permissions_by_key ON permissions (key, created_at);
+              CREATE TABLE history (
+                  key TEXT NOT NULL,
+                  seq INTEGER NOT NULL,
+                  prompt TEXT NOT NULL,
+                  result TEXT NOT NULL,
+                  PRIMARY KEY (key, seq)
+              ) STRICT, WITHOUT ROWID;",
         },
     ],
 };

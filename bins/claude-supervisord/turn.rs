@@ -58,6 +58,9 @@ impl TurnError {
 #[derive(Debug)]
 pub struct Turn {
     pub prompt: String,
+    /// What the session's history keeps as this turn's prompt (a chat client's own message
+    /// when the prompt carries more).
+    pub history_prompt: Option<String>,
     pub settings: Settings,
     pub timeout: Duration,
     /// Forward every child line, not only the end.
@@ -80,6 +83,7 @@ impl Turn {
         let (events, rx) = mpsc::unbounded_channel();
         let turn = Turn {
             prompt,
+            history_prompt: None,
             settings,
             timeout,
             stream,

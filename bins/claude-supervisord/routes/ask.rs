@@ -10,14 +10,15 @@ use axum::http::{header, HeaderMap};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use claude_daemons::api::supervisor::{ApiError, AskRequest, MAX_PROMPT_BYTES};
+use claude_daemons::api::supervisor::{ApiError, AskRequest, SessionOptions, MAX_PROMPT_BYTES};
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Longest turn a caller may ask for.
-const MAX_TIMEOUT_MS: u64 = 24 * 3600 * 1000;
+pub const MAX_TIMEOUT_MS: u64 = 24 * 3600 * 1000;
 
 pub async fn ask(
     State(app): State<Arc<App>>,
@@ -55,13 +56,43 @@ pub async fn ask(
             .unwrap_or(app.pool.config.turn_timeout_secs.saturating_mul(1000)),
     );
 
-    let (mut handle, record) = options::session_for(&app, &key, req.options).await?;
+    let rx = submit(
+        &app,
+        &key,
+        Prompt {
+            text: req.prompt,
+            history: None,
+        },
+        req.options,
+        timeout,
+        stream,
+    )
+    .await?;
+    Ok(respond(rx, stream).await)
+}
+
+/// A turn's prompt, and what the session's history keeps of it if not the same.
+pub struct Prompt {
+    pub text: String,
+    pub history: Option<String>,
+}
+
+/// Queue a turn on `key`'s session (with `opts` applied); its events come on the receiver.
+pub async fn submit(
+    app: &App,
+    key: &str,
+    prompt: Prompt,
+    opts: SessionOptions,
+    timeout: Duration,
+    stream: bool,
+) -> Result<UnboundedReceiver<TurnEvent>, Error> {
+    let (mut handle, record) = options::session_for(app, key, opts).await?;
     let settings = record.settings.clone();
-    let mut prompt = Some(req.prompt);
+    let mut prompt = Some(prompt);
     // A session task that just stopped (DELETE racing this ask) is replaced once.
     for attempt in 0..2 {
         if attempt > 0 {
-            handle = options::task(&app, &key, &record)?;
+            handle = options::task(app, key, &record)?;
         }
         let limit = app.pool.config.queue_limit + 1;
         if handle.pending.fetch_add(1, Ordering::AcqRel) >= limit {
@@ -74,31 +105,33 @@ pub async fn ask(
                 ),
             ));
         }
-        let (turn, rx) = Turn::new(
-            prompt.take().expect("prompt"),
+        let p = prompt.take().expect("prompt");
+        let (mut turn, rx) = Turn::new(
+            p.text,
             settings.clone(),
             timeout,
             stream,
             handle.pending.clone(),
         );
+        turn.history_prompt = p.history;
         match handle.tx.send(Command::Ask(Box::new(turn))) {
-            Ok(()) => return Ok(respond(rx, stream).await),
+            Ok(()) => return Ok(rx),
             Err(returned) => {
                 let Command::Ask(turn) = returned.0 else {
                     unreachable!()
                 };
-                prompt = Some(turn.prompt.clone());
-                app.pool.remove(&key, &handle);
+                prompt = Some(Prompt {
+                    text: turn.prompt.clone(),
+                    history: turn.history_prompt.clone(),
+                });
+                app.pool.remove(key, &handle);
             }
         }
     }
     Err(Error::new("stopped", format!("session {key} is stopping")))
 }
 
-async fn respond(
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<TurnEvent>,
-    stream: bool,
-) -> Response {
+async fn respond(mut rx: UnboundedReceiver<TurnEvent>, stream: bool) -> Response {
     if !stream {
         loop {
             match rx.recv().await {

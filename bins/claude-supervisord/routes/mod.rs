@@ -2,6 +2,7 @@
 //! `claude_daemons::api::supervisor`.
 
 mod ask;
+mod openai;
 mod options;
 mod permissions;
 mod sessions;
@@ -42,6 +43,8 @@ pub fn router(app: Arc<App>) -> Router {
             post(permissions::decide),
         )
         .route("/v1/sessions/{key}/interrupt", post(sessions::interrupt))
+        .route("/v1/chat/completions", post(openai::completions))
+        .route("/v1/models", get(openai::models))
         .route("/v1/status", get(status::status))
         .route("/v1/events", get(status::events))
         .with_state(app)
@@ -53,6 +56,12 @@ pub struct Error(TurnError);
 impl Error {
     pub fn new(code: &'static str, message: impl Into<String>) -> Error {
         Error(TurnError::new(code, message))
+    }
+}
+
+impl Error {
+    pub fn into_inner(self) -> TurnError {
+        self.0
     }
 }
 

@@ -90,25 +90,24 @@ pub async fn stop(
     Query(q): Query<StopQuery>,
 ) -> Result<Json<StopResult>, Error> {
     load(&app, &key).await?;
-    if let Some(h) = app.pool.get(&key) {
+    Ok(Json(stop_session(&app, &key, q.forget).await?))
+}
+
+/// Stop the session's process; with `forget`, also drop the session.
+pub async fn stop_session(app: &App, key: &str, forget: bool) -> Result<StopResult, Error> {
+    if let Some(h) = app.pool.get(key) {
         let (reply, rx) = oneshot::channel();
-        if h.tx
-            .send(Command::Stop {
-                forget: q.forget,
-                reply,
-            })
-            .is_ok()
-        {
+        if h.tx.send(Command::Stop { forget, reply }).is_ok() {
             if let Ok((stopped, forgotten)) = rx.await {
-                app.pool.remove(&key, &h);
-                return Ok(Json(StopResult { stopped, forgotten }));
+                app.pool.remove(key, &h);
+                return Ok(StopResult { stopped, forgotten });
             }
         }
-        app.pool.remove(&key, &h);
+        app.pool.remove(key, &h);
     }
     let mut forgotten = false;
-    if q.forget {
-        let k = key.clone();
+    if forget {
+        let k = key.to_string();
         forgotten = app
             .pool
             .db
@@ -117,10 +116,10 @@ pub async fn stop(
             .map_err(db_error)?
             .map_err(db_error)?;
     }
-    Ok(Json(StopResult {
+    Ok(StopResult {
         stopped: false,
         forgotten,
-    }))
+    })
 }
 
 pub async fn interrupt(

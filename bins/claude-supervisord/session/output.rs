@@ -130,6 +130,14 @@ impl Actor {
         self.last_used = Instant::now();
         self.backoff.reset();
         let cost = r.total_cost_usd;
+        let history = (!r.is_error).then(|| {
+            let prompt = a
+                .turn
+                .history_prompt
+                .clone()
+                .unwrap_or_else(|| a.turn.prompt.clone());
+            (prompt, r.result.clone().unwrap_or_default())
+        });
         let result = AskResult {
             key: self.key.clone(),
             session_id: r.session_id.unwrap_or_else(|| self.session_id.clone()),
@@ -157,7 +165,13 @@ impl Actor {
         if let Ok(Err(e)) = self
             .pool
             .db
-            .call(move |c| records::record_turn(c, &key, cost))
+            .call(move |c| {
+                records::record_turn(c, &key, cost)?;
+                match &history {
+                    Some(h) => records::append_history(c, &key, std::slice::from_ref(h)),
+                    None => Ok(()),
+                }
+            })
             .await
         {
             tracing::error!(SESSION_KEY = %self.key, "cannot record the turn: {e}");
