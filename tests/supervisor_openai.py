@@ -79,6 +79,18 @@ except openai.BadRequestError as e:
 r = client.chat.completions.create(model="claude-code", messages=[user("just once")])
 assert r.choices[0].message.content == "answer: just once", r
 
+# An image, as OpenAI clients send one (a data: URL).
+png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+r = client.chat.completions.create(
+    model="claude-code",
+    messages=[{"role": "user", "content": [
+        {"type": "text", "text": "what is in the picture"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + png}},
+    ]}],
+)
+# (Claude Code adds a text block naming the image after it; the mock answers the last one.)
+assert r.choices[0].message.content.startswith("answer: "), r
+
 # Models: the session keys and the default.
 ids = [m.id for m in client.models.list()]
 assert "oa" in ids and "claude-code" in ids, ids

@@ -95,4 +95,13 @@ fn the_official_openai_client_talks_to_sessions_over_tcp() {
         },
     );
     assert!(keys.contains(&"oa"), "{keys:?}");
+    let png_seen = api.requests().iter().any(|req| {
+        req["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+            .any(|b| b["type"] == "image" && b["source"]["media_type"] == "image/png")
+    });
+    assert!(png_seen, "the image reached the model");
 }

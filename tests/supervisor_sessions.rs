@@ -221,3 +221,42 @@ fn a_fork_continues_a_copy_and_both_histories_stay_apart() {
         .to_string();
     assert!(last.contains("only in b") && !last.contains("only in a"));
 }
+
+#[test]
+fn images_in_a_prompt_reach_the_model() {
+    let api = mock();
+    let s = start(&api);
+    // A 1x1 PNG.
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    let image = json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}});
+    let (st, r) = ask(
+        &s,
+        "img",
+        json!({"prompt": "what is in the picture", "content": [image]}),
+    );
+    assert_eq!(st, 200, "{r}\n{}", s.log());
+    // The user message with the prompt's text also holds the image.
+    let with_image = api.requests().iter().any(|req| {
+        req["messages"].as_array().unwrap().iter().any(|m| {
+            let blocks = m["content"].as_array().cloned().unwrap_or_default();
+            m["role"] == "user"
+                && blocks.iter().any(|b| b["text"] == "what is in the picture")
+                && blocks
+                    .iter()
+                    .any(|b| b["type"] == "image" && b["source"]["data"] == png)
+        })
+    });
+    assert!(
+        with_image,
+        "{:?}",
+        api.requests_containing("what is in the picture")
+    );
+    let bad = json!({"type": "image", "source": {"type": "base64", "media_type": "image/bmp", "data": png}});
+    let (st, e) = ask(
+        &s,
+        "img",
+        json!({"content": [{"type": "text", "text": "x"}, bad]}),
+    );
+    assert_eq!(st, 400, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("content[1]"), "{e}");
+}

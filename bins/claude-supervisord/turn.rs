@@ -3,6 +3,7 @@
 
 use crate::settings::Settings;
 use claude_daemons::api::supervisor::{AskResult, PermissionRequest};
+use claude_daemons::claude::ChildInput;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,6 +62,8 @@ pub struct Turn {
     /// What the session's history keeps as this turn's prompt (a chat client's own message
     /// when the prompt carries more).
     pub history_prompt: Option<String>,
+    /// Content blocks sent after the prompt's text (images…).
+    pub blocks: Option<Vec<serde_json::Value>>,
     pub settings: Settings,
     pub timeout: Duration,
     /// Forward every child line, not only the end.
@@ -84,6 +87,7 @@ impl Turn {
         let turn = Turn {
             prompt,
             history_prompt: None,
+            blocks: None,
             settings,
             timeout,
             stream,
@@ -105,6 +109,21 @@ impl Turn {
     pub fn permission(&self, p: &PermissionRequest) {
         if self.stream {
             let _ = self.events.send(TurnEvent::Permission(Box::new(p.clone())));
+        }
+    }
+
+    /// The line that gives this turn to Claude Code.
+    pub fn input(&self) -> ChildInput {
+        match &self.blocks {
+            None => ChildInput::user(self.prompt.clone()),
+            Some(blocks) => {
+                let mut all = Vec::with_capacity(blocks.len() + 1);
+                if !self.prompt.is_empty() {
+                    all.push(serde_json::json!({"type": "text", "text": self.prompt}));
+                }
+                all.extend(blocks.iter().cloned());
+                ChildInput::user_blocks(all)
+            }
         }
     }
 

@@ -63,6 +63,7 @@ fn ask(api: Api, a: SupAskArgs) -> CtlResult {
     });
     let req = AskRequest {
         prompt: text_arg(&a.prompt)?,
+        content: None,
         timeout_ms: a.timeout.map(|s| s.saturating_mul(1000)),
         options: SessionOptions {
             cwd,

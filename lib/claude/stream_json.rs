@@ -241,8 +241,9 @@ pub enum ChildInput {
 pub struct UserContent {
     /// Always `user`.
     pub role: String,
-    /// The prompt.
-    pub content: String,
+    /// The prompt: a string, or a list of content blocks (text, base64 images), as the
+    /// Messages API takes them.
+    pub content: Value,
 }
 
 impl ChildInput {
@@ -251,7 +252,19 @@ impl ChildInput {
         ChildInput::User {
             message: UserContent {
                 role: "user".into(),
-                content: prompt.into(),
+                content: Value::String(prompt.into()),
+            },
+            parent_tool_use_id: None,
+            session_id: None,
+        }
+    }
+
+    /// A user turn made of content blocks (`{"type": "text", …}`, `{"type": "image", …}`).
+    pub fn user_blocks(blocks: Vec<Value>) -> ChildInput {
+        ChildInput::User {
+            message: UserContent {
+                role: "user".into(),
+                content: Value::Array(blocks),
             },
             parent_tool_use_id: None,
             session_id: None,

@@ -230,6 +230,7 @@ impl ClaudeObserver {
         self.make_room(&ev.session_id);
         let req = AskRequest {
             prompt,
+            content: None,
             timeout_ms: Some(self.timeout_ms),
             options: SessionOptions {
                 cwd: Some(self.workspace.display().to_string()),

@@ -1,6 +1,6 @@
 //! `POST /v1/sessions/{key}/ask`: one turn, answered with its result or streamed as SSE.
 
-use super::{check_key, options, App, Error};
+use super::{check_key, content, options, App, Error};
 use crate::handle::Command;
 use crate::turn::{Turn, TurnEvent};
 use axum::body::Bytes;
@@ -30,7 +30,9 @@ pub async fn ask(
     let body = body.map_err(|e| Error::new("too_large", format!("ask body: {}", e.body_text())))?;
     let req: AskRequest = serde_json::from_slice(&body)
         .map_err(|e| Error::new("bad_request", format!("ask body: {e}")))?;
-    if req.prompt.trim().is_empty() {
+    if let Some(blocks) = &req.content {
+        content::validate(blocks)?;
+    } else if req.prompt.trim().is_empty() {
         return Err(Error::new("bad_request", "`prompt` is empty"));
     }
     if req.prompt.len() > MAX_PROMPT_BYTES {
@@ -60,8 +62,12 @@ pub async fn ask(
         &app,
         &key,
         Prompt {
+            history: req
+                .content
+                .as_ref()
+                .map(|b| content::history_text(&req.prompt, b)),
             text: req.prompt,
-            history: None,
+            blocks: req.content,
         },
         req.options,
         timeout,
@@ -74,6 +80,8 @@ pub async fn ask(
 /// A turn's prompt, and what the session's history keeps of it if not the same.
 pub struct Prompt {
     pub text: String,
+    /// Content blocks after the text (images…).
+    pub blocks: Option<Vec<serde_json::Value>>,
     pub history: Option<String>,
 }
 
@@ -114,6 +122,7 @@ pub async fn submit(
             handle.pending.clone(),
         );
         turn.history_prompt = p.history;
+        turn.blocks = p.blocks;
         match handle.tx.send(Command::Ask(Box::new(turn))) {
             Ok(()) => return Ok(rx),
             Err(returned) => {
@@ -122,6 +131,7 @@ pub async fn submit(
                 };
                 prompt = Some(Prompt {
                     text: turn.prompt.clone(),
+                    blocks: turn.blocks.clone(),
                     history: turn.history_prompt.clone(),
                 });
                 app.pool.remove(key, &handle);

@@ -2,6 +2,7 @@
 //! `claude_daemons::api::supervisor`.
 
 mod ask;
+mod content;
 mod openai;
 mod options;
 mod permissions;

@@ -9,7 +9,7 @@
 
 use super::ask::{submit, Prompt};
 use super::sessions::stop_session;
-use super::{db_error, App, Error};
+use super::{content, db_error, App, Error};
 use crate::records;
 use crate::turn::{TurnError, TurnEvent};
 use axum::body::Bytes;
@@ -148,7 +148,14 @@ pub async fn completions(
         ));
     };
     let prompt = last.text();
-    if last.role != "user" || prompt.trim().is_empty() {
+    let images = images(last);
+    if let Some(b) = &images {
+        content::validate(b).map_err(|e| OaiError {
+            e: e.into_inner(),
+            param: Some("messages"),
+        })?;
+    }
+    if last.role != "user" || (prompt.trim().is_empty() && images.is_none()) {
         return Err(OaiError::new(
             "bad_request",
             "the last message must be the user's, with text",
@@ -262,7 +269,11 @@ pub async fn completions(
         &key,
         Prompt {
             text,
-            history: Some(prompt),
+            history: Some(match &images {
+                Some(b) => content::history_text(&prompt, b),
+                None => prompt,
+            }),
+            blocks: images,
         },
         opts,
         timeout,
@@ -287,6 +298,24 @@ pub async fn completions(
     }
     let r = r.map_err(|e| OaiError { e, param: None })?;
     Ok(Json(completion(&r, id, model)).into_response())
+}
+
+/// `image_url` parts with `data:` URLs, as Messages API image blocks.
+fn images(m: &ChatMessage) -> Option<Vec<Value>> {
+    let parts = m.content.as_array()?;
+    let blocks: Vec<Value> = parts
+        .iter()
+        .filter(|p| p["type"] == "image_url")
+        .map(|p| {
+            let url = p["image_url"]["url"].as_str().unwrap_or("");
+            let (media_type, data) = url
+                .strip_prefix("data:")
+                .and_then(|r| r.split_once(";base64,"))
+                .unwrap_or(("", ""));
+            json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}})
+        })
+        .collect();
+    (!blocks.is_empty()).then_some(blocks)
 }
 
 /// Earlier user/assistant messages as (user, assistant) turns; system messages aside.

@@ -306,7 +306,7 @@ impl Actor {
         if self.ready && self.controls.is_empty() {
             let a = self.active.as_mut().expect("active turn");
             let child = self.child.as_ref().expect("ready child");
-            if child.send(&ChildInput::user(a.turn.prompt.clone())) {
+            if child.send(&a.turn.input()) {
                 a.sent = true;
                 self.last_used = Instant::now();
             }

@@ -43,8 +43,13 @@ pub fn valid_session_key(key: &str) -> bool {
 /// session from now on, as `PUT /v1/sessions/{key}` would). Unknown fields are refused.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct AskRequest {
-    /// The user turn.
+    /// The user turn (may be empty when `content` holds it).
     pub prompt: String,
+    /// Content blocks sent after `prompt`'s text, as the Messages API takes them: `{"type":
+    /// "text", "text"}` and `{"type": "image", "source": {"type": "base64", "media_type":
+    /// "image/png"|"image/jpeg"|"image/gif"|"image/webp", "data"}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Vec<Value>>,
     /// Give up on this turn after this long (counted from when it starts, after any turn
     /// queued before it); the default is `[supervisor] turn_timeout_secs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,11 +64,20 @@ impl<'de> Deserialize<'de> for AskRequest {
         use serde::de::Error;
         // By hand: `flatten` would let misspelt option names through unnoticed.
         let mut m = serde_json::Map::<String, Value>::deserialize(d)?;
-        let prompt = m
-            .remove("prompt")
-            .ok_or_else(|| D::Error::missing_field("prompt"))?;
-        let prompt =
-            String::deserialize(prompt).map_err(|e| D::Error::custom(format!("prompt: {e}")))?;
+        let content = match m.remove("content") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                Vec::<Value>::deserialize(v)
+                    .map_err(|e| D::Error::custom(format!("content: {e}")))?,
+            ),
+        };
+        let prompt = match (m.remove("prompt"), &content) {
+            (Some(p), _) => {
+                String::deserialize(p).map_err(|e| D::Error::custom(format!("prompt: {e}")))?
+            }
+            (None, Some(_)) => String::new(),
+            (None, None) => return Err(D::Error::missing_field("prompt")),
+        };
         let timeout_ms = match m.remove("timeout_ms") {
             None | Some(Value::Null) => None,
             Some(v) => Some(
@@ -73,6 +87,7 @@ impl<'de> Deserialize<'de> for AskRequest {
         let options = SessionOptions::deserialize(Value::Object(m)).map_err(D::Error::custom)?;
         Ok(AskRequest {
             prompt,
+            content,
             timeout_ms,
             options,
         })
