@@ -323,8 +323,16 @@ fn main() {
     }
     let touch = |key: &str, i: usize| {
         let prompt = format!("TOUCH {work}/{key}-{i}");
+        // Not `ask`: its body names allowed_tools, which would replace the session's.
         let t = Instant::now();
-        let r = ask(key, &prompt);
+        let r = client
+            .post_json(
+                &format!("/v1/sessions/{key}/ask"),
+                json!({ "prompt": prompt }).to_string().as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let r: Value = r.json().unwrap();
         assert_eq!(r["is_error"], false, "{r}");
         t.elapsed().as_secs_f64() * 1e3
     };
