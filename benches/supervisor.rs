@@ -5,6 +5,10 @@
 //! 2. Warm versus cold ask (spawn + handshake + turn).
 //! 3. 16 sessions with turns in flight at once: the supervisor's own RSS (children are
 //!    other processes, so they are not in it).
+//! 4. Streamed `POST /v1/chat/completions` versus the streamed native ask (fake child).
+//! 5. Warm ask after prewarm (`POST …/start`) versus cold.
+//! 6. A permission round trip (can_use_tool → session rule → tool run) versus the same turn
+//!    with the tool allowed inside Claude Code (`--allowedTools Bash`: no prompt).
 //!
 //! Run: `cargo bench --bench supervisor` (env `BENCH_TURNS` changes the sample count).
 
@@ -16,7 +20,7 @@ mod repo;
 mod support;
 
 use claude_daemons::http::UnixClient;
-use mock_anthropic::{MockApi, Reply};
+use mock_anthropic::{has_tool_result, newest_prompt, MockApi, Reply};
 use serde_json::{json, Value};
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
@@ -143,6 +147,56 @@ fn warm(
     (b50, s50)
 }
 
+/// Streamed chat completions against the streamed native ask on the same warm session,
+/// interleaved (the fake child answers in microseconds: what is left is ours).
+fn chat_versus_ask(s: &Supervisor, n: usize) {
+    let work = s.work.display().to_string();
+    let ask_body = json!({"prompt": "hello", "cwd": work}).to_string();
+    let chat_body = json!({"model": "claude-code", "stream": true, "user": "bench-chat",
+                           "messages": [{"role": "user", "content": "hello"}]})
+    .to_string();
+    let (st, _) = s.put("/v1/sessions/bench-chat", &json!({"cwd": work}));
+    assert_eq!(st, 200);
+    let (mut native, mut chat) = (Vec::new(), Vec::new());
+    for i in 0..=n {
+        let t = Instant::now();
+        let (st, ev) = support::sse(
+            &s.socket,
+            "POST",
+            "/v1/sessions/bench-chat/ask",
+            Some(&ask_body),
+            None,
+        );
+        let a = t.elapsed().as_secs_f64() * 1e3;
+        assert!(
+            st == 200 && ev.last().is_some_and(|e| e.event == "result"),
+            "{ev:?}"
+        );
+        let t = Instant::now();
+        let (st, ev) = support::sse(
+            &s.socket,
+            "POST",
+            "/v1/chat/completions",
+            Some(&chat_body),
+            None,
+        );
+        let c = t.elapsed().as_secs_f64() * 1e3;
+        assert!(
+            st == 200 && ev.last().is_some_and(|e| e.data == "[DONE]"),
+            "{ev:?}"
+        );
+        if i > 0 {
+            native.push(a);
+            chat.push(c);
+        }
+    }
+    let (a50, c50) = (pct(&mut native, 0.5), pct(&mut chat, 0.5));
+    println!(
+        "streamed turn, fake child, {n} samples each: native ask p50 {a50:.3} ms; /v1/chat/completions p50 {c50:.3} ms; added {:.3} ms",
+        c50 - a50
+    );
+}
+
 fn asker(s: &Supervisor) -> impl Fn(&str, &str) -> Value + Sync + '_ {
     let client = UnixClient::new(&s.socket).timeout(Duration::from_secs(120));
     let work = s.work.display().to_string();
@@ -181,9 +235,16 @@ fn main() {
     warm("fake child", n * 5, &mut direct, &asker(&fs));
     let _ = direct.child.kill();
     let _ = direct.child.wait();
+    chat_versus_ask(&fs, n * 5);
     drop(fs);
 
-    let api = MockApi::start(|_| Reply::Text("ok".into()));
+    let api = MockApi::start(|req| match newest_prompt(req).strip_prefix("TOUCH ") {
+        Some(path) if !has_tool_result(req) => Reply::Tool {
+            name: "Bash".into(),
+            input: json!({"command": format!("touch {}", path.trim()), "description": "touch"}),
+        },
+        _ => Reply::Text("ok".into()),
+    });
     let bin = mock_anthropic::claude_bin();
     let env: Vec<(&str, OsString)> = vec![
         ("ANTHROPIC_BASE_URL", api.base_url().into()),
@@ -220,6 +281,71 @@ fn main() {
     let c50 = pct(&mut cold, 0.5);
     println!("cold ask (spawn + handshake + turn), {cold_n} samples: p50 {c50:.1} ms");
     println!("  cold / warm at p50: {:.1}x", c50 / s50);
+
+    // 5. The first ask after a prewarm.
+    let mut pre = Vec::new();
+    for i in 0..cold_n {
+        let key = format!("bench-pre-{i}");
+        let (st, v) = s.put(
+            &format!("/v1/sessions/{key}"),
+            &json!({"cwd": s.work.display().to_string(), "allowed_tools": ["Read"]}),
+        );
+        assert_eq!(st, 200, "{v}");
+        let (st, v) = s.post(&format!("/v1/sessions/{key}/start"), &json!({}));
+        assert_eq!(st, 200, "{v}");
+        let t = Instant::now();
+        let r = ask(&key, "hello");
+        pre.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(r["cold"], false, "{r}");
+        let _ = client.request("DELETE", &format!("/v1/sessions/{key}"), &[], None);
+    }
+    let p50 = pct(&mut pre, 0.5);
+    println!("first ask after prewarm, {cold_n} samples: p50 {p50:.1} ms; cold / prewarmed at p50: {:.1}x", c50 / p50);
+
+    // 6. Permission round trip through the supervisor, against no prompt at all.
+    let (mut cli, mut relayed) = (Vec::new(), Vec::new());
+    let work = s.work.display().to_string();
+    for (key, body) in [
+        (
+            "bench-cli-allows",
+            json!({"cwd": work, "allowed_tools": ["Bash"]}),
+        ),
+        (
+            "bench-rule-allows",
+            json!({"cwd": work, "permission_rules": {"allow": ["Bash(touch:*)"]}}),
+        ),
+    ] {
+        assert_eq!(s.put(&format!("/v1/sessions/{key}"), &body).0, 200);
+        assert_eq!(
+            s.post(&format!("/v1/sessions/{key}/start"), &json!({})).0,
+            200
+        );
+    }
+    let touch = |key: &str, i: usize| {
+        let prompt = format!("TOUCH {work}/{key}-{i}");
+        // Not `ask`: its body names allowed_tools, which would replace the session's.
+        let t = Instant::now();
+        let r = client
+            .post_json(
+                &format!("/v1/sessions/{key}/ask"),
+                json!({ "prompt": prompt }).to_string().as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let r: Value = r.json().unwrap();
+        assert_eq!(r["is_error"], false, "{r}");
+        t.elapsed().as_secs_f64() * 1e3
+    };
+    for i in 0..(n / 2).max(10) {
+        cli.push(touch("bench-cli-allows", i));
+        relayed.push(touch("bench-rule-allows", i));
+    }
+    let (a50, b50) = (pct(&mut cli, 0.5), pct(&mut relayed, 0.5));
+    println!(
+        "tool turn, {} samples each: allowed in Claude Code p50 {a50:.1} ms; can_use_tool answered by a session rule p50 {b50:.1} ms; round trip adds {:.2} ms at p50",
+        cli.len(),
+        b50 - a50
+    );
 
     // 3. 16 sessions with turns in flight at once.
     let pid = s.proc.id();

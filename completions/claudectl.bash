@@ -157,11 +157,17 @@ _claudectl() {
             claudectl__subcmd__help__subcmd__mesh__subcmd__outbox,requeue)
                 cmd="claudectl__subcmd__help__subcmd__mesh__subcmd__outbox__subcmd__requeue"
                 ;;
+            claudectl__subcmd__help__subcmd__sup,answer)
+                cmd="claudectl__subcmd__help__subcmd__sup__subcmd__answer"
+                ;;
             claudectl__subcmd__help__subcmd__sup,ask)
                 cmd="claudectl__subcmd__help__subcmd__sup__subcmd__ask"
                 ;;
             claudectl__subcmd__help__subcmd__sup,events)
                 cmd="claudectl__subcmd__help__subcmd__sup__subcmd__events"
+                ;;
+            claudectl__subcmd__help__subcmd__sup,permissions)
+                cmd="claudectl__subcmd__help__subcmd__sup__subcmd__permissions"
                 ;;
             claudectl__subcmd__help__subcmd__sup,sessions)
                 cmd="claudectl__subcmd__help__subcmd__sup__subcmd__sessions"
@@ -310,6 +316,9 @@ _claudectl() {
             claudectl__subcmd__mesh__subcmd__outbox__subcmd__help,requeue)
                 cmd="claudectl__subcmd__mesh__subcmd__outbox__subcmd__help__subcmd__requeue"
                 ;;
+            claudectl__subcmd__sup,answer)
+                cmd="claudectl__subcmd__sup__subcmd__answer"
+                ;;
             claudectl__subcmd__sup,ask)
                 cmd="claudectl__subcmd__sup__subcmd__ask"
                 ;;
@@ -319,11 +328,17 @@ _claudectl() {
             claudectl__subcmd__sup,help)
                 cmd="claudectl__subcmd__sup__subcmd__help"
                 ;;
+            claudectl__subcmd__sup,permissions)
+                cmd="claudectl__subcmd__sup__subcmd__permissions"
+                ;;
             claudectl__subcmd__sup,sessions)
                 cmd="claudectl__subcmd__sup__subcmd__sessions"
                 ;;
             claudectl__subcmd__sup,stop)
                 cmd="claudectl__subcmd__sup__subcmd__stop"
+                ;;
+            claudectl__subcmd__sup__subcmd__help,answer)
+                cmd="claudectl__subcmd__sup__subcmd__help__subcmd__answer"
                 ;;
             claudectl__subcmd__sup__subcmd__help,ask)
                 cmd="claudectl__subcmd__sup__subcmd__help__subcmd__ask"
@@ -333,6 +348,9 @@ _claudectl() {
                 ;;
             claudectl__subcmd__sup__subcmd__help,help)
                 cmd="claudectl__subcmd__sup__subcmd__help__subcmd__help"
+                ;;
+            claudectl__subcmd__sup__subcmd__help,permissions)
+                cmd="claudectl__subcmd__sup__subcmd__help__subcmd__permissions"
                 ;;
             claudectl__subcmd__sup__subcmd__help,sessions)
                 cmd="claudectl__subcmd__sup__subcmd__help__subcmd__sessions"
@@ -863,8 +881,22 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__sup)
-            opts="ask sessions stop events"
+            opts="ask sessions stop events permissions answer"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__sup__subcmd__answer)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -891,6 +923,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__sup__subcmd__events)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__sup__subcmd__permissions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1915,12 +1961,30 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup)
-            opts="-h --help ask sessions stop events help"
+            opts="-h --help ask sessions stop events permissions answer help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__sup__subcmd__answer)
+            opts="-h --message --remember --json --help allow deny"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --message)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1989,8 +2053,22 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup__subcmd__help)
-            opts="ask sessions stop events help"
+            opts="ask sessions stop events permissions answer help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__sup__subcmd__help__subcmd__answer)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2044,6 +2122,20 @@ _claudectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        claudectl__subcmd__sup__subcmd__help__subcmd__permissions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         claudectl__subcmd__sup__subcmd__help__subcmd__sessions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -2061,6 +2153,20 @@ _claudectl() {
         claudectl__subcmd__sup__subcmd__help__subcmd__stop)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__sup__subcmd__permissions)
+            opts="-h --pending --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

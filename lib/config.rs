@@ -169,6 +169,12 @@ pub struct SupervisorConfig {
     /// Each of the two waits of a graceful stop (after closing stdin, after SIGTERM), in
     /// milliseconds.
     pub stop_grace_ms: u64,
+    /// Seconds a permission prompt waits for an answer before it is denied (Claude reads
+    /// that nobody answered).
+    pub permission_timeout_secs: u64,
+    /// Loopback TCP port for the API (the OpenAI-compatible `/v1/chat/completions` among
+    /// it), bearer token in `$STATE/api-token`; 0 = none.
+    pub tcp_port: u16,
 }
 
 impl Default for SupervisorConfig {
@@ -186,6 +192,8 @@ impl Default for SupervisorConfig {
             crash_limit: 5,
             crash_window_secs: 60,
             stop_grace_ms: 5000,
+            permission_timeout_secs: 300,
+            tcp_port: 0,
         }
     }
 }

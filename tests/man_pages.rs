@@ -214,6 +214,13 @@ fn overview_page_names_every_route_and_exit_code() {
         "DELETE /v1/sessions/{key}",
         "POST /v1/sessions/{key}/ask",
         "POST /v1/sessions/{key}/interrupt",
+        "PUT /v1/sessions/{key}",
+        "POST /v1/sessions/{key}/start",
+        "POST /v1/sessions/{key}/fork",
+        "GET /v1/sessions/{key}/permissions",
+        "POST /v1/sessions/{key}/permissions/{id}",
+        "POST /v1/chat/completions",
+        "GET /v1/models",
         "GET /v1/status",
         "GET /v1/events",
         // claude-meshd

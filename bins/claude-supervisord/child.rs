@@ -7,7 +7,7 @@
 //! channel MCP server, seed 004): it would produce the same [`ChildEvent`]s.
 
 use crate::lines::{next_line, Line, MAX_LINE};
-use crate::records::Settings;
+use crate::settings::Settings;
 use claude_daemons::claude::{ChildInput, ChildMessage, StreamJsonError};
 use claude_daemons::daemon::ActivityGuard;
 use std::path::{Path, PathBuf};
@@ -50,11 +50,40 @@ pub struct Spec {
     pub kind: ChildKind,
     pub bin: String,
     pub session_id: String,
+    /// A fork's origin: its first start resumes that session with `--fork-session`.
+    pub fork_of: Option<String>,
     pub settings: Settings,
 }
 
+/// What an environment allow-list always lets through: what Claude Code needs to run.
+const ENV_BASE: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "TZ",
+    "TMPDIR",
+    "TERM",
+    "CLAUDE_CONFIG_DIR",
+    "XDG_CONFIG_HOME",
+    "XDG_CACHE_HOME",
+    "XDG_DATA_HOME",
+    "XDG_STATE_HOME",
+    "XDG_RUNTIME_DIR",
+    "DISABLE_TELEMETRY",
+    "DISABLE_AUTOUPDATER",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+];
+const ENV_BASE_PREFIXES: &[&str] = &["LC_", "ANTHROPIC_"];
+
 impl Spec {
-    /// Arguments: `--resume` once the transcript exists, `--session-id` before.
+    /// Arguments: `--resume` once the transcript exists, `--session-id` before (resuming a
+    /// fork's origin with `--fork-session` when there is one).
     pub fn args(&self, resume: bool) -> Vec<String> {
         let mut a: Vec<String> = [
             "-p",
@@ -67,8 +96,22 @@ impl Spec {
         ]
         .map(String::from)
         .into();
-        a.push(if resume { "--resume" } else { "--session-id" }.into());
-        a.push(self.session_id.clone());
+        match (&self.fork_of, resume) {
+            (Some(origin), false) => a.extend([
+                "--resume".into(),
+                origin.clone(),
+                "--fork-session".into(),
+                "--session-id".into(),
+                self.session_id.clone(),
+            ]),
+            _ => a.extend([
+                if resume { "--resume" } else { "--session-id" }.into(),
+                self.session_id.clone(),
+            ]),
+        }
+        // Permission prompts come to us as `can_use_tool` control requests; without this
+        // the CLI in -p mode denies whatever would prompt.
+        a.extend(["--permission-prompt-tool".into(), "stdio".into()]);
         let s = &self.settings;
         if let Some(m) = &s.model {
             a.extend(["--model".into(), m.clone()]);
@@ -78,6 +121,30 @@ impl Spec {
         }
         if !s.allowed_tools.is_empty() {
             a.extend(["--allowedTools".into(), s.allowed_tools.join(",")]);
+        }
+        let e = &s.extra;
+        if !e.disallowed_tools.is_empty() {
+            a.extend(["--disallowedTools".into(), e.disallowed_tools.join(",")]);
+        }
+        let mut flag = |name: &str, v: Option<String>| {
+            if let Some(v) = v {
+                a.extend([name.into(), v]);
+            }
+        };
+        flag("--system-prompt", e.system_prompt.clone());
+        flag("--append-system-prompt", e.append_system_prompt.clone());
+        flag(
+            "--mcp-config",
+            e.mcp_config.as_ref().map(|m| match m {
+                serde_json::Value::String(path) => path.clone(),
+                inline => inline.to_string(),
+            }),
+        );
+        flag("--fallback-model", e.fallback_model.clone());
+        flag("--max-turns", e.max_turns.map(|n| n.to_string()));
+        flag("--max-budget-usd", e.max_budget_usd.map(|n| n.to_string()));
+        for d in &e.add_dirs {
+            a.extend(["--add-dir".into(), d.clone()]);
         }
         if s.isolated {
             // Empty values are the CLI's way to say "none".
@@ -176,9 +243,17 @@ pub fn spawn(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .process_group(0);
+    let allowed = spec.settings.extra.env.as_ref();
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy();
-        if CLEANED.contains(&k.as_ref()) || CLEANED_PREFIXES.iter().any(|p| k.starts_with(p)) {
+        let cleaned =
+            CLEANED.contains(&k.as_ref()) || CLEANED_PREFIXES.iter().any(|p| k.starts_with(p));
+        let kept = allowed.is_none_or(|list| {
+            list.iter().any(|n| *n == k)
+                || ENV_BASE.contains(&k.as_ref())
+                || ENV_BASE_PREFIXES.iter().any(|p| k.starts_with(p))
+        });
+        if cleaned || !kept {
             cmd.env_remove(k.as_ref());
         }
     }
@@ -446,12 +521,12 @@ mod tests {
             kind: ChildKind::StreamJson,
             bin: "claude".into(),
             session_id: "u1".into(),
+            fork_of: None,
             settings: Settings {
                 cwd: "/w".into(),
                 model: Some("haiku".into()),
-                permission_mode: None,
                 allowed_tools: vec!["Read".into(), "Bash".into()],
-                isolated: false,
+                ..Settings::default()
             },
         };
         let new = spec.args(false).join(" ");
@@ -461,6 +536,45 @@ mod tests {
         assert!(!new.contains("--permission-mode"), "{new}");
         assert!(spec.args(true).join(" ").contains("--resume u1"));
         assert!(!new.contains("--strict-mcp-config"), "{new}");
+        assert!(new.contains("--permission-prompt-tool stdio"), "{new}");
+    }
+
+    #[test]
+    fn options_become_flags_and_a_fork_resumes_its_origin() {
+        let mut spec = Spec {
+            kind: ChildKind::StreamJson,
+            bin: "claude".into(),
+            session_id: "new".into(),
+            fork_of: Some("old".into()),
+            settings: Settings::default(),
+        };
+        let e = &mut spec.settings.extra;
+        e.system_prompt = Some("be brief".into());
+        e.mcp_config = Some(serde_json::json!({"mcpServers": {}}));
+        e.max_turns = Some(3);
+        e.max_budget_usd = Some(0.5);
+        e.add_dirs = vec!["/a".into(), "/b".into()];
+        e.disallowed_tools = vec!["WebFetch".into()];
+        let args = spec.args(false);
+        let line = args.join(" ");
+        assert!(
+            line.contains("--resume old --fork-session --session-id new"),
+            "{line}"
+        );
+        for f in [
+            "--system-prompt be brief",
+            "--mcp-config {\"mcpServers\":{}}",
+            "--max-turns 3",
+            "--max-budget-usd 0.5",
+            "--add-dir /a --add-dir /b",
+            "--disallowedTools WebFetch",
+        ] {
+            assert!(line.contains(f), "{f} in {line}");
+        }
+        assert!(spec
+            .args(true)
+            .join(" ")
+            .contains("--resume new --permission"));
     }
 
     #[test]
@@ -469,6 +583,7 @@ mod tests {
             kind: ChildKind::StreamJson,
             bin: "claude".into(),
             session_id: "u1".into(),
+            fork_of: None,
             settings: Settings::default(),
         };
         spec.settings.isolated = true;

@@ -1,7 +1,7 @@
 //! Lifecycle events: a ring of recent ones for `GET /v1/status`, a broadcast for
 //! `GET /v1/events`, and a log line for the journal.
 
-use claude_daemons::api::supervisor::{EventKind, LifecycleEvent};
+use claude_daemons::api::supervisor::{EventKind, LifecycleEvent, PermissionRequest};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -32,6 +32,18 @@ impl Events {
     }
 
     pub fn emit(&self, kind: EventKind, key: &str, pid: Option<u32>, detail: Option<String>) {
+        self.emit_with(kind, key, pid, detail, None);
+    }
+
+    /// [`Events::emit`], with the permission prompt the event is about.
+    pub fn emit_with(
+        &self,
+        kind: EventKind,
+        key: &str,
+        pid: Option<u32>,
+        detail: Option<String>,
+        permission: Option<PermissionRequest>,
+    ) {
         let at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -43,6 +55,7 @@ impl Events {
             key: key.into(),
             pid,
             detail,
+            permission: permission.map(Box::new),
         };
         ring.next_seq += 1;
         if ring.events.len() == RING {

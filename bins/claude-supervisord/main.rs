@@ -10,12 +10,16 @@ mod backoff;
 mod child;
 mod cli;
 mod events;
+mod handle;
 mod lines;
+mod permission_records;
 mod pool;
 mod records;
 mod routes;
+mod rules;
 mod schema;
 mod session;
+mod settings;
 mod turn;
 
 use clap::Parser;
@@ -74,6 +78,12 @@ fn open(ctx: &Context) -> Result<Supervisord, StartupError> {
         message: format!("database {}: {e}", path.display()),
         exit: Exit::Failure,
     })?;
+    // Prompts a previous run left pending asked processes that are gone.
+    match permission_records::abandon_pending(&conn) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("{n} permission prompts of a previous run marked denied"),
+        Err(e) => tracing::warn!("cannot close the previous run's permission prompts: {e}"),
+    }
     let db = Db::new(conn, &path);
     let pool = pool::new(
         ctx.config.supervisor.clone(),

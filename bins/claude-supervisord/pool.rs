@@ -2,8 +2,8 @@
 //! idle child when a turn needs room, and stopping everything at shutdown.
 
 use crate::events::Events;
-use crate::records::Settings;
-use crate::session::{self, Command, Live, SessionHandle};
+use crate::handle::{Command, Live, SessionHandle};
+use crate::settings::Settings;
 use claude_daemons::config::SupervisorConfig;
 use claude_daemons::daemon::Activity;
 use claude_daemons::store::Db;
@@ -55,12 +55,13 @@ impl PoolInner {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The session task for `key`, started if needed; `None` while shutting down.
+    /// The session task for `key` (its settings brought up to date), started by `start`
+    /// if there is none; `None` while shutting down.
     pub fn handle(
-        self: &Arc<Self>,
+        &self,
         key: &str,
-        session_id: &str,
         settings: &Settings,
+        start: impl FnOnce() -> SessionHandle,
     ) -> Option<SessionHandle> {
         if self.shutdown.is_cancelled() {
             return None;
@@ -72,12 +73,7 @@ impl PoolInner {
                 return Some(h.clone());
             }
         }
-        let h = session::start(
-            self.clone(),
-            key.into(),
-            session_id.into(),
-            settings.clone(),
-        );
+        let h = start();
         map.insert(key.into(), h.clone());
         Some(h)
     }

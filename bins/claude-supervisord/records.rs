@@ -2,6 +2,8 @@
 //! process is started with. Survives restarts of the supervisor so the next ask resumes.
 
 use crate::child::ChildKind;
+use crate::settings::{Extra, Settings};
+use claude_daemons::api::supervisor::SessionOptions;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::io::Read;
 
@@ -12,50 +14,12 @@ pub struct SessionRecord {
     pub session_id: String,
     pub kind: ChildKind,
     pub settings: Settings,
+    /// The Claude session this one was forked from, until its own transcript exists.
+    pub fork_of: Option<String>,
     pub turns: u64,
     pub total_cost_usd: f64,
     pub created_at: String,
     pub updated_at: String,
-}
-
-/// What a child is started with; a change means a restart with `--resume`.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Settings {
-    pub cwd: String,
-    pub model: Option<String>,
-    pub permission_mode: Option<String>,
-    pub allowed_tools: Vec<String>,
-    pub isolated: bool,
-}
-
-/// What an ask asks for; `None` keeps the stored value.
-#[derive(Clone, Debug, Default)]
-pub struct Wanted {
-    pub cwd: Option<String>,
-    pub model: Option<String>,
-    pub permission_mode: Option<String>,
-    pub allowed_tools: Option<Vec<String>>,
-    pub isolated: Option<bool>,
-}
-
-impl Wanted {
-    /// Whether `current` already is what this asks for.
-    pub fn satisfied_by(&self, current: &Settings) -> bool {
-        self.cwd.as_ref().is_none_or(|c| *c == current.cwd)
-            && self
-                .model
-                .as_ref()
-                .is_none_or(|m| current.model.as_ref() == Some(m))
-            && self
-                .permission_mode
-                .as_ref()
-                .is_none_or(|p| current.permission_mode.as_ref() == Some(p))
-            && self
-                .allowed_tools
-                .as_ref()
-                .is_none_or(|t| *t == current.allowed_tools)
-            && self.isolated.is_none_or(|i| i == current.isolated)
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,13 +30,17 @@ pub enum RecordError {
         bound: String,
         wanted: String,
     },
+    #[error("session {0} already exists")]
+    Exists(String),
+    #[error("no session {0}")]
+    NotFound(String),
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot make a session id: {0}")]
     Random(#[from] std::io::Error),
 }
 
-const COLUMNS: &str = "key, session_id, kind, cwd, model, permission_mode, allowed_tools, turns, total_cost_usd, created_at, updated_at, isolated";
+const COLUMNS: &str = "key, session_id, kind, cwd, model, permission_mode, allowed_tools, turns, total_cost_usd, created_at, updated_at, isolated, options, fork_of";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     let tools: String = r.get(6)?;
@@ -87,7 +55,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
             permission_mode: r.get(5)?,
             allowed_tools: serde_json::from_str(&tools).unwrap_or_default(),
             isolated: r.get::<_, i64>(11)? != 0,
+            extra: serde_json::from_str::<Extra>(&r.get::<_, String>(12)?).unwrap_or_default(),
         },
+        fork_of: r.get(13)?,
         turns: r.get::<_, i64>(7)?.max(0) as u64,
         total_cost_usd: r.get(8)?,
         created_at: r.get(9)?,
@@ -111,41 +81,27 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<SessionRecord>> {
 }
 
 /// The session for `key`, created on first use (with a fresh uuid), its settings updated to
-/// what `wanted` names. One transaction, so two first asks agree on one uuid.
+/// what `opts` names. One transaction, so two first asks agree on one uuid.
 pub fn ensure(
     conn: &mut Connection,
     key: &str,
-    wanted: &Wanted,
+    opts: &SessionOptions,
     default_cwd: &str,
 ) -> Result<SessionRecord, RecordError> {
     let tx = conn.transaction()?;
     let record = match get(&tx, key)? {
         None => {
-            let settings = Settings {
-                cwd: wanted.cwd.clone().unwrap_or_else(|| default_cwd.into()),
-                model: wanted.model.clone(),
-                permission_mode: wanted.permission_mode.clone(),
-                allowed_tools: wanted.allowed_tools.clone().unwrap_or_default(),
-                isolated: wanted.isolated.unwrap_or(false),
-            };
-            tx.execute(
-                "INSERT INTO sessions (key, session_id, kind, cwd, model, permission_mode, allowed_tools, isolated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    key,
-                    new_uuid()?,
-                    ChildKind::StreamJson.as_str(),
-                    settings.cwd,
-                    settings.model,
-                    settings.permission_mode,
-                    serde_json::to_string(&settings.allowed_tools).expect("strings serialize"),
-                    settings.isolated,
-                ],
+            insert(
+                &tx,
+                key,
+                &new_uuid()?,
+                &Settings::new(default_cwd, opts),
+                None,
             )?;
             get(&tx, key)?.expect("row just inserted")
         }
         Some(mut r) => {
-            if let Some(cwd) = &wanted.cwd {
+            if let Some(cwd) = &opts.cwd {
                 if *cwd != r.settings.cwd {
                     return Err(RecordError::CwdConflict {
                         key: key.into(),
@@ -155,30 +111,9 @@ pub fn ensure(
                 }
             }
             let mut s = r.settings.clone();
-            if wanted.model.is_some() {
-                s.model = wanted.model.clone();
-            }
-            if wanted.permission_mode.is_some() {
-                s.permission_mode = wanted.permission_mode.clone();
-            }
-            if let Some(t) = &wanted.allowed_tools {
-                s.allowed_tools = t.clone();
-            }
-            if let Some(i) = wanted.isolated {
-                s.isolated = i;
-            }
+            s.apply(opts);
             if s != r.settings {
-                tx.execute(
-                    "UPDATE sessions SET model = ?2, permission_mode = ?3, allowed_tools = ?4,
-                         isolated = ?5, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE key = ?1",
-                    params![
-                        key,
-                        s.model,
-                        s.permission_mode,
-                        serde_json::to_string(&s.allowed_tools).expect("strings serialize"),
-                        s.isolated
-                    ],
-                )?;
+                update(&tx, key, &s)?;
                 r = get(&tx, key)?.expect("row exists");
             }
             r
@@ -186,6 +121,76 @@ pub fn ensure(
     };
     tx.commit()?;
     Ok(record)
+}
+
+fn insert(
+    conn: &Connection,
+    key: &str,
+    session_id: &str,
+    s: &Settings,
+    fork_of: Option<&str>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO sessions (key, session_id, kind, cwd, model, permission_mode, allowed_tools, isolated, options, fork_of)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            key,
+            session_id,
+            ChildKind::StreamJson.as_str(),
+            s.cwd,
+            s.model,
+            s.permission_mode,
+            serde_json::to_string(&s.allowed_tools).expect("strings serialize"),
+            s.isolated,
+            serde_json::to_string(&s.extra).expect("options serialize"),
+            fork_of,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Store `s` as the session's settings (the workspace is fixed).
+pub fn update(conn: &Connection, key: &str, s: &Settings) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE sessions SET model = ?2, permission_mode = ?3, allowed_tools = ?4,
+             isolated = ?5, options = ?6, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE key = ?1",
+        params![
+            key,
+            s.model,
+            s.permission_mode,
+            serde_json::to_string(&s.allowed_tools).expect("strings serialize"),
+            s.isolated,
+            serde_json::to_string(&s.extra).expect("options serialize"),
+        ],
+    )?;
+    Ok(())
+}
+
+/// A new session `new_key` that starts as a copy of `key`'s conversation (Claude Code's
+/// `--resume <old> --fork-session`), with the same settings.
+pub fn fork(conn: &mut Connection, key: &str, new_key: &str) -> Result<SessionRecord, RecordError> {
+    let tx = conn.transaction()?;
+    let old = get(&tx, key)?.ok_or_else(|| RecordError::NotFound(key.into()))?;
+    if get(&tx, new_key)?.is_some() {
+        return Err(RecordError::Exists(new_key.into()));
+    }
+    // A fork of a fork that never ran resumes the same original.
+    let from = old.fork_of.as_deref().unwrap_or(&old.session_id);
+    insert(&tx, new_key, &new_uuid()?, &old.settings, Some(from))?;
+    tx.execute(
+        "INSERT INTO history (key, seq, prompt, result)
+         SELECT ?2, seq, prompt, result FROM history WHERE key = ?1",
+        params![key, new_key],
+    )?;
+    let r = get(&tx, new_key)?.expect("row just inserted");
+    tx.commit()?;
+    Ok(r)
+}
+
+/// The session's own transcript exists now: it no longer resumes its origin.
+pub fn forked(conn: &Connection, key: &str) -> rusqlite::Result<()> {
+    conn.execute("UPDATE sessions SET fork_of = NULL WHERE key = ?1", [key])?;
+    Ok(())
 }
 
 /// A turn completed; `total_cost_usd` is the CLI's running total for the Claude session.
@@ -203,7 +208,34 @@ pub fn record_turn(
     Ok(())
 }
 
+/// The session's completed turns, oldest first: (prompt, final text).
+pub fn history(conn: &Connection, key: &str) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT prompt, result FROM history WHERE key = ?1 ORDER BY seq")?;
+    let rows = stmt.query_map([key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// Add turns to the session's history.
+pub fn append_history(
+    conn: &Connection,
+    key: &str,
+    turns: &[(String, String)],
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO history (key, seq, prompt, result)
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM history WHERE key = ?1), ?2, ?3)",
+    )?;
+    for (p, r) in turns {
+        stmt.execute(params![key, p, r])?;
+    }
+    Ok(())
+}
+
+/// Forget a session, its history and the permission prompts it was asked.
 pub fn delete(conn: &Connection, key: &str) -> rusqlite::Result<bool> {
+    conn.execute("DELETE FROM permissions WHERE key = ?1", [key])?;
+    conn.execute("DELETE FROM history WHERE key = ?1", [key])?;
     Ok(conn.execute("DELETE FROM sessions WHERE key = ?1", [key])? > 0)
 }
 
@@ -257,26 +289,26 @@ mod tests {
     #[test]
     fn ensure_creates_once_updates_settings_and_refuses_a_new_cwd() {
         let (_d, mut c) = db();
-        let w = Wanted {
+        let w = SessionOptions {
             cwd: Some("/w".into()),
             allowed_tools: Some(vec!["Read".into()]),
-            ..Wanted::default()
+            ..SessionOptions::default()
         };
         let a = ensure(&mut c, "agent::chat", &w, "/home").unwrap();
         assert_eq!(a.settings.cwd, "/w");
         assert_eq!(a.session_id.len(), 36);
-        let b = ensure(&mut c, "agent::chat", &Wanted::default(), "/home").unwrap();
+        let b = ensure(&mut c, "agent::chat", &SessionOptions::default(), "/home").unwrap();
         assert_eq!(a.session_id, b.session_id, "same mapping");
         assert_eq!(b.settings.allowed_tools, ["Read"]);
-        let m = Wanted {
+        let m = SessionOptions {
             model: Some("haiku".into()),
-            ..Wanted::default()
+            ..SessionOptions::default()
         };
         let b = ensure(&mut c, "agent::chat", &m, "/home").unwrap();
         assert_eq!(b.settings.model.as_deref(), Some("haiku"));
-        let x = Wanted {
+        let x = SessionOptions {
             cwd: Some("/elsewhere".into()),
-            ..Wanted::default()
+            ..SessionOptions::default()
         };
         assert!(matches!(
             ensure(&mut c, "agent::chat", &x, "/home"),
@@ -293,41 +325,38 @@ mod tests {
     }
 
     #[test]
-    fn wanted_is_satisfied_only_by_equal_named_fields() {
-        let cur = Settings {
-            cwd: "/w".into(),
-            model: Some("m".into()),
-            permission_mode: None,
-            allowed_tools: vec!["Read".into()],
-            isolated: false,
-        };
-        assert!(Wanted::default().satisfied_by(&cur));
-        let w = Wanted {
+    fn a_fork_copies_settings_and_points_at_its_origin() {
+        let (_d, mut c) = db();
+        let w = SessionOptions {
             cwd: Some("/w".into()),
-            allowed_tools: Some(vec!["Read".into()]),
-            ..Wanted::default()
+            system_prompt: Some("brief".into()),
+            ..SessionOptions::default()
         };
-        assert!(w.satisfied_by(&cur));
-        for w in [
-            Wanted {
-                model: Some("other".into()),
-                ..Wanted::default()
-            },
-            Wanted {
-                permission_mode: Some("plan".into()),
-                ..Wanted::default()
-            },
-            Wanted {
-                allowed_tools: Some(vec![]),
-                ..Wanted::default()
-            },
-            Wanted {
-                cwd: Some("/x".into()),
-                ..Wanted::default()
-            },
-        ] {
-            assert!(!w.satisfied_by(&cur), "{w:?}");
-        }
+        let a = ensure(&mut c, "a", &w, "/home").unwrap();
+        append_history(&c, "a", &[("q".into(), "r".into())]).unwrap();
+        let b = fork(&mut c, "a", "b").unwrap();
+        assert_eq!(history(&c, "b").unwrap(), [("q".into(), "r".into())]);
+        append_history(&c, "b", &[("q2".into(), "r2".into())]).unwrap();
+        assert_eq!(history(&c, "a").unwrap().len(), 1, "apart");
+        assert_eq!(history(&c, "b").unwrap().len(), 2);
+        assert_ne!(a.session_id, b.session_id);
+        assert_eq!(b.fork_of.as_deref(), Some(a.session_id.as_str()));
+        assert_eq!(b.settings, a.settings);
+        assert!(matches!(
+            fork(&mut c, "a", "b"),
+            Err(RecordError::Exists(_))
+        ));
+        assert!(matches!(
+            fork(&mut c, "x", "y"),
+            Err(RecordError::NotFound(_))
+        ));
+        let bb = fork(&mut c, "b", "bb").unwrap();
+        assert_eq!(
+            bb.fork_of, b.fork_of,
+            "a fork of an unrun fork resumes the origin"
+        );
+        forked(&c, "b").unwrap();
+        assert_eq!(get(&c, "b").unwrap().unwrap().fork_of, None);
     }
 
     #[test]

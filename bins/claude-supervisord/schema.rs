@@ -36,5 +36,35 @@ pub static SCHEMA: Schema = Schema {
             description: "sessions.isolated: children without tools, MCP servers or settings",
             sql: "ALTER TABLE sessions ADD COLUMN isolated INTEGER NOT NULL DEFAULT 0;",
         },
+        Migration {
+            version: 3,
+            description: "session options, forks, permission prompts with their decisions, and each session's turns as a chat client sees them",
+            sql: "ALTER TABLE sessions ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+              ALTER TABLE sessions ADD COLUMN fork_of TEXT;
+              CREATE TABLE permissions (
+                  id TEXT PRIMARY KEY,
+                  key TEXT NOT NULL,
+                  request_id TEXT NOT NULL,
+                  tool_name TEXT NOT NULL,
+                  input TEXT NOT NULL,
+                  description TEXT,
+                  blocked_path TEXT,
+                  suggestions TEXT NOT NULL DEFAULT '[]',
+                  tool_use_id TEXT,
+                  state TEXT NOT NULL DEFAULT 'pending',
+                  decided_by TEXT,
+                  message TEXT,
+                  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                  decided_at TEXT
+              ) STRICT;
+              CREATE INDEX permissions_by_key ON permissions (key, created_at);
+              CREATE TABLE history (
+                  key TEXT NOT NULL,
+                  seq INTEGER NOT NULL,
+                  prompt TEXT NOT NULL,
+                  result TEXT NOT NULL,
+                  PRIMARY KEY (key, seq)
+              ) STRICT, WITHOUT ROWID;",
+        },
     ],
 };

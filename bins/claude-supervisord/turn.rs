@@ -1,8 +1,9 @@
 //! A turn: one ask travelling from an HTTP handler through a session's queue to its child
 //! and back, and the ways it can fail.
 
-use crate::records::Settings;
-use claude_daemons::api::supervisor::AskResult;
+use crate::settings::Settings;
+use claude_daemons::api::supervisor::{AskResult, PermissionRequest};
+use claude_daemons::claude::ChildInput;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +17,8 @@ use tokio::sync::mpsc;
 pub enum TurnEvent {
     /// A stream-json line from the child (only for streaming asks).
     Line(Arc<str>),
+    /// A permission prompt waiting for an answer (only for streaming asks).
+    Permission(Box<PermissionRequest>),
     /// The end: the result, or why there is none. Always the last event.
     Done(Result<AskResult, TurnError>),
 }
@@ -56,6 +59,11 @@ impl TurnError {
 #[derive(Debug)]
 pub struct Turn {
     pub prompt: String,
+    /// What the session's history keeps as this turn's prompt (a chat client's own message
+    /// when the prompt carries more).
+    pub history_prompt: Option<String>,
+    /// Content blocks sent after the prompt's text (images…).
+    pub blocks: Option<Vec<serde_json::Value>>,
     pub settings: Settings,
     pub timeout: Duration,
     /// Forward every child line, not only the end.
@@ -78,6 +86,8 @@ impl Turn {
         let (events, rx) = mpsc::unbounded_channel();
         let turn = Turn {
             prompt,
+            history_prompt: None,
+            blocks: None,
             settings,
             timeout,
             stream,
@@ -92,6 +102,28 @@ impl Turn {
     pub fn line(&self, raw: &Arc<str>) {
         if self.stream {
             let _ = self.events.send(TurnEvent::Line(raw.clone()));
+        }
+    }
+
+    /// Announce a permission prompt to a streaming caller.
+    pub fn permission(&self, p: &PermissionRequest) {
+        if self.stream {
+            let _ = self.events.send(TurnEvent::Permission(Box::new(p.clone())));
+        }
+    }
+
+    /// The line that gives this turn to Claude Code.
+    pub fn input(&self) -> ChildInput {
+        match &self.blocks {
+            None => ChildInput::user(self.prompt.clone()),
+            Some(blocks) => {
+                let mut all = Vec::with_capacity(blocks.len() + 1);
+                if !self.prompt.is_empty() {
+                    all.push(serde_json::json!({"type": "text", "text": self.prompt}));
+                }
+                all.extend(blocks.iter().cloned());
+                ChildInput::user_blocks(all)
+            }
         }
     }
 

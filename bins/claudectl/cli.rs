@@ -254,6 +254,42 @@ pub enum SupCommand {
     Stop(SupStopArgs),
     /// Follow lifecycle events: spawned, ready, exited, restart_scheduled, reaped, ...
     Events(SupEventsArgs),
+    /// A session's permission prompts and who decided them (pending ones first to answer).
+    Permissions(SupPermissionsArgs),
+    /// Answer a pending permission prompt: allow or deny.
+    Answer(SupAnswerArgs),
+}
+
+/// Arguments of `claudectl sup permissions`.
+#[derive(clap::Args, Debug)]
+pub struct SupPermissionsArgs {
+    /// The session key.
+    pub key: String,
+    /// Only the prompts still waiting for an answer.
+    #[arg(long)]
+    pub pending: bool,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// Arguments of `claudectl sup answer`.
+#[derive(clap::Args, Debug)]
+pub struct SupAnswerArgs {
+    /// The session key.
+    pub key: String,
+    /// The prompt's id (from `claudectl sup permissions`).
+    pub id: String,
+    /// `allow` or `deny`.
+    #[arg(value_parser = ["allow", "deny"])]
+    pub behavior: String,
+    /// Why (with deny: Claude reads it).
+    #[arg(long)]
+    pub message: Option<String>,
+    /// Also decide the same call alike from now on, without asking.
+    #[arg(long)]
+    pub remember: bool,
+    #[command(flatten)]
+    pub out: JsonFlag,
 }
 
 /// Arguments of `claudectl sup ask`.
@@ -279,7 +315,9 @@ pub struct SupAskArgs {
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
     /// Show the answer as it is written (server-sent events); with --json, one
-    /// {"event", "data"} object per line as each event arrives.
+    /// {"event", "data"} object per line as each event arrives. On a terminal the answer
+    /// is always streamed, and permission prompts are asked inline
+    /// (`Allow Bash: git push? [y/N/always]`).
     #[arg(long)]
     pub stream: bool,
     #[command(flatten)]

@@ -1,15 +1,19 @@
-//! `claudectl sup`: ask, sessions, stop and events against claude-supervisord.
+//! `claudectl sup`: ask, sessions, stop, events and permission prompts against
+//! claude-supervisord.
 
-use crate::cli::{SupAskArgs, SupCommand, SupEventsArgs, SupStopArgs};
+use crate::cli::{
+    SupAnswerArgs, SupAskArgs, SupCommand, SupEventsArgs, SupPermissionsArgs, SupStopArgs,
+};
 use crate::daemon_client::{segment, Api, CtlError, CtlResult};
 use crate::output;
 use crate::output::say;
 use claude_daemons::api::supervisor::{
-    valid_session_key, AskRequest, AskResult, LifecycleEvent, SessionList, StopResult,
+    valid_session_key, AskRequest, AskResult, Behavior, LifecycleEvent, PermissionDecision,
+    PermissionList, PermissionRequest, SessionList, SessionOptions, StopResult,
 };
 use claude_daemons::paths::Daemon;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -21,6 +25,8 @@ pub fn run(cmd: SupCommand) -> anyhow::Result<ExitCode> {
         SupCommand::Sessions(a) => sessions(&api, a.json),
         SupCommand::Stop(a) => stop(&api, a),
         SupCommand::Events(a) => events(&api, a),
+        SupCommand::Permissions(a) => permissions(&api, a),
+        SupCommand::Answer(a) => answer(&api, a),
     })
 }
 
@@ -57,19 +63,28 @@ fn ask(api: Api, a: SupAskArgs) -> CtlResult {
     });
     let req = AskRequest {
         prompt: text_arg(&a.prompt)?,
-        cwd,
-        model: a.model,
-        permission_mode: a.permission_mode,
-        allowed_tools: (!a.allowed_tools.is_empty()).then_some(a.allowed_tools),
-        isolated: None,
+        content: None,
         timeout_ms: a.timeout.map(|s| s.saturating_mul(1000)),
+        options: SessionOptions {
+            cwd,
+            model: a.model,
+            permission_mode: a.permission_mode,
+            allowed_tools: (!a.allowed_tools.is_empty()).then_some(a.allowed_tools),
+            ..SessionOptions::default()
+        },
     };
     // The daemon ends the turn at its own timeout (default 300 s); wait a little longer so
     // its answer, not ours, says what happened. Turns may queue behind others, too.
     let wait = Duration::from_secs(a.timeout.unwrap_or(300) + 60);
     let path = format!("/v1/sessions/{}/ask", segment(&a.key));
-    if a.stream {
-        return ask_stream(&api, &path, &req, wait, a.out.json);
+    // A person at a terminal answers permission prompts as they come.
+    let inline = !a.out.json
+        && a.prompt != "-"
+        && std::io::stdin().is_terminal()
+        && std::io::stderr().is_terminal();
+    if a.stream || inline {
+        let asker = inline.then(|| PromptAsker { key: a.key.clone() });
+        return ask_stream(&api, &path, &req, wait, a.out.json, asker);
     }
     let (r, raw): (AskResult, Value) = api.timeout(wait).post(&path, &req)?;
     if a.out.json {
@@ -101,7 +116,14 @@ fn footer(r: &AskResult) -> String {
     format!("— {}", parts.join(", "))
 }
 
-fn ask_stream(api: &Api, path: &str, req: &AskRequest, wait: Duration, json: bool) -> CtlResult {
+fn ask_stream(
+    api: &Api,
+    path: &str,
+    req: &AskRequest,
+    wait: Duration,
+    json: bool,
+    asker: Option<PromptAsker>,
+) -> CtlResult {
     let body = serde_json::to_vec(req).map_err(anyhow::Error::from)?;
     let mut s = api.stream("POST", path, &[], Some(&body), Some(wait))?;
     let mut out = std::io::stdout().lock();
@@ -138,6 +160,23 @@ fn ask_stream(api: &Api, path: &str, req: &AskRequest, wait: Duration, json: boo
                 }
                 return Ok(turn_code(&r));
             }
+            "permission" => {
+                if let Some(asker) = &asker {
+                    let p: PermissionRequest =
+                        serde_json::from_value(data).map_err(|e| api.bad_answer(e))?;
+                    asker.ask(api, &p)?;
+                } else if !json {
+                    eprintln!(
+                        "{}",
+                        output::clean(&format!(
+                            "— waiting for permission {}: {} (claudectl sup answer KEY {} allow|deny)",
+                            data["id"].as_str().unwrap_or(""),
+                            data["tool_name"].as_str().unwrap_or(""),
+                            data["id"].as_str().unwrap_or("")
+                        ))
+                    );
+                }
+            }
             "error" => {
                 let code = data["error"].as_str().unwrap_or("error");
                 let msg = data["message"].as_str().unwrap_or("");
@@ -149,6 +188,124 @@ fn ask_stream(api: &Api, path: &str, req: &AskRequest, wait: Duration, json: boo
         }
     }
     Err(anyhow::anyhow!("claude-supervisord ended the stream before the result").into())
+}
+
+/// Asks the person at the terminal about each permission prompt of a streamed ask.
+struct PromptAsker {
+    key: String,
+}
+
+impl PromptAsker {
+    fn ask(&self, api: &Api, p: &PermissionRequest) -> Result<(), CtlError> {
+        let what = output::line(&prompt_summary(p), 160);
+        // The terminal itself, not stdin: the answer is the person's, whatever stdin is.
+        let tty = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty");
+        let answer = match tty {
+            Ok(mut t) => {
+                let _ = write!(t, "Allow {what}? [y/N/always] ");
+                let _ = t.flush();
+                let mut line = String::new();
+                let _ = std::io::BufReader::new(t).read_line(&mut line);
+                line.trim().to_ascii_lowercase()
+            }
+            Err(_) => String::new(),
+        };
+        let (behavior, remember) = match answer.as_str() {
+            "y" | "yes" => (Behavior::Allow, false),
+            "a" | "always" => (Behavior::Allow, true),
+            _ => (Behavior::Deny, false),
+        };
+        let d = PermissionDecision {
+            behavior,
+            updated_input: None,
+            message: (behavior == Behavior::Deny).then(|| "Denied at the terminal.".into()),
+            remember,
+            by: std::env::var("USER")
+                .ok()
+                .map(|u| format!("{u} (claudectl)")),
+        };
+        let path = format!(
+            "/v1/sessions/{}/permissions/{}",
+            segment(&self.key),
+            segment(&p.id)
+        );
+        let _: (PermissionRequest, Value) = api.post(&path, &d)?;
+        Ok(())
+    }
+}
+
+/// `Bash: git push origin main`, `Edit: /w/src/lib.rs`, or the tool and its input.
+fn prompt_summary(p: &PermissionRequest) -> String {
+    let detail = ["command", "file_path", "notebook_path", "url", "path"]
+        .iter()
+        .find_map(|k| p.input[*k].as_str().map(str::to_string))
+        .unwrap_or_else(|| p.input.to_string());
+    format!("{}: {detail}", p.tool_name)
+}
+
+fn permissions(api: &Api, a: SupPermissionsArgs) -> CtlResult {
+    check_key(&a.key)?;
+    let path = format!(
+        "/v1/sessions/{}/permissions{}",
+        segment(&a.key),
+        if a.pending { "" } else { "?all=true" }
+    );
+    let (list, raw): (PermissionList, Value) = api.get(&path)?;
+    if a.out.json {
+        output::json(&raw);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.permissions.is_empty() {
+        say!("no permission prompts");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in &list.permissions {
+        let when = p.decided_at.as_deref().unwrap_or(&p.created_at);
+        say!(
+            "{}  {:<8} {:<24} {}  {}",
+            p.id,
+            p.state,
+            output::line(p.decided_by.as_deref().unwrap_or("-"), 24),
+            output::line(when, 24),
+            output::line(&prompt_summary(p), 80)
+        );
+        if let Some(m) = &p.message {
+            say!("    {}", output::line(m, 100));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn answer(api: &Api, a: SupAnswerArgs) -> CtlResult {
+    check_key(&a.key)?;
+    let d = PermissionDecision {
+        behavior: if a.behavior == "allow" {
+            Behavior::Allow
+        } else {
+            Behavior::Deny
+        },
+        updated_input: None,
+        message: a.message,
+        remember: a.remember,
+        by: std::env::var("USER")
+            .ok()
+            .map(|u| format!("{u} (claudectl)")),
+    };
+    let path = format!(
+        "/v1/sessions/{}/permissions/{}",
+        segment(&a.key),
+        segment(&a.id)
+    );
+    let (p, raw): (PermissionRequest, Value) = api.post(&path, &d)?;
+    if a.out.json {
+        output::json(&raw);
+    } else {
+        say!("{}: {} {}", a.key, p.id, p.state);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The text of a `stream_event` `content_block_delta` line (`--include-partial-messages`).

@@ -4,6 +4,7 @@ mod health;
 pub mod memory;
 pub mod memory_transfer;
 pub mod mesh;
+pub mod openai;
 pub mod supervisor;
 
 pub use health::{Health, HealthStatus, Version, API_VERSION};

@@ -241,8 +241,9 @@ pub enum ChildInput {
 pub struct UserContent {
     /// Always `user`.
     pub role: String,
-    /// The prompt.
-    pub content: String,
+    /// The prompt: a string, or a list of content blocks (text, base64 images), as the
+    /// Messages API takes them.
+    pub content: Value,
 }
 
 impl ChildInput {
@@ -251,7 +252,19 @@ impl ChildInput {
         ChildInput::User {
             message: UserContent {
                 role: "user".into(),
-                content: prompt.into(),
+                content: Value::String(prompt.into()),
+            },
+            parent_tool_use_id: None,
+            session_id: None,
+        }
+    }
+
+    /// A user turn made of content blocks (`{"type": "text", …}`, `{"type": "image", …}`).
+    pub fn user_blocks(blocks: Vec<Value>) -> ChildInput {
+        ChildInput::User {
+            message: UserContent {
+                role: "user".into(),
+                content: Value::Array(blocks),
             },
             parent_tool_use_id: None,
             session_id: None,
@@ -277,6 +290,36 @@ impl ChildInput {
                 error: Some(why.into()),
                 extra: Map::new(),
             },
+        }
+    }
+
+    /// Answer a CLI-initiated control request with `response` (e.g. a `can_use_tool`
+    /// decision: `{"behavior": "allow", "updatedInput": …}` or
+    /// `{"behavior": "deny", "message": …}`).
+    pub fn answer(request_id: impl Into<String>, response: Value) -> ChildInput {
+        let mut extra = Map::new();
+        extra.insert("response".into(), response);
+        ChildInput::ControlResponse {
+            response: ControlResponseBody {
+                subtype: "success".into(),
+                request_id: request_id.into(),
+                error: None,
+                extra,
+            },
+        }
+    }
+
+    /// A control request of `subtype` with more fields (`set_model` with `model`, …).
+    pub fn control_with(
+        request_id: impl Into<String>,
+        subtype: &str,
+        fields: Map<String, Value>,
+    ) -> ChildInput {
+        let mut request = fields;
+        request.insert("subtype".into(), subtype.into());
+        ChildInput::ControlRequest {
+            request_id: request_id.into(),
+            request,
         }
     }
 
@@ -354,6 +397,14 @@ mod tests {
         assert_eq!(
             c,
             serde_json::json!({"type":"control_request","request_id":"r1","request":{"subtype":"interrupt"}})
+        );
+        let a: Value = serde_json::from_str(
+            &ChildInput::answer("r3", serde_json::json!({"behavior": "allow"})).to_line(),
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            serde_json::json!({"type":"control_response","response":{"subtype":"success","request_id":"r3","response":{"behavior":"allow"}}})
         );
         let line = ChildInput::refuse("r2", "no").to_line();
         assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));

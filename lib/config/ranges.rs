@@ -131,6 +131,12 @@ impl Config {
         within(t, "crash_limit", s.crash_limit as u64, 1..=1000)?;
         within(t, "crash_window_secs", s.crash_window_secs, 1..=YEAR_SECS)?;
         within(t, "stop_grace_ms", s.stop_grace_ms, 1..=3_600_000)?;
+        within(
+            t,
+            "permission_timeout_secs",
+            s.permission_timeout_secs,
+            1..=YEAR_SECS,
+        )?;
 
         let n = &self.mesh;
         let t = "mesh";

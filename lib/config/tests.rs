@@ -134,6 +134,8 @@ fn supervisor_keys_have_defaults_and_overrides() {
     assert_eq!(c.supervisor.crash_window_secs, 60);
     assert_eq!(c.supervisor.stop_grace_ms, 5000);
     assert_eq!(c.supervisor.turn_timeout_secs, 300);
+    assert_eq!(c.supervisor.permission_timeout_secs, 300);
+    assert_eq!(c.supervisor.tcp_port, 0);
     let c = c
         .with_env(env(&[(
             "CLAUDE_DAEMONS_SUPERVISOR_SPAWN_TIMEOUT_SECS",

@@ -145,6 +145,9 @@ where
             [127, 0, 0, 1],
             config.memory.viewer_port,
         ))),
+        Daemon::Supervisord if config.supervisor.tcp_port != 0 => Some(std::net::SocketAddr::from(
+            ([127, 0, 0, 1], config.supervisor.tcp_port),
+        )),
         Daemon::Meshd if config.mesh.tcp_port != 0 => Some(std::net::SocketAddr::from((
             [127, 0, 0, 1],
             config.mesh.tcp_port,

@@ -157,6 +157,23 @@ impl Supervisor {
         )
     }
 
+    pub fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        let b = body.to_string();
+        let r = self
+            .client()
+            .request(
+                "PUT",
+                path,
+                &[("content-type", "application/json")],
+                Some(b.as_bytes()),
+            )
+            .unwrap_or_else(|e| panic!("PUT {path}: {e}\n{}", self.log()));
+        (
+            r.status,
+            serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+        )
+    }
+
     pub fn delete(&self, path: &str) -> (u16, Value) {
         let r = self
             .client()

@@ -21,7 +21,7 @@ use crate::provider::{
 };
 use budget::Caps;
 use claude_daemons::api::memory::SummaryText;
-use claude_daemons::api::supervisor::{AskRequest, AskResult};
+use claude_daemons::api::supervisor::{AskRequest, AskResult, SessionOptions};
 use claude_daemons::claude::HookEvent;
 use claude_daemons::config::MemoryConfig;
 use client::{Supervisor, Unavailable};
@@ -231,13 +231,16 @@ impl ClaudeObserver {
         self.make_room(&ev.session_id);
         let req = AskRequest {
             prompt,
-            cwd: Some(self.workspace.display().to_string()),
-            model: Some(self.model.clone()),
-            permission_mode: Some("dontAsk".into()),
-            allowed_tools: None,
-            // No tools, no MCP servers, no user settings (so no hooks of ours either).
-            isolated: Some(true),
+            content: None,
             timeout_ms: Some(self.timeout_ms),
+            options: SessionOptions {
+                cwd: Some(self.workspace.display().to_string()),
+                model: Some(self.model.clone()),
+                permission_mode: Some("dontAsk".into()),
+                // No tools, no MCP servers, no user settings (so no hooks of ours either).
+                isolated: Some(true),
+                ..SessionOptions::default()
+            },
         };
         let started = Instant::now();
         match self.supervisor.ask(&key(&ev.session_id), &req) {

@@ -1,8 +1,7 @@
 //! `POST /v1/sessions/{key}/ask`: one turn, answered with its result or streamed as SSE.
 
-use super::{check_key, db_error, App, Error};
-use crate::records::{self, RecordError, Wanted};
-use crate::session::Command;
+use super::{check_key, content, options, App, Error};
+use crate::handle::Command;
 use crate::turn::{Turn, TurnEvent};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -11,23 +10,15 @@ use axum::http::{header, HeaderMap};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use claude_daemons::api::supervisor::{ApiError, AskRequest, MAX_PROMPT_BYTES};
+use claude_daemons::api::supervisor::{ApiError, AskRequest, SessionOptions, MAX_PROMPT_BYTES};
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// What `claude --permission-mode` accepts.
-const PERMISSION_MODES: [&str; 5] = [
-    "default",
-    "acceptEdits",
-    "plan",
-    "bypassPermissions",
-    "dontAsk",
-];
+use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Longest turn a caller may ask for.
-const MAX_TIMEOUT_MS: u64 = 24 * 3600 * 1000;
+pub const MAX_TIMEOUT_MS: u64 = 24 * 3600 * 1000;
 
 pub async fn ask(
     State(app): State<Arc<App>>,
@@ -39,7 +30,9 @@ pub async fn ask(
     let body = body.map_err(|e| Error::new("too_large", format!("ask body: {}", e.body_text())))?;
     let req: AskRequest = serde_json::from_slice(&body)
         .map_err(|e| Error::new("bad_request", format!("ask body: {e}")))?;
-    if req.prompt.trim().is_empty() {
+    if let Some(blocks) = &req.content {
+        content::validate(blocks)?;
+    } else if req.prompt.trim().is_empty() {
         return Err(Error::new("bad_request", "`prompt` is empty"));
     }
     if req.prompt.len() > MAX_PROMPT_BYTES {
@@ -48,47 +41,7 @@ pub async fn ask(
             format!("`prompt` is longer than {MAX_PROMPT_BYTES} bytes"),
         ));
     }
-    if let Some(cwd) = &req.cwd {
-        let p = std::path::Path::new(cwd);
-        if !p.is_absolute() || !p.is_dir() {
-            return Err(Error::new(
-                "bad_request",
-                format!("`cwd` {cwd:?} is not an absolute path to a directory"),
-            ));
-        }
-    }
-    if let Some(m) = &req.permission_mode {
-        if !PERMISSION_MODES.contains(&m.as_str()) {
-            return Err(Error::new(
-                "bad_request",
-                format!("`permission_mode` {m:?} is not one of {PERMISSION_MODES:?}"),
-            ));
-        }
-    }
-    if let Some(m) = &req.model {
-        if m.is_empty() || m.len() > 200 || m.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Error::new(
-                "bad_request",
-                format!("`model` {m:?} is not a model name"),
-            ));
-        }
-    }
-    if let Some(tools) = &req.allowed_tools {
-        // Passed to the CLI joined by commas.
-        if tools.len() > 200
-            || tools.iter().any(|t| {
-                t.trim().is_empty()
-                    || t.len() > 500
-                    || t.contains(',')
-                    || t.chars().any(char::is_control)
-            })
-        {
-            return Err(Error::new(
-                "bad_request",
-                "`allowed_tools` must be at most 200 non-empty tool names or patterns without commas",
-            ));
-        }
-    }
+    options::validate(&req.options)?;
     if req.timeout_ms == Some(0) || req.timeout_ms.is_some_and(|t| t > MAX_TIMEOUT_MS) {
         return Err(Error::new(
             "bad_request",
@@ -100,49 +53,55 @@ pub async fn ask(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
 
-    let wanted = Wanted {
-        cwd: req.cwd,
-        model: req.model,
-        permission_mode: req.permission_mode,
-        allowed_tools: req.allowed_tools,
-        isolated: req.isolated,
-    };
-    // A warm session asked for nothing new: no database round trip.
-    let cached = app
-        .pool
-        .get(&key)
-        .map(|h| (h.session_id.to_string(), h.settings()))
-        .filter(|(_, s)| wanted.satisfied_by(s));
-    let (session_id, settings) = match cached {
-        Some(c) => c,
-        None => {
-            let default_cwd = std::env::var("HOME").unwrap_or_else(|_| "/".into());
-            let k = key.clone();
-            let r = app
-                .pool
-                .db
-                .call(move |c| records::ensure(c, &k, &wanted, &default_cwd))
-                .await
-                .map_err(db_error)?
-                .map_err(|e| match e {
-                    RecordError::CwdConflict { .. } => Error::new("conflict", e.to_string()),
-                    e => db_error(e),
-                })?;
-            (r.session_id, r.settings)
-        }
-    };
     let timeout = Duration::from_millis(
         req.timeout_ms
             .unwrap_or(app.pool.config.turn_timeout_secs.saturating_mul(1000)),
     );
 
-    let mut prompt = Some(req.prompt);
+    let rx = submit(
+        &app,
+        &key,
+        Prompt {
+            history: req
+                .content
+                .as_ref()
+                .map(|b| content::history_text(&req.prompt, b)),
+            text: req.prompt,
+            blocks: req.content,
+        },
+        req.options,
+        timeout,
+        stream,
+    )
+    .await?;
+    Ok(respond(rx, stream).await)
+}
+
+/// A turn's prompt, and what the session's history keeps of it if not the same.
+pub struct Prompt {
+    pub text: String,
+    /// Content blocks after the text (images…).
+    pub blocks: Option<Vec<serde_json::Value>>,
+    pub history: Option<String>,
+}
+
+/// Queue a turn on `key`'s session (with `opts` applied); its events come on the receiver.
+pub async fn submit(
+    app: &App,
+    key: &str,
+    prompt: Prompt,
+    opts: SessionOptions,
+    timeout: Duration,
+    stream: bool,
+) -> Result<UnboundedReceiver<TurnEvent>, Error> {
+    let (mut handle, record) = options::session_for(app, key, opts).await?;
+    let settings = record.settings.clone();
+    let mut prompt = Some(prompt);
     // A session task that just stopped (DELETE racing this ask) is replaced once.
-    for _ in 0..2 {
-        let handle = app
-            .pool
-            .handle(&key, &session_id, &settings)
-            .ok_or_else(|| Error::new("shutting_down", "the supervisor is shutting down"))?;
+    for attempt in 0..2 {
+        if attempt > 0 {
+            handle = options::task(app, key, &record)?;
+        }
         let limit = app.pool.config.queue_limit + 1;
         if handle.pending.fetch_add(1, Ordering::AcqRel) >= limit {
             handle.pending.fetch_sub(1, Ordering::AcqRel);
@@ -154,37 +113,41 @@ pub async fn ask(
                 ),
             ));
         }
-        let (turn, rx) = Turn::new(
-            prompt.take().expect("prompt"),
+        let p = prompt.take().expect("prompt");
+        let (mut turn, rx) = Turn::new(
+            p.text,
             settings.clone(),
             timeout,
             stream,
             handle.pending.clone(),
         );
-        match handle.tx.send(Command::Ask(turn)) {
-            Ok(()) => return Ok(respond(rx, stream).await),
+        turn.history_prompt = p.history;
+        turn.blocks = p.blocks;
+        match handle.tx.send(Command::Ask(Box::new(turn))) {
+            Ok(()) => return Ok(rx),
             Err(returned) => {
                 let Command::Ask(turn) = returned.0 else {
                     unreachable!()
                 };
-                prompt = Some(turn.prompt.clone());
-                app.pool.remove(&key, &handle);
+                prompt = Some(Prompt {
+                    text: turn.prompt.clone(),
+                    blocks: turn.blocks.clone(),
+                    history: turn.history_prompt.clone(),
+                });
+                app.pool.remove(key, &handle);
             }
         }
     }
     Err(Error::new("stopped", format!("session {key} is stopping")))
 }
 
-async fn respond(
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<TurnEvent>,
-    stream: bool,
-) -> Response {
+async fn respond(mut rx: UnboundedReceiver<TurnEvent>, stream: bool) -> Response {
     if !stream {
         loop {
             match rx.recv().await {
                 Some(TurnEvent::Done(Ok(r))) => return Json(r).into_response(),
                 Some(TurnEvent::Done(Err(e))) => return Error::from(e).into_response(),
-                Some(TurnEvent::Line(_)) => {}
+                Some(TurnEvent::Line(_) | TurnEvent::Permission(_)) => {}
                 None => {
                     return Error::new("internal", "the session ended without an answer")
                         .into_response()
@@ -198,6 +161,9 @@ async fn respond(
         let mut rx = rx?;
         let event = match rx.recv().await {
             Some(TurnEvent::Line(raw)) => Event::default().event("message").data(&*raw),
+            Some(TurnEvent::Permission(p)) => Event::default()
+                .event("permission")
+                .data(serde_json::to_string(&p).expect("permission serializes")),
             Some(TurnEvent::Done(Ok(r))) => {
                 let e = Event::default()
                     .event("result")

@@ -2,11 +2,17 @@
 //! `claude_daemons::api::supervisor`.
 
 mod ask;
+mod content;
+mod openai;
+mod options;
+mod permissions;
 mod sessions;
 mod status;
 
 use crate::pool::Pool;
 use crate::turn::TurnError;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,10 +31,21 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/sessions", get(sessions::list))
         .route(
             "/v1/sessions/{key}",
-            get(sessions::show).delete(sessions::stop),
+            get(sessions::show)
+                .put(sessions::put)
+                .delete(sessions::stop),
         )
         .route("/v1/sessions/{key}/ask", post(ask::ask))
+        .route("/v1/sessions/{key}/start", post(sessions::start))
+        .route("/v1/sessions/{key}/fork", post(sessions::fork))
+        .route("/v1/sessions/{key}/permissions", get(permissions::list))
+        .route(
+            "/v1/sessions/{key}/permissions/{id}",
+            post(permissions::decide),
+        )
         .route("/v1/sessions/{key}/interrupt", post(sessions::interrupt))
+        .route("/v1/chat/completions", post(openai::completions))
+        .route("/v1/models", get(openai::models))
         .route("/v1/status", get(status::status))
         .route("/v1/events", get(status::events))
         .with_state(app)
@@ -40,6 +57,12 @@ pub struct Error(TurnError);
 impl Error {
     pub fn new(code: &'static str, message: impl Into<String>) -> Error {
         Error(TurnError::new(code, message))
+    }
+}
+
+impl Error {
+    pub fn into_inner(self) -> TurnError {
+        self.0
     }
 }
 
@@ -70,6 +93,15 @@ pub fn check_key(key: &str) -> Result<(), Error> {
             "session keys are 1–200 characters of letters, digits and . _ - : @ +",
         ))
     }
+}
+
+/// A JSON body of type `T`; errors say which body and why.
+pub fn body<T: serde::de::DeserializeOwned>(
+    b: Result<Bytes, BytesRejection>,
+    what: &str,
+) -> Result<T, Error> {
+    let b = b.map_err(|e| Error::new("too_large", format!("{what}: {}", e.body_text())))?;
+    serde_json::from_slice(&b).map_err(|e| Error::new("bad_request", format!("{what}: {e}")))
 }
 
 pub fn db_error(e: impl std::fmt::Display) -> Error {

@@ -1,18 +1,20 @@
 //! The session task's loop: schedule turns, spawn and stop the child, keep the timers.
 
 use super::output::tail_suffix;
-use super::{Command, Live};
+use super::permission::Pending;
 use crate::backoff::{Backoff, Breaker};
 use crate::child::{self, Child, ChildEvent, ExitInfo, Spec};
+use crate::handle::{Command, Live};
 use crate::pool::PoolInner;
-use crate::records::{self, Settings};
+use crate::records;
+use crate::settings::Settings;
 use crate::turn::{Turn, TurnError};
 use claude_daemons::api::supervisor::EventKind;
 use claude_daemons::claude::ChildInput;
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// How long an interrupted (timed-out) turn may take to end before its child is killed.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -53,19 +55,50 @@ pub(super) struct Actor {
     pub(super) seq: u64,
     /// A stop or shutdown that arrived while waiting for a slot, handled next.
     pub(super) deferred: Option<Command>,
+    /// The session's settings as last stored (shared with its handle): the permission
+    /// rules in force.
+    pub(super) settings: Arc<Mutex<Settings>>,
+    /// A fork's origin, until the fork's first turn completed.
+    pub(super) fork_of: Option<String>,
+    /// Permission prompts waiting for an answer, by our id.
+    pub(super) permissions: HashMap<String, Pending>,
+    /// Control requests of live changes (model, permission mode) not yet answered; the
+    /// turn waits for them.
+    pub(super) controls: HashSet<String>,
+    /// Prewarm requests waiting for the child to be ready.
+    pub(super) starters: Vec<oneshot::Sender<Result<(), TurnError>>>,
 }
 
-pub(super) fn spawn(
-    pool: Arc<PoolInner>,
-    key: String,
-    session_id: String,
-    rx: mpsc::UnboundedReceiver<Command>,
-    live: Arc<Mutex<Live>>,
-) {
+/// What a session task is made of.
+pub(super) struct Parts {
+    pub(super) pool: Arc<PoolInner>,
+    pub(super) key: String,
+    pub(super) session_id: String,
+    pub(super) fork_of: Option<String>,
+    pub(super) rx: mpsc::UnboundedReceiver<Command>,
+    pub(super) live: Arc<Mutex<Live>>,
+    pub(super) settings: Arc<Mutex<Settings>>,
+}
+
+pub(super) fn spawn(parts: Parts) {
+    let Parts {
+        pool,
+        key,
+        session_id,
+        fork_of,
+        rx,
+        live,
+        settings,
+    } = parts;
     let c = &pool.config;
     let actor = Actor {
         key,
         session_id,
+        settings,
+        fork_of,
+        permissions: HashMap::new(),
+        controls: HashSet::new(),
+        starters: Vec::new(),
         backoff: Backoff::new(
             Duration::from_millis(c.restart_base_ms),
             Duration::from_millis(c.restart_max_ms),
@@ -151,7 +184,10 @@ impl Actor {
     }
 
     pub(super) fn idle(&self) -> bool {
-        self.active.is_none() && self.queue.is_empty() && self.draining.is_none()
+        self.active.is_none()
+            && self.queue.is_empty()
+            && self.draining.is_none()
+            && self.permissions.is_empty()
     }
 
     pub(super) fn publish(&mut self) {
@@ -193,6 +229,7 @@ impl Actor {
             self.restart_at,
             reap,
             self.retire_at(),
+            self.permissions.values().map(|p| p.deadline).min(),
         ]
         .into_iter()
         .flatten()
@@ -242,11 +279,19 @@ impl Actor {
             return;
         }
         if self.child.is_some() && self.ready && self.child_settings.as_ref() != Some(&wanted) {
-            self.stop_child(
-                EventKind::Stopped,
-                "settings changed; restarting with --resume",
-            )
-            .await;
+            let in_place = self
+                .child_settings
+                .as_ref()
+                .is_some_and(|c| c.same_process(&wanted));
+            if in_place {
+                self.change_in_place(wanted.clone());
+            } else {
+                self.stop_child(
+                    EventKind::Stopped,
+                    "settings changed; restarting with --resume",
+                )
+                .await;
+            }
         }
         if self.child.is_none() {
             if self.restart_at.is_some_and(|t| t > Instant::now()) {
@@ -258,10 +303,10 @@ impl Actor {
                 a.cold = true;
             }
         }
-        if self.ready {
+        if self.ready && self.controls.is_empty() {
             let a = self.active.as_mut().expect("active turn");
             let child = self.child.as_ref().expect("ready child");
-            if child.send(&ChildInput::user(a.turn.prompt.clone())) {
+            if child.send(&a.turn.input()) {
                 a.sent = true;
                 self.last_used = Instant::now();
             }
@@ -270,7 +315,7 @@ impl Actor {
 
     /// Start a child; `deadline` set means a turn waits for it (so another idle child may
     /// be evicted for room), else this is a restart that only takes a free slot.
-    async fn spawn(&mut self, settings: Settings, deadline: Option<Instant>) {
+    pub(super) async fn spawn(&mut self, settings: Settings, deadline: Option<Instant>) {
         let Some(permit) = self.wait_for_slot(deadline).await else {
             if self.deferred.is_some() {
                 // Stopping: the stop fails the turn with its own reason.
@@ -296,6 +341,7 @@ impl Actor {
             kind: child::ChildKind::StreamJson,
             bin: self.pool.config.claude_bin.clone(),
             session_id: self.session_id.clone(),
+            fork_of: self.fork_of.clone(),
             settings: settings.clone(),
         };
         match child::spawn(&spec, permit, self.pool.activity.enter()) {
@@ -308,12 +354,18 @@ impl Actor {
                 ));
                 let detail = if c.resumed {
                     format!("--resume {}", self.session_id)
+                } else if let Some(origin) = &self.fork_of {
+                    format!(
+                        "--resume {origin} --fork-session --session-id {}",
+                        self.session_id
+                    )
                 } else {
                     format!("--session-id {}", self.session_id)
                 };
                 self.child = Some(c);
                 self.child_settings = Some(settings);
                 self.ready = false;
+                self.controls.clear();
                 self.bad_events = 0;
                 self.spawn_deadline =
                     Some(Instant::now() + Duration::from_secs(self.pool.config.spawn_timeout_secs));
@@ -340,12 +392,17 @@ impl Actor {
             tokio::select! {
                 p = &mut acquire => return p,
                 cmd = self.rx.recv() => match cmd {
-                    Some(Command::Ask(t)) => self.queue.push_back(t),
+                    Some(Command::Ask(t)) => self.queue.push_back(*t),
                     Some(Command::Interrupt(reply)) => {
                         let _ = reply.send(false);
                     }
                     Some(Command::Evict) => {
                         self.live.lock().unwrap_or_else(|p| p.into_inner()).evicting = false;
+                    }
+                    Some(Command::Start(reply)) => self.starters.push(reply),
+                    Some(Command::Permission { reply, .. }) => {
+                        // No child yet, so nothing is pending.
+                        let _ = reply.send(None);
                     }
                     Some(stop) => {
                         self.deferred = Some(stop);
@@ -366,7 +423,7 @@ impl Actor {
                 if let Some(why) = &self.failed {
                     turn.finish(Err(TurnError::new("session_failed", why.clone())));
                 } else {
-                    self.queue.push_back(turn);
+                    self.queue.push_back(*turn);
                 }
             }
             Command::Interrupt(reply) => {
@@ -392,12 +449,22 @@ impl Actor {
                         .await;
                 }
             }
+            Command::Start(reply) => self.prewarm(reply).await,
+            Command::Permission {
+                id,
+                decision,
+                reply,
+            } => {
+                let r = self.answer_permission(&id, decision).await;
+                let _ = reply.send(r);
+            }
             Command::Stop { .. } | Command::Shutdown => unreachable!("handled by run"),
         }
     }
 
     async fn tick(&mut self) {
         let now = Instant::now();
+        self.expire_permissions(now).await;
         if self.spawn_deadline.is_some_and(|d| d <= now) {
             let why = format!(
                 "claude did not answer its handshake within {} s",

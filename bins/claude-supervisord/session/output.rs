@@ -1,5 +1,5 @@
 //! What the child says and what it means for the session: readiness, a turn's result,
-//! skipped output, refused permission prompts, and crashes (backoff or the breaker).
+//! skipped output, control requests and answers, and crashes (backoff or the breaker).
 
 use super::actor::{Active, Actor};
 use crate::child::ChildEvent;
@@ -75,13 +75,27 @@ impl Actor {
                     self.became_ready();
                 }
             }
+            ChildMessage::ControlResponse(r) if self.controls.contains(&r.response.request_id) => {
+                self.control_answered(r).await;
+            }
+            ChildMessage::ControlRequest(r) if r.subtype() == "can_use_tool" => {
+                self.permission_asked(r).await;
+            }
+            // The CLI gave up on a prompt (the turn was interrupted).
+            ChildMessage::Other { kind, fields } if kind == "control_cancel_request" => {
+                if let Some(rid) = fields.get("request_id").and_then(|v| v.as_str()) {
+                    self.abandon_permissions("Claude Code cancelled the prompt", Some(rid))
+                        .await;
+                }
+            }
             ChildMessage::ControlRequest(r) => {
-                // Nobody here answers permission prompts; say so rather than let it hang.
+                // Other requests (hooks, MCP messages) have nobody here to answer them; say
+                // so rather than let them hang.
                 if let Some(c) = &self.child {
                     c.send(&ChildInput::refuse(
                         r.request_id.clone(),
                         format!(
-                            "claude-supervisord does not answer `{}` requests; set allowed_tools or a permission mode",
+                            "claude-supervisord does not answer `{}` requests",
                             r.subtype()
                         ),
                     ));
@@ -107,12 +121,23 @@ impl Actor {
         self.spawn_deadline = None;
         self.last_used = Instant::now();
         self.emit(EventKind::Ready, None);
+        for s in self.starters.drain(..) {
+            let _ = s.send(Ok(()));
+        }
     }
 
     pub(super) async fn complete(&mut self, a: Active, r: ResultMessage) {
         self.last_used = Instant::now();
         self.backoff.reset();
         let cost = r.total_cost_usd;
+        let history = (!r.is_error).then(|| {
+            let prompt = a
+                .turn
+                .history_prompt
+                .clone()
+                .unwrap_or_else(|| a.turn.prompt.clone());
+            (prompt, r.result.clone().unwrap_or_default())
+        });
         let result = AskResult {
             key: self.key.clone(),
             session_id: r.session_id.unwrap_or_else(|| self.session_id.clone()),
@@ -130,10 +155,23 @@ impl Actor {
         // it, so turns are counted in order.
         a.turn.finish(Ok(result));
         let key = self.key.clone();
+        if self.fork_of.take().is_some() {
+            // The fork's own transcript exists now; later starts resume it.
+            let k = key.clone();
+            if let Ok(Err(e)) = self.pool.db.call(move |c| records::forked(c, &k)).await {
+                tracing::error!(SESSION_KEY = %self.key, "cannot record the fork: {e}");
+            }
+        }
         if let Ok(Err(e)) = self
             .pool
             .db
-            .call(move |c| records::record_turn(c, &key, cost))
+            .call(move |c| {
+                records::record_turn(c, &key, cost)?;
+                match &history {
+                    Some(h) => records::append_history(c, &key, std::slice::from_ref(h)),
+                    None => Ok(()),
+                }
+            })
             .await
         {
             tracing::error!(SESSION_KEY = %self.key, "cannot record the turn: {e}");
@@ -147,6 +185,9 @@ impl Actor {
         self.ready = false;
         self.spawn_deadline = None;
         self.draining = None;
+        self.controls.clear();
+        self.abandon_permissions(&why, None).await;
+        self.fail_starters(TurnError::new(code, why.clone()));
         if let Some(a) = self.active.take() {
             a.turn.finish(Err(TurnError::new(code, why.clone())));
         }

@@ -19,6 +19,8 @@ impl Actor {
         drop(c);
         self.ready = false;
         self.spawn_deadline = None;
+        self.controls.clear();
+        self.abandon_permissions(why, None).await;
         self.pool.events.emit(
             kind,
             &self.key,
@@ -36,11 +38,15 @@ impl Actor {
         let exit: ExitInfo = c.stop(Duration::from_secs(1)).await;
         self.ready = false;
         self.spawn_deadline = None;
+        self.controls.clear();
+        self.abandon_permissions("the process was killed", None)
+            .await;
         exit.stderr_tail
     }
 
     /// Fail every turn and stop the child; true if a child was running.
     pub(super) async fn stop_all(&mut self, code: &'static str, why: &str) -> bool {
+        self.fail_starters(TurnError::new(code, why));
         if let Some(a) = self.active.take() {
             a.turn.finish(Err(TurnError::new(code, why)));
         }

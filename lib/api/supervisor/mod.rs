@@ -7,7 +7,18 @@
 //! - `POST /v1/sessions/{key}/interrupt` → [`InterruptResult`]
 //! - `GET /v1/sessions` → [`SessionList`]; `GET /v1/sessions/{key}` → [`SessionInfo`]
 //! - `DELETE /v1/sessions/{key}[?forget=true]` → [`StopResult`]
+//! - `PUT /v1/sessions/{key}` [`SessionOptions`] → [`SessionInfo`] (creates or changes)
+//! - `POST /v1/sessions/{key}/start` → [`SessionInfo`] (prewarm: spawn the process now)
+//! - `POST /v1/sessions/{key}/fork` [`ForkRequest`] → [`SessionInfo`] of the new session
+//! - `GET /v1/sessions/{key}/permissions`, `POST /v1/sessions/{key}/permissions/{id}`
+//!   (see [`PermissionRequest`]); an ask's SSE stream also carries `event: permission`
 //! - `GET /v1/status` → [`SupervisorStatus`]; `GET /v1/events` → SSE of [`LifecycleEvent`]
+
+mod options;
+mod permissions;
+
+pub use options::*;
+pub use permissions::*;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -28,33 +39,59 @@ pub fn valid_session_key(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b".-_:@+".contains(&b))
 }
 
-/// `POST /v1/sessions/{key}/ask`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `POST /v1/sessions/{key}/ask`: a prompt, and any [`SessionOptions`] (which apply to the
+/// session from now on, as `PUT /v1/sessions/{key}` would). Unknown fields are refused.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct AskRequest {
-    /// The user turn.
+    /// The user turn (may be empty when `content` holds it).
     pub prompt: String,
-    /// Workspace of the session (absolute); fixed when the session is created.
+    /// Content blocks sent after `prompt`'s text, as the Messages API takes them: `{"type":
+    /// "text", "text"}` and `{"type": "image", "source": {"type": "base64", "media_type":
+    /// "image/png"|"image/jpeg"|"image/gif"|"image/webp", "data"}}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cwd: Option<String>,
-    /// Model (`--model`); a change restarts the child with `--resume`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    /// Permission mode (`--permission-mode`); a change restarts the child.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub permission_mode: Option<String>,
-    /// Tools allowed without asking (`--allowedTools`); a change restarts the child.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allowed_tools: Option<Vec<String>>,
-    /// Run the child isolated: no built-in tools, no MCP servers and no user or project
-    /// settings (`--tools "" --strict-mcp-config --setting-sources ""`), for sessions that
-    /// must only write text, such as claude-memd's observers. A change restarts the child.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub isolated: Option<bool>,
+    pub content: Option<Vec<Value>>,
     /// Give up on this turn after this long (counted from when it starts, after any turn
     /// queued before it); the default is `[supervisor] turn_timeout_secs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Session options; absent fields keep the session's values.
+    #[serde(flatten)]
+    pub options: SessionOptions,
+}
+
+impl<'de> Deserialize<'de> for AskRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        // By hand: `flatten` would let misspelt option names through unnoticed.
+        let mut m = serde_json::Map::<String, Value>::deserialize(d)?;
+        let content = match m.remove("content") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                Vec::<Value>::deserialize(v)
+                    .map_err(|e| D::Error::custom(format!("content: {e}")))?,
+            ),
+        };
+        let prompt = match (m.remove("prompt"), &content) {
+            (Some(p), _) => {
+                String::deserialize(p).map_err(|e| D::Error::custom(format!("prompt: {e}")))?
+            }
+            (None, Some(_)) => String::new(),
+            (None, None) => return Err(D::Error::missing_field("prompt")),
+        };
+        let timeout_ms = match m.remove("timeout_ms") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                u64::deserialize(v).map_err(|e| D::Error::custom(format!("timeout_ms: {e}")))?,
+            ),
+        };
+        let options = SessionOptions::deserialize(Value::Object(m)).map_err(D::Error::custom)?;
+        Ok(AskRequest {
+            prompt,
+            content,
+            timeout_ms,
+            options,
+        })
+    }
 }
 
 /// The end of a turn, as Claude Code reported it.
@@ -130,6 +167,9 @@ pub struct SessionInfo {
     /// Whether the child runs isolated (no tools, MCP servers or settings).
     #[serde(default)]
     pub isolated: bool,
+    /// Every option of the session (the fields above included).
+    #[serde(default)]
+    pub options: SessionOptions,
     /// Turns completed.
     pub turns: u64,
     /// Cost of the Claude session so far (USD).
@@ -183,6 +223,10 @@ pub enum EventKind {
     TurnTimeout,
     /// The child wrote a line that was skipped (not JSON, too long, malformed).
     BadOutput,
+    /// Claude Code asked for permission and no rule decided: waiting for an answer.
+    PermissionRequested,
+    /// A permission prompt was answered (by a person, a rule or the timeout).
+    PermissionDecided,
 }
 
 impl EventKind {
@@ -200,6 +244,8 @@ impl EventKind {
             EventKind::Interrupted => "interrupted",
             EventKind::TurnTimeout => "turn_timeout",
             EventKind::BadOutput => "bad_output",
+            EventKind::PermissionRequested => "permission_requested",
+            EventKind::PermissionDecided => "permission_decided",
         }
     }
 }
@@ -221,6 +267,9 @@ pub struct LifecycleEvent {
     /// Details: exit status, delay, stderr tail, reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The permission prompt, for `permission_requested` and `permission_decided`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<Box<PermissionRequest>>,
 }
 
 /// A live child in [`SupervisorStatus`].
