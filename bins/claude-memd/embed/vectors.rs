@@ -2,7 +2,7 @@
 //! model's id), and the in-memory copy searched by queries. The database triggers drop a
 //! record's vector when the record is deleted or rewritten (schema version 6).
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use std::collections::HashMap;
 
 /// Which table a record is in, as the `vectors.record` column names it.
@@ -144,6 +144,7 @@ pub fn drop_others(conn: &Connection, model: &str) -> rusqlite::Result<usize> {
 /// Whether record `id` of `kind` has a vector (from any model).
 #[cfg(test)]
 pub fn has_vector(conn: &Connection, kind: Kind, id: i64) -> rusqlite::Result<bool> {
+    use rusqlite::OptionalExtension;
     Ok(conn
         .query_row(
             "SELECT 1 FROM vectors WHERE record = ?1 AND id = ?2",

@@ -84,11 +84,26 @@ fn copy_in(from: &Path, to: &Path) -> anyhow::Result<()> {
     }
     let file = File::open(from).with_context(|| format!("cannot open {}", from.display()))?;
     let mut zip = zip::ZipArchive::new(file).context("not a directory nor a zip file")?;
+    let names: Vec<String> = zip
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.into_owned()))
+        .collect();
+    // At the top, or all three in one folder (not 1_Pooling/config.json next to them).
+    let folder = if FILES.iter().all(|f| names.iter().any(|n| n == f)) {
+        String::new()
+    } else {
+        names
+            .iter()
+            .filter_map(|n| n.strip_suffix("model.safetensors"))
+            .find(|p| p.matches('/').count() == 1 && p.ends_with('/'))
+            .unwrap_or("")
+            .to_owned()
+    };
     for f in FILES {
-        let name = (0..zip.len())
-            .filter_map(|i| zip.name_for_index(i).map(str::to_owned))
-            .find(|n| n == f || (n.ends_with(&format!("/{f}")) && n.matches('/').count() == 1))
-            .with_context(|| format!("the zip file holds no {f}"))?;
+        let name = format!("{folder}{f}");
+        if !names.contains(&name) {
+            bail!("the zip file holds no {f}");
+        }
         let mut entry = zip.by_name(&name)?;
         let mut out = File::create(to.join(f))?;
         std::io::copy(&mut entry, &mut out).with_context(|| format!("cannot unpack {name}"))?;
