@@ -6,6 +6,8 @@
 //! Without it everything is lexical. It is loaded on first need (a record to embed or a
 //! semantic query), in this process: no second process, no network.
 
+#[cfg(test)]
+mod bench;
 pub mod bert;
 pub mod fusion;
 pub mod model;

@@ -17,7 +17,10 @@ fn rank_of(ids: &[i64], want: i64) -> Option<usize> {
     ids.iter().position(|&i| i == want).map(|p| p + 1)
 }
 
-fn load_corpus(c: &Connection) -> (HashMap<String, i64>, Vec<(String, String, String)>) {
+/// A query, the key of the observation that answers it, and `meaning` or `words`.
+type Query = (String, String, String);
+
+fn load_corpus(c: &Connection) -> (HashMap<String, i64>, Vec<Query>) {
     let corpus: serde_json::Value =
         serde_json::from_str(include_str!("../../../tests/data/semantic/corpus.json")).unwrap();
     let mut keys = HashMap::new();
