@@ -64,17 +64,18 @@ complete -c claudectl -n "__fish_claudectl_using_subcommand bench" -s n -l itera
 complete -c claudectl -n "__fish_claudectl_using_subcommand bench" -l bindir -d 'Directory holding claude-memd, claude-meshd and claude-hook (default: next to claudectl, then PATH)' -r -F
 complete -c claudectl -n "__fish_claudectl_using_subcommand bench" -l json -d 'Print one JSON object instead of the table'
 complete -c claudectl -n "__fish_claudectl_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -s h -l help -d 'Print help'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "search" -d 'Full-text search over observations, summaries and prompts (a compact index with IDs)'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "timeline" -d 'What happened around an observation ID or a time'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "show" -d 'Observations in full, by ID'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "get" -d 'Observations in full, by ID'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "context" -d 'The context a new session in a project is given'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "prune" -d 'Delete records older than some days, in batches, and return the space to the file system'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "import" -d 'Import a claude-mem database (observations, summaries, prompts), read-only and idempotent'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "stats" -d 'Counts per project'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "open" -d 'Open the memory viewer: a one-time login link to the web page on the loopback port'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open model help" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open model help" -f -a "search" -d 'Search observations, summaries and prompts by words and meaning (a compact index with IDs)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open model help" -f -a "timeline" -d 'What happened around an observation ID or a time'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open model help" -f -a "show" -d 'Observations in full, by ID'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open model help" -f -a "get" -d 'Observations in full, by ID'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open model help" -f -a "context" -d 'The context a new session in a project is given'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open model help" -f -a "prune" -d 'Delete records older than some days, in batches, and return the space to the file system'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open model help" -f -a "import" -d 'Import a claude-mem database (observations, summaries, prompts), read-only and idempotent'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open model help" -f -a "stats" -d 'Counts per project'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open model help" -f -a "open" -d 'Open the memory viewer: a one-time login link to the web page on the loopback port'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open model help" -f -a "model" -d 'The embedding model of semantic recall: install, status, remove'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and not __fish_seen_subcommand_from search timeline show get context prune import stats open model help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l project -d 'Project path or name' -r
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l type -d 'Observation type (change, discovery, bugfix, feature, decision, ...)' -r
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l file -d 'A file path (or part of one) the work read or changed' -r
@@ -85,6 +86,9 @@ complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l until -d 'Created before (RFC 3339 or seconds since the epoch)' -r
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -s n -l limit -d 'Results per page (at most 200)' -r
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l offset -d 'Skip this many results' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l mode -d 'lexical (the words), semantic (the meaning) or hybrid (both; the default when an embedding model is installed, see `claudectl mem model`)' -r -f -a "lexical\t''
+semantic\t''
+hybrid\t''"
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from search" -s h -l help -d 'Print help'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from timeline" -l at -d 'Or a time to center on (RFC 3339 or seconds since the epoch)' -r
@@ -114,7 +118,12 @@ complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from stats" -s h -l help -d 'Print help'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from open" -l print-url -d 'Only print the link; do not start a browser'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from open" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "search" -d 'Full-text search over observations, summaries and prompts (a compact index with IDs)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from model" -s h -l help -d 'Print help'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from model" -f -a "install" -d 'Install the embedding model (all-MiniLM-L6-v2) from a local copy; claude-memd then embeds every record in the background'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from model" -f -a "status" -d 'Whether a model is installed, and how far claude-memd is with embedding records'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from model" -f -a "remove" -d 'Remove the model: search is lexical again'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from model" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "search" -d 'Search observations, summaries and prompts by words and meaning (a compact index with IDs)'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "timeline" -d 'What happened around an observation ID or a time'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "show" -d 'Observations in full, by ID'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "context" -d 'The context a new session in a project is given'
@@ -122,6 +131,7 @@ complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "import" -d 'Import a claude-mem database (observations, summaries, prompts), read-only and idempotent'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "stats" -d 'Counts per project'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "open" -d 'Open the memory viewer: a one-time login link to the web page on the loopback port'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "model" -d 'The embedding model of semantic recall: install, status, remove'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and not __fish_seen_subcommand_from ask sessions stop events help" -s h -l help -d 'Print help'
 complete -c claudectl -n "__fish_claudectl_using_subcommand sup; and not __fish_seen_subcommand_from ask sessions stop events help" -f -a "ask" -d 'Send a prompt to a session (started on first use) and print the answer'
@@ -217,7 +227,7 @@ complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions bench mem sup mesh help" -f -a "sup" -d 'Ask and manage supervised Claude Code sessions (claude-supervisord)'
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions bench mem sup mesh help" -f -a "mesh" -d 'Message Claude Code sessions, here or on other machines (claude-meshd)'
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and not __fish_seen_subcommand_from status run install uninstall logs doctor mcp completions bench mem sup mesh help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "search" -d 'Full-text search over observations, summaries and prompts (a compact index with IDs)'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "search" -d 'Search observations, summaries and prompts by words and meaning (a compact index with IDs)'
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "timeline" -d 'What happened around an observation ID or a time'
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "show" -d 'Observations in full, by ID'
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "context" -d 'The context a new session in a project is given'
@@ -225,6 +235,7 @@ complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_see
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "import" -d 'Import a claude-mem database (observations, summaries, prompts), read-only and idempotent'
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "stats" -d 'Counts per project'
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "open" -d 'Open the memory viewer: a one-time login link to the web page on the loopback port'
+complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from mem" -f -a "model" -d 'The embedding model of semantic recall: install, status, remove'
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from sup" -f -a "ask" -d 'Send a prompt to a session (started on first use) and print the answer'
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from sup" -f -a "sessions" -d 'Every session: state, process, turns, cost'
 complete -c claudectl -n "__fish_claudectl_using_subcommand help; and __fish_seen_subcommand_from sup" -f -a "stop" -d 'Stop a session\'s process (its conversation is kept unless --forget)'
