@@ -270,3 +270,47 @@ fn install_backfill_hybrid_forget_model_change_and_a_corrupt_model() {
     assert!(!model_dir(&m).exists());
     assert_eq!(semantic(&m)["state"], "absent");
 }
+
+/// With a model installed and records to embed, an idle claude-memd still exits: the
+/// embedder keeps nothing awake (what it did not finish is embedded at the next start).
+#[test]
+fn an_idle_daemon_with_a_model_still_exits() {
+    let zip = model_zip();
+    let mut m = memd::Memd::start();
+    fill(&m.db());
+    model_ctl(
+        &m,
+        &["mem", "model", "install", "--from", zip.to_str().unwrap()],
+        0,
+    );
+    wait_embedded(&m, RECORDS.len() as i64);
+    m.stop();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_claude-memd"));
+    cmd.args(["--foreground", "--idle-timeout", "2"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in m.env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    // New records arrive and are embedded; the model is loaded for them.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while m.client(Duration::from_secs(2)).get("/v1/health").is_err() {
+        assert!(Instant::now() < deadline, "claude-memd did not answer");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    fill(&m.db());
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "an idle claude-memd did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
