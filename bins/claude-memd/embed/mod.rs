@@ -173,13 +173,19 @@ impl Semantic {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
         let installed = self.installed();
-        let (state, model, error) = match &*slot {
+        // Health must not wait for a model being read (a second or more on a busy machine).
+        let slot = match self.slot.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        let (state, model, error) = match slot.as_deref() {
             _ if !installed => ("absent", None, None),
-            Slot::Ready(m, _) => ("ready", Some(m.id().to_owned()), None),
-            Slot::Failed(e, _) => ("error", None, Some(e.clone())),
-            Slot::Unloaded => ("installed", None, None),
+            Some(Slot::Ready(m, _)) => ("ready", Some(m.id().to_owned()), None),
+            Some(Slot::Failed(e, _)) => ("error", None, Some(e.clone())),
+            Some(Slot::Unloaded) => ("installed", None, None),
+            None => ("loading", None, None),
         };
         let mut v = json!({
             "state": state,
