@@ -61,6 +61,10 @@ pub struct Semantic {
     index: RwLock<Index>,
     progress: Mutex<Progress>,
     wake: worker::Wake,
+    /// One thread for query embeddings: candle would otherwise split each of a short
+    /// query's ~40 small matrix products across threads, and on a busy machine waiting for
+    /// the other thread to be scheduled costs more than the product.
+    query_pool: Option<rayon::ThreadPool>,
 }
 
 /// Why a semantic query cannot be answered.
@@ -84,6 +88,11 @@ impl Semantic {
             index: RwLock::new(Index::default()),
             progress: Mutex::new(Progress::default()),
             wake: worker::Wake::default(),
+            query_pool: rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .thread_name(|_| "memd-embed-query".into())
+                .build()
+                .ok(),
         })
     }
 
@@ -159,6 +168,14 @@ impl Semantic {
 
     fn index_mut(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
         self.index.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Run `f` (a query's embedding) on the query thread.
+    pub fn on_query_thread<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.query_pool {
+            Some(p) => p.install(f),
+            None => f(),
+        }
     }
 
     /// New records may need vectors.

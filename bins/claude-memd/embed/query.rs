@@ -22,8 +22,8 @@ pub struct QueryVector(pub Vec<i8>);
 /// Embed the query text (loading the model on first use).
 pub fn embed_query(sem: &Semantic, text: &str) -> Result<QueryVector, QueryError> {
     let m = sem.model().map_err(|e| QueryError::Bad(e.to_string()))?;
-    let v = m
-        .embed(&[text])
+    let v = sem
+        .on_query_thread(|| m.embed(&[text]))
         .map_err(|e| QueryError::Bad(format!("embedding the query: {e}")))?;
     Ok(QueryVector(super::vectors::quantize(&v[0])))
 }
