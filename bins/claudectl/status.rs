@@ -111,11 +111,12 @@ fn figures(h: &Health) -> Option<String> {
         "claude-memd" => {
             let q = d.get("queue")?;
             Some(format!(
-                "queue: {} pending, {} processed, {} failed; provider {}",
+                "queue: {} pending, {} processed, {} failed; provider {}; {}",
                 num(q.get("pending")),
                 num(q.get("processed")),
                 num(q.get("failed")),
-                text("provider")
+                text("provider"),
+                recall(d.get("semantic"))
             ))
         }
         "claude-supervisord" => Some(format!(
@@ -133,6 +134,25 @@ fn figures(h: &Health) -> Option<String> {
             num(d.get("sessions"))
         )),
         _ => None,
+    }
+}
+
+/// Semantic recall in a few words: off (and how to turn it on), or how far the backfill is.
+fn recall(s: Option<&serde_json::Value>) -> String {
+    let Some(s) = s else {
+        return "recall: lexical".into();
+    };
+    let n = |k: &str| s.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    match s.get("state").and_then(serde_json::Value::as_str) {
+        Some("absent") | None => "recall: lexical (semantic: `claudectl mem model install`)".into(),
+        Some("error") => "recall: lexical (the embedding model does not load: \
+            `claudectl mem model status`)"
+            .into(),
+        Some(_) => format!(
+            "recall: hybrid, {} of {} records embedded",
+            n("embedded"),
+            n("records")
+        ),
     }
 }
 

@@ -251,6 +251,21 @@ pub struct SearchQuery {
     pub limit: Option<u32>,
     /// Page offset.
     pub offset: Option<u32>,
+    /// Lexical (BM25), semantic (embedding similarity) or hybrid (both, fused); hybrid when
+    /// an embedding model is installed, else lexical.
+    pub mode: Option<SearchMode>,
+}
+
+/// How `GET /v1/search` finds records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Full-text: the records that hold the words.
+    Lexical,
+    /// Meaning: the records whose embeddings are closest to the query's.
+    Semantic,
+    /// Both, fused by reciprocal rank.
+    Hybrid,
 }
 
 /// One search hit: a compact index line, fetch the full record by id.

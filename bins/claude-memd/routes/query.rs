@@ -2,21 +2,49 @@
 
 use super::{with_db, ApiResult, Fail};
 use crate::project::Project;
-use crate::{context, records, search, Memd};
+use crate::{context, embed, records, search, Memd};
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use claude_daemons::api::memory::{
-    Context, Observation, PruneRequest, PruneResult, SearchQuery, SearchResults, Timeline,
-    TimelineQuery, MAX_PRUNE_LIMIT,
+    Context, Observation, PruneRequest, PruneResult, SearchMode, SearchQuery, SearchResults,
+    Timeline, TimelineQuery, MAX_PRUNE_LIMIT,
 };
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// `GET /v1/search`.
+/// `GET /v1/search`: lexical, semantic or hybrid (the default when a model is installed;
+/// a model that does not load leaves the default lexical, and `status` says why).
 pub async fn search(
     State(m): State<Arc<Memd>>,
     Query(q): Query<SearchQuery>,
 ) -> ApiResult<SearchResults> {
+    let mode = match q.mode {
+        Some(mode) => mode,
+        None if m.semantic.installed() => SearchMode::Hybrid,
+        None => SearchMode::Lexical,
+    };
+    if mode != SearchMode::Lexical {
+        let sem = m.semantic.clone();
+        let text = q.q.clone();
+        let qv = tokio::task::spawn_blocking(move || embed::query::embed_query(&sem, &text))
+            .await
+            .map_err(Fail::internal)?;
+        match qv {
+            Ok(qv) => {
+                let sem = m.semantic.clone();
+                return with_db(&m, move |c| {
+                    if let Ok(model) = sem.model() {
+                        sem.ensure_index(c, &model)?;
+                    }
+                    Ok(embed::query::search(c, &sem, &q, &qv, mode)?)
+                })
+                .await
+                .map(Json);
+            }
+            Err(e) if q.mode.is_some() => return Err(e.into()),
+            Err(_) => {}
+        }
+    }
     with_db(&m, move |c| Ok(search::search(c, &q)?))
         .await
         .map(Json)

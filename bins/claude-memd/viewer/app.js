@@ -361,6 +361,13 @@ async function refreshHealth() {
       $('spend').textContent = spendText(o);
       $('spend').hidden = false;
     }
+    const s = d.semantic;
+    if (s) {
+      $('recall').textContent = s.state === 'absent' ? 'recall lexical'
+        : s.state === 'error' ? 'recall lexical (model error)'
+        : 'recall hybrid · ' + s.embedded + ' / ' + s.records + ' embedded';
+      $('recall').hidden = false;
+    }
   } catch (e) {
     // Transient while the daemon restarts; the stream indicator shows the outage.
     logLine('health: ' + e.message, false);

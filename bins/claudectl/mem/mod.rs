@@ -5,6 +5,7 @@ mod claude_mem;
 mod edit;
 mod forget;
 mod import;
+mod model;
 mod open;
 mod prune;
 mod transfer;
@@ -14,7 +15,8 @@ use crate::daemon_client::{query, Api, CtlResult};
 use crate::output;
 use crate::output::say;
 use claude_daemons::api::memory::{
-    Context, Match, Observation, RecordKind, SearchQuery, SearchResults, Timeline, TimelineQuery,
+    Context, Match, Observation, RecordKind, SearchMode, SearchQuery, SearchResults, Timeline,
+    TimelineQuery,
 };
 use claude_daemons::paths::Daemon;
 use serde_json::Value;
@@ -35,6 +37,7 @@ pub fn run(cmd: MemCommand) -> anyhow::Result<ExitCode> {
         MemCommand::Export(a) => transfer::export(&api, a),
         MemCommand::Stats(a) => stats(&api, a.json),
         MemCommand::Open(a) => open::run(&api, a),
+        MemCommand::Model(c) => model::run(&api, c),
     })
 }
 
@@ -72,6 +75,11 @@ fn search(api: &Api, a: MemSearchArgs) -> CtlResult {
         until: a.until,
         limit: Some(a.limit),
         offset: Some(a.offset),
+        mode: a.mode.as_deref().map(|m| match m {
+            "semantic" => SearchMode::Semantic,
+            "hybrid" => SearchMode::Hybrid,
+            _ => SearchMode::Lexical,
+        }),
     };
     let (res, raw): (SearchResults, Value) = api.get(&format!("/v1/search{}", query(&q)?))?;
     if a.out.json {

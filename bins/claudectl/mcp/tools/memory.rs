@@ -35,12 +35,14 @@ pub const SEARCH: ToolDef = ToolDef {
         json!({
             "type": "object",
             "properties": {
-                "query": {"type": "string", "minLength": 1, "description": "Words (each also matches longer words and other forms: refresh finds refreshing), \"quoted phrases\" and -excluded words. Every word must match; when that finds nothing, records with any of the words, ranked."},
+                "query": {"type": "string", "minLength": 1, "description": "Words (each also matches longer words and other forms: refresh finds refreshing), \"quoted phrases\" and -excluded words. Every word must match; when that finds nothing, records with any of the words, ranked. With an embedding model installed, also what you mean."},
                 "project": {"type": "string", "description": "Project path or name."},
                 "type": {"type": "string", "enum": TYPES, "description": "Only observations of this type."},
                 "file": {"type": "string", "description": "A file path (or part of one) the work touched."},
                 "limit": {"type": "integer", "minimum": 1, "maximum": 200, "default": 20},
-                "offset": {"type": "integer", "minimum": 0, "default": 0}
+                "offset": {"type": "integer", "minimum": 0, "default": 0},
+                "mode": {"type": "string", "enum": ["lexical", "semantic", "hybrid"],
+                    "description": "lexical: the words; semantic: the meaning; hybrid: both (the default when an embedding model is installed)."}
             },
             "required": ["query"],
             "additionalProperties": false
@@ -58,6 +60,7 @@ struct SearchArgs {
     file: Option<String>,
     limit: Option<u32>,
     offset: Option<u32>,
+    mode: Option<String>,
 }
 
 pub fn search(t: &mut Tools, a: Value) -> Result<String, ToolError> {
@@ -72,6 +75,7 @@ pub fn search(t: &mut Tools, a: Value) -> Result<String, ToolError> {
         ("file", a.file),
         ("limit", a.limit.map(|n| n.to_string())),
         ("offset", a.offset.map(|n| n.to_string())),
+        ("mode", a.mode),
     ]);
     let r: SearchResults = t.memd().get(&format!("/v1/search?{q}"))?;
     if r.results.is_empty() {

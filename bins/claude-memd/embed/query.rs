@@ -1,0 +1,194 @@
+//! Semantic and hybrid search. Lexical candidates come from [`crate::search::search`] as it
+//! is; vector candidates from the in-memory index; [`fusion::rrf`] joins the two. The
+//! filters of the query (project, type, file, time) apply to vector candidates here, in the
+//! same terms as the lexical search applies them.
+
+use super::fusion;
+use super::vectors::Kind;
+use super::Semantic;
+use crate::search::{self, QueryError};
+use claude_daemons::api::memory::{RecordKind, SearchHit, SearchMode, SearchQuery, SearchResults};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
+
+/// Candidates taken from each side before fusing: deep enough that a record one side ranks
+/// low but the other high still meets itself.
+const CANDIDATES: usize = 200;
+
+/// A query's embedding, made before the database is touched (the model runs on the
+/// calling thread, not the database's).
+pub struct QueryVector(pub Vec<i8>);
+
+/// Embed the query text (loading the model on first use).
+pub fn embed_query(sem: &Semantic, text: &str) -> Result<QueryVector, QueryError> {
+    let m = sem.model().map_err(|e| QueryError::Bad(e.to_string()))?;
+    let v = sem
+        .on_query_thread(|| m.embed(&[text]))
+        .map_err(|e| QueryError::Bad(format!("embedding the query: {e}")))?;
+    Ok(QueryVector(super::vectors::quantize(&v[0])))
+}
+
+fn kind_of(r: RecordKind) -> Kind {
+    match r {
+        RecordKind::Observation => Kind::Observation,
+        RecordKind::Summary => Kind::Summary,
+        RecordKind::Prompt => Kind::Prompt,
+    }
+}
+
+fn record_of(k: Kind) -> RecordKind {
+    match k {
+        Kind::Observation => RecordKind::Observation,
+        Kind::Summary => RecordKind::Summary,
+        Kind::Prompt => RecordKind::Prompt,
+    }
+}
+
+/// Run a semantic or hybrid search (`mode` is not lexical).
+pub fn search(
+    conn: &Connection,
+    sem: &Semantic,
+    q: &SearchQuery,
+    qv: &QueryVector,
+    mode: SearchMode,
+) -> Result<SearchResults, QueryError> {
+    if q.q.trim().is_empty() {
+        return Err(QueryError::Bad("q (the words to find) is required".into()));
+    }
+    let limit = q.limit.unwrap_or(20).clamp(1, 200);
+    let offset = q.offset.unwrap_or(0);
+    let only_obs = q.kind.is_some() || q.file.is_some();
+    let kinds: Vec<Kind> = match q.record {
+        Some(r) => vec![kind_of(r)],
+        None if only_obs => vec![Kind::Observation],
+        None => Kind::ALL.to_vec(),
+    };
+    let since = q
+        .since
+        .as_deref()
+        .map(|t| search::parse_time(conn, t))
+        .transpose()?;
+    let until = q
+        .until
+        .as_deref()
+        .map(|t| search::parse_time(conn, t))
+        .transpose()?;
+    // The lexical side validates the filters the same way in every mode.
+    let lexical = search::search(
+        conn,
+        &SearchQuery {
+            limit: Some(CANDIDATES as u32),
+            offset: Some(0),
+            mode: None,
+            ..q.clone()
+        },
+    )?;
+    // Hybrid results say how their lexical half matched (every word, or any word as a fallback).
+    let matched = lexical.matched;
+    let want = (offset as usize + limit as usize + 1).max(CANDIDATES);
+    let near = sem.index().nearest(&qv.0, &kinds, want);
+    let mut hits: HashMap<(Kind, i64), SearchHit> = HashMap::new();
+    let mut vector_ids = Vec::new();
+    let mut cosine = HashMap::new();
+    for (key, cos) in near {
+        if let Some(h) = hydrate(conn, key, q, since, until)? {
+            hits.insert(key, h);
+            vector_ids.push(key);
+            cosine.insert(key, cos);
+        }
+    }
+    let ranked: Vec<((Kind, i64), f64)> = match mode {
+        SearchMode::Semantic => vector_ids
+            .iter()
+            .map(|k| (*k, f64::from(cosine[k])))
+            .collect(),
+        _ => {
+            let lexical_ids: Vec<(Kind, i64)> = lexical
+                .results
+                .iter()
+                .map(|h| (kind_of(h.record), h.id))
+                .collect();
+            for h in lexical.results {
+                // The lexical hit keeps its snippet with the matched words marked.
+                hits.insert((kind_of(h.record), h.id), h);
+            }
+            fusion::rrf(&[&lexical_ids, &vector_ids])
+        }
+    };
+    let has_more = ranked.len() > offset as usize + limit as usize;
+    let results = ranked
+        .into_iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .filter_map(|(k, score)| {
+            hits.remove(&k).map(|mut h| {
+                // Lower is better, as with BM25.
+                h.rank = -score;
+                h
+            })
+        })
+        .collect();
+    Ok(SearchResults {
+        results,
+        matched,
+        has_more,
+        limit,
+        offset,
+    })
+}
+
+/// A vector candidate as a search hit, when it still exists and passes the filters.
+fn hydrate(
+    conn: &Connection,
+    (kind, id): (Kind, i64),
+    q: &SearchQuery,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Result<Option<SearchHit>, QueryError> {
+    let sql = match kind {
+        Kind::Observation => {
+            "SELECT o.type, o.title, substr(coalesce(o.subtitle, o.narrative, ''), 1, 160),
+               o.project, o.created_at FROM observations o
+             WHERE o.id = ?1
+               AND (?2 IS NULL OR o.project = ?2 OR o.project_name = ?2)
+               AND (?3 IS NULL OR o.type = ?3)
+               AND (?4 IS NULL OR instr(o.files_read, ?4) > 0 OR instr(o.files_modified, ?4) > 0)
+               AND (?5 IS NULL OR o.created_at_epoch >= ?5)
+               AND (?6 IS NULL OR o.created_at_epoch < ?6)"
+        }
+        Kind::Summary => {
+            "SELECT NULL, coalesce(s.request, '(summary)'),
+               substr(coalesce(s.learned, s.completed, s.investigated, ''), 1, 160),
+               s.project, s.created_at FROM session_summaries s
+             WHERE s.id = ?1
+               AND (?2 IS NULL OR s.project = ?2 OR s.project_name = ?2)
+               AND ?3 IS NULL AND ?4 IS NULL
+               AND (?5 IS NULL OR s.created_at_epoch >= ?5)
+               AND (?6 IS NULL OR s.created_at_epoch < ?6)"
+        }
+        Kind::Prompt => {
+            "SELECT NULL, substr(p.prompt_text, 1, 120), substr(p.prompt_text, 1, 160),
+               p.project, p.created_at FROM user_prompts p
+             WHERE p.id = ?1
+               AND (?2 IS NULL OR p.project = ?2 OR p.project_name = ?2)
+               AND ?3 IS NULL AND ?4 IS NULL
+               AND (?5 IS NULL OR p.created_at_epoch >= ?5)
+               AND (?6 IS NULL OR p.created_at_epoch < ?6)"
+        }
+    };
+    let mut st = conn.prepare_cached(sql)?;
+    Ok(st
+        .query_row(params![id, q.project, q.kind, q.file, since, until], |r| {
+            Ok(SearchHit {
+                record: record_of(kind),
+                id,
+                kind: r.get(0)?,
+                title: r.get(1)?,
+                snippet: r.get(2)?,
+                project: r.get(3)?,
+                created_at: r.get(4)?,
+                rank: 0.0,
+            })
+        })
+        .optional()?)
+}

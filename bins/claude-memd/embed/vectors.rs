@@ -1,0 +1,341 @@
+//! Stored vectors: one per record, in the `vectors` table (quantized to i8, tied to the
+//! model's id), and the in-memory copy searched by queries. The database triggers drop a
+//! record's vector when the record is deleted or rewritten (schema version 9).
+
+use rusqlite::{params, Connection};
+use std::collections::HashMap;
+
+/// Which table a record is in, as the `vectors.record` column names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Observation,
+    Summary,
+    Prompt,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 3] = [Kind::Observation, Kind::Summary, Kind::Prompt];
+
+    /// The `vectors.record` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Observation => "observation",
+            Kind::Summary => "summary",
+            Kind::Prompt => "prompt",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// The text embedded for a record: what a reader sees of it, without file lists.
+    fn text_sql(self) -> &'static str {
+        match self {
+            Kind::Observation => {
+                "SELECT id, title || char(10) || coalesce(subtitle, '') || char(10)
+                   || coalesce(narrative, '') || char(10) || facts || char(10) || concepts
+                 FROM observations r"
+            }
+            Kind::Summary => {
+                "SELECT id, concat_ws(char(10), request, investigated, learned, completed,
+                   next_steps, notes) FROM session_summaries r"
+            }
+            Kind::Prompt => "SELECT id, prompt_text FROM user_prompts r",
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Kind::Observation => "observations",
+            Kind::Summary => "session_summaries",
+            Kind::Prompt => "user_prompts",
+        }
+    }
+}
+
+/// A record that has no vector from the current model yet.
+pub struct Pending {
+    pub kind: Kind,
+    pub id: i64,
+    pub text: String,
+}
+
+/// Up to `n` records of `kind` below id `before` without a vector from `model`, newest
+/// first (a backfill walks down from the newest, so recent records become findable first).
+pub fn pending(
+    conn: &Connection,
+    kind: Kind,
+    model: &str,
+    before: i64,
+    n: usize,
+) -> rusqlite::Result<Vec<Pending>> {
+    let sql = format!(
+        "{} WHERE r.id < ?1 AND NOT EXISTS (SELECT 1 FROM vectors v
+           WHERE v.record = ?2 AND v.id = r.id AND v.model = ?3)
+         ORDER BY r.id DESC LIMIT ?4",
+        kind.text_sql()
+    );
+    let mut st = conn.prepare_cached(&sql)?;
+    let rows = st.query_map(params![before, kind.name(), model, n as i64], |r| {
+        Ok(Pending {
+            kind,
+            id: r.get(0)?,
+            text: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        })
+    })?;
+    rows.collect()
+}
+
+/// Records of every kind, and how many have a vector from `model`.
+pub fn counts(conn: &Connection, model: &str) -> rusqlite::Result<(u64, u64)> {
+    let mut total = 0u64;
+    for k in Kind::ALL {
+        let n: i64 = conn.query_row(&format!("SELECT count(*) FROM {}", k.table()), [], |r| {
+            r.get(0)
+        })?;
+        total += n as u64;
+    }
+    let done: i64 = conn.query_row(
+        "SELECT count(*) FROM vectors WHERE model = ?1",
+        [model],
+        |r| r.get(0),
+    )?;
+    Ok((total, done as u64))
+}
+
+/// A unit vector as i8 (×127): a quarter of the f32 size; cosine ranks barely move.
+pub fn quantize(v: &[f32]) -> Vec<i8> {
+    v.iter()
+        .map(|x| (x * 127.0).round().clamp(-127.0, 127.0) as i8)
+        .collect()
+}
+
+/// Store vectors for records, replacing older ones (another model's included). A record
+/// deleted since it was read gets none.
+pub fn store(
+    conn: &mut Connection,
+    model: &str,
+    items: &[(Kind, i64, Vec<i8>)],
+) -> rusqlite::Result<usize> {
+    let tx = conn.transaction()?;
+    let mut n = 0;
+    for (kind, id, v) in items {
+        let blob: Vec<u8> = v.iter().map(|&x| x as u8).collect();
+        n += tx.execute(
+            &format!(
+                "INSERT OR REPLACE INTO vectors (record, id, model, vec)
+                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM {} WHERE id = ?2)",
+                kind.table()
+            ),
+            params![kind.name(), id, model, blob],
+        )?;
+    }
+    tx.commit()?;
+    Ok(n)
+}
+
+/// Drop the vectors of other models once every record has one from `model`.
+pub fn drop_others(conn: &Connection, model: &str) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM vectors WHERE model != ?1", [model])
+}
+
+/// Whether record `id` of `kind` has a vector (from any model).
+#[cfg(test)]
+pub fn has_vector(conn: &Connection, kind: Kind, id: i64) -> rusqlite::Result<bool> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM vectors WHERE record = ?1 AND id = ?2",
+            params![kind.name(), id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// The vectors of one model in memory, for brute-force search: 384 bytes a record, so
+/// 100,000 records take 38 MB and one scan a few milliseconds.
+#[derive(Default)]
+pub struct Index {
+    model: String,
+    dims: usize,
+    keys: Vec<(Kind, i64)>,
+    slots: HashMap<(Kind, i64), usize>,
+    data: Vec<i8>,
+}
+
+impl Index {
+    /// An empty index for `model`.
+    pub fn new(model: &str, dims: usize) -> Index {
+        Index {
+            model: model.into(),
+            dims,
+            ..Default::default()
+        }
+    }
+
+    /// Everything stored for `model`.
+    pub fn load(conn: &Connection, model: &str, dims: usize) -> rusqlite::Result<Index> {
+        let mut ix = Index::new(model, dims);
+        let mut st = conn.prepare("SELECT record, id, vec FROM vectors WHERE model = ?1")?;
+        let mut rows = st.query([model])?;
+        while let Some(r) = rows.next()? {
+            let kind = Kind::from_name(&r.get::<_, String>(0)?);
+            let blob: Vec<u8> = r.get(2)?;
+            if let (Some(kind), true) = (kind, blob.len() == dims) {
+                let v: Vec<i8> = blob.into_iter().map(|b| b as i8).collect();
+                ix.put(kind, r.get(1)?, &v);
+            }
+        }
+        Ok(ix)
+    }
+
+    /// The model the vectors are from.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Vectors held.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Add or replace a record's vector.
+    pub fn put(&mut self, kind: Kind, id: i64, v: &[i8]) {
+        if v.len() != self.dims {
+            return;
+        }
+        match self.slots.get(&(kind, id)) {
+            Some(&i) => self.data[i * self.dims..(i + 1) * self.dims].copy_from_slice(v),
+            None => {
+                self.slots.insert((kind, id), self.keys.len());
+                self.keys.push((kind, id));
+                self.data.extend_from_slice(v);
+            }
+        }
+    }
+
+    /// Forget a record's vector (the last one moves into its slot).
+    pub fn remove(&mut self, kind: Kind, id: i64) {
+        let Some(i) = self.slots.remove(&(kind, id)) else {
+            return;
+        };
+        let last = self.keys.len() - 1;
+        if i != last {
+            let moved = self.keys[last];
+            self.keys[i] = moved;
+            self.slots.insert(moved, i);
+            self.data
+                .copy_within(last * self.dims..(last + 1) * self.dims, i * self.dims);
+        }
+        self.keys.pop();
+        self.data.truncate(last * self.dims);
+    }
+
+    /// The `n` records of `kinds` closest to `q`, closest first, with their cosine.
+    pub fn nearest(&self, q: &[i8], kinds: &[Kind], n: usize) -> Vec<((Kind, i64), f32)> {
+        if q.len() != self.dims || n == 0 {
+            return Vec::new();
+        }
+        let mut scored: Vec<(i32, usize)> = self
+            .data
+            .chunks_exact(self.dims)
+            .enumerate()
+            .filter(|(i, _)| kinds.contains(&self.keys[*i].0))
+            .map(|(i, v)| (dot(q, v), i))
+            .collect();
+        let n = n.min(scored.len());
+        if n == 0 {
+            return Vec::new();
+        }
+        scored.select_nth_unstable_by(n - 1, |a, b| b.0.cmp(&a.0));
+        scored.truncate(n);
+        scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored
+            .into_iter()
+            .map(|(s, i)| (self.keys[i], s as f32 / (127.0 * 127.0)))
+            .collect()
+    }
+}
+
+fn dot(a: &[i8], b: &[i8]) -> i32 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| i32::from(x) * i32::from(y))
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_puts_replaces_removes_and_ranks() {
+        let mut ix = Index::new("m", 2);
+        ix.put(Kind::Observation, 1, &[127, 0]);
+        ix.put(Kind::Observation, 2, &[0, 127]);
+        ix.put(Kind::Prompt, 1, &[90, 90]);
+        let q = [127, 0];
+        let all = ix.nearest(&q, &Kind::ALL, 3);
+        assert_eq!(all[0].0, (Kind::Observation, 1));
+        assert_eq!(all[1].0, (Kind::Prompt, 1));
+        assert!((all[0].1 - 1.0).abs() < 1e-6);
+        assert_eq!(ix.nearest(&q, &[Kind::Prompt], 3).len(), 1);
+        ix.put(Kind::Observation, 1, &[0, -127]);
+        assert_eq!(ix.nearest(&q, &Kind::ALL, 1)[0].0, (Kind::Prompt, 1));
+        ix.remove(Kind::Prompt, 1);
+        ix.remove(Kind::Prompt, 1);
+        assert_eq!(ix.len(), 2);
+        assert_eq!(
+            ix.nearest(&[0, 127], &Kind::ALL, 1)[0].0,
+            (Kind::Observation, 2)
+        );
+    }
+
+    #[test]
+    fn deleting_or_rewriting_a_record_drops_its_vector() {
+        let (_dir, mut c) = crate::schema::test_db();
+        c.execute(
+            "INSERT INTO observations (id, session_id, project, project_name, type, title,
+               created_at, created_at_epoch) VALUES (7, 's', '/p', 'p', 'change', 't', '', 0)",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO user_prompts (id, session_id, project, project_name, prompt_number,
+               prompt_text) VALUES (7, 's', '/p', 'p', 1, 'hello')",
+            [],
+        )
+        .unwrap();
+        let p = pending(&c, Kind::Observation, "m", i64::MAX, 10).unwrap();
+        assert_eq!(p.len(), 1);
+        assert!(p[0].text.starts_with("t\n"), "{:?}", p[0].text);
+        let v = vec![1i8; 4];
+        let items = [
+            (Kind::Observation, 7, v.clone()),
+            (Kind::Prompt, 7, v.clone()),
+        ];
+        assert_eq!(store(&mut c, "m", &items).unwrap(), 2);
+        // A record deleted before its vector was stored gets none.
+        assert_eq!(store(&mut c, "m", &[(Kind::Summary, 7, v)]).unwrap(), 0);
+        assert!(pending(&c, Kind::Observation, "m", i64::MAX, 10)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            pending(&c, Kind::Observation, "m2", i64::MAX, 10)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(counts(&c, "m").unwrap(), (2, 2));
+        c.execute("UPDATE observations SET title = 'new' WHERE id = 7", [])
+            .unwrap();
+        assert!(!has_vector(&c, Kind::Observation, 7).unwrap());
+        c.execute("DELETE FROM user_prompts WHERE id = 7", [])
+            .unwrap();
+        assert!(!has_vector(&c, Kind::Prompt, 7).unwrap());
+        assert_eq!(counts(&c, "m").unwrap(), (1, 0));
+    }
+}
