@@ -142,9 +142,9 @@ fn prompt_words(prompt: &str) -> Vec<String> {
 
 /// How many of the newest matches (over all projects) a prompt lookup considers. Ranking
 /// every match of an any-word query took 28 ms at 100,000 observations, most of them other
-/// projects'; the newest few thousand hold what a session is likely to want back, and
+/// projects'; the newest few hundred hold what a session is likely to want back, and
 /// finding their bound costs no ranking at all.
-const PROMPT_CANDIDATES: i64 = 2000;
+const PROMPT_CANDIDATES: i64 = 300;
 
 /// The prompt lookup. The rowid bound is found without bm25 (FTS5 walks its doclists newest
 /// first and stops); FTS5 then starts the ranked query at that rowid, CROSS JOIN keeps the
