@@ -4,6 +4,8 @@
 //! - Durable intake with concurrent clients (events/s) vs `GET /v1/version` on the same socket.
 //! - SessionStart context with 10,000 observations in the project, vs `GET /v1/version`.
 //! - FTS search over 100,000 observations; claude-memd RSS at that size.
+//! - claude-hook at UserPromptSubmit and PreToolUse(Read) with 100,000 observations (the
+//!   in-session context lookups), whole process, vs spawning `/bin/true`.
 //!
 //! Run: `cargo bench --bench memory` (release build; a few minutes with the data set).
 
@@ -321,12 +323,90 @@ fn populate(d: &Daemon, project: &Path, total: usize, in_project: usize) {
     tx.commit().unwrap();
 }
 
-fn context_and_search(d: &Daemon, project: &Path) {
-    let total = 100_000;
-    let in_project = 10_000;
+const TOTAL: usize = 100_000;
+const IN_PROJECT: usize = 10_000;
+
+fn populate_once(d: &Daemon, project: &Path, done: &mut bool) {
+    if std::mem::replace(done, true) {
+        return;
+    }
     let t = Instant::now();
-    populate(d, project, total, in_project);
-    println!("## data set: {total} observations ({in_project} in the measured project), inserted in {:.1} s", t.elapsed().as_secs_f64());
+    populate(d, project, TOTAL, IN_PROJECT);
+    println!("## data set: {TOTAL} observations ({IN_PROJECT} in the measured project), inserted in {:.1} s", t.elapsed().as_secs_f64());
+}
+
+/// The hook's in-session lookups at 100,000 observations, whole process, interleaved with
+/// `/bin/true`. Each run is a new session, so nothing counts as shown already.
+fn in_session_hooks(d: &Daemon, project: &Path) {
+    let vocab = vocabulary();
+    let prompt = |i: usize| {
+        json!({"session_id": format!("bench-prompt-{i}"), "hook_event_name": "UserPromptSubmit",
+               "cwd": project,
+               "prompt": format!("why does {} call {} before {} here? fix the {} handling in {} and {} please",
+                   vocab[(i * 7) % vocab.len()], vocab[(i * 13) % vocab.len()],
+                   vocab[(i * 31) % vocab.len()], vocab[(i * 37) % vocab.len()],
+                   vocab[(i * 41) % vocab.len()], vocab[(i * 43) % vocab.len()])})
+        .to_string()
+    };
+    let read = |i: usize| {
+        json!({"session_id": format!("bench-read-{i}"), "hook_event_name": "PreToolUse",
+               "cwd": project, "tool_name": "Read", "tool_use_id": format!("toolu_pre_{i}"),
+               "tool_input": {"file_path": project.join(format!("src/{}.rs", vocab[i % vocab.len()]))}})
+        .to_string()
+    };
+    // The lookup answers something: a context comes back on stdout.
+    let mut shown = 0;
+    for i in 0..20 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_claude-hook"))
+            .envs(env(d.dir.path()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(prompt(1_000_000 + i).as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        shown += usize::from(String::from_utf8_lossy(&out.stdout).contains("additionalContext"));
+    }
+    let n = 300;
+    for (name, payload) in [
+        ("UserPromptSubmit", &prompt as &dyn Fn(usize) -> String),
+        ("PreToolUse(Read)", &read),
+    ] {
+        let (mut base, mut hook) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let t = Instant::now();
+            spawn_with_stdin(&mut Command::new("/bin/true"), b"{}");
+            base.push(t.elapsed());
+            let t = Instant::now();
+            spawn_with_stdin(
+                Command::new(env!("CARGO_BIN_EXE_claude-hook")).envs(env(d.dir.path())),
+                payload(i).as_bytes(),
+            );
+            hook.push(t.elapsed());
+        }
+        base.sort();
+        hook.sort();
+        let (t50, h50, h99) = (pct(&base, 0.5), pct(&hook, 0.5), pct(&hook, 0.99));
+        println!("## claude-hook {name} with {TOTAL} observations (whole process, in-session context lookup), n={n}");
+        println!("  /bin/true spawn      p50 {}", ms(t50));
+        println!("  claude-hook          p50 {}  p99 {}", ms(h50), ms(h99));
+        println!(
+            "  ratio p50            {:.2}x /bin/true",
+            h50.as_secs_f64() / t50.as_secs_f64()
+        );
+    }
+    println!("  (prompts that brought a context in the check run: {shown} of 20)");
+}
+
+fn context_and_search(d: &Daemon, project: &Path) {
+    let total = TOTAL;
+    let in_project = IN_PROJECT;
     let c = d.client();
     let n = 300;
     let (b50, b99) = measure(n, |_| assert_eq!(c.get("/v1/version").unwrap().status, 200));
@@ -413,7 +493,13 @@ fn main() {
         intake_throughput(&d, &repo, 16);
         intake_throughput(&d, &repo, 64);
     }
+    let mut populated = false;
+    if run("recall") {
+        populate_once(&d, &repo, &mut populated);
+        in_session_hooks(&d, &repo);
+    }
     if run("search") {
+        populate_once(&d, &repo, &mut populated);
         context_and_search(&d, &repo);
     }
 }
