@@ -22,6 +22,7 @@ mod outbox;
 mod peers;
 mod presence;
 mod receive;
+mod resolve;
 mod routes;
 mod schema;
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::address::{Address, Resolved};
 
 use crate::schema::test_db as db;
 

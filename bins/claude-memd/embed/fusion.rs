@@ -12,11 +12,19 @@ const K: f64 = 60.0;
 /// the key the earlier list ranks higher, so lexical order wins between equals when the
 /// lexical list comes first.
 pub fn rrf<T: Copy + Eq + Hash>(lists: &[&[T]]) -> Vec<(T, f64)> {
+    let weighted: Vec<(&[T], f64)> = lists.iter().map(|l| (*l, 1.0)).collect();
+    rrf_weighted(&weighted)
+}
+
+/// [`rrf`] with a weight per list: a list of weak evidence (the lexical side's any-word
+/// fallback, where most hits share one common word with the query) adds less to a record's
+/// score, so it reorders the other list's candidates rather than pushing its own noise in.
+pub fn rrf_weighted<T: Copy + Eq + Hash>(lists: &[(&[T], f64)]) -> Vec<(T, f64)> {
     let mut score: HashMap<T, (f64, usize, usize)> = HashMap::new();
-    for (l, list) in lists.iter().enumerate() {
+    for (l, (list, weight)) in lists.iter().enumerate() {
         for (rank, key) in list.iter().enumerate() {
             let e = score.entry(*key).or_insert((0.0, l, rank));
-            e.0 += 1.0 / (K + rank as f64 + 1.0);
+            e.0 += weight / (K + rank as f64 + 1.0);
         }
     }
     let mut out: Vec<(T, (f64, usize, usize))> = score.into_iter().collect();
