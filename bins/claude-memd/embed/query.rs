@@ -127,7 +127,7 @@ pub fn search(
                 Match::All => 1.0,
                 Match::Any => ANY_WORD_WEIGHT,
             };
-            fusion::rrf_weighted(&[(&lexical_ids, lexical_weight), (&vector_ids, 1.0)])
+            fusion::rrf(&[(&lexical_ids, lexical_weight), (&vector_ids, 1.0)])
         }
     };
     let has_more = ranked.len() > offset as usize + limit as usize;
