@@ -179,8 +179,9 @@ async fn run_once(
     let complaints = Complaints::default();
     // The watch only sees updates: read what is there now, so peers that are offline (but
     // known by name) resolve right after a restart.
-    resync(&store, mesh, &complaints, stale_after).await?;
+    // Our own record first: however long reading the others takes, peers see us at once.
     put_member(&store, mesh).await?;
+    resync(&store, mesh, &complaints, stale_after).await?;
     let mut tick = tokio::time::interval(hb);
     let mut ticks: u64 = 0;
     loop {
@@ -221,8 +222,28 @@ async fn run_once(
 /// Every this many heartbeats the whole bucket is read again (see `run_once`).
 const RESYNC_EVERY: u64 = 3;
 
-/// Read every record in the bucket and learn it.
+/// Longest a read of the whole bucket may take. Listing keys runs an ordered consumer whose
+/// stream can stall without an error; this loop also sends the heartbeats, so a stalled
+/// read must end (presence restarts) rather than silence this member (a member record never
+/// arrived in a full-suite run beside `stress --cpu 4`).
+const RESYNC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Read every record in the bucket and learn it, within [`RESYNC_TIMEOUT`].
 async fn resync(
+    store: &kv::Store,
+    mesh: &Arc<Mesh>,
+    complaints: &Complaints,
+    stale_after: i64,
+) -> anyhow::Result<()> {
+    tokio::time::timeout(
+        RESYNC_TIMEOUT,
+        read_all(store, mesh, complaints, stale_after),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("reading the presence bucket took over {RESYNC_TIMEOUT:?}"))?
+}
+
+async fn read_all(
     store: &kv::Store,
     mesh: &Arc<Mesh>,
     complaints: &Complaints,
