@@ -12,6 +12,11 @@ use claude_daemons::mesh::keys::Identity;
 use claude_daemons::mesh::{fields, presence_record};
 use std::path::Path;
 
+/// `claudectl mem import`'s reader of claude-mem databases, the code under test in
+/// [`claude_mem_rows`] (it lives in claudectl; nothing else needs it in the library).
+#[path = "../bins/claudectl/mem/claude_mem.rs"]
+mod claude_mem;
+
 /// What a target does with one input.
 pub type Target = fn(&[u8]);
 
@@ -25,6 +30,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("mesh_envelope", mesh_envelope),
     ("observer_xml", observer_xml),
     ("import_rows", import_rows),
+    ("claude_mem_rows", claude_mem_rows),
 ];
 
 /// A hook payload as Claude Code writes it to claude-hook's stdin (and claude-memd's
@@ -188,4 +194,110 @@ pub fn import_rows(data: &[u8]) {
             assert!(req.records.iter().all(|r| !r.origin.trim().is_empty()));
         }
     }
+}
+
+/// A claude-mem database as `claudectl mem import` reads it (`~/.claude-mem/claude-mem.db`,
+/// a file the user names): claude-mem's own schema, filled with rows whose every cell comes
+/// from the input, then read row by row (see [`claude_mem_read`]). Each row becomes a record
+/// that claude-memd accepts or a rejection with a reason; nothing panics.
+pub fn claude_mem_rows(data: &[u8]) {
+    let (records, _) = claude_mem_read(data);
+    // What the reader accepts, claude-memd's import check accepts: a refused batch would
+    // stop every later import at the same row.
+    for chunk in records.chunks(memory::MAX_IMPORT_RECORDS as usize) {
+        let req = memory::ImportRequest {
+            projects: Vec::new(),
+            records: chunk.to_vec(),
+        };
+        if let Err(e) = memory::validate_import(&req) {
+            panic!("claudectl read a record claude-memd refuses: {e}");
+        }
+    }
+}
+
+/// The records and the number of rejected rows `claudectl mem import` reads from a
+/// claude-mem database built from `data`: cells separated by `0xff`, filling the columns of
+/// `sdk_sessions`, `observations`, `session_summaries` and `user_prompts` in turn (up to 64
+/// rows); a cell's first byte picks its SQLite type (NULL, integer as 8 little-endian bytes,
+/// real, text, blob), so a column holds whatever a broken or foreign database could hold.
+pub fn claude_mem_read(data: &[u8]) -> (Vec<memory::ImportRecord>, usize) {
+    use rusqlite::types::Value;
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path =
+        std::env::temp_dir().join(format!("claude-daemons-fuzz-{}-{n}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    {
+        let c = rusqlite::Connection::open(&path).expect("a scratch database");
+        c.execute_batch(include_str!("../tests/claudectl_support/claude_mem.sql"))
+            .expect("claude-mem's schema");
+        // A database from elsewhere may hold rows whose session row is gone (claude-mem runs
+        // without foreign keys); rusqlite's SQLite enforces them by default.
+        c.pragma_update(None, "foreign_keys", false).unwrap();
+        let mut cells = data
+            .split(|&b| b == 0xff)
+            .map(|cell| match cell.split_first() {
+                None => Value::Null,
+                Some((t, rest)) => match t % 5 {
+                    0 => Value::Null,
+                    1 => {
+                        let mut b = [0u8; 8];
+                        let k = rest.len().min(8);
+                        b[..k].copy_from_slice(&rest[..k]);
+                        Value::Integer(i64::from_le_bytes(b))
+                    }
+                    2 => Value::Real(String::from_utf8_lossy(rest).trim().parse().unwrap_or(0.5)),
+                    3 => Value::Text(String::from_utf8_lossy(rest).into_owned()),
+                    _ => Value::Blob(rest.to_vec()),
+                },
+            });
+        let tables = [
+            "sdk_sessions",
+            "observations",
+            "session_summaries",
+            "user_prompts",
+        ];
+        'rows: for table in tables.iter().cycle().take(64) {
+            let columns: Vec<String> = c
+                .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let mut values = Vec::with_capacity(columns.len());
+            for _ in &columns {
+                match cells.next() {
+                    Some(v) => values.push(v),
+                    None if values.is_empty() => break 'rows,
+                    None => values.push(Value::Null),
+                }
+            }
+            let sql = format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                columns.join(", "),
+                vec!["?"; columns.len()].join(", ")
+            );
+            // Constraints (NOT NULL, UNIQUE, the integer key) refuse some rows, as they would
+            // in a real claude-mem database.
+            let _ = c.execute(&sql, rusqlite::params_from_iter(values));
+        }
+    }
+    let (mut records, mut rejected) = (Vec::new(), 0);
+    if let Ok(db) = claude_mem::ClaudeMem::open(&path) {
+        let _ = db.total();
+        let _ = db.projects();
+        let _ = db.read(|row| {
+            match row {
+                Ok(r) => {
+                    assert!(r.origin.starts_with("claude-mem:"), "{}", r.origin);
+                    records.push(r);
+                }
+                Err(_) => rejected += 1,
+            }
+            true
+        });
+    }
+    let _ = std::fs::remove_file(&path);
+    (records, rejected)
 }

@@ -65,3 +65,15 @@ fn every_target_has_a_cargo_fuzz_binary() {
         );
     }
 }
+
+/// The claude_mem_rows seeds reach the reader's row conversion, not only the schema check:
+/// a well-formed database gives its three records, a broken one its rejections.
+#[test]
+fn claude_mem_seeds_reach_the_row_conversion() {
+    let seeds = repo::root().join("fuzz/corpus/claude_mem_rows");
+    let read = |name: &str| harness::claude_mem_read(&std::fs::read(seeds.join(name)).unwrap());
+    let (records, rejected) = read("one_of_each");
+    assert_eq!((records.len(), rejected), (3, 0), "{records:?}");
+    let (_, rejected) = read("legacy_and_broken");
+    assert!(rejected >= 2, "{rejected} rejections");
+}
