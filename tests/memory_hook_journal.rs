@@ -45,7 +45,7 @@ fn hook_failures_reach_the_journal_not_the_terminal() {
     um.wait_for_journal(
         &["SYSLOG_IDENTIFIER=claude-hook"],
         "invalid hook payload",
-        Duration::from_secs(10),
+        Duration::from_secs(60),
     );
     assert!(hook(
         &runtime,
@@ -59,7 +59,7 @@ fn hook_failures_reach_the_journal_not_the_terminal() {
             "HOOK_EVENT=PostToolUse",
         ],
         "claude-memd: cannot connect",
-        Duration::from_secs(10),
+        Duration::from_secs(60),
     );
 }
 

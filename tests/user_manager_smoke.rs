@@ -44,7 +44,7 @@ fn user_manager_runs_units_and_journals() {
     um.wait_for_journal(
         &["_SYSTEMD_USER_UNIT=hello.service"],
         "hello-from-unit",
-        Duration::from_secs(10),
+        Duration::from_secs(60),
     );
     let by_identifier = um.journal(&["SYSLOG_IDENTIFIER=sh"]);
     assert!(

@@ -328,10 +328,19 @@ impl UserManager {
         let found =
             |e: &serde_json::Value| e["MESSAGE"].as_str().is_some_and(|m| m.contains(needle));
         while !self.journal(matches).iter().any(found) {
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} in the journal for {matches:?}"
-            );
+            if Instant::now() >= deadline {
+                // Whether the line is there without the fields asked for (journald reads a
+                // short-lived process's unit from /proc, which can be gone by then).
+                let elsewhere: Vec<_> = self
+                    .journal(&[])
+                    .into_iter()
+                    .filter(found)
+                    .map(|e| e.to_string())
+                    .collect();
+                panic!(
+                    "no {needle:?} in the journal for {matches:?}; entries with it: {elsewhere:?}"
+                );
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
