@@ -4,7 +4,7 @@
 //! an origin; importing stores an origin once, and recognises this instance's own records,
 //! so importing twice, or into the memd that exported it, adds nothing.
 
-use crate::privacy::{prompt_to_store, sanitize};
+use crate::privacy::{prompt_to_store, sanitize_observation, sanitize_str, sanitize_summary};
 use crate::search::{parse_time, QueryError};
 use claude_daemons::api::memory::RecordKind;
 use claude_daemons::api::memory::SummaryText;
@@ -252,10 +252,15 @@ fn insert(tx: &Connection, r: MemoryRecord) -> rusqlite::Result<Option<bool>> {
             },
             None => return Ok(None),
         },
-        b => {
-            let mut v = serde_json::to_value(&b).expect("records serialize");
-            sanitize(&mut v);
-            serde_json::from_value(v).expect("sanitizing keeps the shape")
+        MemoryBody::Observation(mut o) => {
+            sanitize_observation(&mut o);
+            MemoryBody::Observation(o)
+        }
+        MemoryBody::Summary(mut s) => {
+            sanitize_summary(&mut s.text);
+            sanitize_str(&mut s.source);
+            s.model.iter_mut().for_each(sanitize_str);
+            MemoryBody::Summary(s)
         }
     };
     let n = match body {
