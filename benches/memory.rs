@@ -463,8 +463,9 @@ fn context_and_search(d: &Daemon, project: &Path) {
         hits as f64 / n as f64
     );
     println!(
-        "  in the daemon (p50 minus baseline) {}",
-        ms(s50.saturating_sub(b50))
+        "  in the daemon (p50 minus baseline) {}; ratio p50 {:.2}x GET /v1/version",
+        ms(s50.saturating_sub(b50)),
+        s50.as_secs_f64() / b50.as_secs_f64()
     );
     let (rss, hwm) = d.rss_kb();
     println!(

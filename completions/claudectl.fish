@@ -117,7 +117,7 @@ complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from prune" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from import" -l project -d 'Put claude-mem project NAME under the repository at DIR (repeatable)' -r
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from import" -l batch -d 'Records sent per request (each request is one transaction)' -r
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from import" -l batch -d 'Records sent per request, each request one transaction [default: 500 for a claude-mem database, 2000 for an export]' -r
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from import" -l json -d 'Print the daemon\'s JSON answer instead of the compact view'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from forget" -l session -d 'Every record of this Claude session' -r

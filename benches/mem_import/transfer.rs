@@ -1,7 +1,8 @@
 //! Part of the `mem_import` bench (`cargo bench --bench mem_import -- transfer`):
 //! `claudectl mem export` and `claudectl mem import` of 100,000 records (90,000
 //! observations, 5,000 summaries, 5,000 prompts), whole commands against warm claude-memd
-//! instances, with a baseline measured in the same run: copying the same rows with raw
+//! instances, with baselines measured in the same run: reading every column of the same
+//! rows with raw SQLite — what an export has to do at least — and copying them with raw
 //! SQLite from one claude-memd database into an empty one (same schema, FTS triggers, one
 //! transaction) — what an import has to do at least.
 
@@ -74,6 +75,29 @@ fn raw_copy(src: &std::path::Path, dst: &std::path::Path) -> Duration {
     t.elapsed()
 }
 
+/// What an export has to do at least: read every column of every record (the JSON lists
+/// as text), with raw SQL from the same database.
+fn raw_read(src: &std::path::Path) -> Duration {
+    let t = Instant::now();
+    let s = Connection::open(src).unwrap();
+    let mut bytes = 0usize;
+    for table in ["observations", "session_summaries", "user_prompts"] {
+        let mut st = s.prepare(&format!("SELECT * FROM {table}")).unwrap();
+        let n = st.column_count();
+        let mut rows = st.query([]).unwrap();
+        while let Some(r) = rows.next().unwrap() {
+            for i in 0..n {
+                bytes += match r.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Text(t) => t.len(),
+                    _ => 8,
+                };
+            }
+        }
+    }
+    assert!(bytes > TOTAL);
+    t.elapsed()
+}
+
 fn rate(d: Duration) -> f64 {
     TOTAL as f64 / d.as_secs_f64()
 }
@@ -87,10 +111,12 @@ pub fn run() {
     let mut export = Vec::new();
     let mut import = Vec::new();
     let mut raw = Vec::new();
+    let mut read = Vec::new();
     for _ in 0..RUNS {
         let t = Instant::now();
         ctl::run(&rt_a, &["mem", "export", "-o", file.to_str().unwrap()], 0);
         export.push(t.elapsed());
+        read.push(raw_read(&a.db_path()));
         let b = memd::Memd::start();
         let t = Instant::now();
         ctl::run(
@@ -107,7 +133,7 @@ pub fn run() {
         c.kill9();
         raw.push(raw_copy(&a.db_path(), &c.db_path()));
     }
-    for v in [&mut export, &mut import, &mut raw] {
+    for v in [&mut export, &mut import, &mut raw, &mut read] {
         v.sort();
     }
     let med = |v: &[Duration]| v[v.len() / 2];
@@ -118,6 +144,7 @@ pub fn run() {
         med(&export).as_secs_f64(),
         rate(med(&export))
     );
+    println!("  raw SQL read (baseline)        {:>7.2} s  {:>9.0} records/s  (export is {:.1}x the baseline)", med(&read).as_secs_f64(), rate(med(&read)), med(&export).as_secs_f64() / med(&read).as_secs_f64());
     println!(
         "  claudectl mem import (empty)   {:>7.2} s  {:>9.0} records/s",
         med(&import).as_secs_f64(),

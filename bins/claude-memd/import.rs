@@ -1,7 +1,7 @@
 //! Records imported from another memory system (claude-mem): where each foreign project
 //! goes, checks, and one transaction per batch in which an origin already stored is skipped.
 
-use crate::privacy::{prompt_to_store, sanitize};
+use crate::privacy::{prompt_to_store, sanitize_observation, sanitize_summary};
 use crate::project::Project;
 use claude_daemons::api::memory::{
     validate_import, ImportBody, ImportProject, ImportRecord, ImportRequest, ImportResult,
@@ -256,19 +256,20 @@ fn insert(tx: &Connection, project: &str, r: ImportRecord) -> rusqlite::Result<O
 
 /// The same privacy rules as for hook events: private and injected tags stripped, secrets
 /// redacted (prompts are cleaned by [`prompt_to_store`]).
-fn clean(body: ImportBody) -> ImportBody {
-    if matches!(body, ImportBody::Prompt { .. }) {
-        return body;
+fn clean(mut body: ImportBody) -> ImportBody {
+    match &mut body {
+        ImportBody::Observation(o) => sanitize_observation(o),
+        ImportBody::Summary(s) => sanitize_summary(s),
+        ImportBody::Prompt { .. } => {}
     }
-    let mut v = serde_json::to_value(&body).expect("records serialize");
-    sanitize(&mut v);
-    serde_json::from_value(v).expect("sanitizing keeps the shape")
+    body
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use claude_daemons::api::memory::{ImportBody, ImportedObservation};
+    use claude_daemons::api::memory::ImportBody;
+    use claude_daemons::api::memory_transfer::ObservationFields;
 
     fn obs(origin: &str, project: &str) -> ImportRecord {
         ImportRecord {
@@ -278,10 +279,10 @@ mod tests {
             created_at: "2026-01-05T10:00:00.000Z".into(),
             created_at_epoch: 1_767_607_200,
             prompt_number: Some(1),
-            body: ImportBody::Observation(ImportedObservation {
+            body: ImportBody::Observation(ObservationFields {
                 kind: "change".into(),
                 title: format!("title of {origin}"),
-                ..ImportedObservation::default()
+                ..ObservationFields::default()
             }),
         }
     }

@@ -54,6 +54,10 @@ use tokio_util::sync::CancellationToken;
 pub struct Memd {
     /// Reads, and the rare writes of the API (settings, deletes, pruning).
     pub db: Db,
+    /// The hook's in-session lookups (see [`recall`]): their own connection, so a prompt's
+    /// lookup never queues behind a search, and what a session was shown is marked
+    /// without waiting for the disk.
+    pub recall: Db,
     /// The durable intake writer.
     pub intake: intake::Intake,
     /// Stores what the hooks spooled.
@@ -130,17 +134,22 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
     // Processing can be redone after a power loss (observations are unique per event), so
     // its commits need not wait for the disk.
     let processing = store::open(&path, &schema::SCHEMA, Durability::Normal)?;
-    // The writer and the processor take turns at the write lock many times a second;
-    // SQLite's default busy wait backs off to 100 ms sleeps, which would stall both.
+    // Marks of what a session was shown: a power loss at worst shows a record again. A
+    // synchronous commit of each mark cost the prompt hook an fsync per record shown.
+    let recall = store::open(&path, &schema::SCHEMA, Durability::Normal)?;
     // A forgotten record must leave no copy: every connection zeroes what it frees or
     // rewrites (see forget.rs).
-    for c in [&reader, &writer, &processing] {
+    for c in [&reader, &writer, &processing, &recall] {
         forget::secure(c).map_err(|e| StartupError::Other {
             message: format!("database {}: {e}", path.display()),
             exit: Exit::Failure,
         })?;
     }
-    for c in [&writer, &processing] {
+    // The writer and the processor take turns at the write lock many times a second;
+    // SQLite's default busy wait backs off to 100 ms sleeps, which would stall both (and
+    // a prompt's lookup, marking what it showed right after the processor took the lock
+    // for that prompt's event, slept 1 + 2 + 5 ms).
+    for c in [&writer, &processing, &recall] {
         c.busy_handler(Some(short_busy_wait))
             .map_err(|e| StartupError::Other {
                 message: format!("database {}: {e}", path.display()),
@@ -201,6 +210,7 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
     let intake = intake::Intake::start(writer, kick, announce.clone(), stats.clone(), reserve)
         .map_err(thread_err)?;
     let db = Db::new(reader, &path);
+    let recall = Db::new(recall, &path);
     let drain = drain::Drain::start(drain::Parts {
         spool: Spool::new(&ctx.paths.state_dir),
         intake: intake.clone(),
@@ -233,6 +243,7 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
     Ok(Memd {
         viewer,
         db,
+        recall,
         intake,
         drain,
         announce,

@@ -3,6 +3,8 @@
 //! events of excluded projects and skipped tools.
 
 use crate::redact::{redact, secret_field, REDACTED};
+use claude_daemons::api::memory::SummaryText;
+use claude_daemons::api::memory_transfer::ObservationFields;
 use serde_json::Value;
 
 /// Tags whose content is removed before storage. `claude-memory-context` wraps what
@@ -147,16 +149,65 @@ pub fn elide(s: &mut String, max: usize) -> usize {
     elided
 }
 
+/// Strip tags and redact secrets in one string, in place.
+pub fn sanitize_str(s: &mut String) {
+    let clean = redact(&strip_tags(s));
+    if clean != *s {
+        *s = clean;
+    }
+}
+
+/// [`sanitize`] for the strings of an observation's fields, without a trip through JSON (the
+/// field names are none that make a value secret).
+pub fn sanitize_observation(o: &mut ObservationFields) {
+    for s in [&mut o.kind, &mut o.title, &mut o.source] {
+        sanitize_str(s);
+    }
+    for s in [
+        &mut o.subtitle,
+        &mut o.narrative,
+        &mut o.model,
+        &mut o.edited_at,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        sanitize_str(s);
+    }
+    for list in [
+        &mut o.facts,
+        &mut o.concepts,
+        &mut o.files_read,
+        &mut o.files_modified,
+    ] {
+        list.iter_mut().for_each(sanitize_str);
+    }
+}
+
+/// [`sanitize`] for what a session summary says.
+pub fn sanitize_summary(t: &mut SummaryText) {
+    for s in [
+        &mut t.request,
+        &mut t.investigated,
+        &mut t.learned,
+        &mut t.completed,
+        &mut t.next_steps,
+        &mut t.notes,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        sanitize_str(s);
+    }
+    t.files_read.iter_mut().for_each(sanitize_str);
+    t.files_edited.iter_mut().for_each(sanitize_str);
+}
+
 /// Strip tags and redact secrets in every string of a JSON value, in place; a string under a
 /// sensitive key (`"password": "…"`) is redacted whole.
 pub fn sanitize(value: &mut Value) {
     match value {
-        Value::String(s) => {
-            let clean = redact(&strip_tags(s));
-            if clean != *s {
-                *s = clean;
-            }
-        }
+        Value::String(s) => sanitize_str(s),
         Value::Array(items) => items.iter_mut().for_each(sanitize),
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
@@ -272,6 +323,47 @@ mod tests {
         assert_eq!(v["env"]["password"], REDACTED);
         assert_eq!(v["env"]["user"], "bob");
         assert!(!v.to_string().contains("ghp_abc"), "{v}");
+    }
+
+    /// The typed sanitizers change exactly what sanitizing the record's JSON changes.
+    #[test]
+    fn typed_sanitizing_matches_the_json_walk() {
+        let dirty = |n: &str| {
+            format!("{n} <private>hidden</private> GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789 <claude-memory-context>x</claude-memory-context>")
+        };
+        let mut o = ObservationFields {
+            kind: dirty("type"),
+            title: dirty("title"),
+            subtitle: Some(dirty("subtitle")),
+            facts: vec![dirty("f1"), "clean".into()],
+            narrative: Some(dirty("narrative")),
+            concepts: vec![dirty("c")],
+            files_read: vec![dirty("r")],
+            files_modified: vec![dirty("m")],
+            discovery_tokens: 3,
+            source: dirty("source"),
+            model: Some(dirty("model")),
+            edited_at: Some(dirty("edited")),
+        };
+        let mut v = serde_json::to_value(&o).unwrap();
+        sanitize(&mut v);
+        sanitize_observation(&mut o);
+        assert_eq!(serde_json::to_value(&o).unwrap(), v);
+        assert!(!v.to_string().contains("ghp_") && !v.to_string().contains("hidden"));
+        let mut t = SummaryText {
+            request: Some(dirty("request")),
+            investigated: Some(dirty("investigated")),
+            learned: Some(dirty("learned")),
+            completed: None,
+            next_steps: Some(dirty("next")),
+            notes: Some(dirty("notes")),
+            files_read: vec![dirty("r")],
+            files_edited: vec![dirty("e")],
+        };
+        let mut v = serde_json::to_value(&t).unwrap();
+        sanitize(&mut v);
+        sanitize_summary(&mut t);
+        assert_eq!(serde_json::to_value(&t).unwrap(), v);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! an origin; importing stores an origin once, and recognises this instance's own records,
 //! so importing twice, or into the memd that exported it, adds nothing.
 
-use crate::privacy::{prompt_to_store, sanitize};
+use crate::privacy::{prompt_to_store, sanitize_observation, sanitize_str, sanitize_summary};
 use crate::search::{parse_time, QueryError};
 use claude_daemons::api::memory::RecordKind;
 use claude_daemons::api::memory::SummaryText;
@@ -187,8 +187,28 @@ pub fn import(
     }
     let me = instance(conn)?;
     let own = format!("claude-daemons:{me}:");
-    let mut kept_out: HashMap<String, bool> = HashMap::new();
     let mut out = MemoryImportResult::default();
+    // A batch touches more pages than the default cache holds (the full-text index's
+    // merges read them back): without room, each is read again from the file.
+    let cache: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+    conn.pragma_update(None, "cache_size", IMPORT_CACHE_KIB)?;
+    let stored = store(conn, records, exclude_projects, &own, &mut out);
+    conn.pragma_update(None, "cache_size", cache)?;
+    stored?;
+    Ok(out)
+}
+
+/// Page cache while a batch is stored (negative: KiB), given back afterwards.
+const IMPORT_CACHE_KIB: i64 = -32 * 1024;
+
+fn store(
+    conn: &mut Connection,
+    records: Vec<MemoryRecord>,
+    exclude_projects: &[String],
+    own: &str,
+    out: &mut MemoryImportResult,
+) -> rusqlite::Result<()> {
+    let mut kept_out: HashMap<String, bool> = HashMap::new();
     let tx = conn.transaction()?;
     for r in records {
         let excluded = *kept_out
@@ -198,7 +218,7 @@ pub fn import(
             out.withheld += 1;
             continue;
         }
-        if let Some(rest) = r.origin.strip_prefix(&own) {
+        if let Some(rest) = r.origin.strip_prefix(own) {
             if is_here(&tx, rest)? {
                 out.duplicates += 1;
                 continue;
@@ -210,8 +230,7 @@ pub fn import(
             None => out.withheld += 1,
         }
     }
-    tx.commit()?;
-    Ok(out)
+    tx.commit()
 }
 
 /// Whether this instance's record `<record>:<id>` is still here (it has no origin of its own).
@@ -252,10 +271,15 @@ fn insert(tx: &Connection, r: MemoryRecord) -> rusqlite::Result<Option<bool>> {
             },
             None => return Ok(None),
         },
-        b => {
-            let mut v = serde_json::to_value(&b).expect("records serialize");
-            sanitize(&mut v);
-            serde_json::from_value(v).expect("sanitizing keeps the shape")
+        MemoryBody::Observation(mut o) => {
+            sanitize_observation(&mut o);
+            MemoryBody::Observation(o)
+        }
+        MemoryBody::Summary(mut s) => {
+            sanitize_summary(&mut s.text);
+            sanitize_str(&mut s.source);
+            s.model.iter_mut().for_each(sanitize_str);
+            MemoryBody::Summary(s)
         }
     };
     let n = match body {

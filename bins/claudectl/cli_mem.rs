@@ -207,10 +207,11 @@ pub struct MemImportArgs {
     /// Put claude-mem project NAME under the repository at DIR (repeatable).
     #[arg(long = "project", value_name = "NAME=DIR")]
     pub projects: Vec<String>,
-    /// Records sent per request (each request is one transaction).
-    #[arg(long, value_name = "ROWS", default_value_t = 500,
+    /// Records sent per request, each request one transaction [default: 500 for a
+    /// claude-mem database, 2000 for an export].
+    #[arg(long, value_name = "ROWS",
           value_parser = clap::value_parser!(u32).range(1..=i64::from(claude_daemons::api::memory::MAX_IMPORT_RECORDS)))]
-    pub batch: u32,
+    pub batch: Option<u32>,
     #[command(flatten)]
     pub out: JsonFlag,
 }

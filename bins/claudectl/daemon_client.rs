@@ -106,6 +106,26 @@ impl Api {
         self.call("POST", path, Some(&body))
     }
 
+    /// `POST path` with `body`, JSON already written (a batch of an export's lines) → `T`.
+    pub fn post_json_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &[u8],
+    ) -> Result<(T, Value), CtlError> {
+        self.call("POST", path, Some(body))
+    }
+
+    /// `GET path` → `T` alone, for big answers: parsed once, without the raw JSON that
+    /// [`Api::get`] keeps for `--json`.
+    pub fn get_typed<T: DeserializeOwned>(&self, path: &str) -> Result<T, CtlError> {
+        let r = self
+            .client
+            .request("GET", path, &[], None)
+            .map_err(|e| self.transport(e))?;
+        self.check(r.status, &r.body)?;
+        serde_json::from_slice(&r.body).map_err(|e| self.bad_answer(e))
+    }
+
     /// `PATCH path` with `body` as JSON → `T`.
     pub fn patch<T: DeserializeOwned>(
         &self,

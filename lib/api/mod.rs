@@ -2,6 +2,8 @@
 
 mod health;
 pub mod memory;
+pub mod memory_import;
+pub mod memory_search;
 pub mod memory_transfer;
 pub mod mesh;
 pub mod openai;

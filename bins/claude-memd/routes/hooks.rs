@@ -99,7 +99,7 @@ async fn accept_keyed(m: &Memd, input: HookInput, key: Option<String>) -> Result
                 m.config.memory.prompt_context_tokens,
                 m.config.memory.prompt_context_records,
             );
-            ack.context = with_db(m, move |c| {
+            ack.context = with_recall_db(m, move |c| {
                 Ok(recall::prompt(
                     c,
                     &session,
@@ -226,6 +226,15 @@ fn clip_strings(v: &mut Value) {
     }
 }
 
+/// Run an in-session lookup on the recall connection (see [`Memd::recall`]).
+async fn with_recall_db<R, F>(m: &Memd, f: F) -> Result<R, Fail>
+where
+    R: Send + 'static,
+    F: FnOnce(&mut rusqlite::Connection) -> Result<R, Fail> + Send + 'static,
+{
+    m.recall.call(f).await.map_err(Fail::internal)?
+}
+
 /// `POST /v1/recall/file` body: a Read or Edit about to happen (claude-hook at PreToolUse).
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -256,7 +265,7 @@ pub async fn recall_file(
     let shown = std::path::Path::new(&path)
         .strip_prefix(&r.cwd)
         .map_or(path.clone(), |p| p.display().to_string());
-    let ctx = with_db(&m, move |c| {
+    let ctx = with_recall_db(&m, move |c| {
         Ok(recall::file(
             c,
             &r.session_id,

@@ -3,9 +3,8 @@
 //! its observations, summaries and prompts read as claude-memd's import records. A row that
 //! cannot be read is a rejection with its reason, never a half record.
 
-use claude_daemons::api::memory::{
-    ImportBody, ImportProject, ImportRecord, ImportedObservation, SummaryText,
-};
+use claude_daemons::api::memory::{ImportBody, ImportProject, ImportRecord, SummaryText};
+use claude_daemons::api::memory_transfer::ObservationFields;
 use rusqlite::{Connection, OpenFlags, Row};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -377,7 +376,7 @@ fn record(table: &str, r: &Row) -> Result<(Head, ImportBody), String> {
                         .map(|l| l.trim().chars().take(120).collect())
                 })
                 .ok_or("no title and no text")?;
-            ImportBody::Observation(ImportedObservation {
+            ImportBody::Observation(ObservationFields {
                 kind: text(6, "type")?.ok_or("no type")?,
                 title,
                 subtitle: text(8, "subtitle")?,
@@ -388,6 +387,8 @@ fn record(table: &str, r: &Row) -> Result<(Head, ImportBody), String> {
                 files_modified: list(r, 13, "files_modified")?,
                 discovery_tokens: r.get::<_, Option<i64>>(15).ok().flatten().unwrap_or(0),
                 model: text(16, "generated_by_model")?,
+                source: "claude-mem".into(),
+                edited_at: None,
             })
         }
         "session_summaries" => {

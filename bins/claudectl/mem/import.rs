@@ -17,6 +17,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// Records per request unless `--batch` says otherwise.
+const CLAUDE_MEM_BATCH: u32 = 500;
+
 /// Half the route's limit, so the envelope and JSON escaping never push a batch over.
 const BATCH_BYTES: usize = MAX_IMPORT_BYTES / 2;
 
@@ -98,7 +101,9 @@ pub fn run(api: Api, a: MemImportArgs) -> CtlResult {
             bar.inc(1);
             return true;
         }
-        if batch.bytes + size > BATCH_BYTES || batch.records.len() >= a.batch as usize {
+        if batch.bytes + size > BATCH_BYTES
+            || batch.records.len() >= a.batch.unwrap_or(CLAUDE_MEM_BATCH) as usize
+        {
             if let Err(e) = send(&mut batch, &mut sum) {
                 failed = Some(e);
                 return false;
