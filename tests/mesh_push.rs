@@ -159,7 +159,7 @@ fn the_channel_pushes_each_readable_message_once() {
     assert_eq!(meta["from_name"], "sender");
     assert!(meta.values().all(Value::is_string), "{p}");
 
-    // Pushed means seen: the hook's context does not repeat it.
+    // Pushed, and the hook (here without a transcript to check) does not repeat it.
     let (_, ctx) = m.post(&format!("/v1/sessions/{S}/context"), &json!({}));
     assert_eq!(ctx["items"].as_array().unwrap().len(), 0, "{ctx}");
 
@@ -179,6 +179,10 @@ fn the_channel_pushes_each_readable_message_once() {
         p["content"].as_str().unwrap().contains("later please"),
         "{p}"
     );
+
+    // A hook without a transcript takes those pushes as arrived (nothing repeated).
+    let (_, ctx) = m.post(&format!("/v1/sessions/{S}/context"), &json!({}));
+    assert_eq!(ctx["items"].as_array().unwrap().len(), 0, "{ctx}");
 
     // A message the hook already showed is not pushed afterwards.
     status(&m, "working");
@@ -259,6 +263,14 @@ fn a_push_the_transcript_never_shows_is_delivered_by_the_hook_once() {
                    "clientInfo": {"name": "t", "version": "0"}}}));
     mcp.next(20).expect("initialize answered");
     mcp.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    m.wait_for(20, "meshd sees the session's channel", || {
+        m.get("/v1/peers")
+            .1
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["session_id"] == S && p["channel"] == true)
+    });
 
     // Pushed, but Claude Code "skipped" it: the transcript never shows it.
     send(&m, "lost in the channel", "next");

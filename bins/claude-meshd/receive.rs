@@ -203,7 +203,7 @@ async fn store(mesh: &Arc<Mesh>, batch: Vec<Incoming>) -> Result<(), String> {
                 }
                 let (id, new) = inbox::insert(&tx, m)?;
                 if new {
-                    evs.push(message_event(&tx, id)?);
+                    evs.push(message_event(&tx, id, m)?);
                 }
             }
             tx.commit()?;
