@@ -188,7 +188,7 @@ fn an_idle_interactive_session_gets_a_message_through_its_channel() {
         } else if newest_prompt(req).contains("run the tool") {
             Reply::Tool {
                 name: "Bash".into(),
-                input: json!({"command": "echo relayed-permission-ok",
+                input: json!({"command": "touch relayed.txt && echo relayed-permission-ok",
                               "description": "Print a marker"}),
             }
         } else {
@@ -231,7 +231,8 @@ fn an_idle_interactive_session_gets_a_message_through_its_channel() {
         script.push_str(&format!(" {k}={}", shell_quote(v)));
     }
     script.push_str(&format!(
-        " {} launch --mcp-config {} --debug-file {}\n",
+        // Ask for permissions (2.1.329 defaults to auto mode, which runs `echo` unasked).
+        " {} launch --permission-mode default --mcp-config {} --debug-file {}\n",
         shell_quote(env!("CARGO_BIN_EXE_claudectl")),
         shell_quote(&mcp_path.display().to_string()),
         shell_quote(&debug.display().to_string()),
