@@ -111,7 +111,9 @@ impl KeepAlive {
             "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             body.len()
         );
-        self.stream.write_all(&[head.as_bytes(), body].concat()).unwrap();
+        self.stream
+            .write_all(&[head.as_bytes(), body].concat())
+            .unwrap();
         self.buf.clear();
         let mut chunk = [0u8; 8192];
         loop {

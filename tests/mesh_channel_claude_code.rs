@@ -17,9 +17,7 @@ mod mock_anthropic;
 mod repo;
 
 use meshd::Meshd;
-use mock_anthropic::{
-    claude_bin, has_tool_result, last_user_text, newest_prompt, MockApi, Reply,
-};
+use mock_anthropic::{claude_bin, has_tool_result, last_user_text, newest_prompt, MockApi, Reply};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -348,7 +346,10 @@ fn an_idle_interactive_session_gets_a_message_through_its_channel() {
             Some((id, item)) => {
                 assert_eq!(item["priority"], "now", "{item}");
                 assert_eq!(item["meta"]["permission_request"]["tool_name"], "Bash");
-                assert_eq!(item["meta"]["permission_request"]["session"], session.as_str());
+                assert_eq!(
+                    item["meta"]["permission_request"]["session"],
+                    session.as_str()
+                );
                 request_id = id;
                 true
             }
@@ -372,9 +373,16 @@ fn an_idle_interactive_session_gets_a_message_through_its_channel() {
         "approve: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    wait(&t, &debug, 90, "the tool's result after the relayed approval", |_| {
-        api.requests().iter().skip(before_tool).any(|r| {
-            has_tool_result(r) && r.to_string().contains("relayed-permission-ok")
-        })
-    });
+    wait(
+        &t,
+        &debug,
+        90,
+        "the tool's result after the relayed approval",
+        |_| {
+            api.requests()
+                .iter()
+                .skip(before_tool)
+                .any(|r| has_tool_result(r) && r.to_string().contains("relayed-permission-ok"))
+        },
+    );
 }

@@ -317,5 +317,8 @@ fn a_push_the_transcript_never_shows_is_delivered_by_the_hook_once() {
         "an arrived push is seen"
     );
     std::thread::sleep(Duration::from_secs(4));
-    assert!(context().is_empty(), "the hook repeated an arrived push later");
+    assert!(
+        context().is_empty(),
+        "the hook repeated an arrived push later"
+    );
 }

@@ -79,13 +79,13 @@ pub fn accept(conn: &mut Connection, s: &NewSend) -> rusqlite::Result<Accepted> 
              FROM outbox WHERE client_message_id = ?1",
         )?
         .query_row([&s.client_message_id], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                ))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
         })
         .optional()?;
     let outcome = match existing {
@@ -145,21 +145,21 @@ fn insert(tx: &Connection, s: &NewSend, requeued_from: Option<&str>) -> rusqlite
          VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)",
     )?
     .execute(params![
-            s.client_message_id,
-            &s.fingerprint[..],
-            s.from_session,
-            s.to_text,
-            s.resolved.kind(),
-            s.resolved.canonical(),
-            dest_key,
-            dest_session,
-            s.priority.as_str(),
-            s.reply_to,
-            s.meta,
-            s.body,
-            now,
-            requeued_from,
-        ])?;
+        s.client_message_id,
+        &s.fingerprint[..],
+        s.from_session,
+        s.to_text,
+        s.resolved.kind(),
+        s.resolved.canonical(),
+        dest_key,
+        dest_session,
+        s.priority.as_str(),
+        s.reply_to,
+        s.meta,
+        s.body,
+        now,
+        requeued_from,
+    ])?;
     Ok(tx.last_insert_rowid())
 }
 

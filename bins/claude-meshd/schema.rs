@@ -125,7 +125,8 @@ pub static SCHEMA: Schema = Schema {
         },
         Migration {
             version: 4,
-            description: "pushes into a session's channel, provisional until its transcript shows them",
+            description:
+                "pushes into a session's channel, provisional until its transcript shows them",
             // A push is not a seen mark: Claude Code may skip a channel notification without
             // a word, and then the hook must still deliver the message.
             sql: "CREATE TABLE inbox_pushed (

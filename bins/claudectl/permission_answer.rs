@@ -11,7 +11,10 @@ use claude_daemons::http::UnixClient;
 
 /// The newest relayed request with `request_id` in the inbox (every page is read: requests
 /// are rare, and an answer must go to the newest one of that id).
-pub fn find(client: &UnixClient, request_id: &str) -> Result<(InboxItem, RelayedPermission), String> {
+pub fn find(
+    client: &UnixClient,
+    request_id: &str,
+) -> Result<(InboxItem, RelayedPermission), String> {
     let mut since = 0;
     let mut found = None;
     loop {

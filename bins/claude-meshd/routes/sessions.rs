@@ -4,8 +4,8 @@
 use super::{body, db};
 use crate::clock::now_ms;
 use crate::inbox::{self, Query};
-use crate::pushes;
 use crate::mesh::{passes, ApiError, Mesh};
+use crate::pushes;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -64,9 +64,10 @@ pub async fn context(
         pushes::Verdict::default()
     } else {
         let path = req.transcript_path.clone();
-        let tail = tokio::task::spawn_blocking(move || path.and_then(|p| pushes::transcript_tail(&p)))
-            .await
-            .map_err(ApiError::internal)?;
+        let tail =
+            tokio::task::spawn_blocking(move || path.and_then(|p| pushes::transcript_tail(&p)))
+                .await
+                .map_err(ApiError::internal)?;
         let confirm_ms = mesh.ctx.config.mesh.push_confirm_secs as i64 * 1000;
         pushes::judge(&pending, tail.as_deref(), now_ms(), confirm_ms)
     };

@@ -169,11 +169,16 @@ impl Server {
             }
         };
         let Some(session) = self.tools.session().id().map(str::to_string) else {
-            eprintln!("claudectl mcp: permission request {} not relayed: session unknown", req.request_id);
+            eprintln!(
+                "claudectl mcp: permission request {} not relayed: session unknown",
+                req.request_id
+            );
             return;
         };
         let client = claude_daemons::http::UnixClient::new(
-            self.tools.paths.socket(claude_daemons::paths::Daemon::Meshd),
+            self.tools
+                .paths
+                .socket(claude_daemons::paths::Daemon::Meshd),
         );
         for e in self.relay.relay(&client, &session, &req) {
             eprintln!("claudectl mcp: permission request {}: {e}", req.request_id);

@@ -37,7 +37,12 @@ impl Relay {
 
     /// Send `req` of `session` to every approver; returns the errors (one line each) of
     /// those it could not reach.
-    pub fn relay(&self, client: &UnixClient, session: &str, req: &PermissionRequest) -> Vec<String> {
+    pub fn relay(
+        &self,
+        client: &UnixClient,
+        session: &str,
+        req: &PermissionRequest,
+    ) -> Vec<String> {
         if self.approvers.is_empty() {
             return Vec::new();
         }
