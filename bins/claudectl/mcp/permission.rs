@@ -108,7 +108,7 @@ impl Relay {
             "deny" => PermissionBehavior::Deny,
             _ => return None,
         };
-        if !self.lock().contains(&a.request_id) || !self.from_approver(client, item) {
+        if !self.lock().contains(&a.request_id) || !self.sent_by_approver(client, item) {
             return None;
         }
         self.lock().remove(&a.request_id);
@@ -120,7 +120,7 @@ impl Relay {
 
     /// Whether the sender of `item` is one of the approvers: its name, session or key (a
     /// key prefix of at least 8 characters), or a session in an approver `@group`.
-    fn from_approver(&self, client: &UnixClient, item: &InboxItem) -> bool {
+    fn sent_by_approver(&self, client: &UnixClient, item: &InboxItem) -> bool {
         let f = &item.from;
         let named = self.approvers.iter().any(|a| {
             !a.starts_with('@')
