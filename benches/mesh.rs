@@ -6,8 +6,9 @@
 //! 2. broker mode on loopback: the same through nats-server, against a bare NATS
 //!    publish → subscription round trip;
 //! 3. durable sends accepted per second (4 clients), against health requests per second;
-//! 4. messages delivered end to end through NATS per second (send → receiver's inbox),
-//!    against bare JetStream publishes (sequential, acked; and pipelined) per second;
+//! 4. messages delivered end to end through NATS per second (send → receiver's inbox), with
+//!    senders opening a connection per send and with senders keeping theirs, against bare
+//!    JetStream publishes (sequential, acked; and pipelined) per second;
 //! 5. push latency, local mode: send → the `notifications/claude/channel` line written by
 //!    `claudectl mcp` serving the receiving session as a channel, against the send → SSE
 //!    event latency of section 1.
@@ -85,6 +86,55 @@ fn rate(threads: usize, per: usize, f: impl Fn(usize, usize) + Sync) -> f64 {
         }
     });
     (threads * per) as f64 / t.elapsed().as_secs_f64()
+}
+
+/// A sender that keeps its connection (HTTP/1.1 keep-alive), as a program sending many
+/// messages would; `UnixClient` opens one connection per request, as claudectl and the hook
+/// do.
+struct KeepAlive {
+    stream: std::os::unix::net::UnixStream,
+    buf: Vec<u8>,
+}
+
+impl KeepAlive {
+    fn connect(socket: &Path) -> KeepAlive {
+        KeepAlive {
+            stream: std::os::unix::net::UnixStream::connect(socket).unwrap(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// POST a JSON body; the status.
+    fn post(&mut self, path: &str, body: &[u8]) -> u16 {
+        use std::io::{Read, Write};
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        self.stream
+            .write_all(&[head.as_bytes(), body].concat())
+            .unwrap();
+        self.buf.clear();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = self.stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "connection closed");
+            self.buf.extend_from_slice(&chunk[..n]);
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut r = httparse::Response::new(&mut headers);
+            if let httparse::Status::Complete(len) = r.parse(&self.buf).unwrap() {
+                let body_len: usize = r
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .map(|h| std::str::from_utf8(h.value).unwrap().parse().unwrap())
+                    .unwrap_or(0);
+                if self.buf.len() >= len + body_len {
+                    return r.code.unwrap();
+                }
+            }
+        }
+    }
 }
 
 /// The newest inbox row id (0 when empty).
@@ -248,11 +298,14 @@ fn main() {
         base,
     );
 
-    // 4. Delivered end to end through NATS.
+    // 4. Delivered end to end through NATS: senders opening a connection per request (as
+    // claudectl does), and senders keeping theirs.
     let mut delivered = Vec::new();
+    let mut delivered_kept = Vec::new();
     let mut js_rate = Vec::new();
     let n = 20_000;
-    for r in 0..rounds {
+    for r in 0..rounds * 2 {
+        let keep = r % 2 == 1;
         let mut cursor = last_inbox_id(&b);
         let mut seen = 0;
         let c = UnixClient::new(&a.socket);
@@ -261,10 +314,16 @@ fn main() {
             for k in 0..4 {
                 let c = &c;
                 let kb = &kb;
+                let socket = &a.socket;
                 s.spawn(move || {
+                    let mut kept = keep.then(|| KeepAlive::connect(socket));
                     for i in 0..n / 4 {
                         let body = serde_json::json!({"to": kb, "body": "e2e", "client_message_id": format!("e{r}-{k}-{i}")}).to_string();
-                        assert_eq!(c.post_json("/v1/send", body.as_bytes()).unwrap().status, 202);
+                        let status = match &mut kept {
+                            Some(k) => k.post("/v1/send", body.as_bytes()),
+                            None => c.post_json("/v1/send", body.as_bytes()).unwrap().status,
+                        };
+                        assert_eq!(status, 202);
                     }
                 });
             }
@@ -281,7 +340,12 @@ fn main() {
             assert!(Instant::now() < deadline, "delivery stalled");
             std::thread::sleep(Duration::from_millis(20));
         }
-        delivered.push(n as f64 / t.elapsed().as_secs_f64());
+        let rate = n as f64 / t.elapsed().as_secs_f64();
+        if keep {
+            delivered_kept.push(rate);
+            continue;
+        }
+        delivered.push(rate);
         js_rate.push(rt.block_on(async {
             let client = async_nats::connect(nats.url()).await.unwrap();
             let js = async_nats::jetstream::new(client);
@@ -325,7 +389,9 @@ fn main() {
     }
     let (js_seq, js_pipe): (Vec<f64>, Vec<f64>) = js_rate.into_iter().unzip();
     let (d, j, jp) = (median(delivered), median(js_seq), median(js_pipe));
-    println!("delivered end to end through NATS: {d:.0}/s (median of {rounds} x {n}, 4 senders)");
+    let dk = median(delivered_kept);
+    println!("delivered end to end through NATS: {d:.0}/s (median of {rounds} x {n}, 4 senders, a connection per send)");
+    println!("delivered end to end through NATS, senders keeping their connection: {dk:.0}/s (median of {rounds} x {n}); ratio to bare JetStream sequential {:.2}x", dk / j);
     println!(
         "  baseline bare JetStream publish+ack (sequential): {j:.0}/s; ratio {:.2}x",
         d / j

@@ -148,6 +148,12 @@ _claudectl() {
             claudectl__subcmd__help__subcmd__mesh,accept-host)
                 cmd="claudectl__subcmd__help__subcmd__mesh__subcmd__accept__subcmd__host"
                 ;;
+            claudectl__subcmd__help__subcmd__mesh,approve)
+                cmd="claudectl__subcmd__help__subcmd__mesh__subcmd__approve"
+                ;;
+            claudectl__subcmd__help__subcmd__mesh,deny)
+                cmd="claudectl__subcmd__help__subcmd__mesh__subcmd__deny"
+                ;;
             claudectl__subcmd__help__subcmd__mesh,inbox)
                 cmd="claudectl__subcmd__help__subcmd__mesh__subcmd__inbox"
                 ;;
@@ -304,6 +310,12 @@ _claudectl() {
             claudectl__subcmd__mesh,accept-host)
                 cmd="claudectl__subcmd__mesh__subcmd__accept__subcmd__host"
                 ;;
+            claudectl__subcmd__mesh,approve)
+                cmd="claudectl__subcmd__mesh__subcmd__approve"
+                ;;
+            claudectl__subcmd__mesh,deny)
+                cmd="claudectl__subcmd__mesh__subcmd__deny"
+                ;;
             claudectl__subcmd__mesh,help)
                 cmd="claudectl__subcmd__mesh__subcmd__help"
                 ;;
@@ -324,6 +336,12 @@ _claudectl() {
                 ;;
             claudectl__subcmd__mesh__subcmd__help,accept-host)
                 cmd="claudectl__subcmd__mesh__subcmd__help__subcmd__accept__subcmd__host"
+                ;;
+            claudectl__subcmd__mesh__subcmd__help,approve)
+                cmd="claudectl__subcmd__mesh__subcmd__help__subcmd__approve"
+                ;;
+            claudectl__subcmd__mesh__subcmd__help,deny)
+                cmd="claudectl__subcmd__mesh__subcmd__help__subcmd__deny"
                 ;;
             claudectl__subcmd__mesh__subcmd__help,help)
                 cmd="claudectl__subcmd__mesh__subcmd__help__subcmd__help"
@@ -834,7 +852,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__mesh)
-            opts="send inbox peers profile outbox accept-host"
+            opts="send inbox peers profile outbox accept-host approve deny"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -848,6 +866,34 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__mesh__subcmd__accept__subcmd__host)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mesh__subcmd__approve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mesh__subcmd__deny)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1816,7 +1862,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mesh)
-            opts="-h --help send inbox peers profile outbox accept-host help"
+            opts="-h --help send inbox peers profile outbox accept-host approve deny help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1847,8 +1893,44 @@ _claudectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        claudectl__subcmd__mesh__subcmd__approve)
+            opts="-h --from-session --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from-session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mesh__subcmd__deny)
+            opts="-h --from-session --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from-session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         claudectl__subcmd__mesh__subcmd__help)
-            opts="send inbox peers profile outbox accept-host help"
+            opts="send inbox peers profile outbox accept-host approve deny help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1862,6 +1944,34 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mesh__subcmd__help__subcmd__accept__subcmd__host)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mesh__subcmd__help__subcmd__approve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mesh__subcmd__help__subcmd__deny)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

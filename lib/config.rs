@@ -238,6 +238,12 @@ pub struct MeshConfig {
     pub tcp_port: u16,
     /// Longest claude-hook waits for claude-meshd (session status, unread messages), in ms.
     pub hook_timeout_ms: u64,
+    /// Seconds a message pushed into a session's channel waits for the session's transcript
+    /// to show it; a hook after that delivers it unless the transcript does.
+    pub push_confirm_secs: u64,
+    /// Who answers the permission requests of sessions started by `claudectl launch`: member
+    /// or session names, member keys, `@group`s. Empty: requests are not relayed.
+    pub approvers: Vec<String>,
 }
 
 impl Default for MeshConfig {
@@ -253,6 +259,8 @@ impl Default for MeshConfig {
             heartbeat_secs: 10,
             tcp_port: 0,
             hook_timeout_ms: 300,
+            push_confirm_secs: 30,
+            approvers: Vec::new(),
         }
     }
 }

@@ -455,7 +455,8 @@ fn daemons_down_and_malformed_json_rpc_get_answers_and_the_server_keeps_running(
             "send_message",
             "read_inbox",
             "list_peers",
-            "set_status"
+            "set_status",
+            "answer_permission"
         ]
     );
     assert!(s.child.try_wait().unwrap().is_none(), "still running");

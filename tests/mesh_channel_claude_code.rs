@@ -17,7 +17,7 @@ mod mock_anthropic;
 mod repo;
 
 use meshd::Meshd;
-use mock_anthropic::{claude_bin, last_user_text, MockApi, Reply};
+use mock_anthropic::{claude_bin, has_tool_result, last_user_text, newest_prompt, MockApi, Reply};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -179,7 +179,20 @@ fn an_idle_interactive_session_gets_a_message_through_its_channel() {
     std::fs::create_dir_all(&cwd).unwrap();
     write_home(&home, &cwd);
     let m = Meshd::start(&root.join("mesh"), &[]);
-    let api = MockApi::start(|_| Reply::Text("Noted.".into()));
+    // A prompt asking for the tool gets a Bash call, which needs the user's permission.
+    let api = MockApi::start(|req| {
+        if has_tool_result(req) {
+            Reply::Text("Done.".into())
+        } else if newest_prompt(req).contains("run the tool") {
+            Reply::Tool {
+                name: "Bash".into(),
+                input: json!({"command": "touch relayed.txt && echo relayed-permission-ok",
+                              "description": "Print a marker"}),
+            }
+        } else {
+            Reply::Text("Noted.".into())
+        }
+    });
 
     let debug = root.join("claude-debug.log");
     let mcp = json!({"mcpServers": {"claude-daemons": {
@@ -207,6 +220,8 @@ fn an_idle_interactive_session_gets_a_message_through_its_channel() {
             "CLAUDE_DAEMONS_SUPERVISOR_CLAUDE_BIN".into(),
             claude_bin().display().to_string(),
         ),
+        // Permission requests go to the session named "reviewer".
+        ("CLAUDE_DAEMONS_MESH_APPROVERS".into(), "reviewer".into()),
     ]);
     let mut script = String::from("cd ") + &shell_quote(&cwd.display().to_string()) + "\n";
     script.push_str("exec env -i");
@@ -214,7 +229,8 @@ fn an_idle_interactive_session_gets_a_message_through_its_channel() {
         script.push_str(&format!(" {k}={}", shell_quote(v)));
     }
     script.push_str(&format!(
-        " {} launch --mcp-config {} --debug-file {}\n",
+        // Ask for permissions (2.1.329 defaults to auto mode, which runs `echo` unasked).
+        " {} launch --permission-mode default --mcp-config {} --debug-file {}\n",
         shell_quote(env!("CARGO_BIN_EXE_claudectl")),
         shell_quote(&mcp_path.display().to_string()),
         shell_quote(&debug.display().to_string()),
@@ -305,6 +321,68 @@ fn an_idle_interactive_session_gets_a_message_through_its_channel() {
         !last.contains(BODY),
         "the hook repeated the pushed message: {last}"
     );
+    // Seen through the transcript: the hook found the pushed fence there.
     let unread = m.inbox(&format!("session={session}&unread_only=true"));
     assert!(unread.is_empty(), "{unread:?}");
+
+    // Permission relay: the Bash call's permission request reaches the approver as a
+    // message; the approver's `claudectl mesh approve` answers it through the channel and
+    // the tool runs (nobody touches the terminal's dialog).
+    wait(&t, &debug, 60, "the prompt's turn to end", |s| {
+        s.matches("Noted.").count() >= 2
+    });
+    let before_tool = api.requests().len();
+    t.keys(&["-l", "please run the tool"]);
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["Enter"]);
+    let mut request_id = String::new();
+    wait(&t, &debug, 90, "the relayed permission request", |_| {
+        let (_, page) = m.get("/v1/inbox?limit=1000");
+        match page["items"].as_array().unwrap().iter().find_map(|i| {
+            i["meta"]["permission_request"]["request_id"]
+                .as_str()
+                .map(|id| (id.to_string(), i.clone()))
+        }) {
+            Some((id, item)) => {
+                assert_eq!(item["priority"], "now", "{item}");
+                assert_eq!(item["meta"]["permission_request"]["tool_name"], "Bash");
+                assert_eq!(
+                    item["meta"]["permission_request"]["session"],
+                    session.as_str()
+                );
+                request_id = id;
+                true
+            }
+            None => false,
+        }
+    });
+    assert!(
+        api.requests()
+            .iter()
+            .skip(before_tool)
+            .all(|r| !has_tool_result(r)),
+        "the tool ran before anyone answered"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_claudectl"))
+        .args(["mesh", "approve", &request_id, "--from-session", peer])
+        .envs(m.env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "approve: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait(
+        &t,
+        &debug,
+        90,
+        "the tool's result after the relayed approval",
+        |_| {
+            api.requests()
+                .iter()
+                .skip(before_tool)
+                .any(|r| has_tool_result(r) && r.to_string().contains("relayed-permission-ok"))
+        },
+    );
 }

@@ -159,7 +159,7 @@ fn the_channel_pushes_each_readable_message_once() {
     assert_eq!(meta["from_name"], "sender");
     assert!(meta.values().all(Value::is_string), "{p}");
 
-    // Pushed means seen: the hook's context does not repeat it.
+    // Pushed, and the hook (here without a transcript to check) does not repeat it.
     let (_, ctx) = m.post(&format!("/v1/sessions/{S}/context"), &json!({}));
     assert_eq!(ctx["items"].as_array().unwrap().len(), 0, "{ctx}");
 
@@ -179,6 +179,10 @@ fn the_channel_pushes_each_readable_message_once() {
         p["content"].as_str().unwrap().contains("later please"),
         "{p}"
     );
+
+    // A hook without a transcript takes those pushes as arrived (nothing repeated).
+    let (_, ctx) = m.post(&format!("/v1/sessions/{S}/context"), &json!({}));
+    assert_eq!(ctx["items"].as_array().unwrap().len(), 0, "{ctx}");
 
     // A message the hook already showed is not pushed afterwards.
     status(&m, "working");
@@ -223,4 +227,98 @@ fn the_channel_pushes_each_readable_message_once() {
         lat[25], lat[45]
     );
     assert!(mcp.pushed(1).is_none(), "each message pushed once");
+}
+
+/// A push is provisional: Claude Code may skip a channel notification without a word. The
+/// hook (which sends the session's transcript) leaves a push alone while it is recent, marks
+/// it seen once the transcript shows the pushed fence, and delivers it itself when the
+/// transcript still does not show it after `push_confirm_secs`.
+#[test]
+fn a_push_the_transcript_never_shows_is_delivered_by_the_hook_once() {
+    let dir = tempfile::Builder::new()
+        .prefix("cmq")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let m = Meshd::start(
+        dir.path(),
+        &[("CLAUDE_DAEMONS_MESH_PUSH_CONFIRM_SECS", "3")],
+    );
+    m.register(S, "idle-one", &[], &[]);
+    m.register(PEER, "sender", &[], &[]);
+    status(&m, "idle");
+    let transcript = dir.path().join("session.jsonl");
+    std::fs::write(&transcript, "{\"type\":\"user\",\"message\":\"hello\"}\n").unwrap();
+    let context = || -> Vec<Value> {
+        let (code, ctx) = m.post(
+            &format!("/v1/sessions/{S}/context"),
+            &json!({"transcript_path": transcript}),
+        );
+        assert_eq!(code, 200, "{ctx}");
+        ctx["items"].as_array().unwrap().clone()
+    };
+
+    let mut mcp = Mcp::start(&m);
+    mcp.send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "t", "version": "0"}}}));
+    mcp.next(20).expect("initialize answered");
+    mcp.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    m.wait_for(20, "meshd sees the session's channel", || {
+        m.get("/v1/peers")
+            .1
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["session_id"] == S && p["channel"] == true)
+    });
+
+    // Pushed, but Claude Code "skipped" it: the transcript never shows it.
+    send(&m, "lost in the channel", "next");
+    let (pushed_at, p) = mcp.pushed(30).expect("the push");
+    assert!(p["content"]
+        .as_str()
+        .unwrap()
+        .contains("lost in the channel"));
+    // Right after the push: neither shown by the hook nor taken as seen.
+    let items = context();
+    if pushed_at.elapsed() < Duration::from_secs(2) {
+        assert!(items.is_empty(), "a fresh push was repeated: {items:?}");
+    }
+    assert_eq!(
+        m.inbox(&format!("session={S}&unread_only=true")).len(),
+        usize::from(items.is_empty()),
+        "a push the transcript does not show is not seen"
+    );
+    // After push_confirm_secs, the hook delivers it, once.
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(pushed_at.elapsed()));
+    let mut shown = items;
+    if shown.is_empty() {
+        shown = context();
+    }
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(shown[0]["body"], "lost in the channel");
+    assert!(context().is_empty(), "delivered twice");
+
+    // Pushed and shown: the transcript holds the pushed text (as Claude Code writes the
+    // channel turn's user message), so the hook marks it seen and never repeats it.
+    send(&m, "arrived fine", "next");
+    let (_, p) = mcp.pushed(30).expect("the second push");
+    let content = p["content"].as_str().unwrap();
+    let line = json!({"type": "user", "message": {"role": "user",
+        "content": format!("<channel source=\"claude-daemons\">{content}</channel>")}});
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&transcript)
+        .unwrap();
+    writeln!(f, "{line}").unwrap();
+    assert!(context().is_empty(), "the hook repeated an arrived push");
+    assert!(
+        m.inbox(&format!("session={S}&unread_only=true")).is_empty(),
+        "an arrived push is seen"
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        context().is_empty(),
+        "the hook repeated an arrived push later"
+    );
 }

@@ -6,7 +6,9 @@
 //! No mesh socket means no mesh here (not installed, or never started by hand): skipped
 //! without a word, so machines without the mesh pay one `stat` per hook.
 
-use claude_daemons::api::mesh::{PeerRegistration, PeerStatus, SessionContext, StatusUpdate};
+use claude_daemons::api::mesh::{
+    ContextRequest, PeerRegistration, PeerStatus, SessionContext, StatusUpdate,
+};
 use claude_daemons::claude::{HookEvent, HookInput};
 use claude_daemons::config::MeshConfig;
 use claude_daemons::http::{Response, UnixClient};
@@ -76,8 +78,15 @@ pub fn forward(
     };
     let context =
         |post: &dyn Fn(&str, &[u8]) -> anyhow::Result<Response>| -> anyhow::Result<Option<String>> {
-            let ctx: SessionContext =
-                post(&format!("/v1/sessions/{session}/context"), b"{}")?.json()?;
+            // The transcript lets claude-meshd see which channel pushes arrived.
+            let req = ContextRequest {
+                transcript_path: hook.transcript_path.clone(),
+            };
+            let ctx: SessionContext = post(
+                &format!("/v1/sessions/{session}/context"),
+                &serde_json::to_vec(&req)?,
+            )?
+            .json()?;
             Ok(Some(ctx.additional_context).filter(|c| !c.is_empty()))
         };
     let status = |status: PeerStatus| -> anyhow::Result<()> {

@@ -4,7 +4,7 @@
 //!   `mesh.<mesh>.dm.<key>`, broadcasts on `mesh.<mesh>.all`, groups on `mesh.<mesh>.g.<g>`,
 //!   topics on `mesh.<mesh>.t.<t>`. Publishes carry `Nats-Msg-Id` so a retry after a lost ack
 //!   is a broker-side duplicate; the stream sequence is the `broker_message_id`.
-//! - One durable pull consumer per member, explicit ack, acked only after the inbox commit:
+//! - One durable pull consumer per member, acked (cumulatively) only after the inbox commit:
 //!   what arrives while a member is offline waits on the broker.
 //! - The client reconnects by itself with backoff and pings at the heartbeat interval (a NAT
 //!   that silently drops the connection is noticed within two pings); connection changes

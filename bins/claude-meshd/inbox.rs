@@ -80,6 +80,28 @@ pub fn insert(conn: &Connection, m: &Incoming) -> rusqlite::Result<(i64, bool)> 
     Ok((id, false))
 }
 
+/// The item `m` is once stored as row `id` (what [`get`] would read back, unseen).
+pub fn stored_item(id: i64, m: &Incoming) -> InboxItem {
+    InboxItem {
+        id,
+        client_message_id: m.client_message_id.clone(),
+        broker_message_id: m.broker_message_id,
+        from: PeerRef {
+            key: m.from_key.clone(),
+            name: m.from_name.clone(),
+            session: m.from_session.clone(),
+        },
+        to: m.to.clone(),
+        kind: m.kind.clone(),
+        body: m.body.clone(),
+        priority: m.priority,
+        reply_to: m.reply_to.clone(),
+        meta: m.meta.as_deref().and_then(|t| serde_json::from_str(t).ok()),
+        created_at: m.created_at.clone(),
+        seen_at: None,
+    }
+}
+
 /// What a session belongs to, for visibility.
 #[derive(Clone, Debug, Default)]
 pub struct Membership {

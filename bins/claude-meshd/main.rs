@@ -21,6 +21,7 @@ mod mesh;
 mod outbox;
 mod peers;
 mod presence;
+mod pushes;
 mod receive;
 mod resolve;
 mod routes;
@@ -176,6 +177,9 @@ fn open(ctx: &Context) -> Result<Meshd, StartupError> {
     // NORMAL in WAL mode: a commit survives a crash of the daemon (kill -9), not of the
     // machine; it keeps an accept under a millisecond.
     let conn = store::open(&path, &schema::SCHEMA, Durability::Normal)?;
+    // Every statement of the send, drain and receive paths stays compiled (the default 16
+    // were evicted by the inbox queries, whose text varies with a session's groups).
+    conn.set_prepared_statement_cache_capacity(128);
     let db_err = |e: rusqlite::Error| other(format!("{}: {e}", path.display()), Exit::BadDatabase);
     let reset = outbox::reset_inflight(&conn).map_err(db_err)?;
     if reset > 0 {

@@ -72,21 +72,21 @@ pub enum Accepted {
 /// Apply the idempotency table to `s`.
 pub fn accept(conn: &mut Connection, s: &NewSend) -> rusqlite::Result<Accepted> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Statements on the send path are cached: compiling them took as long as running them.
     let existing = tx
-        .query_row(
+        .prepare_cached(
             "SELECT id, state, fingerprint, broker_message_id, last_error
              FROM outbox WHERE client_message_id = ?1",
-            [&s.client_message_id],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                ))
-            },
-        )
+        )?
+        .query_row([&s.client_message_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })
         .optional()?;
     let outcome = match existing {
         None => {
@@ -138,28 +138,28 @@ fn insert(tx: &Connection, s: &NewSend, requeued_from: Option<&str>) -> rusqlite
         _ => (None, None),
     };
     let now = now_text();
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO outbox (client_message_id, fingerprint, state, from_session, to_text,
              dest_kind, dest, dest_key, dest_session, priority, reply_to, meta, body,
              created_at, updated_at, requeued_from)
          VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)",
-        params![
-            s.client_message_id,
-            &s.fingerprint[..],
-            s.from_session,
-            s.to_text,
-            s.resolved.kind(),
-            s.resolved.canonical(),
-            dest_key,
-            dest_session,
-            s.priority.as_str(),
-            s.reply_to,
-            s.meta,
-            s.body,
-            now,
-            requeued_from,
-        ],
-    )?;
+    )?
+    .execute(params![
+        s.client_message_id,
+        &s.fingerprint[..],
+        s.from_session,
+        s.to_text,
+        s.resolved.kind(),
+        s.resolved.canonical(),
+        dest_key,
+        dest_session,
+        s.priority.as_str(),
+        s.reply_to,
+        s.meta,
+        s.body,
+        now,
+        requeued_from,
+    ])?;
     Ok(tx.last_insert_rowid())
 }
 
@@ -245,11 +245,11 @@ pub fn claim(conn: &mut Connection, limit: usize) -> rusqlite::Result<Vec<Claime
     let mut rows = due(&tx, limit)?;
     let now = now_text();
     for c in &mut rows {
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE outbox SET state = 'inflight', attempts = attempts + 1, inflight_at = ?2,
                  updated_at = ?2 WHERE id = ?1",
-            params![c.id, now],
-        )?;
+        )?
+        .execute(params![c.id, now])?;
         c.attempts += 1;
     }
     tx.commit()?;
@@ -261,12 +261,12 @@ pub fn claim(conn: &mut Connection, limit: usize) -> rusqlite::Result<Vec<Claime
 /// meanwhile stays aborted.
 pub fn mark_done(tx: &Connection, id: i64, broker_message_id: Option<i64>) -> rusqlite::Result<()> {
     let now = now_text();
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE outbox SET state = 'done', broker_message_id = ?2, done_at = ?3, updated_at = ?3,
              body = NULL, meta = NULL, last_error = NULL
          WHERE id = ?1 AND state IN ('inflight', 'pending')",
-        params![id, broker_message_id, now],
-    )?;
+    )?
+    .execute(params![id, broker_message_id, now])?;
     Ok(())
 }
 

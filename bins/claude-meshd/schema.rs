@@ -123,6 +123,22 @@ pub static SCHEMA: Schema = Schema {
               ) STRICT, WITHOUT ROWID;
               CREATE INDEX seen_received ON seen (received_ms);",
         },
+        Migration {
+            version: 4,
+            description:
+                "pushes into a session's channel, provisional until its transcript shows them",
+            // A push is not a seen mark: Claude Code may skip a channel notification without
+            // a word, and then the hook must still deliver the message. Every hook reads a
+            // session's open pushes, hence the index by session.
+            sql: "CREATE TABLE inbox_pushed (
+                  inbox_id INTEGER NOT NULL REFERENCES inbox (id) ON DELETE CASCADE,
+                  session_id TEXT NOT NULL,
+                  token TEXT NOT NULL,
+                  pushed_ms INTEGER NOT NULL,
+                  PRIMARY KEY (inbox_id, session_id)
+              ) STRICT, WITHOUT ROWID;
+              CREATE INDEX inbox_pushed_session ON inbox_pushed (session_id, inbox_id);",
+        },
     ],
 };
 

@@ -365,6 +365,21 @@ pub enum MeshCommand {
     Outbox(MeshOutboxCommand),
     /// Accept that the state directory now lives on this host (after a move or restore).
     AcceptHost(MeshAcceptHostArgs),
+    /// Allow a permission request a launched session relayed to you (`[mesh] approvers`).
+    Approve(MeshAnswerArgs),
+    /// Deny a permission request a launched session relayed to you (`[mesh] approvers`).
+    Deny(MeshAnswerArgs),
+}
+
+/// Arguments of `claudectl mesh approve|deny`.
+#[derive(clap::Args, Debug)]
+pub struct MeshAnswerArgs {
+    /// The request id shown in the relayed message.
+    pub id: String,
+    /// Answer as this local session (default: the member itself); an approver listed by
+    /// session name or `@group` must answer as that session.
+    #[arg(long, value_name = "SESSION")]
+    pub from_session: Option<String>,
 }
 
 /// Arguments of `claudectl mesh send`.

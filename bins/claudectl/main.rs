@@ -16,6 +16,7 @@ mod mcp_registration;
 mod mem;
 mod mesh;
 mod output;
+mod permission_answer;
 mod progress;
 mod run;
 mod settings;

@@ -1,8 +1,8 @@
 //! `claudectl mesh`: send, inbox, peers, profile, outbox and accept-host against claude-meshd.
 
 use crate::cli::{
-    MeshCommand, MeshInboxArgs, MeshOutboxCommand, MeshOutboxListArgs, MeshProfileArgs,
-    MeshRequeueArgs, MeshSendArgs,
+    MeshAnswerArgs, MeshCommand, MeshInboxArgs, MeshOutboxCommand, MeshOutboxListArgs,
+    MeshProfileArgs, MeshRequeueArgs, MeshSendArgs,
 };
 use crate::daemon_client::{query, Api, CtlError, CtlResult};
 use crate::output;
@@ -27,7 +27,19 @@ pub fn run(cmd: MeshCommand) -> anyhow::Result<ExitCode> {
         MeshCommand::Outbox(MeshOutboxCommand::List(a)) => outbox(&api, a),
         MeshCommand::Outbox(MeshOutboxCommand::Requeue(a)) => requeue(&api, a),
         MeshCommand::AcceptHost(a) => accept_host(a.bindir),
+        MeshCommand::Approve(a) => answer(a, "allow"),
+        MeshCommand::Deny(a) => answer(a, "deny"),
     })
+}
+
+fn answer(a: MeshAnswerArgs, behavior: &str) -> CtlResult {
+    let socket = claude_daemons::paths::Paths::from_env().socket(Daemon::Meshd);
+    let client = claude_daemons::http::UnixClient::new(socket);
+    let line =
+        crate::permission_answer::answer(&client, &a.id, behavior, a.from_session.as_deref())
+            .map_err(|e| anyhow::anyhow!(e))?;
+    say!("{line}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn send(api: &Api, a: MeshSendArgs) -> CtlResult {

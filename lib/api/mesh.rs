@@ -396,9 +396,21 @@ pub struct SessionContext {
     pub held: usize,
 }
 
+/// Body of `POST /v1/sessions/{id}/context` (claude-hook sends `{}` or the transcript).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContextRequest {
+    /// The session's transcript (the hook input's `transcript_path`): a message pushed into
+    /// the session's channel counts as delivered once its fence shows there. Without it, a
+    /// push counts as delivered as soon as it was written.
+    #[serde(default)]
+    pub transcript_path: Option<String>,
+}
+
 /// `POST /v1/sessions/{id}/push`: a channel server (`claudectl mcp`) claims one message to
-/// push into its session. Claiming marks it seen for that session, so the hook never
-/// repeats it and a second claim gets nothing.
+/// push into its session. A claim is provisional: a second claim gets nothing, and the
+/// hook does not repeat it once the session's transcript shows it (or, with no transcript
+/// to check, at once); a push the transcript does not show within `[mesh]
+/// push_confirm_secs` is delivered by the next hook.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PushRequest {
     /// The inbox item.
@@ -418,4 +430,39 @@ pub struct PushClaim {
     /// `id`, and `reply_to` when set.
     #[serde(default)]
     pub meta: std::collections::BTreeMap<String, String>,
+}
+
+/// The `meta` key of a message relaying a session's permission request to an approver;
+/// its value is a [`RelayedPermission`].
+pub const PERMISSION_REQUEST_META: &str = "permission_request";
+
+/// The `meta` key of an approver's answer; its value is a [`RelayedAnswer`].
+pub const PERMISSION_ANSWER_META: &str = "permission_answer";
+
+/// A permission request of a session started by `claudectl launch`, as relayed to its
+/// `[mesh] approvers` (the message's `meta.permission_request`): Claude Code's
+/// `permission_request` fields and the asking session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayedPermission {
+    /// Claude Code's id of the request.
+    pub request_id: String,
+    /// The tool asking.
+    pub tool_name: String,
+    /// What it wants to do.
+    #[serde(default)]
+    pub description: String,
+    /// A preview of its input.
+    #[serde(default)]
+    pub input_preview: String,
+    /// The asking session (the answer goes to `session:<this>`).
+    pub session: String,
+}
+
+/// An approver's answer (the message's `meta.permission_answer`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayedAnswer {
+    /// The request answered.
+    pub request_id: String,
+    /// `allow` or `deny`.
+    pub behavior: String,
 }

@@ -51,6 +51,60 @@ impl ChannelNotification {
     }
 }
 
+/// What Claude Code sends a channel server that declared [`CHANNEL_PERMISSION_CAPABILITY`]
+/// when a tool needs the user's permission (the method's params).
+pub const PERMISSION_REQUEST: &str = "notifications/claude/channel/permission_request";
+
+/// The server's answer to a [`PERMISSION_REQUEST`].
+pub const PERMISSION_ANSWER: &str = "notifications/claude/channel/permission";
+
+/// The params of [`PERMISSION_REQUEST`]: `{request_id, tool_name, description,
+/// input_preview}` (contract, verified on 2.1.329). Unknown fields are ignored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionRequest {
+    /// Claude Code's id of the request, echoed in the answer.
+    pub request_id: String,
+    /// The tool asking.
+    pub tool_name: String,
+    /// What it wants to do.
+    #[serde(default)]
+    pub description: String,
+    /// A preview of its input.
+    #[serde(default)]
+    pub input_preview: String,
+}
+
+/// `allow` or `deny`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PermissionBehavior {
+    /// Run the tool.
+    Allow,
+    /// Do not.
+    Deny,
+}
+
+/// The params of [`PERMISSION_ANSWER`]: `{request_id, behavior}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionAnswer {
+    /// The request answered.
+    pub request_id: String,
+    /// The answer.
+    pub behavior: PermissionBehavior,
+}
+
+impl PermissionAnswer {
+    /// The whole JSON-RPC notification line (without the newline).
+    pub fn to_line(&self) -> String {
+        serde_json::json!({
+            "jsonrpc": "2.0",
+            "method": PERMISSION_ANSWER,
+            "params": self,
+        })
+        .to_string()
+    }
+}
+
 /// Whether `k` may be a meta key: `^[a-zA-Z_][a-zA-Z0-9_]*$`.
 pub fn valid_meta_key(k: &str) -> bool {
     let mut b = k.bytes();

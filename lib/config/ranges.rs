@@ -143,6 +143,7 @@ impl Config {
         within(t, "idle_timeout_secs", n.idle_timeout_secs, 0..=YEAR_SECS)?;
         within(t, "heartbeat_secs", n.heartbeat_secs, 1..=3600)?;
         within(t, "hook_timeout_ms", n.hook_timeout_ms, 1..=HOOK_MS)?;
+        within(t, "push_confirm_secs", n.push_confirm_secs, 1..=86_400)?;
         // The mesh name's syntax is claude-meshd's to check (it knows the broker's rules).
         Ok(())
     }

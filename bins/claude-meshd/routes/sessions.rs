@@ -2,13 +2,16 @@
 //! session's `additionalContext`.
 
 use super::{body, db};
+use crate::clock::now_ms;
 use crate::inbox::{self, Query};
 use crate::mesh::{passes, ApiError, Mesh};
+use crate::pushes;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::Json;
 use claude_daemons::api::mesh::{
-    InboxItem, PeerStatus, Profile, PushClaim, PushRequest, SessionContext, StatusUpdate,
+    ContextRequest, InboxItem, PeerStatus, Profile, PushClaim, PushRequest, SessionContext,
+    StatusUpdate,
 };
 use rusqlite::OptionalExtension;
 use std::collections::BTreeMap;
@@ -37,7 +40,13 @@ const CONTEXT_ITEMS: usize = 20;
 pub async fn context(
     State(mesh): State<Arc<Mesh>>,
     Path(session): Path<String>,
+    raw: Bytes,
 ) -> Result<Json<SessionContext>, ApiError> {
+    let req: ContextRequest = if raw.iter().all(u8::is_ascii_whitespace) {
+        ContextRequest::default()
+    } else {
+        body(&raw)?
+    };
     let Some(peer) = mesh.peers.local(&session) else {
         return Err(ApiError::new(
             404,
@@ -47,16 +56,35 @@ pub async fn context(
     };
     let busy = peer.profile.status != PeerStatus::Idle;
     let who = mesh.peers.membership(&session);
+    // Pushes still provisional are judged against the transcript, read outside the
+    // database's lock (it can be megabytes).
+    let s = session.clone();
+    let pending = db(&mesh, move |c| pushes::provisional(c, &s)).await?;
+    let verdict = if pending.is_empty() {
+        pushes::Verdict::default()
+    } else {
+        let path = req.transcript_path.clone();
+        let tail =
+            tokio::task::spawn_blocking(move || path.and_then(|p| pushes::transcript_tail(&p)))
+                .await
+                .map_err(ApiError::internal)?;
+        let confirm_ms = mesh.ctx.config.mesh.push_confirm_secs as i64 * 1000;
+        pushes::judge(&pending, tail.as_deref(), now_ms(), confirm_ms)
+    };
     let (items, held) = db(&mesh, move |c| {
         let tx = c.transaction()?;
+        inbox::mark_seen(&tx, &verdict.arrived, Some(&who.session))?;
         let q = Query {
             unread_only: true,
             limit: 1000,
             ..Query::default()
         };
         let (unread, _) = inbox::page(&tx, &q, Some(&who))?;
+        let unread = unread
+            .into_iter()
+            .filter(|i| !verdict.waiting.contains(&i.id));
         let (take, held): (Vec<InboxItem>, Vec<InboxItem>) =
-            unread.into_iter().partition(|i| passes(i.priority, busy));
+            unread.partition(|i| passes(i.priority, busy));
         let take: Vec<InboxItem> = take.into_iter().take(CONTEXT_ITEMS).collect();
         let ids: Vec<i64> = take.iter().map(|i| i.id).collect();
         inbox::mark_seen(&tx, &ids, Some(&who.session))?;
@@ -65,7 +93,7 @@ pub async fn context(
     })
     .await?;
     Ok(Json(SessionContext {
-        additional_context: render(&items),
+        additional_context: Rendered::new(&items).text,
         items,
         held,
     }))
@@ -101,15 +129,21 @@ pub async fn push(
                 |row| row.get(0),
             )
             .optional()?;
-        if seen.is_some() || !inbox::visible(&item, &who) || !passes(item.priority, busy) {
+        if seen.is_some()
+            || pushes::pushed(&tx, r.id, &who.session)?
+            || !inbox::visible(&item, &who)
+            || !passes(item.priority, busy)
+        {
             return Ok(None);
         }
-        inbox::mark_seen(&tx, &[r.id], Some(&who.session))?;
+        // Provisional: seen once the transcript shows this rendering's fence.
+        let content = Rendered::new(std::slice::from_ref(&item));
+        pushes::record(&tx, r.id, &who.session, &content.fences[0])?;
         tx.commit()?;
-        Ok(Some(item))
+        Ok(Some((item, content.text)))
     })
     .await?;
-    let Some(item) = item else {
+    let Some((item, content)) = item else {
         return Ok(Json(PushClaim {
             claimed: false,
             content: String::new(),
@@ -127,13 +161,28 @@ pub async fn push(
     }
     Ok(Json(PushClaim {
         claimed: true,
-        content: render(std::slice::from_ref(&item)),
+        content,
         meta,
     }))
 }
 
-/// The context text: each message fenced, with a warning that it is peer content.
-fn render(items: &[InboxItem]) -> String {
+/// The context text and the fence of each message in it.
+struct Rendered {
+    text: String,
+    fences: Vec<String>,
+}
+
+impl Rendered {
+    fn new(items: &[InboxItem]) -> Rendered {
+        let mut fences = Vec::new();
+        let text = render(items, &mut fences);
+        Rendered { text, fences }
+    }
+}
+
+/// The context text: each message fenced, with a warning that it is peer content. Each
+/// message's fence goes to `fences`.
+fn render(items: &[InboxItem], fences: &mut Vec<String>) -> String {
     if items.is_empty() {
         return String::new();
     }
@@ -156,6 +205,7 @@ fn render(items: &[InboxItem]) -> String {
             attribute(&i.client_message_id),
             i.body.replace(&format!("</{fence}>"), "&lt;/peer-message&gt;"),
         ));
+        fences.push(fence);
     }
     out.push_str("\nReply with `claudectl mesh send <to> <text>` if an answer is needed.\n");
     out

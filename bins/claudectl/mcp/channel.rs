@@ -10,6 +10,7 @@
 //! `initialized`: Claude Code drops notifications that arrive before it listens (seen on
 //! 2.1.329: ones sent in the first ~1.5 s were lost); a message that comes then waits.
 
+use super::permission::Relay;
 use super::session::{self, Session};
 use claude_daemons::api::mesh::{InboxItem, Peer, PushClaim, PushRequest};
 use claude_daemons::claude::ChannelNotification;
@@ -43,12 +44,12 @@ pub fn write_line(out: &Out, line: &str) -> std::io::Result<()> {
 }
 
 /// Start pushing, on a thread of its own, until stdout closes.
-pub fn start(paths: Paths, out: Out) {
+pub fn start(paths: Paths, out: Out, relay: Relay) {
     let since = Instant::now();
-    std::thread::spawn(move || run(&paths, &out, since));
+    std::thread::spawn(move || run(&paths, &out, since, &relay));
 }
 
-fn run(paths: &Paths, out: &Out, since: Instant) {
+fn run(paths: &Paths, out: &Out, since: Instant, relay: &Relay) {
     let socket = paths.socket(Daemon::Meshd);
     let client = UnixClient::new(&socket).timeout(Duration::from_secs(10));
     let mut last: Option<String> = None;
@@ -57,7 +58,7 @@ fn run(paths: &Paths, out: &Out, since: Instant) {
             std::thread::sleep(Duration::from_millis(500));
             continue;
         };
-        match follow(&client, &session, &mut last, out, since) {
+        match follow(&client, &session, &mut last, out, since, relay) {
             Ok(()) => {}
             Err(Stop::Closed) => return,
             Err(Stop::Retry) => std::thread::sleep(Duration::from_millis(500)),
@@ -91,6 +92,7 @@ fn follow(
     last: &mut Option<String>,
     out: &Out,
     since: Instant,
+    relay: &Relay,
 ) -> Result<(), Stop> {
     let path = format!(
         "/v1/events?session={}&channel=true",
@@ -121,6 +123,17 @@ fn follow(
         let Ok(item) = serde_json::from_str::<InboxItem>(&ev.data) else {
             continue;
         };
+        if let Some(answer) = relay.answer(client, &item) {
+            // An approver's answer goes to Claude Code as the permission verdict, not as a
+            // turn; it is marked seen so no hook shows it either.
+            write_line(out, &answer.to_line()).map_err(|_| Stop::Closed)?;
+            let _ = client.get(&format!(
+                "/v1/inbox?session={}&since={}&limit=1&mark_seen=true",
+                super::daemon_client::encode(session),
+                item.id - 1
+            ));
+            continue;
+        }
         std::thread::sleep(QUIET_AFTER_CONNECT.saturating_sub(since.elapsed()));
         push(client, session, item.id, out)?;
     }

@@ -10,11 +10,15 @@ mod channel;
 pub use channel::CHANNEL_ENV;
 mod daemon_client;
 mod jsonrpc;
+mod permission;
 mod session;
 mod tools;
 
 use anyhow::Result;
-use claude_daemons::claude::{CHANNEL_CAPABILITY, CHANNEL_PERMISSION_CAPABILITY};
+use claude_daemons::claude::{
+    PermissionRequest, CHANNEL_CAPABILITY, CHANNEL_PERMISSION_CAPABILITY, PERMISSION_REQUEST,
+};
+use claude_daemons::config::Config;
 use claude_daemons::paths::Paths;
 use jsonrpc::{Incoming, Response};
 use serde_json::{json, Value};
@@ -36,10 +40,20 @@ pub fn serve() -> Result<ExitCode> {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let out: channel::Out = std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout()));
+    let paths = Paths::from_env();
+    // A broken config must not take the tools down: without it, nothing is relayed.
+    let approvers = match Config::load(&paths.config_file) {
+        Ok(c) => c.mesh.approvers,
+        Err(e) => {
+            eprintln!("claudectl mcp: {e}; permission requests are not relayed");
+            Vec::new()
+        }
+    };
     let mut server = Server {
-        tools: tools::Tools::new(Paths::from_env()),
+        tools: tools::Tools::new(paths),
         out: out.clone(),
         pushing: false,
+        relay: permission::Relay::new(approvers),
     };
     let mut line = Vec::new();
     loop {
@@ -79,6 +93,8 @@ struct Server {
     out: channel::Out,
     /// Whether the channel's push thread runs.
     pushing: bool,
+    /// Permission requests relayed to the approvers.
+    relay: permission::Relay,
 }
 
 impl Server {
@@ -92,8 +108,12 @@ impl Server {
             // Started by `claudectl launch`: this server is the session's channel.
             if channel::enabled() {
                 self.pushing = true;
-                channel::start(Paths::from_env(), self.out.clone());
+                channel::start(Paths::from_env(), self.out.clone(), self.relay.clone());
             }
+        }
+        if req.id.is_none() && req.method == PERMISSION_REQUEST {
+            self.relay_permission(req.params.unwrap_or(Value::Null));
+            return None;
         }
         let id = req.id?;
         let params = req.params.unwrap_or(Value::Null);
@@ -136,6 +156,33 @@ impl Server {
                 format!("method not found: {other}"),
             ),
         })
+    }
+
+    /// Send a permission request of our session to the approvers (errors go to stderr,
+    /// which Claude Code keeps in its MCP log: a notification has no answer).
+    fn relay_permission(&mut self, params: Value) {
+        let req: PermissionRequest = match serde_json::from_value(params) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("claudectl mcp: bad permission_request: {e}");
+                return;
+            }
+        };
+        let Some(session) = self.tools.session().id().map(str::to_string) else {
+            eprintln!(
+                "claudectl mcp: permission request {} not relayed: session unknown",
+                req.request_id
+            );
+            return;
+        };
+        let client = claude_daemons::http::UnixClient::new(
+            self.tools
+                .paths
+                .socket(claude_daemons::paths::Daemon::Meshd),
+        );
+        for e in self.relay.relay(&client, &session, &req) {
+            eprintln!("claudectl mcp: permission request {}: {e}", req.request_id);
+        }
     }
 
     fn call(&mut self, id: Value, params: &Value) -> Response {

@@ -3,6 +3,7 @@
 mod forget;
 mod memory;
 mod mesh;
+mod permission;
 
 use super::daemon_client::{DaemonClient, ToolError};
 use super::session::{self, Session};
@@ -35,6 +36,7 @@ pub const TOOLS: &[ToolDef] = &[
     mesh::READ_INBOX,
     mesh::LIST_PEERS,
     mesh::SET_STATUS,
+    permission::ANSWER_PERMISSION,
 ];
 
 /// The `tools/list` result.
@@ -66,6 +68,7 @@ impl Tools {
             "read_inbox" => mesh::read_inbox(self, args),
             "list_peers" => mesh::list_peers(self, args),
             "set_status" => mesh::set_status(self, args),
+            "answer_permission" => permission::answer_permission(self, args),
             _ => return None,
         })
     }
@@ -118,6 +121,7 @@ mod tests {
                 "save_memory" => json!({"text": "t"}),
                 "send_message" => json!({"to": "*", "body": "b"}),
                 "set_status" => json!({"status": "idle"}),
+                "answer_permission" => json!({"request_id": "abcde", "behavior": "allow"}),
                 _ => json!({}),
             };
             let err = t
