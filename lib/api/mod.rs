@@ -2,6 +2,7 @@
 
 mod health;
 pub mod memory;
+pub mod memory_share;
 pub mod memory_transfer;
 pub mod mesh;
 pub mod openai;

@@ -1,0 +1,196 @@
+//! The durable outbox of team memory, and which projects are shared (SQL only).
+//!
+//! Triggers (see [`super::schema`]) add a row for every record made, edited or forgotten
+//! in a shared project, in the record's own transaction. The publisher reads rows in
+//! order, builds each message from the record as it is *now* (a record edited twice is
+//! published in its latest version; one forgotten before it was published is only a
+//! tombstone) and deletes the row once the broker acknowledged it.
+
+use super::crypto::Op;
+use crate::transfer;
+use claude_daemons::api::memory::RecordKind;
+use claude_daemons::api::memory_share::SharedProject;
+use claude_daemons::api::memory_transfer::ExportQuery;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Share `project` as `portable`: existing records of it are queued too, and teammates'
+/// records received before (kept under the portable identity) join it.
+pub fn enable(conn: &mut Connection, project: &str, portable: &str) -> rusqlite::Result<bool> {
+    let tx = conn.transaction()?;
+    let fresh = tx.execute(
+        "INSERT INTO share_projects (project, portable) VALUES (?1, ?2)
+         ON CONFLICT (project) DO NOTHING",
+        params![project, portable],
+    )? == 1;
+    if fresh {
+        for (table, kind) in [
+            ("observations", "observation"),
+            ("session_summaries", "summary"),
+            ("user_prompts", "prompt"),
+        ] {
+            tx.execute(
+                &format!(
+                    "INSERT INTO share_outbox (record, record_id, op, project)
+                     SELECT '{kind}', id, 'put', project FROM {table}
+                     WHERE project = ?1 AND origin IS NULL ORDER BY id"
+                ),
+                [project],
+            )?;
+            tx.execute(
+                &format!(
+                    "UPDATE {table} SET project = ?1 WHERE project = ?2 AND id IN
+                       (SELECT id FROM team_records WHERE record = '{kind}' AND portable = ?2)"
+                ),
+                params![project, portable],
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(fresh)
+}
+
+/// Stop sharing `project`: what is not yet published stays here.
+pub fn disable(conn: &mut Connection, project: &str) -> rusqlite::Result<bool> {
+    let tx = conn.transaction()?;
+    let n = tx.execute("DELETE FROM share_projects WHERE project = ?1", [project])?;
+    tx.execute("DELETE FROM share_outbox WHERE project = ?1", [project])?;
+    tx.commit()?;
+    Ok(n == 1)
+}
+
+/// The shared projects (or the one given).
+pub fn status(conn: &Connection, project: Option<&str>) -> rusqlite::Result<Vec<SharedProject>> {
+    let mut st = conn.prepare(
+        "SELECT project, portable, enabled_at,
+           (SELECT count(*) FROM share_outbox o WHERE o.project = s.project),
+           (SELECT count(*) FROM team_records t WHERE t.portable = s.portable)
+         FROM share_projects s WHERE ?1 IS NULL OR project = ?1 ORDER BY project",
+    )?;
+    let rows = st.query_map([project], |r| {
+        Ok(SharedProject {
+            project: r.get(0)?,
+            portable: r.get(1)?,
+            enabled_at: r.get(2)?,
+            pending: r.get(3)?,
+            team_records: r.get(4)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The local project shared as `portable`, if any.
+pub fn local_of(conn: &Connection, portable: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT project FROM share_projects WHERE portable = ?1 ORDER BY project")?
+        .query_row([portable], |r| r.get(0))
+        .optional()
+}
+
+/// One outbox row, ready to publish.
+#[derive(Debug)]
+pub struct Ready {
+    /// The row id (in the message id, so a retry is a duplicate at the broker).
+    pub row: i64,
+    /// The project's portable identity.
+    pub portable: String,
+    /// What to publish (`None`: nothing any more; the row is done).
+    pub op: Option<Op>,
+}
+
+fn kind_of(name: &str) -> Option<RecordKind> {
+    match name {
+        "observation" => Some(RecordKind::Observation),
+        "summary" => Some(RecordKind::Summary),
+        "prompt" => Some(RecordKind::Prompt),
+        _ => None,
+    }
+}
+
+/// The origin of this member's record on the wire.
+pub fn origin(member: &str, kind: &str, id: i64) -> String {
+    format!("team:{member}:{kind}:{id}")
+}
+
+/// The oldest `limit` rows, each with what to publish for it. Rows of projects no longer
+/// shared are dropped; prompts are published only when `prompts` is on.
+pub fn next(
+    conn: &Connection,
+    member: &str,
+    prompts: bool,
+    limit: i64,
+) -> rusqlite::Result<Vec<Ready>> {
+    conn.execute(
+        "DELETE FROM share_outbox WHERE project NOT IN (SELECT project FROM share_projects)",
+        [],
+    )?;
+    let mut st = conn.prepare_cached(
+        "SELECT o.id, o.record, o.record_id, o.op, s.portable FROM share_outbox o
+           JOIN share_projects s ON s.project = o.project ORDER BY o.id LIMIT ?1",
+    )?;
+    let rows: Vec<(i64, String, i64, String, String)> = st
+        .query_map([limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (row, kind, id, op, portable) in rows {
+        let op = match (op.as_str(), kind_of(&kind)) {
+            (_, Some(RecordKind::Prompt)) if !prompts => None,
+            ("del", _) => Some(Op::Del {
+                origin: origin(member, &kind, id),
+            }),
+            (_, Some(k)) => read(conn, k, id)?.map(|mut r| {
+                r.origin = origin(member, &kind, id);
+                r.project.clone_from(&portable);
+                Op::Put {
+                    record: Box::new(r),
+                }
+            }),
+            (_, None) => None,
+        };
+        out.push(Ready { row, portable, op });
+    }
+    Ok(out)
+}
+
+/// Record `id` of kind `k` in the export format (what `mem export` writes).
+fn read(
+    conn: &Connection,
+    k: RecordKind,
+    id: i64,
+) -> rusqlite::Result<Option<claude_daemons::api::memory_transfer::MemoryRecord>> {
+    let q = ExportQuery {
+        record: Some(k),
+        after: Some(id - 1),
+        limit: Some(1),
+        ..Default::default()
+    };
+    let page = transfer::export(conn, &q).map_err(|e| match e {
+        crate::search::QueryError::Db(e) => e,
+        crate::search::QueryError::Bad(m) => rusqlite::Error::InvalidParameterName(m),
+    })?;
+    Ok(page.records.into_iter().find(|r| r.id == id))
+}
+
+/// Rows published (or with nothing to publish): gone.
+pub fn done(conn: &Connection, rows: &[i64]) -> rusqlite::Result<()> {
+    let mut st = conn.prepare_cached("DELETE FROM share_outbox WHERE id = ?1")?;
+    for r in rows {
+        st.execute([r])?;
+    }
+    Ok(())
+}
+
+/// A row the broker refused for good (too large): dropped, with the reason logged.
+pub fn refused(conn: &Connection, row: i64, reason: &str) -> rusqlite::Result<()> {
+    tracing::warn!(row, %reason, "team memory: a record was refused by the broker; not retried");
+    done(conn, &[row])
+}
+
+/// A failed try of a row that may pass later.
+pub fn failed(conn: &Connection, row: i64, reason: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE share_outbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+        params![row, reason],
+    )?;
+    Ok(())
+}
