@@ -110,10 +110,10 @@ impl Broker {
             .create_consumer(consumer::pull::Config {
                 durable_name: Some(durable.clone()),
                 filter_subject: format!("memory.{}.>", self.team),
-                ack_policy: consumer::AckPolicy::All,
+                ack_policy: consumer::AckPolicy::Explicit,
                 ack_wait: Duration::from_secs(30),
+                max_deliver: 100,
                 deliver_policy,
-                max_ack_pending: 100_000,
                 ..Default::default()
             })
             .await

@@ -194,3 +194,60 @@ pub fn failed(conn: &Connection, row: i64, reason: &str) -> rusqlite::Result<()>
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(c: &Connection, project: &str, title: &str) -> i64 {
+        c.query_row(
+            "INSERT INTO observations (session_id, project, project_name, type, title, created_at, created_at_epoch)
+             VALUES ('s', ?1, 'app', 'change', ?2, '2026-01-01T00:00:00Z', 1) RETURNING id",
+            params![project, title],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn shared_projects_queue_records_edits_and_tombstones() {
+        let (_d, mut c) = crate::schema::test_db();
+        let before = obs(&c, "/p", "made before sharing");
+        obs(&c, "/q", "another project");
+        assert!(enable(&mut c, "/p", "github.com/o/r").unwrap());
+        let after = obs(&c, "/p", "made after");
+        c.execute(
+            "UPDATE observations SET title = 'edited' WHERE id = ?1",
+            [after],
+        )
+        .unwrap();
+        c.execute("DELETE FROM observations WHERE id = ?1", [before])
+            .unwrap();
+        let rows = next(&c, "me", false, 10).unwrap();
+        let ops: Vec<String> = rows
+            .iter()
+            .map(|r| match &r.op {
+                Some(Op::Put { record }) => {
+                    assert_eq!(record.project, "github.com/o/r");
+                    format!("put {}", record.origin)
+                }
+                Some(Op::Del { origin }) => format!("del {origin}"),
+                None => "none".into(),
+            })
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                // The record was forgotten before it was published: nothing to send for it.
+                "none".to_string(),
+                format!("put team:me:observation:{after}"),
+                format!("put team:me:observation:{after}"),
+                format!("del team:me:observation:{before}"),
+            ]
+        );
+        done(&c, &rows.iter().map(|r| r.row).collect::<Vec<_>>()).unwrap();
+        assert!(disable(&mut c, "/p").unwrap());
+        obs(&c, "/p", "not shared any more");
+        assert!(next(&c, "me", false, 10).unwrap().is_empty());
+    }
+}

@@ -38,7 +38,7 @@ pub async fn run(s: Arc<Share>, b: Arc<Broker>, mut wake: broadcast::Receiver<An
             }
             Err(e) => {
                 attempt += 1;
-                tracing::debug!(error = %e, "team memory: publishing paused");
+                tracing::warn!(error = %e, "team memory: publishing paused");
                 Some(backoff(attempt))
             }
         };

@@ -1,19 +1,20 @@
-//! The receiver: this member's durable consumer of the team's stream. Messages are taken
-//! in batches (whatever is buffered, up to [`BATCH`]), verified and opened, stored in one
-//! transaction, and acknowledged after the commit (the last one of a batch acknowledges
-//! all before it). A forged or undecryptable message is dropped and logged; this member's
+//! The receiver: this member's durable consumer of the team's stream. Messages are fetched
+//! in batches (what is there, up to [`BATCH`]; every [`IDLE_POLL`] when there is nothing), verified and opened, stored in one
+//! transaction, and acknowledged after the commit. A forged or undecryptable message is dropped and logged; this member's
 //! own messages are skipped.
 
 use super::broker::{backoff, Broker};
 use super::crypto;
 use super::store;
 use super::Share;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 /// Most messages stored in one transaction.
 const BATCH: usize = 2048;
+/// How often an idle receiver asks for more.
+const IDLE_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Run until shutdown, starting the consumer again after broker trouble.
 pub async fn run(s: Arc<Share>, b: Arc<Broker>) {
@@ -26,7 +27,7 @@ pub async fn run(s: Arc<Share>, b: Arc<Broker>) {
         if let Err(e) = r {
             attempt += 1;
             s.connected.store(b.connected(), Relaxed);
-            tracing::debug!(error = %e, "team memory: receiving paused");
+            tracing::warn!(error = %e, "team memory: receiving paused");
         } else {
             attempt = 0;
         }
@@ -44,18 +45,18 @@ async fn once(s: &Arc<Share>, b: &Broker) -> anyhow::Result<()> {
     if consumer.info().await?.num_pending == 0 {
         s.caught_up.send_replace(true);
     }
-    let mut messages = consumer.messages().await?;
     tracing::info!("team memory: receiving");
     loop {
-        let Some(first) = messages.next().await else {
-            return Ok(());
-        };
-        let mut batch = vec![first?];
-        while batch.len() < BATCH {
-            match messages.next().now_or_never() {
-                Some(Some(m)) => batch.push(m?),
-                _ => break,
-            }
+        // What is there now, without waiting; an empty answer means caught up.
+        let mut batch = Vec::new();
+        let mut msgs = consumer.fetch().max_messages(BATCH).messages().await?;
+        while let Some(m) = msgs.next().await {
+            batch.push(m.map_err(|e| anyhow::anyhow!("fetch: {e}"))?);
+        }
+        if batch.is_empty() {
+            s.caught_up.send_replace(true);
+            tokio::time::sleep(IDLE_POLL).await;
+            continue;
         }
         let mut keep = Vec::with_capacity(batch.len());
         for m in &batch {
@@ -74,9 +75,13 @@ async fn once(s: &Arc<Share>, b: &Broker) -> anyhow::Result<()> {
             tracing::debug!(?applied, "team memory: stored");
         }
         s.received.fetch_add(n, Relaxed);
-        let last = batch.last().expect("a batch has a first message");
-        let left = last.info().map(|i| i.pending).unwrap_or(1);
-        last.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+        let left = batch
+            .last()
+            .and_then(|m| m.info().ok())
+            .map_or(1, |i| i.pending);
+        for m in &batch {
+            m.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+        }
         if left == 0 {
             s.caught_up.send_replace(true);
         }

@@ -19,8 +19,9 @@ CREATE TABLE share_projects (
 ) STRICT;
 CREATE INDEX share_projects_portable ON share_projects(portable);
 
+-- AUTOINCREMENT: a row id is part of the message id, and is never used twice.
 CREATE TABLE share_outbox (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     record TEXT NOT NULL CHECK (record IN ('observation', 'summary', 'prompt')),
     record_id INTEGER NOT NULL,
     op TEXT NOT NULL CHECK (op IN ('put', 'del')),
