@@ -1,20 +1,18 @@
-//! The receiver: this member's durable consumer of the team's stream. Messages are fetched
-//! in batches (what is there, up to [`BATCH`]; every [`IDLE_POLL`] when there is nothing), verified and opened, stored in one
-//! transaction, and acknowledged after the commit. A forged or undecryptable message is dropped and logged; this member's
-//! own messages are skipped.
+//! The receiver: this member's durable consumer of the team's stream. Messages are taken
+//! in batches (whatever is buffered, up to [`BATCH`]), verified and opened, stored in one
+//! transaction, and acknowledged after the commit. A forged or undecryptable message is
+//! dropped and logged; this member's own messages are skipped.
 
 use super::broker::{backoff, Broker};
 use super::crypto;
 use super::store;
 use super::Share;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 /// Most messages stored in one transaction.
 const BATCH: usize = 2048;
-/// How often an idle receiver asks for more.
-const IDLE_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Run until shutdown, starting the consumer again after broker trouble.
 pub async fn run(s: Arc<Share>, b: Arc<Broker>) {
@@ -45,18 +43,19 @@ async fn once(s: &Arc<Share>, b: &Broker) -> anyhow::Result<()> {
     if consumer.info().await?.num_pending == 0 {
         s.caught_up.send_replace(true);
     }
+    let mut messages = consumer.messages().await?;
     tracing::info!("team memory: receiving");
     loop {
-        // What is there now, without waiting; an empty answer means caught up.
-        let mut batch = Vec::new();
-        let mut msgs = consumer.fetch().max_messages(BATCH).messages().await?;
-        while let Some(m) = msgs.next().await {
-            batch.push(m.map_err(|e| anyhow::anyhow!("fetch: {e}"))?);
-        }
-        if batch.is_empty() {
-            s.caught_up.send_replace(true);
-            tokio::time::sleep(IDLE_POLL).await;
-            continue;
+        let Some(first) = messages.next().await else {
+            return Ok(());
+        };
+        // Whatever else is already buffered: one transaction for the lot.
+        let mut batch = vec![first.map_err(|e| anyhow::anyhow!("consumer: {e}"))?];
+        while batch.len() < BATCH {
+            match messages.next().now_or_never() {
+                Some(Some(m)) => batch.push(m.map_err(|e| anyhow::anyhow!("consumer: {e}"))?),
+                _ => break,
+            }
         }
         let mut keep = Vec::with_capacity(batch.len());
         for m in &batch {
