@@ -43,7 +43,12 @@ async fn once(s: &Arc<Share>, b: &Broker) -> anyhow::Result<()> {
     if consumer.info().await?.num_pending == 0 {
         s.caught_up.send_replace(true);
     }
-    let mut messages = consumer.messages().await?;
+    // Large pulls: a member back after a while catches up thousands of records a second.
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(BATCH)
+        .messages()
+        .await?;
     tracing::info!("team memory: receiving");
     loop {
         let Some(first) = messages.next().await else {
