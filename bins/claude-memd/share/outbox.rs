@@ -10,8 +10,9 @@ use super::crypto::Op;
 use crate::transfer;
 use claude_daemons::api::memory::RecordKind;
 use claude_daemons::api::memory_share::SharedProject;
-use claude_daemons::api::memory_transfer::ExportQuery;
+use claude_daemons::api::memory_transfer::MemoryRecord;
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
 
 /// Share `project` as `portable`: existing records of it are queued too, and teammates'
 /// records received before (kept under the portable identity) join it.
@@ -110,18 +111,14 @@ pub fn origin(member: &str, kind: &str, id: i64) -> String {
     format!("team:{member}:{kind}:{id}")
 }
 
-/// The oldest `limit` rows, each with what to publish for it. Rows of projects no longer
-/// shared are dropped; prompts are published only when `prompts` is on.
+/// The oldest `limit` rows, each with what to publish for it ([`disable`] drops the rows of
+/// a project no longer shared); prompts are published only when `prompts` is on.
 pub fn next(
     conn: &Connection,
     member: &str,
     prompts: bool,
     limit: i64,
 ) -> rusqlite::Result<Vec<Ready>> {
-    conn.execute(
-        "DELETE FROM share_outbox WHERE project NOT IN (SELECT project FROM share_projects)",
-        [],
-    )?;
     let mut st = conn.prepare_cached(
         "SELECT o.id, o.record, o.record_id, o.op, s.portable FROM share_outbox o
            JOIN share_projects s ON s.project = o.project ORDER BY o.id LIMIT ?1",
@@ -131,6 +128,20 @@ pub fn next(
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
+    // The records, read in one query per kind.
+    let mut records: HashMap<(String, i64), MemoryRecord> = HashMap::new();
+    for kind in ["observation", "summary", "prompt"] {
+        let ids: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.1 == kind && r.3 == "put")
+            .map(|r| r.2)
+            .collect();
+        if let (false, Some(k)) = (ids.is_empty(), kind_of(kind)) {
+            for r in read(conn, k, &ids)? {
+                records.insert((kind.to_string(), r.id), r);
+            }
+        }
+    }
     let mut out = Vec::with_capacity(rows.len());
     for (row, kind, id, op, portable) in rows {
         let op = match (op.as_str(), kind_of(&kind)) {
@@ -138,7 +149,7 @@ pub fn next(
             ("del", _) => Some(Op::Del {
                 origin: origin(member, &kind, id),
             }),
-            (_, Some(k)) => read(conn, k, id)?.map(|mut r| {
+            (_, Some(_)) => records.get(&(kind.clone(), id)).cloned().map(|mut r| {
                 r.origin = origin(member, &kind, id);
                 r.project.clone_from(&portable);
                 Op::Put {
@@ -152,31 +163,36 @@ pub fn next(
     Ok(out)
 }
 
-/// Record `id` of kind `k` in the export format (what `mem export` writes).
-fn read(
-    conn: &Connection,
-    k: RecordKind,
-    id: i64,
-) -> rusqlite::Result<Option<claude_daemons::api::memory_transfer::MemoryRecord>> {
-    let q = ExportQuery {
-        record: Some(k),
-        after: Some(id - 1),
-        limit: Some(1),
-        ..Default::default()
-    };
-    let page = transfer::export(conn, &q).map_err(|e| match e {
-        crate::search::QueryError::Db(e) => e,
-        crate::search::QueryError::Bad(m) => rusqlite::Error::InvalidParameterName(m),
+/// Records `ids` of kind `k` in the export format (what `mem export` writes).
+fn read(conn: &Connection, k: RecordKind, ids: &[i64]) -> rusqlite::Result<Vec<MemoryRecord>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {}, {} FROM {} WHERE id IN (SELECT value FROM json_each(?1))",
+        transfer::COMMON,
+        transfer::fields(k),
+        transfer::table(k)
+    ))?;
+    let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    let rows = st.query_map([ids], |r| {
+        Ok(MemoryRecord {
+            id: r.get(0)?,
+            origin: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            session_id: r.get(2)?,
+            project: r.get(3)?,
+            project_name: r.get(4)?,
+            created_at: r.get(5)?,
+            created_at_epoch: r.get(6)?,
+            prompt_number: r.get(7)?,
+            body: transfer::body(k, r)?,
+        })
     })?;
-    Ok(page.records.into_iter().find(|r| r.id == id))
+    rows.collect()
 }
 
 /// Rows published (or with nothing to publish): gone.
 pub fn done(conn: &Connection, rows: &[i64]) -> rusqlite::Result<()> {
-    let mut st = conn.prepare_cached("DELETE FROM share_outbox WHERE id = ?1")?;
-    for r in rows {
-        st.execute([r])?;
-    }
+    let rows = serde_json::to_string(rows).unwrap_or_else(|_| "[]".into());
+    conn.prepare_cached("DELETE FROM share_outbox WHERE id IN (SELECT value FROM json_each(?1))")?
+        .execute([rows])?;
     Ok(())
 }
 

@@ -99,11 +99,8 @@ pub fn apply(conn: &mut Connection, batch: &[(String, Payload)]) -> rusqlite::Re
                 }
                 let project = super::outbox::local_of(&tx, &p.portable)?
                     .unwrap_or_else(|| p.portable.clone());
-                if put(&tx, record, &project)? {
-                    let (t, kind) = table(&record.body);
-                    let id: i64 = tx
-                        .prepare_cached(&format!("SELECT id FROM {t} WHERE origin = ?1"))?
-                        .query_row([&record.origin], |r| r.get(0))?;
+                if let Some(id) = put(&tx, record, &project)? {
+                    let kind = table(&record.body).1;
                     tx.prepare_cached(
                         "INSERT INTO team_records (record, id, member, portable) VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT DO UPDATE SET member = ?3, portable = ?4",
@@ -120,16 +117,17 @@ pub fn apply(conn: &mut Connection, batch: &[(String, Payload)]) -> rusqlite::Re
     Ok(out)
 }
 
-/// Store or replace one record under `project`; whether anything changed.
-fn put(tx: &Transaction, r: &MemoryRecord, project: &str) -> rusqlite::Result<bool> {
+/// Store or replace one record under `project`; its id when anything changed.
+fn put(tx: &Transaction, r: &MemoryRecord, project: &str) -> rusqlite::Result<Option<i64>> {
     let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
     // The sender ran the privacy pipeline; run its structural part again in case its
     // version was older.
     let mut v = serde_json::to_value(&r.body).expect("records serialize");
     sanitize(&mut v);
     let Ok(body) = serde_json::from_value::<MemoryBody>(v) else {
-        return Ok(false);
+        return Ok(None);
     };
+    let id = |r: &rusqlite::Row| r.get::<_, i64>(0);
     let n = match body {
         MemoryBody::Observation(o) => tx
             .prepare_cached(
@@ -144,29 +142,34 @@ fn put(tx: &Transaction, r: &MemoryRecord, project: &str) -> rusqlite::Result<bo
                    concepts = excluded.concepts, edited_at = excluded.edited_at
                  WHERE (type, title, subtitle, facts, narrative, concepts)
                    IS NOT (excluded.type, excluded.title, excluded.subtitle, excluded.facts,
-                           excluded.narrative, excluded.concepts)",
+                           excluded.narrative, excluded.concepts)
+                 RETURNING id",
             )?
-            .execute(params![
-                r.session_id,
-                project,
-                r.project_name,
-                o.kind,
-                o.title,
-                o.subtitle,
-                json(&o.facts),
-                o.narrative,
-                json(&o.concepts),
-                json(&o.files_read),
-                json(&o.files_modified),
-                r.prompt_number,
-                o.discovery_tokens,
-                r.created_at,
-                r.created_at_epoch,
-                o.source,
-                o.model,
-                o.edited_at,
-                r.origin
-            ])?,
+            .query_row(
+                params![
+                    r.session_id,
+                    project,
+                    r.project_name,
+                    o.kind,
+                    o.title,
+                    o.subtitle,
+                    json(&o.facts),
+                    o.narrative,
+                    json(&o.concepts),
+                    json(&o.files_read),
+                    json(&o.files_modified),
+                    r.prompt_number,
+                    o.discovery_tokens,
+                    r.created_at,
+                    r.created_at_epoch,
+                    o.source,
+                    o.model,
+                    o.edited_at,
+                    r.origin
+                ],
+                id,
+            )
+            .optional()?,
         MemoryBody::Summary(s) => tx
             .prepare_cached(
                 "INSERT INTO session_summaries (session_id, project, project_name, request,
@@ -179,27 +182,32 @@ fn put(tx: &Transaction, r: &MemoryRecord, project: &str) -> rusqlite::Result<bo
                    next_steps = excluded.next_steps, notes = excluded.notes
                  WHERE (request, investigated, learned, completed, next_steps, notes)
                    IS NOT (excluded.request, excluded.investigated, excluded.learned,
-                           excluded.completed, excluded.next_steps, excluded.notes)",
+                           excluded.completed, excluded.next_steps, excluded.notes)
+                 RETURNING id",
             )?
-            .execute(params![
-                r.session_id,
-                project,
-                r.project_name,
-                s.text.request,
-                s.text.investigated,
-                s.text.learned,
-                s.text.completed,
-                s.text.next_steps,
-                s.text.notes,
-                json(&s.text.files_read),
-                json(&s.text.files_edited),
-                r.prompt_number,
-                r.created_at,
-                r.created_at_epoch,
-                s.source,
-                s.model,
-                r.origin
-            ])?,
+            .query_row(
+                params![
+                    r.session_id,
+                    project,
+                    r.project_name,
+                    s.text.request,
+                    s.text.investigated,
+                    s.text.learned,
+                    s.text.completed,
+                    s.text.next_steps,
+                    s.text.notes,
+                    json(&s.text.files_read),
+                    json(&s.text.files_edited),
+                    r.prompt_number,
+                    r.created_at,
+                    r.created_at_epoch,
+                    s.source,
+                    s.model,
+                    r.origin
+                ],
+                id,
+            )
+            .optional()?,
         MemoryBody::Prompt { prompt_text } => tx
             .prepare_cached(
                 "INSERT INTO user_prompts (session_id, project, project_name, prompt_number,
@@ -207,20 +215,25 @@ fn put(tx: &Transaction, r: &MemoryRecord, project: &str) -> rusqlite::Result<bo
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (origin) WHERE origin IS NOT NULL DO UPDATE SET
                    prompt_text = excluded.prompt_text
-                 WHERE prompt_text IS NOT excluded.prompt_text",
+                 WHERE prompt_text IS NOT excluded.prompt_text
+                 RETURNING id",
             )?
-            .execute(params![
-                r.session_id,
-                project,
-                r.project_name,
-                r.prompt_number.unwrap_or(0),
-                prompt_text,
-                r.created_at,
-                r.created_at_epoch,
-                r.origin
-            ])?,
+            .query_row(
+                params![
+                    r.session_id,
+                    project,
+                    r.project_name,
+                    r.prompt_number.unwrap_or(0),
+                    prompt_text,
+                    r.created_at,
+                    r.created_at_epoch,
+                    r.origin
+                ],
+                id,
+            )
+            .optional()?,
     };
-    Ok(n == 1)
+    Ok(n)
 }
 
 /// Who wrote a teammate's record: `name@host`, or `None` for this member's own.
@@ -248,4 +261,99 @@ pub fn annotate(
         h.by = author(conn, kind, h.id)?;
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use claude_daemons::api::memory_transfer::ObservationFields;
+
+    fn put_of(member: &str, id: i64, title: &str) -> (String, Payload) {
+        let record = MemoryRecord {
+            id,
+            origin: format!("team:{member}:observation:{id}"),
+            session_id: "s".into(),
+            project: "github.com/o/r".into(),
+            project_name: "r".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            created_at_epoch: 1,
+            prompt_number: None,
+            body: MemoryBody::Observation(ObservationFields {
+                kind: "change".into(),
+                title: title.into(),
+                ..Default::default()
+            }),
+        };
+        let p = Payload {
+            name: "ann".into(),
+            host: "h".into(),
+            portable: "github.com/o/r".into(),
+            op: Op::Put {
+                record: Box::new(record),
+            },
+        };
+        (member.into(), p)
+    }
+
+    fn titles(c: &Connection) -> Vec<(String, String)> {
+        let mut st = c
+            .prepare("SELECT project, title FROM observations ORDER BY id")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn stored_once_replaced_by_a_new_version_forgotten_only_by_its_author() {
+        let (_d, mut c) = crate::schema::test_db();
+        let first = put_of("ann", 7, "First title");
+        let a = apply(&mut c, &[first.clone(), first.clone()]).unwrap();
+        assert_eq!((a.stored, a.skipped), (1, 1), "the duplicate is skipped");
+        // Kept under the portable name until the project is shared here, then moved.
+        assert_eq!(
+            titles(&c),
+            [("github.com/o/r".into(), "First title".into())]
+        );
+        crate::share::outbox::enable(&mut c, "/src/r", "github.com/o/r").unwrap();
+        assert_eq!(titles(&c), [("/src/r".into(), "First title".into())]);
+        let a = apply(&mut c, &[put_of("ann", 7, "Second title")]).unwrap();
+        assert_eq!(a.stored, 1);
+        assert_eq!(titles(&c), [("/src/r".into(), "Second title".into())]);
+        let id: i64 = c
+            .query_row("SELECT id FROM observations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            author(&c, "observation", id).unwrap().as_deref(),
+            Some("ann@h")
+        );
+        // Nothing of a teammate's record goes back out.
+        assert_eq!(
+            c.query_row("SELECT count(*) FROM share_outbox", [], |r| r
+                .get::<_, i64>(0))
+                .unwrap(),
+            0
+        );
+        // Another member can neither overwrite nor forget ann's record.
+        let mut forged = put_of("ann", 7, "Forged");
+        forged.0 = "mallory".into();
+        let tomb = |from: &str| {
+            (
+                from.to_string(),
+                Payload {
+                    op: Op::Del {
+                        origin: "team:ann:observation:7".into(),
+                    },
+                    ..put_of("ann", 7, "x").1
+                },
+            )
+        };
+        let a = apply(&mut c, &[forged, tomb("mallory")]).unwrap();
+        assert_eq!((a.stored, a.forgotten, a.skipped), (0, 0, 2));
+        let a = apply(&mut c, &[tomb("ann")]).unwrap();
+        assert_eq!(a.forgotten, 1);
+        assert!(titles(&c).is_empty());
+        assert_eq!(author(&c, "observation", id).unwrap(), None);
+    }
 }
