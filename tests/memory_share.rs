@@ -77,6 +77,45 @@ fn share(m: &Memd, dir: &Path) -> Value {
     r
 }
 
+/// Publish to the team's stream as an outsider: an envelope whose signature is not the
+/// sender's, and one signed right but sealed with another secret.
+fn forge(url: &str) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let id = claude_daemons::mesh::keys::Identity::from_seed([9; 32]);
+    let subject = "memory.acme.p.0000";
+    let envelope = |sig: Vec<u8>, nonce: &str, ct: &str| {
+        json!({"v": 1, "ts": 1, "from": id.public_hex(), "nonce": nonce, "ct": ct,
+               "sig": b64.encode(sig)})
+        .to_string()
+    };
+    let (nonce, ct) = (
+        b64.encode([1u8; 24]),
+        b64.encode(b"forgedtext and more bytes"),
+    );
+    let bad_sig = envelope(vec![7u8; 64], &nonce, &ct);
+    let mut signed = Vec::new();
+    for f in [
+        "claude-memory-share-v1",
+        subject,
+        "1",
+        id.public_hex(),
+        &nonce,
+        &ct,
+    ] {
+        signed.extend_from_slice(f.as_bytes());
+        signed.push(0);
+    }
+    let other_team = envelope(id.sign(&signed).to_vec(), &nonce, &ct);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let c = async_nats::connect(url).await.unwrap();
+        let js = async_nats::jetstream::new(c);
+        for m in [bad_sig, other_team] {
+            js.publish(subject, m.into()).await.unwrap().await.unwrap();
+        }
+    });
+}
+
 fn pending(m: &Memd) -> i64 {
     m.count("SELECT count(*) FROM share_outbox")
 }
@@ -135,6 +174,16 @@ fn teammates_share_a_repository_through_jetstream() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+
+    // Forged and foreign messages on the team's stream are dropped and counted, not stored.
+    forge(&url);
+    wait_for("B to reject the forged messages", || {
+        b.get("/v1/health").1["share"]["rejected"] == 2
+    });
+    work(&a, &clone1, "sa", "barrierforged", "");
+    wait_for("a later record at B", || {
+        !team_hits(&b, "barrierforged").is_empty()
+    });
 
     // B's context and search have it, marked as ann's.
     let hits = team_hits(&b, "frobnicator");
@@ -217,7 +266,14 @@ fn teammates_share_a_repository_through_jetstream() {
         1
     );
     let (_, h) = b.get("/v1/health");
-    assert_eq!(h["share"]["rejected"], 0, "{h}");
+    assert_eq!(
+        h["share"]["rejected"], 0,
+        "the forged ones were acknowledged when dropped: not delivered again after B's restart: {h}"
+    );
+    assert_eq!(
+        b.count("SELECT count(*) FROM observations WHERE title LIKE '%forgedtext%'"),
+        0
+    );
     // Nothing of the unshared project was ever published.
     assert!(!contains(&b.raw_bytes(), "unsharedmarker"));
 }
