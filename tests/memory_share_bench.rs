@@ -54,11 +54,13 @@ fn tool(m: &Memd, repo: &Path, i: usize) -> Duration {
     started.elapsed()
 }
 
-fn wait(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+/// Poll `f` every `every` until it holds (a bulk phase is polled seldom: counting 100,000
+/// rows every millisecond would measure the poll).
+fn wait(what: &str, limit: Duration, every: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !f() {
         assert!(Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(1));
+        std::thread::sleep(every);
     }
 }
 
@@ -82,11 +84,16 @@ fn team_memory_figures() {
         let started = Instant::now();
         tool(&a, &ra, i);
         let q = format!("/v1/search?q=marker{i}x&who=team&mode=lexical");
-        wait("replication", Duration::from_secs(30), || {
-            b.get(&q).1["results"]
-                .as_array()
-                .is_some_and(|r| !r.is_empty())
-        });
+        wait(
+            "replication",
+            Duration::from_secs(30),
+            Duration::from_millis(1),
+            || {
+                b.get(&q).1["results"]
+                    .as_array()
+                    .is_some_and(|r| !r.is_empty())
+            },
+        );
         lat.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     let (p50, p95) = median(lat);
@@ -135,9 +142,12 @@ fn team_memory_figures() {
     }
     let started = Instant::now();
     a.spawn();
-    wait("A to publish", Duration::from_secs(1800), || {
-        a.count("SELECT count(*) FROM share_outbox") == 0
-    });
+    wait(
+        "A to publish",
+        Duration::from_secs(1800),
+        Duration::from_millis(100),
+        || a.count("SELECT count(*) FROM share_outbox") == 0,
+    );
     let published = started.elapsed().as_secs_f64();
     println!(
         "publish: {total} records in {published:.1} s ({:.0} records/s)",
@@ -146,9 +156,12 @@ fn team_memory_figures() {
     let before = b.count("SELECT count(*) FROM team_records");
     let started = Instant::now();
     b.spawn();
-    wait("B to catch up", Duration::from_secs(1800), || {
-        b.count("SELECT count(*) FROM team_records") >= before + total as i64
-    });
+    wait(
+        "B to catch up",
+        Duration::from_secs(1800),
+        Duration::from_millis(100),
+        || b.count("SELECT count(*) FROM team_records") >= before + total as i64,
+    );
     let caught = started.elapsed().as_secs_f64();
     println!(
         "catch-up: {total} records in {caught:.1} s ({:.0} records/s, start of claude-memd included)",

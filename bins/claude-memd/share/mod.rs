@@ -28,7 +28,7 @@ use claude_daemons::config::Config;
 use claude_daemons::daemon::Activity;
 use rusqlite::Connection;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -42,7 +42,7 @@ pub struct Share {
     conn: Mutex<Connection>,
     kick: tokio::sync::Notify,
     caught_up: tokio::sync::watch::Sender<bool>,
-    connected: AtomicBool,
+    broker: std::sync::OnceLock<Arc<broker::Broker>>,
     published: AtomicU64,
     received: AtomicU64,
     rejected: AtomicU64,
@@ -81,7 +81,7 @@ pub fn start(p: Parts) -> Result<Option<Arc<Share>>, String> {
         conn: Mutex::new(p.conn),
         kick: tokio::sync::Notify::new(),
         caught_up: tokio::sync::watch::channel(false).0,
-        connected: AtomicBool::new(false),
+        broker: std::sync::OnceLock::new(),
         published: AtomicU64::new(0),
         received: AtomicU64::new(0),
         rejected: AtomicU64::new(0),
@@ -103,6 +103,7 @@ pub fn start(p: Parts) -> Result<Option<Arc<Share>>, String> {
                 return;
             }
         };
+        let _ = s.broker.set(b.clone());
         tracing::info!(%url, team = %team, member = %me, "team memory on");
         tokio::spawn(publish::run(s.clone(), b.clone(), announce.subscribe()));
         receive::run(s, b).await;
@@ -125,13 +126,25 @@ impl Share {
         Ok(r)
     }
 
+    /// Whether the broker connection is up now.
+    fn connected(&self) -> bool {
+        self.broker.get().is_some_and(|b| b.connected())
+    }
+
     /// Wake the publisher (a project was enabled).
     pub fn kick(&self) {
         self.kick.notify_one();
     }
 
-    /// Wait until the consumer has caught up with the stream, at most `limit`.
+    /// Wait until the consumer has caught up with the stream, at most `limit`; at most a
+    /// quarter of a second while the broker is not connected (a broker that is down must not
+    /// slow every session start).
     pub async fn caught_up(&self, limit: Duration) {
+        let limit = if self.connected() {
+            limit
+        } else {
+            limit.min(Duration::from_millis(250))
+        };
         let mut rx = self.caught_up.subscribe();
         let _ = tokio::time::timeout(limit, rx.wait_for(|v| *v)).await;
     }
@@ -143,7 +156,7 @@ impl Share {
             "member": self.member.id.public_hex(),
             "name": self.member.name,
             "host": self.member.host,
-            "connected": self.connected.load(Relaxed),
+            "connected": self.connected(),
             "caught_up": *self.caught_up.borrow(),
             "published": self.published.load(Relaxed),
             "received": self.received.load(Relaxed),

@@ -63,7 +63,6 @@ async fn round(s: &Arc<Share>, b: &Broker) -> anyhow::Result<usize> {
     }
     // Awake until the batch is on the broker (or the broker is found away).
     let _busy = s.activity.enter();
-    s.connected.store(b.connected(), Relaxed);
     if !b.connected() {
         anyhow::bail!("not connected to the broker");
     }

@@ -24,7 +24,6 @@ pub async fn run(s: Arc<Share>, b: Arc<Broker>) {
         };
         if let Err(e) = r {
             attempt += 1;
-            s.connected.store(b.connected(), Relaxed);
             tracing::warn!(error = %e, "team memory: receiving paused");
         } else {
             attempt = 0;
@@ -39,7 +38,6 @@ pub async fn run(s: Arc<Share>, b: Arc<Broker>) {
 async fn once(s: &Arc<Share>, b: &Broker) -> anyhow::Result<()> {
     let me = s.member.id.public_hex().to_string();
     let mut consumer = b.consumer(&me).await?;
-    s.connected.store(true, Relaxed);
     if consumer.info().await?.num_pending == 0 {
         s.caught_up.send_replace(true);
     }
