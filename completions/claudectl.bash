@@ -127,6 +127,9 @@ _claudectl() {
             claudectl__subcmd__help__subcmd__mem,search)
                 cmd="claudectl__subcmd__help__subcmd__mem__subcmd__search"
                 ;;
+            claudectl__subcmd__help__subcmd__mem,share)
+                cmd="claudectl__subcmd__help__subcmd__mem__subcmd__share"
+                ;;
             claudectl__subcmd__help__subcmd__mem,show)
                 cmd="claudectl__subcmd__help__subcmd__mem__subcmd__show"
                 ;;
@@ -144,6 +147,15 @@ _claudectl() {
                 ;;
             claudectl__subcmd__help__subcmd__mem__subcmd__model,status)
                 cmd="claudectl__subcmd__help__subcmd__mem__subcmd__model__subcmd__status"
+                ;;
+            claudectl__subcmd__help__subcmd__mem__subcmd__share,disable)
+                cmd="claudectl__subcmd__help__subcmd__mem__subcmd__share__subcmd__disable"
+                ;;
+            claudectl__subcmd__help__subcmd__mem__subcmd__share,enable)
+                cmd="claudectl__subcmd__help__subcmd__mem__subcmd__share__subcmd__enable"
+                ;;
+            claudectl__subcmd__help__subcmd__mem__subcmd__share,status)
+                cmd="claudectl__subcmd__help__subcmd__mem__subcmd__share__subcmd__status"
                 ;;
             claudectl__subcmd__help__subcmd__mesh,accept-host)
                 cmd="claudectl__subcmd__help__subcmd__mesh__subcmd__accept__subcmd__host"
@@ -226,6 +238,9 @@ _claudectl() {
             claudectl__subcmd__mem,search)
                 cmd="claudectl__subcmd__mem__subcmd__search"
                 ;;
+            claudectl__subcmd__mem,share)
+                cmd="claudectl__subcmd__mem__subcmd__share"
+                ;;
             claudectl__subcmd__mem,show)
                 cmd="claudectl__subcmd__mem__subcmd__show"
                 ;;
@@ -265,6 +280,9 @@ _claudectl() {
             claudectl__subcmd__mem__subcmd__help,search)
                 cmd="claudectl__subcmd__mem__subcmd__help__subcmd__search"
                 ;;
+            claudectl__subcmd__mem__subcmd__help,share)
+                cmd="claudectl__subcmd__mem__subcmd__help__subcmd__share"
+                ;;
             claudectl__subcmd__mem__subcmd__help,show)
                 cmd="claudectl__subcmd__mem__subcmd__help__subcmd__show"
                 ;;
@@ -282,6 +300,15 @@ _claudectl() {
                 ;;
             claudectl__subcmd__mem__subcmd__help__subcmd__model,status)
                 cmd="claudectl__subcmd__mem__subcmd__help__subcmd__model__subcmd__status"
+                ;;
+            claudectl__subcmd__mem__subcmd__help__subcmd__share,disable)
+                cmd="claudectl__subcmd__mem__subcmd__help__subcmd__share__subcmd__disable"
+                ;;
+            claudectl__subcmd__mem__subcmd__help__subcmd__share,enable)
+                cmd="claudectl__subcmd__mem__subcmd__help__subcmd__share__subcmd__enable"
+                ;;
+            claudectl__subcmd__mem__subcmd__help__subcmd__share,status)
+                cmd="claudectl__subcmd__mem__subcmd__help__subcmd__share__subcmd__status"
                 ;;
             claudectl__subcmd__mem__subcmd__model,help)
                 cmd="claudectl__subcmd__mem__subcmd__model__subcmd__help"
@@ -306,6 +333,30 @@ _claudectl() {
                 ;;
             claudectl__subcmd__mem__subcmd__model__subcmd__help,status)
                 cmd="claudectl__subcmd__mem__subcmd__model__subcmd__help__subcmd__status"
+                ;;
+            claudectl__subcmd__mem__subcmd__share,disable)
+                cmd="claudectl__subcmd__mem__subcmd__share__subcmd__disable"
+                ;;
+            claudectl__subcmd__mem__subcmd__share,enable)
+                cmd="claudectl__subcmd__mem__subcmd__share__subcmd__enable"
+                ;;
+            claudectl__subcmd__mem__subcmd__share,help)
+                cmd="claudectl__subcmd__mem__subcmd__share__subcmd__help"
+                ;;
+            claudectl__subcmd__mem__subcmd__share,status)
+                cmd="claudectl__subcmd__mem__subcmd__share__subcmd__status"
+                ;;
+            claudectl__subcmd__mem__subcmd__share__subcmd__help,disable)
+                cmd="claudectl__subcmd__mem__subcmd__share__subcmd__help__subcmd__disable"
+                ;;
+            claudectl__subcmd__mem__subcmd__share__subcmd__help,enable)
+                cmd="claudectl__subcmd__mem__subcmd__share__subcmd__help__subcmd__enable"
+                ;;
+            claudectl__subcmd__mem__subcmd__share__subcmd__help,help)
+                cmd="claudectl__subcmd__mem__subcmd__share__subcmd__help__subcmd__help"
+                ;;
+            claudectl__subcmd__mem__subcmd__share__subcmd__help,status)
+                cmd="claudectl__subcmd__mem__subcmd__share__subcmd__help__subcmd__status"
                 ;;
             claudectl__subcmd__mesh,accept-host)
                 cmd="claudectl__subcmd__mesh__subcmd__accept__subcmd__host"
@@ -628,7 +679,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__mem)
-            opts="search timeline show context prune import forget edit export stats open model"
+            opts="search timeline show context prune import forget edit export stats open model share"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -798,6 +849,62 @@ _claudectl() {
         claudectl__subcmd__help__subcmd__mem__subcmd__search)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mem__subcmd__share)
+            opts="enable disable status"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mem__subcmd__share__subcmd__disable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mem__subcmd__share__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__mem__subcmd__share__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1218,7 +1325,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem)
-            opts="-h --help search timeline show get context prune import forget edit export stats open model help"
+            opts="-h --help search timeline show get context prune import forget edit export stats open model share help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1324,7 +1431,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem__subcmd__help)
-            opts="search timeline show context prune import forget edit export stats open model help"
+            opts="search timeline show context prune import forget edit export stats open model share help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1508,6 +1615,62 @@ _claudectl() {
         claudectl__subcmd__mem__subcmd__help__subcmd__search)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__help__subcmd__share)
+            opts="enable disable status"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__help__subcmd__share__subcmd__disable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__help__subcmd__share__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__help__subcmd__share__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1750,7 +1913,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__mem__subcmd__search)
-            opts="-n -h --project --type --file --record --since --until --limit --offset --mode --json --help"
+            opts="-n -h --project --type --file --record --since --until --limit --offset --mode --mine --team --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1796,6 +1959,132 @@ _claudectl() {
                     COMPREPLY=($(compgen -W "lexical semantic hybrid" -- "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__share)
+            opts="-h --help enable disable status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__share__subcmd__disable)
+            opts="-h --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__share__subcmd__enable)
+            opts="-h --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__share__subcmd__help)
+            opts="enable disable status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__share__subcmd__help__subcmd__disable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__share__subcmd__help__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__share__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__share__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__mem__subcmd__share__subcmd__status)
+            opts="-h --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -96,6 +96,60 @@ pub struct MemoryConfig {
     /// MiB of free space claude-memd leaves on the state directory's filesystem: below it
     /// hooks are refused (507) so that they go to the spool instead of filling the disk.
     pub disk_reserve_mb: u64,
+    /// `[memory.share]`: team memory through NATS JetStream (opt-in per project).
+    pub share: ShareConfig,
+}
+
+/// `[memory.share]` table: team memory. Nothing is shared until a project is enabled
+/// (`claudectl mem share enable`); unset keys fall back to `[mesh]`'s.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShareConfig {
+    /// `nats://host:port` of the team's broker (default: `[mesh] broker_url`).
+    pub broker_url: Option<String>,
+    /// The team's name: the stream is `MEMORY_<team>` (default: `[mesh] mesh`).
+    pub team: Option<String>,
+    /// The team's shared secret: records are encrypted with a key derived from it
+    /// (default: `[mesh] mesh_secret`).
+    pub team_secret: Option<String>,
+    /// Whether prompts are shared too (observations and summaries always are).
+    pub prompts: bool,
+    /// Days the broker keeps a record (the stream's max age): how long a teammate may be
+    /// away and still catch up.
+    pub max_age_days: u64,
+    /// MiB the team's stream may hold; the oldest records go first beyond it.
+    pub max_mb: u64,
+}
+
+impl Default for ShareConfig {
+    fn default() -> Self {
+        ShareConfig {
+            broker_url: None,
+            team: None,
+            team_secret: None,
+            prompts: false,
+            max_age_days: 90,
+            max_mb: 1024,
+        }
+    }
+}
+
+impl Config {
+    /// The team memory settings with `[mesh]`'s filled in: `(broker_url, team, secret)`,
+    /// or `None` when any of them is missing (sharing is then off).
+    pub fn share_target(&self) -> Option<(String, String, String)> {
+        let s = &self.memory.share;
+        let url = s
+            .broker_url
+            .clone()
+            .or_else(|| self.mesh.broker_url.clone())?;
+        let team = s.team.clone().unwrap_or_else(|| self.mesh.mesh.clone());
+        let secret = s
+            .team_secret
+            .clone()
+            .or_else(|| self.mesh.mesh_secret.clone())?;
+        Some((url, team, secret))
+    }
 }
 
 impl Default for MemoryConfig {
@@ -136,6 +190,7 @@ impl Default for MemoryConfig {
             spool_max_events: 10_000,
             spool_max_mb: 256,
             disk_reserve_mb: 32,
+            share: ShareConfig::default(),
         }
     }
 }
@@ -341,7 +396,7 @@ impl Config {
             key,
             var: format!(
                 "{ENV_PREFIX}{}_{}",
-                table.to_uppercase(),
+                table.to_uppercase().replace(".", "_"),
                 key.to_uppercase()
             ),
             message,
@@ -400,7 +455,7 @@ impl Config {
             let (table, key) = (table.to_lowercase(), key.to_lowercase());
             let slot = tree
                 .get_mut(&table)
-                .and_then(|t| t.get_mut(&key))
+                .and_then(|t| nested_slot(t, &key))
                 .ok_or_else(|| ConfigError::Env {
                     var: var.clone(),
                     message: format!("[{table}] has no key `{key}`"),
@@ -475,6 +530,24 @@ impl Config {
 }
 
 mod ranges;
+
+/// The value of `key` in `table`, or in one of its sub-tables (`share_broker_url` is
+/// `[memory.share] broker_url`).
+fn nested_slot<'a>(
+    table: &'a mut serde_json::Value,
+    key: &str,
+) -> Option<&'a mut serde_json::Value> {
+    let obj = table.as_object_mut()?;
+    if obj.contains_key(key) {
+        return obj.get_mut(key);
+    }
+    let (sub, rest) = obj
+        .iter()
+        .filter(|(k, v)| v.is_object() && key.starts_with(&format!("{k}_")))
+        .map(|(k, _)| (k.clone(), key[k.len() + 1..].to_string()))
+        .next()?;
+    obj.get_mut(&sub)?.as_object_mut()?.get_mut(&rest)
+}
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];

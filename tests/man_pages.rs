@@ -180,6 +180,8 @@ fn overview_page_names_every_route_and_exit_code() {
         // claude-memd
         "POST /v1/hook",
         "POST /v1/hooks/{event}",
+        "GET /v1/share",
+        "POST /v1/share",
         "POST /v1/recall/file",
         "GET /v1/search",
         "GET /v1/timeline",

@@ -34,6 +34,8 @@ struct Obs {
     read_tokens: i64,
     /// Tokens the observer spent writing it.
     discovery_tokens: i64,
+    /// A teammate's: who wrote it (team memory).
+    by: Option<String>,
 }
 
 /// `picked`: the newest `?2` rows of `table` keyed `?1` or `?3`. Two index searches merged:
@@ -65,7 +67,9 @@ pub fn render(
         "{}
          SELECT o.id, type, title, facts, substr(created_at, 1, 10), substr(created_at, 12, 5),
            (length(title) + length(coalesce(subtitle, '')) + length(facts)
-            + length(coalesce(narrative, ''))) / 4, discovery_tokens
+            + length(coalesce(narrative, ''))) / 4, discovery_tokens,
+           (SELECT m.name || '@' || m.host FROM team_records t JOIN team_members m
+              ON m.key = t.member WHERE t.record = 'observation' AND t.id = o.id)
          FROM picked p JOIN observations o ON o.id = p.id
          ORDER BY p.created_at_epoch DESC, p.id DESC LIMIT ?2",
         newest("observations")
@@ -81,6 +85,7 @@ pub fn render(
                 time: r.get(5)?,
                 read_tokens: r.get(6)?,
                 discovery_tokens: r.get(7)?,
+                by: r.get(8)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
@@ -167,11 +172,14 @@ pub fn render(
             s.push_str(&format!("\n## {}\n", o.day));
         }
         s.push_str(&format!(
-            "- #{} {} {} — {}\n",
+            "- #{} {} {} — {}{}\n",
             o.id,
             o.time,
             o.kind,
-            one_line(&o.title, 160)
+            one_line(&o.title, 160),
+            o.by.as_deref()
+                .map(|by| format!(" (teammate {by})"))
+                .unwrap_or_default()
         ));
         if i < DETAILED {
             for f in o.facts.iter().take(3) {

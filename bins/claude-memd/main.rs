@@ -33,6 +33,7 @@ mod reserve;
 mod routes;
 mod schema;
 mod search;
+mod share;
 mod stats;
 mod transfer;
 
@@ -81,6 +82,8 @@ pub struct Memd {
     supervisor_socket: std::path::PathBuf,
     /// Semantic recall: the embedding model, the vectors, the background embedder.
     pub semantic: Arc<embed::Semantic>,
+    /// Team memory, when `[memory.share]` (or `[mesh]`) names a broker, team and secret.
+    pub share: Option<Arc<share::Share>>,
 }
 
 impl Service for Memd {
@@ -97,6 +100,9 @@ impl Service for Memd {
         let mut d = self.stats.details(self.provider);
         d.insert("spool".into(), self.drain.details());
         d.insert("semantic".into(), self.semantic.details());
+        if let Some(s) = &self.share {
+            d.insert("share".into(), s.details());
+        }
         if let Some(o) = &self.observer {
             d.insert("observer".into(), o.details());
         }
@@ -240,7 +246,26 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
             },
         )?))
     };
+    let share_conn = store::open(&path, &schema::SCHEMA, Durability::Normal)?;
+    let share = forget::secure(&share_conn)
+        .and_then(|()| share_conn.busy_handler(Some(short_busy_wait)))
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            share::start(share::Parts {
+                config: config.clone(),
+                state_dir: ctx.paths.state_dir.clone(),
+                conn: share_conn,
+                announce: announce.clone(),
+                activity: ctx.activity.clone(),
+                shutdown: ctx.shutdown.clone(),
+            })
+        })
+        .map_err(|message| StartupError::Other {
+            message: format!("team memory: {message}"),
+            exit: Exit::Failure,
+        })?;
     Ok(Memd {
+        share,
         viewer,
         db,
         recall,

@@ -68,6 +68,11 @@ pub static SCHEMA: Schema = Schema {
             description: "memory: embedding vectors for semantic recall, tied to their model",
             sql: V9,
         },
+        Migration {
+            version: 10,
+            description: "memory: team memory (shared projects, outbox, teammates' records)",
+            sql: crate::share::schema::V10,
+        },
     ],
 };
 

@@ -110,6 +110,7 @@ fn search_with(conn: &Connection, q: &SearchQuery, m: &str) -> Result<SearchResu
                    AND (?4 IS NULL OR instr(o.files_read, ?4) > 0 OR instr(o.files_modified, ?4) > 0)
                    AND (?5 IS NULL OR o.created_at_epoch >= ?5)
                    AND (?6 IS NULL OR o.created_at_epoch < ?6)
+                   AND (?8 IS NULL OR (coalesce(o.origin, '') LIKE 'team:%') = (?8 = 'team'))
                  ORDER BY 7 LIMIT ?7"
             }
             RecordKind::Summary => {
@@ -122,6 +123,7 @@ fn search_with(conn: &Connection, q: &SearchQuery, m: &str) -> Result<SearchResu
                    AND ?3 IS NULL AND ?4 IS NULL
                    AND (?5 IS NULL OR s.created_at_epoch >= ?5)
                    AND (?6 IS NULL OR s.created_at_epoch < ?6)
+                   AND (?8 IS NULL OR (coalesce(s.origin, '') LIKE 'team:%') = (?8 = 'team'))
                  ORDER BY 7 LIMIT ?7"
             }
             RecordKind::Prompt => {
@@ -134,12 +136,22 @@ fn search_with(conn: &Connection, q: &SearchQuery, m: &str) -> Result<SearchResu
                    AND ?3 IS NULL AND ?4 IS NULL
                    AND (?5 IS NULL OR p.created_at_epoch >= ?5)
                    AND (?6 IS NULL OR p.created_at_epoch < ?6)
+                   AND (?8 IS NULL OR (coalesce(p.origin, '') LIKE 'team:%') = (?8 = 'team'))
                  ORDER BY 7 LIMIT ?7"
             }
         };
         let mut st = conn.prepare_cached(sql)?;
         let rows = st.query_map(
-            params![m, q.project, q.kind, q.file, since, until, want],
+            params![
+                m,
+                q.project,
+                q.kind,
+                q.file,
+                since,
+                until,
+                want,
+                q.who.map(|w| w.as_str())
+            ],
             |r| {
                 Ok(SearchHit {
                     record: kind,
@@ -150,6 +162,7 @@ fn search_with(conn: &Connection, q: &SearchQuery, m: &str) -> Result<SearchResu
                     project: r.get(4)?,
                     created_at: r.get(5)?,
                     rank: r.get(6)?,
+                    by: None,
                 })
             },
         )?;

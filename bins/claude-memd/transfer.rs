@@ -28,7 +28,8 @@ pub fn instance(conn: &Connection) -> rusqlite::Result<String> {
     )
 }
 
-fn table(k: RecordKind) -> &'static str {
+/// The table of a kind of record.
+pub fn table(k: RecordKind) -> &'static str {
     match k {
         RecordKind::Observation => "observations",
         RecordKind::Summary => "session_summaries",
@@ -48,10 +49,12 @@ fn list(text: String) -> Vec<String> {
     serde_json::from_str(&text).unwrap_or_default()
 }
 
-const COMMON: &str = "id, origin, session_id, project, project_name, created_at,
+/// The columns every kind of record has, in [`MemoryRecord`] order (`body` reads from 8).
+pub const COMMON: &str = "id, origin, session_id, project, project_name, created_at,
     created_at_epoch, prompt_number";
 
-fn body(k: RecordKind, r: &Row) -> rusqlite::Result<MemoryBody> {
+/// A kind's own fields of a row selected as `COMMON, fields(k)`.
+pub fn body(k: RecordKind, r: &Row) -> rusqlite::Result<MemoryBody> {
     Ok(match k {
         RecordKind::Observation => MemoryBody::Observation(ObservationFields {
             kind: r.get(8)?,
@@ -87,7 +90,8 @@ fn body(k: RecordKind, r: &Row) -> rusqlite::Result<MemoryBody> {
     })
 }
 
-fn fields(k: RecordKind) -> &'static str {
+/// The columns of a kind's own fields, in the order [`body`] reads them.
+pub fn fields(k: RecordKind) -> &'static str {
     match k {
         RecordKind::Observation => {
             "type, title, subtitle, facts, narrative, concepts, files_read, files_modified,

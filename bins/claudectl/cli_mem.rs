@@ -39,6 +39,49 @@ pub enum MemCommand {
     /// The embedding model of semantic recall: install, status, remove.
     #[command(subcommand)]
     Model(MemModelCommand),
+    /// Team memory: share a project's memory with teammates through NATS JetStream.
+    #[command(subcommand, long_about = SHARE_LONG)]
+    Share(MemShareCommand),
+}
+
+const SHARE_LONG: &str = "Team memory: share what Claude learned about a repository with \
+teammates, through the NATS JetStream broker named in [memory.share] (or [mesh]).
+
+Nothing is shared until a project is enabled. A shared project is known to the team by its \
+normalized origin remote (git@github.com:o/r.git = https://github.com/o/r), so every clone \
+of it, wherever it is, is the same project. Its observations and summaries (and prompts with \
+[memory.share] prompts = true) are published as stored, after the privacy pipeline, \
+encrypted with the team secret and signed with this member's key; forgetting or editing a \
+record publishes that too. Teammates' records appear in the SessionStart context and in \
+`mem search`, marked with who wrote them (--mine, --team filter).";
+
+/// `claudectl mem share ...`.
+#[derive(Subcommand, Debug)]
+pub enum MemShareCommand {
+    /// Share a project (default: the current directory's) with the team.
+    Enable(MemShareArgs),
+    /// Stop sharing a project (what is not yet published stays here).
+    Disable(MemShareArgs),
+    /// The shared projects (or one), the broker connection and counters.
+    Status(MemShareStatusArgs),
+}
+
+/// Arguments of `claudectl mem share enable|disable`.
+#[derive(clap::Args, Debug)]
+pub struct MemShareArgs {
+    /// A directory inside the project (default: the current directory).
+    pub project: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// Arguments of `claudectl mem share status`.
+#[derive(clap::Args, Debug)]
+pub struct MemShareStatusArgs {
+    /// Only this project (a directory inside it).
+    pub project: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: JsonFlag,
 }
 
 /// `claudectl mem model ...`.
@@ -124,6 +167,12 @@ pub struct MemSearchArgs {
     /// embedding model is installed, see `claudectl mem model`).
     #[arg(long, value_parser = ["lexical", "semantic", "hybrid"])]
     pub mode: Option<String>,
+    /// Only records made here (not teammates').
+    #[arg(long, conflicts_with = "team")]
+    pub mine: bool,
+    /// Only teammates' records (team memory).
+    #[arg(long)]
+    pub team: bool,
     #[command(flatten)]
     pub out: JsonFlag,
 }

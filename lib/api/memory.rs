@@ -11,7 +11,8 @@ pub use super::memory_import::{
     ImportResult, ImportedProject, MAX_IMPORT_BYTES, MAX_IMPORT_RECORDS,
 };
 pub use super::memory_search::{
-    Match, SearchHit, SearchMode, SearchQuery, SearchResults, Timeline, TimelineItem, TimelineQuery,
+    Match, SearchHit, SearchMode, SearchQuery, SearchResults, Timeline, TimelineItem,
+    TimelineQuery, Who,
 };
 
 /// Largest hook payload claude-memd accepts (`413` above it) and claude-hook reads.

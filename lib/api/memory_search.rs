@@ -31,6 +31,28 @@ pub struct SearchQuery {
     /// Lexical (BM25), semantic (embedding similarity) or hybrid (both, fused); hybrid when
     /// an embedding model is installed, else lexical.
     pub mode: Option<SearchMode>,
+    /// Only this member's records (`mine`) or only teammates' (`team`); both by default.
+    pub who: Option<Who>,
+}
+
+/// Whose records a search returns (team memory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Who {
+    /// Records made here.
+    Mine,
+    /// Records teammates shared.
+    Team,
+}
+
+impl Who {
+    /// `mine` or `team`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Who::Mine => "mine",
+            Who::Team => "team",
+        }
+    }
 }
 
 /// How `GET /v1/search` finds records.
@@ -65,6 +87,9 @@ pub struct SearchHit {
     pub created_at: String,
     /// BM25 rank (lower is better).
     pub rank: f64,
+    /// A teammate's record: who wrote it (`name@host`); absent for this member's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// `GET /v1/search` answer.

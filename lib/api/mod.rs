@@ -4,6 +4,7 @@ mod health;
 pub mod memory;
 pub mod memory_import;
 pub mod memory_search;
+pub mod memory_share;
 pub mod memory_transfer;
 pub mod mesh;
 pub mod openai;

@@ -111,6 +111,22 @@ impl Config {
         )?;
         within(t, "spool_max_mb", m.spool_max_mb, 1..=1_000_000)?;
         within(t, "disk_reserve_mb", m.disk_reserve_mb, 0..=1_000_000)?;
+        let sh = &m.share;
+        within("memory.share", "max_age_days", sh.max_age_days, 1..=3650)?;
+        within("memory.share", "max_mb", sh.max_mb, 1..=1_000_000)?;
+        if let Some(team) = &sh.team {
+            if team.is_empty()
+                || !team
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err((
+                    "memory.share",
+                    "team",
+                    format!("must be letters, digits, - and _ only, not {team:?}"),
+                ));
+            }
+        }
 
         let s = &self.supervisor;
         let t = "supervisor";

@@ -274,3 +274,46 @@ fn values_the_daemons_cannot_use_are_refused_naming_key_and_variable() {
         }
     }
 }
+
+#[test]
+fn memory_share_table_falls_back_to_mesh_and_takes_nested_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        "[mesh]\nbroker_url = \"nats://m:4222\"\nmesh = \"crew\"\nmesh_secret = \"s1\"\n[memory.share]\nprompts = true\n",
+    )
+    .unwrap();
+    let c = Config::load_with_env(&path, env(&[])).unwrap();
+    assert!(c.memory.share.prompts);
+    assert_eq!(
+        c.share_target(),
+        Some(("nats://m:4222".into(), "crew".into(), "s1".into()))
+    );
+    let c = Config::load_with_env(
+        &path,
+        env(&[
+            ("CLAUDE_DAEMONS_MEMORY_SHARE_TEAM", "team-a"),
+            ("CLAUDE_DAEMONS_MEMORY_SHARE_TEAM_SECRET", "s2"),
+            ("CLAUDE_DAEMONS_MEMORY_SHARE_MAX_AGE_DAYS", "7"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.share_target(),
+        Some(("nats://m:4222".into(), "team-a".into(), "s2".into()))
+    );
+    assert_eq!(c.memory.share.max_age_days, 7);
+    assert_eq!(Config::default().share_target(), None, "off by default");
+    let err = Config::load_with_env(&path, env(&[("CLAUDE_DAEMONS_MEMORY_SHARE_TEAM", "a.b")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("team") && err.contains("CLAUDE_DAEMONS_MEMORY_SHARE_TEAM"),
+        "{err}"
+    );
+    let err = Config::load_with_env(&path, env(&[("CLAUDE_DAEMONS_MEMORY_SHARE_NOPE", "1")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("CLAUDE_DAEMONS_MEMORY_SHARE_NOPE"), "{err}");
+}

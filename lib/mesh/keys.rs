@@ -37,6 +37,70 @@ impl Identity {
     }
 }
 
+/// File name of the member's secret seed inside the state directory (claude-meshd's, which
+/// claude-memd's team memory signs with too).
+pub const KEY_FILE: &str = "mesh-identity.key";
+
+/// Why the key file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    /// Others may read it: the key would be someone else's too.
+    #[error("{0}: mode {1:o} lets others read the mesh key; chmod 600 it")]
+    Readable(std::path::PathBuf, u32),
+    /// Not a seed.
+    #[error("{0}: expected 32 bytes, found {1}")]
+    Length(std::path::PathBuf, usize),
+    /// No randomness for a new seed.
+    #[error("no randomness for the mesh key: {0}")]
+    Random(String),
+    /// Reading or writing failed.
+    #[error("{0}: {1}")]
+    Io(std::path::PathBuf, std::io::Error),
+}
+
+/// Read the seed at `path`, or create one (32 random bytes, mode 0600, written to a
+/// temporary file and renamed) if there is none. A file that others may read is refused.
+pub fn load_or_create(path: &std::path::Path) -> Result<Identity, KeyFileError> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |e| KeyFileError::Io(path.to_path_buf(), e);
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(KeyFileError::Readable(path.to_path_buf(), mode));
+            }
+            let seed: [u8; 32] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| KeyFileError::Length(path.to_path_buf(), bytes.len()))?;
+            Ok(Identity::from_seed(seed))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut seed = [0u8; 32];
+            getrandom::getrandom(&mut seed).map_err(|e| KeyFileError::Random(e.to_string()))?;
+            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            let tmp_io = |e| KeyFileError::Io(tmp.clone(), e);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(tmp_io)?;
+            f.write_all(&seed).map_err(tmp_io)?;
+            f.sync_all().map_err(tmp_io)?;
+            // Two daemons creating it at once: the first one's stays, both use it.
+            if std::fs::hard_link(&tmp, path).is_err() {
+                let _ = std::fs::remove_file(&tmp);
+                return load_or_create(path);
+            }
+            let _ = std::fs::remove_file(&tmp);
+            Ok(Identity::from_seed(seed))
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
 /// Parse a member key from hex.
 pub fn parse_public(hex_key: &str) -> Option<VerifyingKey> {
     let bytes = unhex(hex_key)?;

@@ -169,7 +169,8 @@ fn hydrate(
                AND (?3 IS NULL OR o.type = ?3)
                AND (?4 IS NULL OR instr(o.files_read, ?4) > 0 OR instr(o.files_modified, ?4) > 0)
                AND (?5 IS NULL OR o.created_at_epoch >= ?5)
-               AND (?6 IS NULL OR o.created_at_epoch < ?6)"
+               AND (?6 IS NULL OR o.created_at_epoch < ?6)
+               AND (?7 IS NULL OR (coalesce(o.origin, '') LIKE 'team:%') = (?7 = 'team'))"
         }
         Kind::Summary => {
             "SELECT NULL, coalesce(s.request, '(summary)'),
@@ -179,7 +180,8 @@ fn hydrate(
                AND (?2 IS NULL OR s.project = ?2 OR s.project_name = ?2)
                AND ?3 IS NULL AND ?4 IS NULL
                AND (?5 IS NULL OR s.created_at_epoch >= ?5)
-               AND (?6 IS NULL OR s.created_at_epoch < ?6)"
+               AND (?6 IS NULL OR s.created_at_epoch < ?6)
+               AND (?7 IS NULL OR (coalesce(s.origin, '') LIKE 'team:%') = (?7 = 'team'))"
         }
         Kind::Prompt => {
             "SELECT NULL, substr(p.prompt_text, 1, 120), substr(p.prompt_text, 1, 160),
@@ -188,22 +190,35 @@ fn hydrate(
                AND (?2 IS NULL OR p.project = ?2 OR p.project_name = ?2)
                AND ?3 IS NULL AND ?4 IS NULL
                AND (?5 IS NULL OR p.created_at_epoch >= ?5)
-               AND (?6 IS NULL OR p.created_at_epoch < ?6)"
+               AND (?6 IS NULL OR p.created_at_epoch < ?6)
+               AND (?7 IS NULL OR (coalesce(p.origin, '') LIKE 'team:%') = (?7 = 'team'))"
         }
     };
     let mut st = conn.prepare_cached(sql)?;
     Ok(st
-        .query_row(params![id, q.project, q.kind, q.file, since, until], |r| {
-            Ok(SearchHit {
-                record: record_of(kind),
+        .query_row(
+            params![
                 id,
-                kind: r.get(0)?,
-                title: r.get(1)?,
-                snippet: r.get(2)?,
-                project: r.get(3)?,
-                created_at: r.get(4)?,
-                rank: 0.0,
-            })
-        })
+                q.project,
+                q.kind,
+                q.file,
+                since,
+                until,
+                q.who.map(|w| w.as_str())
+            ],
+            |r| {
+                Ok(SearchHit {
+                    record: record_of(kind),
+                    id,
+                    kind: r.get(0)?,
+                    title: r.get(1)?,
+                    snippet: r.get(2)?,
+                    project: r.get(3)?,
+                    created_at: r.get(4)?,
+                    rank: 0.0,
+                    by: None,
+                })
+            },
+        )
         .optional()?)
 }

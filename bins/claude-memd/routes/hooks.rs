@@ -117,6 +117,11 @@ async fn accept_keyed(m: &Memd, input: HookInput, key: Option<String>) -> Result
         return Ok(ack);
     };
     let budget = m.config.memory.context_tokens;
+    if let Some(s) = &m.share {
+        // A daemon just started for this session: teammates' records first (bounded).
+        let limit = m.config.memory.context_timeout_ms / 2;
+        s.caught_up(std::time::Duration::from_millis(limit)).await;
+    }
     let r = with_db(m, move |c| {
         Ok(context::render(c, &project.key(), &project.name, budget)?)
     })

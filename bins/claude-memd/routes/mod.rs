@@ -7,6 +7,7 @@ pub mod hooks;
 mod import;
 mod legacy;
 mod query;
+mod share;
 mod stream;
 mod transfer;
 mod viewer;
@@ -53,6 +54,7 @@ pub fn router(m: Arc<Memd>) -> Router {
         .route("/assets/{name}", get(viewer::asset))
         .route("/v1/context", get(query::context))
         .route("/v1/prune", post(query::prune))
+        .route("/v1/share", get(share::status).post(share::set))
         .route("/health", get(legacy::health))
         .route("/stream", get(stream::stream))
         .route("/api/prompts", get(legacy::prompts))

@@ -36,7 +36,8 @@ pub async fn search(
                     if let Ok(model) = sem.model() {
                         sem.ensure_index(c, &model)?;
                     }
-                    Ok(embed::query::search(c, &sem, &q, &qv, mode)?)
+                    let r = embed::query::search(c, &sem, &q, &qv, mode)?;
+                    Ok(crate::share::store::annotate(c, r)?)
                 })
                 .await
                 .map(Json);
@@ -45,9 +46,12 @@ pub async fn search(
             Err(_) => {}
         }
     }
-    with_db(&m, move |c| Ok(search::search(c, &q)?))
-        .await
-        .map(Json)
+    with_db(&m, move |c| {
+        let r = search::search(c, &q)?;
+        Ok(crate::share::store::annotate(c, r)?)
+    })
+    .await
+    .map(Json)
 }
 
 /// `GET /v1/timeline`.
@@ -93,6 +97,11 @@ pub async fn context(
     }
     let p = Project::of(std::path::Path::new(&q.project));
     let budget = q.tokens.unwrap_or(m.config.memory.context_tokens);
+    if let Some(s) = &m.share {
+        // A daemon just started for this session: teammates' records first (bounded).
+        let limit = m.config.memory.context_timeout_ms / 2;
+        s.caught_up(std::time::Duration::from_millis(limit)).await;
+    }
     with_db(&m, move |c| {
         let r = context::render(c, &p.key(), &p.name, budget)?;
         Ok(Context {

@@ -8,6 +8,7 @@ mod import;
 mod model;
 mod open;
 mod prune;
+mod share;
 mod transfer;
 
 use crate::cli::{MemCommand, MemContextArgs, MemSearchArgs, MemTimelineArgs};
@@ -16,7 +17,7 @@ use crate::output;
 use crate::output::say;
 use claude_daemons::api::memory::{
     Context, Match, Observation, RecordKind, SearchMode, SearchQuery, SearchResults, Timeline,
-    TimelineQuery,
+    TimelineQuery, Who,
 };
 use claude_daemons::paths::Daemon;
 use serde_json::Value;
@@ -38,6 +39,7 @@ pub fn run(cmd: MemCommand) -> anyhow::Result<ExitCode> {
         MemCommand::Stats(a) => stats(&api, a.json),
         MemCommand::Open(a) => open::run(&api, a),
         MemCommand::Model(c) => model::run(&api, c),
+        MemCommand::Share(c) => share::run(&api, c),
     })
 }
 
@@ -80,6 +82,11 @@ fn search(api: &Api, a: MemSearchArgs) -> CtlResult {
             "hybrid" => SearchMode::Hybrid,
             _ => SearchMode::Lexical,
         }),
+        who: match (a.mine, a.team) {
+            (true, _) => Some(Who::Mine),
+            (_, true) => Some(Who::Team),
+            _ => None,
+        },
     };
     let (res, raw): (SearchResults, Value) = api.get(&format!("/v1/search{}", query(&q)?))?;
     if a.out.json {
@@ -94,11 +101,14 @@ fn search(api: &Api, a: MemSearchArgs) -> CtlResult {
     for h in &res.results {
         let kind = h.kind.as_deref().unwrap_or(record_name(h.record));
         say!(
-            "{:<7} {:<9} {}  {}",
+            "{:<7} {:<9} {}  {}{}",
             cite(h.record, h.id),
             kind,
             output::when(&h.created_at),
-            output::line(&h.title, 70)
+            output::line(&h.title, 70),
+            h.by.as_deref()
+                .map(|by| format!("  (teammate {})", output::line(by, 40)))
+                .unwrap_or_default()
         );
         if h.snippet != h.title {
             say!("        {}", output::line(&h.snippet, 100));

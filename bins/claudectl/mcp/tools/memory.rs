@@ -42,7 +42,9 @@ pub const SEARCH: ToolDef = ToolDef {
                 "limit": {"type": "integer", "minimum": 1, "maximum": 200, "default": 20},
                 "offset": {"type": "integer", "minimum": 0, "default": 0},
                 "mode": {"type": "string", "enum": ["lexical", "semantic", "hybrid"],
-                    "description": "lexical: the words; semantic: the meaning; hybrid: both (the default when an embedding model is installed)."}
+                    "description": "lexical: the words; semantic: the meaning; hybrid: both (the default when an embedding model is installed)."},
+                "who": {"type": "string", "enum": ["mine", "team"],
+                    "description": "Team memory: only records made here (mine) or only those teammates shared (team); both by default."}
             },
             "required": ["query"],
             "additionalProperties": false
@@ -61,6 +63,7 @@ struct SearchArgs {
     limit: Option<u32>,
     offset: Option<u32>,
     mode: Option<String>,
+    who: Option<String>,
 }
 
 pub fn search(t: &mut Tools, a: Value) -> Result<String, ToolError> {
@@ -76,6 +79,7 @@ pub fn search(t: &mut Tools, a: Value) -> Result<String, ToolError> {
         ("limit", a.limit.map(|n| n.to_string())),
         ("offset", a.offset.map(|n| n.to_string())),
         ("mode", a.mode),
+        ("who", a.who),
     ]);
     let r: SearchResults = t.memd().get(&format!("/v1/search?{q}"))?;
     if r.results.is_empty() {
@@ -97,8 +101,12 @@ pub fn search(t: &mut Tools, a: Value) -> Result<String, ToolError> {
             .map(|k| format!(" [{k}]"))
             .unwrap_or_default();
         let record = record_name(h.record);
+        let by =
+            h.by.as_deref()
+                .map(|by| format!(" (teammate {by})"))
+                .unwrap_or_default();
         out.push_str(&format!(
-            "{record} #{}{kind} {} {} — {}\n",
+            "{record} #{}{kind} {} {}{by} — {}\n",
             h.id,
             h.created_at.get(..10).unwrap_or(&h.created_at),
             h.title,
