@@ -175,6 +175,43 @@ pub struct SupervisorConfig {
     /// Loopback TCP port for the API (the OpenAI-compatible `/v1/chat/completions` among
     /// it), bearer token in `$STATE/api-token`; 0 = none.
     pub tcp_port: u16,
+    /// `nats://host:port` or `tls://host:port` of the fleet's broker; absent means this
+    /// machine's pool only.
+    pub broker_url: Option<String>,
+    /// Name of the fleet (subject and bucket namespace on the broker).
+    pub fleet: String,
+    /// This host's name in the fleet; defaults to the host name.
+    pub host: Option<String>,
+    /// Broker credentials: a token…
+    pub broker_token: Option<String>,
+    /// …or an NKey seed (`SU…`)…
+    pub broker_nkey_seed: Option<String>,
+    /// …or a `.creds` file (JWT and seed), path.
+    pub broker_creds_file: Option<String>,
+    /// PEM file of the CA that signed a `tls://` broker's certificate (default: the
+    /// system's roots).
+    pub broker_ca_file: Option<String>,
+    /// Seconds a host holds a session key without renewing it; after that another host
+    /// may take the session over.
+    pub lease_secs: u64,
+    /// A new session when no host of the fleet has a free process slot: `refuse` (429) or
+    /// `wait` for one (up to the turn's timeout).
+    pub when_full: WhenFull,
+    /// Workspace paths of other hosts and what they are here (`"/home/ann/src" =
+    /// "/srv/src"`): a session taken over from another host keeps its conversation in the
+    /// mapped directory. File only (no environment override).
+    pub workspace_map: std::collections::BTreeMap<String, String>,
+}
+
+/// What a fleet does with a new session when every host is full.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenFull {
+    /// Answer 429 (`fleet_full`) at once.
+    #[default]
+    Refuse,
+    /// Try again until a host has room or the turn's timeout passes.
+    Wait,
 }
 
 impl Default for SupervisorConfig {
@@ -194,6 +231,16 @@ impl Default for SupervisorConfig {
             stop_grace_ms: 5000,
             permission_timeout_secs: 300,
             tcp_port: 0,
+            broker_url: None,
+            fleet: "default".into(),
+            host: None,
+            broker_token: None,
+            broker_nkey_seed: None,
+            broker_creds_file: None,
+            broker_ca_file: None,
+            lease_secs: 15,
+            when_full: WhenFull::Refuse,
+            workspace_map: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod ask;
 mod content;
+mod fleet;
 mod openai;
 mod options;
 mod permissions;
@@ -24,7 +25,11 @@ use std::sync::Arc;
 pub struct App {
     pub pool: Pool,
     pub daemon_id: String,
+    /// With `[supervisor] broker_url`: this host's membership of the fleet.
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
 }
+
+pub use ask::run_forwarded;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -47,6 +52,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/chat/completions", post(openai::completions))
         .route("/v1/models", get(openai::models))
         .route("/v1/status", get(status::status))
+        .route("/v1/fleet", get(fleet::view))
         .route("/v1/events", get(status::events))
         .with_state(app)
 }
