@@ -11,7 +11,7 @@ use crate::clock::now_ms;
 use crate::mesh::Mesh;
 use crate::peers::Upsert;
 use crate::presence_record;
-use async_nats::jetstream::{self, kv};
+use async_nats::jetstream::kv;
 use claude_daemons::api::mesh::Peer;
 use futures::StreamExt;
 use std::collections::HashMap;

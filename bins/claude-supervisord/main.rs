@@ -97,11 +97,12 @@ fn open(ctx: &Context) -> Result<Supervisord, StartupError> {
         ctx.activity.clone(),
         ctx.shutdown.clone(),
     );
-    let fleet = fleet::start(&ctx.config.supervisor, pool.clone(), ctx.shutdown.clone())
-        .map_err(|message| StartupError::Other {
+    let fleet = fleet::start(&ctx.config.supervisor, pool.clone(), ctx.shutdown.clone()).map_err(
+        |message| StartupError::Other {
             message,
             exit: Exit::Config,
-        })?;
+        },
+    )?;
     let app = Arc::new(App {
         pool,
         daemon_id,

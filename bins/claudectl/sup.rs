@@ -8,8 +8,8 @@ use crate::daemon_client::{segment, Api, CtlError, CtlResult};
 use crate::output;
 use crate::output::say;
 use claude_daemons::api::supervisor::{
-    valid_session_key, AskRequest, AskResult, Behavior, LifecycleEvent, PermissionDecision,
-    FleetView, PermissionList, PermissionRequest, SessionList, SessionOptions, StopResult,
+    valid_session_key, AskRequest, AskResult, Behavior, FleetView, LifecycleEvent,
+    PermissionDecision, PermissionList, PermissionRequest, SessionList, SessionOptions, StopResult,
 };
 use claude_daemons::paths::Daemon;
 use serde_json::{json, Value};

@@ -22,7 +22,13 @@ pub fn default_host() -> String {
         .next()
         .unwrap_or("")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     h.truncate(64);
     if h.is_empty() {
@@ -114,10 +120,7 @@ pub fn check(cfg: &SupervisorConfig) -> Result<Option<Settings>, String> {
 
 /// The connection options: credentials, TLS roots, reconnecting forever, a broker that is
 /// down at start retried in the background.
-pub fn options(
-    cfg: &SupervisorConfig,
-    s: &Settings,
-) -> Result<async_nats::ConnectOptions, String> {
+pub fn options(cfg: &SupervisorConfig, s: &Settings) -> Result<async_nats::ConnectOptions, String> {
     let mut o = async_nats::ConnectOptions::new()
         .name(format!("claude-supervisord {}/{}", s.fleet, s.host))
         .retry_on_initial_connect()

@@ -81,7 +81,9 @@ impl Fleet {
                 self.owned().insert(key.into(), (r, rev));
             }
             Ok(other) => {
-                let to = other.map(|(r, _)| r.host).unwrap_or_else(|| "nobody".into());
+                let to = other
+                    .map(|(r, _)| r.host)
+                    .unwrap_or_else(|| "nobody".into());
                 tracing::warn!(SESSION_KEY = %key, to = %to, "session taken over by another host; stopping it here");
                 self.owned().remove(key);
                 self.stop_local(key);

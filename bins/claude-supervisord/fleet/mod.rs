@@ -43,9 +43,9 @@ pub type Runner = Arc<
             String,
             serde_json::Value,
             bool,
-        ) -> Pin<
-            Box<dyn Future<Output = Result<UnboundedReceiver<TurnEvent>, TurnError>> + Send>,
-        > + Send
+        )
+            -> Pin<Box<dyn Future<Output = Result<UnboundedReceiver<TurnEvent>, TurnError>> + Send>>
+        + Send
         + Sync,
 >;
 
@@ -122,11 +122,7 @@ impl Fleet {
     pub fn free(&self) -> usize {
         let mut r = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
         r.retain(|k, at| {
-            at.elapsed() < RESERVATION
-                && self
-                    .pool
-                    .get(k)
-                    .is_none_or(|h| h.live().pid.is_none() && !h.live().busy)
+            at.elapsed() < RESERVATION && self.pool.get(k).is_none_or(|h| h.live().pid.is_none())
         });
         self.pool
             .max_processes()
@@ -138,6 +134,14 @@ impl Fleet {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key.into(), Instant::now());
+    }
+
+    /// The key's process was stopped here: it no longer holds a slot, started or not.
+    pub fn release(&self, key: &str) {
+        self.reserved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 
     /// A workspace path of another host as it is here (`[supervisor] workspace_map`; the

@@ -72,8 +72,7 @@ impl Placement {
             .get_or_try_init(|| async {
                 let open =
                     claude_daemons::nats::open_kv_bucket(&self.js, &self.bucket, Duration::ZERO);
-                timed_out(tokio::time::timeout(OP_TIMEOUT, open).await)?
-                    .map_err(|e| e.to_string())
+                timed_out(tokio::time::timeout(OP_TIMEOUT, open).await)?.map_err(|e| e.to_string())
             })
             .await
     }
@@ -133,8 +132,7 @@ impl Placement {
         let keys = timed_out(tokio::time::timeout(OP_TIMEOUT, store.keys()).await)?
             .map_err(|e| format!("placement bucket: {e}"))?;
         let keys: Vec<String> = timed_out(
-            tokio::time::timeout(OP_TIMEOUT, keys.filter_map(|k| async { k.ok() }).collect())
-                .await,
+            tokio::time::timeout(OP_TIMEOUT, keys.filter_map(|k| async { k.ok() }).collect()).await,
         )?;
         let mut out = Vec::with_capacity(keys.len());
         for k in keys {

@@ -111,7 +111,9 @@ impl Fleet {
         match self.call(host, "interrupt", &call).await? {
             CallReply::Interrupted { interrupted } => Ok(interrupted),
             CallReply::Refused(e) => Err(turn_error(e)),
-            CallReply::Accepted { .. } => Err(TurnError::new("internal", "host answered out of turn")),
+            CallReply::Accepted { .. } => {
+                Err(TurnError::new("internal", "host answered out of turn"))
+            }
         }
     }
 }

@@ -41,7 +41,8 @@ pub async fn run(fleet: Arc<Fleet>, shutdown: CancellationToken) {
     }
 }
 
-type Kind = fn(Arc<Fleet>, Request) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+type Kind =
+    fn(Arc<Fleet>, Request) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 async fn serve(fleet: &Arc<Fleet>, shutdown: &CancellationToken) -> Result<(), String> {
     let f = fleet.clone();
@@ -67,7 +68,11 @@ async fn serve(fleet: &Arc<Fleet>, shutdown: &CancellationToken) -> Result<(), S
     let e = |e: async_nats::Error| e.to_string();
     let endpoints: Vec<(async_nats::service::endpoint::Endpoint, Kind)> = vec![
         (
-            any.endpoint_builder().name("place").add("place").await.map_err(e)?,
+            any.endpoint_builder()
+                .name("place")
+                .add("place")
+                .await
+                .map_err(e)?,
             |f, r| Box::pin(place(f, r)),
         ),
         (
@@ -79,7 +84,11 @@ async fn serve(fleet: &Arc<Fleet>, shutdown: &CancellationToken) -> Result<(), S
             |f, r| Box::pin(place(f, r)),
         ),
         (
-            mine.endpoint_builder().name("ask").add("ask").await.map_err(e)?,
+            mine.endpoint_builder()
+                .name("ask")
+                .add("ask")
+                .await
+                .map_err(e)?,
             |f, r| Box::pin(ask(f, r)),
         ),
         (

@@ -53,8 +53,12 @@ pub struct AskCall {
 #[serde(rename_all = "snake_case")]
 pub enum CallReply {
     /// The turn is queued on `host`; events follow on the reply subject.
-    Accepted { host: String },
-    Interrupted { interrupted: bool },
+    Accepted {
+        host: String,
+    },
+    Interrupted {
+        interrupted: bool,
+    },
     Refused(ApiError),
 }
 
@@ -129,7 +133,8 @@ mod tests {
             message: "m".into(),
         });
         assert_eq!(e.code, "internal");
-        let ev: Event = serde_json::from_str(&serde_json::to_string(&Event::Alive).unwrap()).unwrap();
+        let ev: Event =
+            serde_json::from_str(&serde_json::to_string(&Event::Alive).unwrap()).unwrap();
         assert!(matches!(ev, Event::Alive));
     }
 }

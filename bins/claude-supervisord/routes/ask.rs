@@ -230,32 +230,32 @@ async fn respond(
     let events = futures_util::stream::unfold(Some(rx), move |rx| {
         let host = host.clone();
         async move {
-        let mut rx = rx?;
-        let event = match rx.recv().await {
-            Some(TurnEvent::Line(raw)) => Event::default().event("message").data(&*raw),
-            Some(TurnEvent::Permission(p)) => Event::default()
-                .event("permission")
-                .data(serde_json::to_string(&p).expect("permission serializes")),
-            Some(TurnEvent::Done(Ok(mut r))) => {
-                r.host = r.host.or(host);
-                let e = Event::default()
-                    .event("result")
-                    .data(serde_json::to_string(&r).expect("result serializes"));
-                return Some((Ok::<_, Infallible>(e), None));
-            }
-            Some(TurnEvent::Done(Err(e))) => {
-                let body = ApiError {
-                    error: e.code.into(),
-                    message: e.message,
-                };
-                let e = Event::default()
-                    .event("error")
-                    .data(serde_json::to_string(&body).expect("error serializes"));
-                return Some((Ok(e), None));
-            }
-            None => return None,
-        };
-        Some((Ok(event), Some(rx)))
+            let mut rx = rx?;
+            let event = match rx.recv().await {
+                Some(TurnEvent::Line(raw)) => Event::default().event("message").data(&*raw),
+                Some(TurnEvent::Permission(p)) => Event::default()
+                    .event("permission")
+                    .data(serde_json::to_string(&p).expect("permission serializes")),
+                Some(TurnEvent::Done(Ok(mut r))) => {
+                    r.host = r.host.or(host);
+                    let e = Event::default()
+                        .event("result")
+                        .data(serde_json::to_string(&r).expect("result serializes"));
+                    return Some((Ok::<_, Infallible>(e), None));
+                }
+                Some(TurnEvent::Done(Err(e))) => {
+                    let body = ApiError {
+                        error: e.code.into(),
+                        message: e.message,
+                    };
+                    let e = Event::default()
+                        .event("error")
+                        .data(serde_json::to_string(&body).expect("error serializes"));
+                    return Some((Ok(e), None));
+                }
+                None => return None,
+            };
+            Some((Ok(event), Some(rx)))
         }
     });
     Sse::new(events)

@@ -95,8 +95,11 @@ pub async fn stop(
 
 /// Stop the session's process; with `forget`, also drop the session.
 pub async fn stop_session(app: &App, key: &str, forget: bool) -> Result<StopResult, Error> {
-    if let (true, Some(fleet)) = (forget, &app.fleet) {
-        fleet.forget(key).await;
+    if let Some(fleet) = &app.fleet {
+        fleet.release(key);
+        if forget {
+            fleet.forget(key).await;
+        }
     }
     if let Some(h) = app.pool.get(key) {
         let (reply, rx) = oneshot::channel();
