@@ -9,6 +9,8 @@
 //! - `service.rs`: this host as a NATS micro-service (`$SRV.PING/INFO/STATS`) answering
 //!   the other hosts;
 //! - `remote.rs`: asks and interrupts sent to another host;
+//! - `transcripts.rs`: transcripts in the object store, stored after each turn and
+//!   restored by the host that takes a session over;
 //! - `hosts.rs`: the hosts of the fleet and their load;
 //! - `wire.rs`: subjects and message bodies between hosts.
 
@@ -19,6 +21,7 @@ mod placement;
 mod remote;
 mod route;
 mod service;
+mod transcripts;
 mod wire;
 
 pub use route::Route;
@@ -58,6 +61,7 @@ pub struct Fleet {
     pub host: String,
     client: async_nats::Client,
     placement: Placement,
+    transcripts: transcripts::Transcripts,
     pool: Pool,
     lease: Duration,
     when_full: WhenFull,
@@ -86,7 +90,8 @@ pub fn start(
         .map_err(|e| format!("[supervisor] broker_url = {:?}: {e}", settings.url))?;
     let js = async_nats::jetstream::new(client.clone());
     let fleet = Arc::new(Fleet {
-        placement: Placement::new(js, &settings.fleet),
+        placement: Placement::new(js.clone(), &settings.fleet),
+        transcripts: transcripts::Transcripts::new(js, &settings.fleet),
         name: settings.fleet,
         host: settings.host,
         client,

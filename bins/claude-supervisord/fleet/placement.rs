@@ -17,9 +17,20 @@ pub struct Record {
     pub host: String,
     /// Unix ms until which `host` holds the key; after it, another host may take it.
     pub lease_until_ms: i64,
-    /// Object name of the transcript last stored for the key, if any.
+    /// Object id (nuid) of the transcript last stored for the key, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcript: Option<String>,
+    /// What another host needs to resume the session: its Claude session id, workspace
+    /// and options (set with the transcript).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<Resume>,
+}
+
+/// The session a stored transcript belongs to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resume {
+    pub session_id: String,
+    pub options: claude_daemons::api::supervisor::SessionOptions,
 }
 
 impl Record {

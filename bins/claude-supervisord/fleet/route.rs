@@ -93,6 +93,7 @@ impl Fleet {
                 host: self.host.clone(),
                 lease_until_ms: now + self.lease.as_millis() as i64,
                 transcript: current.as_ref().and_then(|(r, _)| r.transcript.clone()),
+                session: current.as_ref().and_then(|(r, _)| r.session.clone()),
             };
             let (cas, new_here) = match &current {
                 None if self.free() == 0 => return Ok(Claim::Full),
@@ -104,6 +105,9 @@ impl Fleet {
                 Some(_) if self.free() == 0 => return Ok(Claim::Full),
                 Some((r, rev)) => {
                     tracing::info!(SESSION_KEY = %key, from = %r.host, "taking over a session whose lease expired");
+                    // Before the compare-and-set: a host that cannot resume the session
+                    // must not take it.
+                    self.restore(r).await?;
                     (self.placement.update(&mine, *rev).await, true)
                 }
             };

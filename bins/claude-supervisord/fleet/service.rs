@@ -164,6 +164,7 @@ async fn ask(fleet: Arc<Fleet>, req: Request) {
     };
     match runner(call.key.clone(), call.ask, call.stream).await {
         Ok(rx) => {
+            let rx = fleet.store_after_turn(&call.key, rx);
             let accepted = CallReply::Accepted {
                 host: fleet.host.clone(),
             };

@@ -61,7 +61,10 @@ pub async fn ask(
             }
         }
     }
+    let mut req = req;
+    fleet.map_options(&mut req.options);
     let rx = run_local(&app, &key, req, stream).await?;
+    let rx = fleet.store_after_turn(&key, rx);
     Ok(respond(rx, stream, Some(fleet.host.clone())).await)
 }
 
