@@ -178,6 +178,9 @@ _claudectl() {
             claudectl__subcmd__help__subcmd__sup,events)
                 cmd="claudectl__subcmd__help__subcmd__sup__subcmd__events"
                 ;;
+            claudectl__subcmd__help__subcmd__sup,fleet)
+                cmd="claudectl__subcmd__help__subcmd__sup__subcmd__fleet"
+                ;;
             claudectl__subcmd__help__subcmd__sup,permissions)
                 cmd="claudectl__subcmd__help__subcmd__sup__subcmd__permissions"
                 ;;
@@ -376,6 +379,9 @@ _claudectl() {
             claudectl__subcmd__sup,events)
                 cmd="claudectl__subcmd__sup__subcmd__events"
                 ;;
+            claudectl__subcmd__sup,fleet)
+                cmd="claudectl__subcmd__sup__subcmd__fleet"
+                ;;
             claudectl__subcmd__sup,help)
                 cmd="claudectl__subcmd__sup__subcmd__help"
                 ;;
@@ -396,6 +402,9 @@ _claudectl() {
                 ;;
             claudectl__subcmd__sup__subcmd__help,events)
                 cmd="claudectl__subcmd__sup__subcmd__help__subcmd__events"
+                ;;
+            claudectl__subcmd__sup__subcmd__help,fleet)
+                cmd="claudectl__subcmd__sup__subcmd__help__subcmd__fleet"
                 ;;
             claudectl__subcmd__sup__subcmd__help,help)
                 cmd="claudectl__subcmd__sup__subcmd__help__subcmd__help"
@@ -988,7 +997,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__sup)
-            opts="ask sessions stop events permissions answer"
+            opts="ask sessions stop events permissions answer fleet"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1030,6 +1039,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__sup__subcmd__events)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__sup__subcmd__fleet)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2258,7 +2281,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup)
-            opts="-h --help ask sessions stop events permissions answer help"
+            opts="-h --help ask sessions stop events permissions answer fleet help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2349,8 +2372,22 @@ _claudectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        claudectl__subcmd__sup__subcmd__fleet)
+            opts="-h --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         claudectl__subcmd__sup__subcmd__help)
-            opts="ask sessions stop events permissions answer help"
+            opts="ask sessions stop events permissions answer fleet help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2392,6 +2429,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup__subcmd__help__subcmd__events)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__sup__subcmd__help__subcmd__fleet)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -199,8 +199,36 @@ pub struct SupervisorConfig {
     pub when_full: WhenFull,
     /// Workspace paths of other hosts and what they are here (`"/home/ann/src" =
     /// "/srv/src"`): a session taken over from another host keeps its conversation in the
-    /// mapped directory. File only (no environment override).
+    /// mapped directory. In the environment: comma-separated `FROM=TO` pairs.
+    #[serde(deserialize_with = "path_map")]
     pub workspace_map: std::collections::BTreeMap<String, String>,
+}
+
+/// A table of paths, or (from the environment) comma-separated `FROM=TO` pairs.
+fn path_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+    use serde::de::Error;
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Map {
+        Table(std::collections::BTreeMap<String, String>),
+        Pairs(String),
+    }
+    match Map::deserialize(d)? {
+        Map::Table(t) => Ok(t),
+        Map::Pairs(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((from, to)) => Ok((from.trim().to_string(), to.trim().to_string())),
+                None => Err(D::Error::custom(format!(
+                    "{p:?} is not FROM=TO (pairs are separated by commas)"
+                ))),
+            })
+            .collect(),
+    }
 }
 
 /// What a fleet does with a new session when every host is full.
