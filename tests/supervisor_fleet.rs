@@ -224,6 +224,19 @@ fn sse_and_interrupt_work_through_another_host() {
     let (_, r) = a.post("/v1/sessions/far/interrupt", &json!({}));
     assert_eq!(r["interrupted"], false, "nothing in flight");
 
+    // The session's record and its permission prompts are the owner's, asked through a.
+    let (st, info) = a.get("/v1/sessions/far");
+    assert_eq!(st, 200, "{info}");
+    assert_eq!(info["key"], "far");
+    assert_eq!(info["session_id"], owner.session("far")["session_id"]);
+    let (st, list) = a.get("/v1/sessions/far/permissions?all=true");
+    assert_eq!(st, 200, "{list}");
+    let (st, r) = a.post(
+        "/v1/sessions/far/permissions/01JNOSUCHPROMPT",
+        &json!({"behavior": "allow"}),
+    );
+    assert_eq!((st, r["error"].as_str()), (404, Some("not_found")), "{r}");
+
     // Errors keep their code and status across hosts.
     let (st, r) = a.ask("far", json!({"prompt": "x", "model": "has space"}));
     assert_eq!(st, 400, "{r}");

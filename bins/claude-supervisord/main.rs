@@ -110,6 +110,16 @@ fn open(ctx: &Context) -> Result<Supervisord, StartupError> {
     });
     if let Some(f) = fleet {
         // Weak: the fleet lives inside the app.
+        let weak = Arc::downgrade(&app);
+        f.set_http(Arc::new(move |method, path, body| {
+            let app = weak.clone();
+            Box::pin(async move {
+                match app.upgrade() {
+                    Some(app) => routes::answer_forwarded(app, method, path, body).await,
+                    None => (503, b"{\"error\":\"shutting_down\",\"message\":\"the supervisor is shutting down\"}".to_vec()),
+                }
+            })
+        }));
         let app = Arc::downgrade(&app);
         f.set_runner(Arc::new(move |key, ask, stream| {
             let app = app.clone();

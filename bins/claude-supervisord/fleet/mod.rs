@@ -52,6 +52,14 @@ pub type Runner = Arc<
         + Sync,
 >;
 
+/// Answers a request about a session held here that another host forwarded:
+/// (method, path, body) → (status, body).
+pub type HttpRunner = Arc<
+    dyn Fn(String, String, Vec<u8>) -> Pin<Box<dyn Future<Output = (u16, Vec<u8>)> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// How long a key placed here counts against the room before its process exists.
 const RESERVATION: Duration = Duration::from_secs(30);
 
@@ -71,6 +79,7 @@ pub struct Fleet {
     /// Keys placed here whose process is not started yet.
     reserved: Mutex<HashMap<String, Instant>>,
     runner: OnceLock<Runner>,
+    http: OnceLock<HttpRunner>,
 }
 
 /// Join the fleet `cfg` names, if any: connect (in the background: a broker that is down
@@ -102,6 +111,7 @@ pub fn start(
         owned: Mutex::new(HashMap::new()),
         reserved: Mutex::new(HashMap::new()),
         runner: OnceLock::new(),
+        http: OnceLock::new(),
     });
     tracing::info!(fleet = %fleet.name, host = %fleet.host, broker = %settings.url, "joining the fleet");
     tokio::spawn(service::run(fleet.clone(), shutdown.clone()));
@@ -113,6 +123,11 @@ impl Fleet {
     /// What runs turns other hosts send here (set once the API exists).
     pub fn set_runner(&self, r: Runner) {
         let _ = self.runner.set(r);
+    }
+
+    /// What answers requests other hosts forward here.
+    pub fn set_http(&self, r: HttpRunner) {
+        let _ = self.http.set(r);
     }
 
     pub fn connected(&self) -> bool {

@@ -4,7 +4,7 @@
 //! made the same way.
 
 use super::service::ALIVE_EVERY;
-use super::wire::{host_prefix, turn_error, AskCall, CallReply, Event, InterruptCall};
+use super::wire::{host_prefix, turn_error, AskCall, CallReply, Event, HttpCall, InterruptCall};
 use super::{unavailable, Fleet};
 use crate::turn::{TurnError, TurnEvent};
 use futures::StreamExt;
@@ -61,7 +61,7 @@ impl Fleet {
                 return Err(TurnError::new("misrouted", e.message))
             }
             CallReply::Refused(e) => return Err(turn_error(e)),
-            CallReply::Interrupted { .. } => {
+            CallReply::Interrupted { .. } | CallReply::Http { .. } => {
                 return Err(TurnError::new("internal", "host answered out of turn"))
             }
         }
@@ -111,9 +111,28 @@ impl Fleet {
         match self.call(host, "interrupt", &call).await? {
             CallReply::Interrupted { interrupted } => Ok(interrupted),
             CallReply::Refused(e) => Err(turn_error(e)),
-            CallReply::Accepted { .. } => {
-                Err(TurnError::new("internal", "host answered out of turn"))
-            }
+            _ => Err(TurnError::new("internal", "host answered out of turn")),
+        }
+    }
+
+    /// Have `host` answer an API request about a session it holds.
+    pub async fn forward_http(
+        &self,
+        host: &str,
+        method: String,
+        path: String,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), TurnError> {
+        let call = HttpCall {
+            method,
+            path,
+            body: String::from_utf8(body)
+                .map_err(|_| TurnError::new("bad_request", "the body is not UTF-8"))?,
+        };
+        match self.call(host, "http", &call).await? {
+            CallReply::Http { status, body } => Ok((status, body.into_bytes())),
+            CallReply::Refused(e) => Err(turn_error(e)),
+            _ => Err(TurnError::new("internal", "host answered out of turn")),
         }
     }
 }

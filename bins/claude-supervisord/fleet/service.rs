@@ -5,8 +5,8 @@
 
 use super::route::Claim;
 use super::wire::{
-    api_error, fleet_prefix, host_prefix, AskCall, CallReply, Event, InterruptCall, PlaceCall,
-    SERVICE,
+    api_error, fleet_prefix, host_prefix, AskCall, CallReply, Event, HttpCall, InterruptCall,
+    PlaceCall, SERVICE,
 };
 use super::Fleet;
 use crate::handle::Command;
@@ -98,6 +98,14 @@ async fn serve(fleet: &Arc<Fleet>, shutdown: &CancellationToken) -> Result<(), S
                 .await
                 .map_err(e)?,
             |f, r| Box::pin(interrupt(f, r)),
+        ),
+        (
+            mine.endpoint_builder()
+                .name("http")
+                .add("http")
+                .await
+                .map_err(e)?,
+            |f, r| Box::pin(http(f, r)),
         ),
     ];
     tracing::info!(fleet = %fleet.name, host = %fleet.host, "registered as {SERVICE}");
@@ -223,4 +231,18 @@ async fn interrupt(fleet: Arc<Fleet>, req: Request) {
         }
     }
     reply(&req, &CallReply::Interrupted { interrupted }).await;
+}
+
+async fn http(fleet: Arc<Fleet>, req: Request) {
+    let call: HttpCall = match serde_json::from_slice(&req.message.payload) {
+        Ok(c) => c,
+        Err(e) => return reply(&req, &bad("http", e)).await,
+    };
+    let Some(runner) = fleet.http.get().cloned() else {
+        let e = TurnError::new("shutting_down", "the supervisor is not serving yet");
+        return reply(&req, &CallReply::Refused(api_error(&e))).await;
+    };
+    let (status, body) = runner(call.method, call.path, call.body.into_bytes()).await;
+    let body = String::from_utf8_lossy(&body).into_owned();
+    reply(&req, &CallReply::Http { status, body }).await;
 }

@@ -48,7 +48,7 @@ pub struct AskCall {
     pub reply: String,
 }
 
-/// The answer to `ask` and `interrupt`.
+/// The answer to `ask`, `interrupt` and `http`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallReply {
@@ -59,7 +59,21 @@ pub enum CallReply {
     Interrupted {
         interrupted: bool,
     },
+    /// The answer of this host's API to a forwarded request.
+    Http {
+        status: u16,
+        body: String,
+    },
     Refused(ApiError),
+}
+
+/// `http`: a request about a session this host holds, answered by its own API.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HttpCall {
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    pub body: String,
 }
 
 /// `interrupt`: the turn in flight of `key`.

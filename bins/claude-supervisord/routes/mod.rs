@@ -4,6 +4,7 @@
 mod ask;
 mod content;
 mod fleet;
+mod forward;
 mod openai;
 mod options;
 mod permissions;
@@ -30,6 +31,7 @@ pub struct App {
 }
 
 pub use ask::run_forwarded;
+pub use forward::answer as answer_forwarded;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -54,6 +56,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/status", get(status::status))
         .route("/v1/fleet", get(fleet::view))
         .route("/v1/events", get(status::events))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            forward::layer,
+        ))
         .with_state(app)
 }
 
