@@ -150,7 +150,8 @@ pub struct SupervisorConfig {
     pub max_processes: usize,
     /// Seconds a session's process may sit idle before it is reaped (0 = never).
     pub idle_reap_secs: u64,
-    /// Seconds without children or requests before claude-supervisord exits (0 = never).
+    /// Seconds without children or requests before claude-supervisord exits (0 = never;
+    /// always never with `broker_url`).
     pub idle_timeout_secs: u64,
     /// Turns a session may hold waiting behind the one in flight (more are refused, 429).
     pub queue_limit: usize,
@@ -531,10 +532,12 @@ impl Config {
 }
 
 impl Config {
-    /// The configured idle timeout of `daemon` in seconds (0 = never).
+    /// The configured idle timeout of `daemon` in seconds (0 = never). A supervisor in a
+    /// fleet never exits on its own: other hosts send it asks, and its leases would lapse.
     pub fn idle_timeout_secs(&self, daemon: crate::paths::Daemon) -> u64 {
         match daemon {
             crate::paths::Daemon::Memd => self.memory.idle_timeout_secs,
+            crate::paths::Daemon::Supervisord if self.supervisor.broker_url.is_some() => 0,
             crate::paths::Daemon::Supervisord => self.supervisor.idle_timeout_secs,
             crate::paths::Daemon::Meshd => self.mesh.idle_timeout_secs,
         }

@@ -279,3 +279,22 @@ fn without_the_broker_held_keys_work_and_the_rest_fail_fast_until_it_is_back() {
         ask(a, "new", "x").0 == 200
     });
 }
+
+#[test]
+fn a_host_that_stops_hands_its_sessions_over_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    // Leases far longer than the test: only their release lets b take the key.
+    let mut a = host(&nats, "a", "lease_secs = 600\n");
+    let b = host(&nats, "b", "lease_secs = 600\n");
+    wait_hosts(&a, 2);
+    wait_hosts(&b, 2);
+    let (st, r) = ask(&a, "k", "x");
+    assert_eq!((st, host_of(&r)), (200, "a".to_string()), "{r}");
+    assert_eq!(a.terminate(), 0);
+    let cwd = a.work.display().to_string();
+    b.wait_for("b to take k", Duration::from_secs(60), |b| {
+        let (st, r) = b.ask("k", json!({"prompt": "moved", "cwd": cwd}));
+        st == 200 && r["host"] == "b"
+    });
+}

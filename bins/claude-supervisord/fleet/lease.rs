@@ -6,6 +6,7 @@
 use super::placement::{now_ms, Cas, Record};
 use super::Fleet;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub async fn run(fleet: Arc<Fleet>, shutdown: CancellationToken) {
@@ -13,7 +14,11 @@ pub async fn run(fleet: Arc<Fleet>, shutdown: CancellationToken) {
     let mut adopted = false;
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => {
+                // Best effort within the drain: other hosts need not wait for the leases.
+                let _ = tokio::time::timeout(Duration::from_secs(2), fleet.release_all()).await;
+                return;
+            }
             _ = tokio::time::sleep(every) => {}
         }
         if !fleet.connected() {
@@ -47,6 +52,18 @@ impl Fleet {
             }
         }
         Ok(n)
+    }
+
+    /// End every lease this host holds (it is stopping): the next ask of each key may be
+    /// placed elsewhere at once, resuming from its stored transcript.
+    async fn release_all(&self) {
+        let keys: Vec<(Record, u64)> = self.owned().drain().map(|(_, v)| v).collect();
+        for (mut rec, rev) in keys {
+            rec.lease_until_ms = 0;
+            if let Err(e) = self.placement.update(&rec, rev).await {
+                tracing::debug!(SESSION_KEY = %rec.key, "lease not released: {e}");
+            }
+        }
     }
 
     async fn renew_all(&self) {
