@@ -244,6 +244,20 @@ fn sse_and_interrupt_work_through_another_host() {
     let (st, r) = ask(a, "far", "die");
     assert_eq!(st, 502, "{r}");
     assert_eq!(r["error"], "child_exited");
+
+    // Stopped and forgotten through a: the owner forgets it, and so does the fleet.
+    let (st, r) = a.delete("/v1/sessions/far?forget=true");
+    assert_eq!((st, &r["forgotten"]), (200, &json!(true)), "{r}");
+    assert_eq!(owner.get("/v1/sessions/far").0, 404);
+    let (_, f) = a.get("/v1/fleet");
+    assert!(
+        f["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["key"] != "far"),
+        "{f}"
+    );
 }
 
 #[test]

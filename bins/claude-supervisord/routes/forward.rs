@@ -1,5 +1,6 @@
 //! In a fleet: requests about a session another host holds — its record
-//! (`GET /v1/sessions/{key}`) and its permission prompts (`…/permissions[/{id}]`) — are
+//! (`GET /v1/sessions/{key}`), stopping it (`DELETE`) and its permission prompts
+//! (`…/permissions[/{id}]`) — are
 //! answered by that host, so a client that streams an ask through this host can answer the
 //! prompts it sees the same way.
 
@@ -23,7 +24,7 @@ fn session_key(method: &Method, path: &str) -> Option<String> {
     let mut parts = rest.split('/');
     let key = parts.next().filter(|k| !k.is_empty())?;
     match (parts.next(), parts.next(), parts.next()) {
-        (None, _, _) if method == Method::GET => Some(key.into()),
+        (None, _, _) if method == Method::GET || method == Method::DELETE => Some(key.into()),
         (Some("permissions"), _, None) => Some(key.into()),
         _ => None,
     }
@@ -103,7 +104,8 @@ mod tests {
     fn only_a_sessions_own_record_and_prompts_follow_it() {
         let k = |m: Method, p: &str| session_key(&m, p);
         assert_eq!(k(Method::GET, "/v1/sessions/a::b").as_deref(), Some("a::b"));
-        assert_eq!(k(Method::DELETE, "/v1/sessions/a"), None);
+        assert_eq!(k(Method::DELETE, "/v1/sessions/a").as_deref(), Some("a"));
+        assert_eq!(k(Method::PUT, "/v1/sessions/a"), None);
         assert_eq!(
             k(Method::GET, "/v1/sessions/a/permissions").as_deref(),
             Some("a")
