@@ -11,9 +11,15 @@
 //!    with the tool allowed inside Claude Code (`--allowedTools Bash`: no prompt).
 //!
 //! Run: `cargo bench --bench supervisor` (env `BENCH_TURNS` changes the sample count).
+//! `cargo bench --bench supervisor -- fleet` measures a fleet of supervisors instead
+//! (`supervisor/fleet.rs`).
 
+#[path = "supervisor/fleet.rs"]
+mod fleet;
 #[path = "../tests/support/mock_anthropic.rs"]
 mod mock_anthropic;
+#[path = "../tests/support/nats.rs"]
+mod nats;
 #[path = "../tests/support/repo.rs"]
 mod repo;
 #[path = "../tests/supervisor_support/mod.rs"]
@@ -214,6 +220,10 @@ fn asker(s: &Supervisor) -> impl Fn(&str, &str) -> Value + Sync + '_ {
 }
 
 fn main() {
+    if std::env::args().skip(1).any(|a| a == "fleet") {
+        fleet::main();
+        return;
+    }
     let n: usize = std::env::var("BENCH_TURNS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -196,6 +196,9 @@ _claudectl() {
             claudectl__subcmd__help__subcmd__sup,events)
                 cmd="claudectl__subcmd__help__subcmd__sup__subcmd__events"
                 ;;
+            claudectl__subcmd__help__subcmd__sup,fleet)
+                cmd="claudectl__subcmd__help__subcmd__sup__subcmd__fleet"
+                ;;
             claudectl__subcmd__help__subcmd__sup,permissions)
                 cmd="claudectl__subcmd__help__subcmd__sup__subcmd__permissions"
                 ;;
@@ -445,6 +448,9 @@ _claudectl() {
             claudectl__subcmd__sup,events)
                 cmd="claudectl__subcmd__sup__subcmd__events"
                 ;;
+            claudectl__subcmd__sup,fleet)
+                cmd="claudectl__subcmd__sup__subcmd__fleet"
+                ;;
             claudectl__subcmd__sup,help)
                 cmd="claudectl__subcmd__sup__subcmd__help"
                 ;;
@@ -465,6 +471,9 @@ _claudectl() {
                 ;;
             claudectl__subcmd__sup__subcmd__help,events)
                 cmd="claudectl__subcmd__sup__subcmd__help__subcmd__events"
+                ;;
+            claudectl__subcmd__sup__subcmd__help,fleet)
+                cmd="claudectl__subcmd__sup__subcmd__help__subcmd__fleet"
                 ;;
             claudectl__subcmd__sup__subcmd__help,help)
                 cmd="claudectl__subcmd__sup__subcmd__help__subcmd__help"
@@ -1141,7 +1150,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__sup)
-            opts="ask sessions stop events permissions answer"
+            opts="ask sessions stop events permissions answer fleet"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1183,6 +1192,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__sup__subcmd__events)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__sup__subcmd__fleet)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2657,7 +2680,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup)
-            opts="-h --help ask sessions stop events permissions answer help"
+            opts="-h --help ask sessions stop events permissions answer fleet help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2748,8 +2771,22 @@ _claudectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        claudectl__subcmd__sup__subcmd__fleet)
+            opts="-h --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         claudectl__subcmd__sup__subcmd__help)
-            opts="ask sessions stop events permissions answer help"
+            opts="ask sessions stop events permissions answer fleet help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2791,6 +2828,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup__subcmd__help__subcmd__events)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__sup__subcmd__help__subcmd__fleet)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

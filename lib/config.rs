@@ -205,7 +205,8 @@ pub struct SupervisorConfig {
     pub max_processes: usize,
     /// Seconds a session's process may sit idle before it is reaped (0 = never).
     pub idle_reap_secs: u64,
-    /// Seconds without children or requests before claude-supervisord exits (0 = never).
+    /// Seconds without children or requests before claude-supervisord exits (0 = never;
+    /// always never with `broker_url`).
     pub idle_timeout_secs: u64,
     /// Turns a session may hold waiting behind the one in flight (more are refused, 429).
     pub queue_limit: usize,
@@ -230,6 +231,71 @@ pub struct SupervisorConfig {
     /// Loopback TCP port for the API (the OpenAI-compatible `/v1/chat/completions` among
     /// it), bearer token in `$STATE/api-token`; 0 = none.
     pub tcp_port: u16,
+    /// `nats://host:port` or `tls://host:port` of the fleet's broker; absent means this
+    /// machine's pool only.
+    pub broker_url: Option<String>,
+    /// Name of the fleet (subject and bucket namespace on the broker).
+    pub fleet: String,
+    /// This host's name in the fleet; defaults to the host name.
+    pub host: Option<String>,
+    /// Broker credentials: a token…
+    pub broker_token: Option<String>,
+    /// …or an NKey seed (`SU…`)…
+    pub broker_nkey_seed: Option<String>,
+    /// …or a `.creds` file (JWT and seed), path.
+    pub broker_creds_file: Option<String>,
+    /// PEM file of the CA that signed a `tls://` broker's certificate (default: the
+    /// system's roots).
+    pub broker_ca_file: Option<String>,
+    /// Seconds a host holds a session key without renewing it; after that another host
+    /// may take the session over.
+    pub lease_secs: u64,
+    /// A new session when no host of the fleet has a free process slot: `refuse` (429) or
+    /// `wait` for one (up to the turn's timeout).
+    pub when_full: WhenFull,
+    /// Workspace paths of other hosts and what they are here (`"/home/ann/src" =
+    /// "/srv/src"`): a session taken over from another host keeps its conversation in the
+    /// mapped directory. In the environment: comma-separated `FROM=TO` pairs.
+    #[serde(deserialize_with = "path_map")]
+    pub workspace_map: std::collections::BTreeMap<String, String>,
+}
+
+/// A table of paths, or (from the environment) comma-separated `FROM=TO` pairs.
+fn path_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+    use serde::de::Error;
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Map {
+        Table(std::collections::BTreeMap<String, String>),
+        Pairs(String),
+    }
+    match Map::deserialize(d)? {
+        Map::Table(t) => Ok(t),
+        Map::Pairs(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((from, to)) => Ok((from.trim().to_string(), to.trim().to_string())),
+                None => Err(D::Error::custom(format!(
+                    "{p:?} is not FROM=TO (pairs are separated by commas)"
+                ))),
+            })
+            .collect(),
+    }
+}
+
+/// What a fleet does with a new session when every host is full.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenFull {
+    /// Answer 429 (`fleet_full`) at once.
+    #[default]
+    Refuse,
+    /// Try again until a host has room or the turn's timeout passes.
+    Wait,
 }
 
 impl Default for SupervisorConfig {
@@ -249,6 +315,16 @@ impl Default for SupervisorConfig {
             stop_grace_ms: 5000,
             permission_timeout_secs: 300,
             tcp_port: 0,
+            broker_url: None,
+            fleet: "default".into(),
+            host: None,
+            broker_token: None,
+            broker_nkey_seed: None,
+            broker_creds_file: None,
+            broker_ca_file: None,
+            lease_secs: 15,
+            when_full: WhenFull::Refuse,
+            workspace_map: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -519,10 +595,12 @@ impl Config {
 }
 
 impl Config {
-    /// The configured idle timeout of `daemon` in seconds (0 = never).
+    /// The configured idle timeout of `daemon` in seconds (0 = never). A supervisor in a
+    /// fleet never exits on its own: other hosts send it asks, and its leases would lapse.
     pub fn idle_timeout_secs(&self, daemon: crate::paths::Daemon) -> u64 {
         match daemon {
             crate::paths::Daemon::Memd => self.memory.idle_timeout_secs,
+            crate::paths::Daemon::Supervisord if self.supervisor.broker_url.is_some() => 0,
             crate::paths::Daemon::Supervisord => self.supervisor.idle_timeout_secs,
             crate::paths::Daemon::Meshd => self.mesh.idle_timeout_secs,
         }

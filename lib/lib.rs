@@ -7,6 +7,7 @@
 //! - [`store`]: SQLite open with the house pragmas and versioned migrations.
 //! - [`api`]: request/response types of the daemons' APIs, shared by servers and clients.
 //! - [`mesh`]: what claude-meshd takes in from the broker: envelopes and presence records.
+//! - [`nats`]: opening JetStream buckets the same way on every server version.
 //! - [`paths`] and [`config`]: where things live and what the user configured.
 //! - [`permissions`]: the umask and directory modes that keep state private to the user.
 //! - [`spool`]: hook payloads claude-memd did not acknowledge, kept until it can.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod mesh;
+pub mod nats;
 pub mod paths;
 pub mod permissions;
 pub mod spool;

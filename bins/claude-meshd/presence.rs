@@ -11,7 +11,7 @@ use crate::clock::now_ms;
 use crate::mesh::Mesh;
 use crate::peers::Upsert;
 use crate::presence_record;
-use async_nats::jetstream::{self, kv, stream};
+use async_nats::jetstream::kv;
 use claude_daemons::api::mesh::Peer;
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -62,51 +62,8 @@ pub fn bucket(mesh: &str) -> String {
     format!("mesh_{mesh}_presence")
 }
 
-/// Open the presence bucket, creating it if needed.
-///
-/// The one place that knows about the nats-server 2.9 work-around: async-nats'
-/// `create_key_value` reads account info in a shape 2.9.10 does not send, so when it fails
-/// we create the bucket's backing stream ourselves (the layout KV clients expect) and bind
-/// to it. Newer servers take the normal path.
-pub async fn open_bucket(
-    js: &jetstream::Context,
-    name: &str,
-    max_age: Duration,
-) -> anyhow::Result<kv::Store> {
-    if let Ok(store) = js.get_key_value(name).await {
-        return Ok(store);
-    }
-    let normal = js
-        .create_key_value(kv::Config {
-            bucket: name.into(),
-            history: 1,
-            max_age,
-            ..Default::default()
-        })
-        .await;
-    match normal {
-        Ok(store) => Ok(store),
-        Err(e) => {
-            tracing::debug!(error = %e, "create_key_value failed; creating the KV stream directly");
-            js.get_or_create_stream(stream::Config {
-                name: format!("KV_{name}"),
-                subjects: vec![format!("$KV.{name}.>")],
-                max_messages_per_subject: 1,
-                max_age,
-                allow_rollup: true,
-                deny_delete: true,
-                allow_direct: true,
-                discard: stream::DiscardPolicy::New,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!("presence stream: {e}"))?;
-            js.get_key_value(name)
-                .await
-                .map_err(|e| anyhow::anyhow!("presence bucket: {e}"))
-        }
-    }
-}
+/// Open the presence bucket, creating it if needed (nats-server 2.9 included).
+pub use claude_daemons::nats::open_kv_bucket as open_bucket;
 
 /// Write one session's record, signed.
 pub async fn put(store: &kv::Store, mesh: &Mesh, p: &Peer) -> anyhow::Result<()> {

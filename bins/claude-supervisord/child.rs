@@ -163,29 +163,42 @@ impl Spec {
     }
 }
 
-/// Where Claude Code keeps the transcript of `session_id` run in `cwd`:
-/// `~/.claude/projects/<cwd with every non-alphanumeric → ->/<uuid>.jsonl` (the child
-/// inherits our HOME and `CLAUDE_CONFIG_DIR`).
-pub fn transcript_exists(cwd: &str, session_id: &str) -> bool {
-    let Some(config) = std::env::var_os("CLAUDE_CONFIG_DIR")
+/// Where Claude Code keeps its transcripts: `$CLAUDE_CONFIG_DIR/projects` or
+/// `~/.claude/projects` (the child inherits our HOME and `CLAUDE_CONFIG_DIR`).
+pub fn projects_dir() -> Option<PathBuf> {
+    std::env::var_os("CLAUDE_CONFIG_DIR")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".claude")))
-    else {
-        return false;
-    };
-    let projects = config.join("projects");
-    let slug: String = cwd
-        .chars()
+        .map(|c| c.join("projects"))
+}
+
+/// The directory of `cwd`'s transcripts under [`projects_dir`]: every non-alphanumeric
+/// character becomes `-`.
+pub fn project_slug(cwd: &str) -> String {
+    cwd.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
+        .collect()
+}
+
+/// The transcript of `session_id` run in `cwd`, if it exists:
+/// `<projects>/<slug of cwd>/<uuid>.jsonl`.
+pub fn transcript_path(cwd: &str, session_id: &str) -> Option<PathBuf> {
+    let projects = projects_dir()?;
     let file = format!("{session_id}.jsonl");
-    if projects.join(&slug).join(&file).is_file() {
-        return true;
+    let p = projects.join(project_slug(cwd)).join(&file);
+    if p.is_file() {
+        return Some(p);
     }
     // Long or unusual paths are shortened by the CLI; the uuid alone is unique.
-    std::fs::read_dir(&projects)
-        .map(|dir| dir.flatten().any(|d| d.path().join(&file).is_file()))
-        .unwrap_or(false)
+    std::fs::read_dir(&projects).ok()?.flatten().find_map(|d| {
+        let p = d.path().join(&file);
+        p.is_file().then_some(p)
+    })
+}
+
+/// Whether the transcript of `session_id` run in `cwd` exists (then the child resumes it).
+pub fn transcript_exists(cwd: &str, session_id: &str) -> bool {
+    transcript_path(cwd, session_id).is_some()
 }
 
 /// What a child said or did.

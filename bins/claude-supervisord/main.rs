@@ -10,6 +10,7 @@ mod backoff;
 mod child;
 mod cli;
 mod events;
+mod fleet;
 mod handle;
 mod lines;
 mod permission_records;
@@ -59,6 +60,11 @@ impl Service for Supervisord {
         m.insert("sessions".into(), all.len().into());
         m.insert("sessions_busy".into(), busy.into());
         m.insert("sessions_failed".into(), failed.into());
+        if let Some(f) = &self.app.fleet {
+            m.insert("fleet".into(), f.name.clone().into());
+            m.insert("fleet_host".into(), f.host.clone().into());
+            m.insert("broker_connected".into(), f.connected().into());
+        }
         m
     }
 
@@ -91,9 +97,44 @@ fn open(ctx: &Context) -> Result<Supervisord, StartupError> {
         ctx.activity.clone(),
         ctx.shutdown.clone(),
     );
-    Ok(Supervisord {
-        app: Arc::new(App { pool, daemon_id }),
-    })
+    let fleet = fleet::start(&ctx.config.supervisor, pool.clone(), ctx.shutdown.clone()).map_err(
+        |message| StartupError::Other {
+            message,
+            exit: Exit::Config,
+        },
+    )?;
+    let app = Arc::new(App {
+        pool,
+        daemon_id,
+        fleet: fleet.clone(),
+    });
+    if let Some(f) = fleet {
+        // Weak: the fleet lives inside the app.
+        let weak = Arc::downgrade(&app);
+        f.set_http(Arc::new(move |method, path, body| {
+            let app = weak.clone();
+            Box::pin(async move {
+                match app.upgrade() {
+                    Some(app) => routes::answer_forwarded(app, method, path, body).await,
+                    None => (503, b"{\"error\":\"shutting_down\",\"message\":\"the supervisor is shutting down\"}".to_vec()),
+                }
+            })
+        }));
+        let app = Arc::downgrade(&app);
+        f.set_runner(Arc::new(move |key, ask, stream| {
+            let app = app.clone();
+            Box::pin(async move {
+                let Some(app) = app.upgrade() else {
+                    return Err(turn::TurnError::new(
+                        "shutting_down",
+                        "the supervisor is shutting down",
+                    ));
+                };
+                routes::run_forwarded(&app, &key, ask, stream).await
+            })
+        }));
+    }
+    Ok(Supervisord { app })
 }
 
 fn main() -> ExitCode {

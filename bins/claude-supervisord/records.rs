@@ -232,6 +232,35 @@ pub fn append_history(
     Ok(())
 }
 
+/// Take over `key` from another host of the fleet: the same Claude session (its transcript
+/// was copied here) with `s`; any other session this host kept under the key is replaced.
+pub fn adopt(
+    conn: &mut Connection,
+    key: &str,
+    session_id: &str,
+    s: &Settings,
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "DELETE FROM sessions WHERE key = ?1 AND session_id != ?2",
+        [key, session_id],
+    )?;
+    tx.execute(
+        "DELETE FROM sessions WHERE session_id = ?1 AND key != ?2",
+        [session_id, key],
+    )?;
+    if get(&tx, key)?.is_some() {
+        tx.execute(
+            "UPDATE sessions SET cwd = ?2, fork_of = NULL WHERE key = ?1",
+            [key, &s.cwd],
+        )?;
+        update(&tx, key, s)?;
+    } else {
+        insert(&tx, key, session_id, s, None)?;
+    }
+    tx.commit()
+}
+
 /// Forget a session, its history and the permission prompts it was asked.
 pub fn delete(conn: &Connection, key: &str) -> rusqlite::Result<bool> {
     conn.execute("DELETE FROM permissions WHERE key = ?1", [key])?;

@@ -46,7 +46,7 @@ impl TurnError {
             "not_found" => 404,
             "conflict" => 409,
             "too_large" => 413,
-            "queue_full" => 429,
+            "queue_full" | "fleet_full" => 429,
             "child_exited" | "spawn_failed" | "child_output" => 502,
             "turn_timeout" => 504,
             "internal" => 500,

@@ -258,6 +258,9 @@ pub enum SupCommand {
     Permissions(SupPermissionsArgs),
     /// Answer a pending permission prompt: allow or deny.
     Answer(SupAnswerArgs),
+    /// The fleet ([supervisor] broker_url): its hosts, their capacity, and where each
+    /// session lives.
+    Fleet(JsonFlag),
 }
 
 /// Arguments of `claudectl sup permissions`.

@@ -1,4 +1,4 @@
-//! `claudectl sup`: ask, sessions, stop, events and permission prompts against
+//! `claudectl sup`: ask, sessions, stop, events, permission prompts and the fleet against
 //! claude-supervisord.
 
 use crate::cli::{
@@ -8,8 +8,8 @@ use crate::daemon_client::{segment, Api, CtlError, CtlResult};
 use crate::output;
 use crate::output::say;
 use claude_daemons::api::supervisor::{
-    valid_session_key, AskRequest, AskResult, Behavior, LifecycleEvent, PermissionDecision,
-    PermissionList, PermissionRequest, SessionList, SessionOptions, StopResult,
+    valid_session_key, AskRequest, AskResult, Behavior, FleetView, LifecycleEvent,
+    PermissionDecision, PermissionList, PermissionRequest, SessionList, SessionOptions, StopResult,
 };
 use claude_daemons::paths::Daemon;
 use serde_json::{json, Value};
@@ -27,6 +27,7 @@ pub fn run(cmd: SupCommand) -> anyhow::Result<ExitCode> {
         SupCommand::Events(a) => events(&api, a),
         SupCommand::Permissions(a) => permissions(&api, a),
         SupCommand::Answer(a) => answer(&api, a),
+        SupCommand::Fleet(a) => fleet(&api, a.json),
     })
 }
 
@@ -112,6 +113,9 @@ fn footer(r: &AskResult) -> String {
     parts.push(output::millis(r.elapsed_ms));
     if r.cold {
         parts.push("cold start".into());
+    }
+    if let Some(h) = &r.host {
+        parts.push(format!("on {h}"));
     }
     format!("— {}", parts.join(", "))
 }
@@ -345,6 +349,65 @@ fn sessions(api: &Api, json: bool) -> CtlResult {
         );
         if let Some(f) = &s.failure {
             say!("    failed: {}", output::line(f, 100));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fleet(api: &Api, json: bool) -> CtlResult {
+    let (f, raw): (FleetView, Value) = api.get("/v1/fleet")?;
+    if json {
+        output::json(&raw);
+        return Ok(ExitCode::SUCCESS);
+    }
+    say!(
+        "fleet {} — this host {} ({})",
+        f.fleet,
+        f.host,
+        if f.connected {
+            "connected"
+        } else {
+            "broker unreachable"
+        }
+    );
+    say!(
+        "{:<20} {:>5} {:>9} {:>5} {:>5} {:>9}  VERSION",
+        "HOST",
+        "MAX",
+        "CHILDREN",
+        "BUSY",
+        "FREE",
+        "SESSIONS"
+    );
+    for h in &f.hosts {
+        say!(
+            "{:<20} {:>5} {:>9} {:>5} {:>5} {:>9}  {}",
+            output::line(&h.host, 20),
+            h.max_processes,
+            h.children,
+            h.busy,
+            h.free,
+            h.sessions,
+            output::line(&h.version, 20)
+        );
+    }
+    if let Some(e) = &f.error {
+        say!("sessions unknown: {}", output::line(e, 100));
+    } else if f.sessions.is_empty() {
+        say!("no sessions placed");
+    } else {
+        say!("{:<32} {:<20} LEASE", "KEY", "HOST");
+        for s in &f.sessions {
+            let lease = if s.live {
+                format!("{:.1} s", s.lease_ms as f64 / 1000.0)
+            } else {
+                "expired".into()
+            };
+            say!(
+                "{:<32} {:<20} {lease}",
+                output::line(&s.key, 32),
+                output::line(&s.host, 20)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -153,6 +153,8 @@ impl Config {
             s.permission_timeout_secs,
             1..=YEAR_SECS,
         )?;
+        // Renewed every third of it: under 3 s a busy broker round trip could lose it.
+        within(t, "lease_secs", s.lease_secs, 3..=3600)?;
 
         let n = &self.mesh;
         let t = "mesh";

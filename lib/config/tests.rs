@@ -146,6 +146,71 @@ fn supervisor_keys_have_defaults_and_overrides() {
 }
 
 #[test]
+fn fleet_keys_have_defaults_overrides_and_a_lease_range() {
+    let c = Config::default().supervisor;
+    assert_eq!(c.broker_url, None);
+    assert_eq!(c.fleet, "default");
+    assert_eq!(c.lease_secs, 15);
+    assert_eq!(c.when_full, super::WhenFull::Refuse);
+    assert!(c.workspace_map.is_empty());
+    let text = "[supervisor]\nbroker_url = \"nats://b:4222\"\nwhen_full = \"wait\"\n\
+                [supervisor.workspace_map]\n\"/home/ann\" = \"/srv/ann\"\n";
+    let c = Config::parse(Path::new("c.toml"), text).unwrap();
+    assert_eq!(c.supervisor.when_full, super::WhenFull::Wait);
+    assert_eq!(c.supervisor.workspace_map["/home/ann"], "/srv/ann");
+    let c = c
+        .with_env(env(&[
+            ("CLAUDE_DAEMONS_SUPERVISOR_FLEET", "team"),
+            ("CLAUDE_DAEMONS_SUPERVISOR_BROKER_TOKEN", "s3cret"),
+            ("CLAUDE_DAEMONS_SUPERVISOR_WHEN_FULL", "refuse"),
+        ]))
+        .unwrap();
+    assert_eq!(c.supervisor.fleet, "team");
+    assert_eq!(c.supervisor.broker_token.as_deref(), Some("s3cret"));
+    assert_eq!(c.supervisor.when_full, super::WhenFull::Refuse);
+    assert_eq!(
+        c.supervisor.workspace_map.len(),
+        1,
+        "kept through the overrides"
+    );
+    let c = c
+        .with_env(env(&[(
+            "CLAUDE_DAEMONS_SUPERVISOR_WORKSPACE_MAP",
+            "/a=/b, /c/d = /e",
+        )]))
+        .unwrap();
+    let pairs: Vec<(&str, &str)> = c
+        .supervisor
+        .workspace_map
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(pairs, [("/a", "/b"), ("/c/d", "/e")]);
+    let err = Config::default()
+        .with_env(env(&[("CLAUDE_DAEMONS_SUPERVISOR_WORKSPACE_MAP", "/a")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("WORKSPACE_MAP") && err.contains("FROM=TO"),
+        "{err}"
+    );
+    let err = Config::parse(Path::new("c.toml"), "[supervisor]\nwhen_full = \"maybe\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("when_full"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "[supervisor]\nlease_secs = 1\n").unwrap();
+    let err = Config::load_with_env(&path, env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("lease_secs") && err.contains("between 3 and 3600"),
+        "{err}"
+    );
+}
+
+#[test]
 fn observer_budget_keys_have_defaults_and_overrides() {
     let c = Config::default();
     assert_eq!(c.memory.observer_session_usd, 0.5);

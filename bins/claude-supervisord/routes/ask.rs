@@ -1,6 +1,7 @@
 //! `POST /v1/sessions/{key}/ask`: one turn, answered with its result or streamed as SSE.
 
 use super::{check_key, content, options, App, Error};
+use crate::fleet::Route;
 use crate::handle::Command;
 use crate::turn::{Turn, TurnEvent};
 use axum::body::Bytes;
@@ -14,7 +15,7 @@ use claude_daemons::api::supervisor::{ApiError, AskRequest, SessionOptions, MAX_
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Longest turn a caller may ask for.
@@ -30,6 +31,44 @@ pub async fn ask(
     let body = body.map_err(|e| Error::new("too_large", format!("ask body: {}", e.body_text())))?;
     let req: AskRequest = serde_json::from_slice(&body)
         .map_err(|e| Error::new("bad_request", format!("ask body: {e}")))?;
+    let stream = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    let Some(fleet) = app.fleet.clone() else {
+        let rx = run_local(&app, &key, req, stream).await?;
+        return Ok(respond(rx, stream, None).await);
+    };
+    // What does not depend on the host is refused here; the rest (workspaces) where the
+    // session runs.
+    check_prompt(&req)?;
+    let deadline = Instant::now() + timeout(&app, &req);
+    for attempt in 0..3 {
+        match fleet.route(&key, deadline).await? {
+            Route::Local => break,
+            Route::Remote(host) => {
+                let value: serde_json::Value = serde_json::from_slice(&body)
+                    .map_err(|e| Error::new("bad_request", format!("ask body: {e}")))?;
+                match fleet.forward_ask(&host, &key, value, stream).await {
+                    Ok(rx) => return Ok(respond(rx, stream, None).await),
+                    // The owner changed between the lookup and the call.
+                    Err(e) if e.code == "misrouted" && attempt < 2 => continue,
+                    Err(e) if e.code == "misrouted" => {
+                        return Err(Error::new("fleet_unavailable", e.message))
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    let mut req = req;
+    fleet.map_options(&mut req.options);
+    let rx = run_local(&app, &key, req, stream).await?;
+    let rx = fleet.store_after_turn(&key, rx);
+    Ok(respond(rx, stream, Some(fleet.host.clone())).await)
+}
+
+fn check_prompt(req: &AskRequest) -> Result<(), Error> {
     if let Some(blocks) = &req.content {
         content::validate(blocks)?;
     } else if req.prompt.trim().is_empty() {
@@ -41,26 +80,52 @@ pub async fn ask(
             format!("`prompt` is longer than {MAX_PROMPT_BYTES} bytes"),
         ));
     }
-    options::validate(&req.options)?;
     if req.timeout_ms == Some(0) || req.timeout_ms.is_some_and(|t| t > MAX_TIMEOUT_MS) {
         return Err(Error::new(
             "bad_request",
             format!("`timeout_ms` must be between 1 and {MAX_TIMEOUT_MS}"),
         ));
     }
-    let stream = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/event-stream"));
+    Ok(())
+}
 
-    let timeout = Duration::from_millis(
+fn timeout(app: &App, req: &AskRequest) -> Duration {
+    Duration::from_millis(
         req.timeout_ms
             .unwrap_or(app.pool.config.turn_timeout_secs.saturating_mul(1000)),
-    );
+    )
+}
 
-    let rx = submit(
-        &app,
-        &key,
+/// A turn another host of the fleet sent here: its paths mapped by `workspace_map`.
+pub async fn run_forwarded(
+    app: &App,
+    key: &str,
+    ask: serde_json::Value,
+    stream: bool,
+) -> Result<UnboundedReceiver<TurnEvent>, crate::turn::TurnError> {
+    let mut req: AskRequest = serde_json::from_value(ask)
+        .map_err(|e| crate::turn::TurnError::new("bad_request", format!("ask body: {e}")))?;
+    if let Some(f) = &app.fleet {
+        f.map_options(&mut req.options);
+    }
+    run_local(app, key, req, stream)
+        .await
+        .map_err(Error::into_inner)
+}
+
+/// Check an ask and queue it on this host's session.
+async fn run_local(
+    app: &App,
+    key: &str,
+    req: AskRequest,
+    stream: bool,
+) -> Result<UnboundedReceiver<TurnEvent>, Error> {
+    check_prompt(&req)?;
+    options::validate(&req.options)?;
+    let timeout = timeout(app, &req);
+    submit(
+        app,
+        key,
         Prompt {
             history: req
                 .content
@@ -73,8 +138,7 @@ pub async fn ask(
         timeout,
         stream,
     )
-    .await?;
-    Ok(respond(rx, stream).await)
+    .await
 }
 
 /// A turn's prompt, and what the session's history keeps of it if not the same.
@@ -141,11 +205,20 @@ pub async fn submit(
     Err(Error::new("stopped", format!("session {key} is stopping")))
 }
 
-async fn respond(mut rx: UnboundedReceiver<TurnEvent>, stream: bool) -> Response {
+/// The answer to an ask: its result as JSON, or every event as SSE. `host` names where it
+/// ran (in a fleet).
+async fn respond(
+    mut rx: UnboundedReceiver<TurnEvent>,
+    stream: bool,
+    host: Option<String>,
+) -> Response {
     if !stream {
         loop {
             match rx.recv().await {
-                Some(TurnEvent::Done(Ok(r))) => return Json(r).into_response(),
+                Some(TurnEvent::Done(Ok(mut r))) => {
+                    r.host = r.host.or(host);
+                    return Json(r).into_response();
+                }
                 Some(TurnEvent::Done(Err(e))) => return Error::from(e).into_response(),
                 Some(TurnEvent::Line(_) | TurnEvent::Permission(_)) => {}
                 None => {
@@ -157,32 +230,36 @@ async fn respond(mut rx: UnboundedReceiver<TurnEvent>, stream: bool) -> Response
     }
     // Dropping the stream (client gone) drops `rx`; the turn goes on and its result is
     // still recorded.
-    let events = futures_util::stream::unfold(Some(rx), |rx| async move {
-        let mut rx = rx?;
-        let event = match rx.recv().await {
-            Some(TurnEvent::Line(raw)) => Event::default().event("message").data(&*raw),
-            Some(TurnEvent::Permission(p)) => Event::default()
-                .event("permission")
-                .data(serde_json::to_string(&p).expect("permission serializes")),
-            Some(TurnEvent::Done(Ok(r))) => {
-                let e = Event::default()
-                    .event("result")
-                    .data(serde_json::to_string(&r).expect("result serializes"));
-                return Some((Ok::<_, Infallible>(e), None));
-            }
-            Some(TurnEvent::Done(Err(e))) => {
-                let body = ApiError {
-                    error: e.code.into(),
-                    message: e.message,
-                };
-                let e = Event::default()
-                    .event("error")
-                    .data(serde_json::to_string(&body).expect("error serializes"));
-                return Some((Ok(e), None));
-            }
-            None => return None,
-        };
-        Some((Ok(event), Some(rx)))
+    let events = futures_util::stream::unfold(Some(rx), move |rx| {
+        let host = host.clone();
+        async move {
+            let mut rx = rx?;
+            let event = match rx.recv().await {
+                Some(TurnEvent::Line(raw)) => Event::default().event("message").data(&*raw),
+                Some(TurnEvent::Permission(p)) => Event::default()
+                    .event("permission")
+                    .data(serde_json::to_string(&p).expect("permission serializes")),
+                Some(TurnEvent::Done(Ok(mut r))) => {
+                    r.host = r.host.or(host);
+                    let e = Event::default()
+                        .event("result")
+                        .data(serde_json::to_string(&r).expect("result serializes"));
+                    return Some((Ok::<_, Infallible>(e), None));
+                }
+                Some(TurnEvent::Done(Err(e))) => {
+                    let body = ApiError {
+                        error: e.code.into(),
+                        message: e.message,
+                    };
+                    let e = Event::default()
+                        .event("error")
+                        .data(serde_json::to_string(&body).expect("error serializes"));
+                    return Some((Ok(e), None));
+                }
+                None => return None,
+            };
+            Some((Ok(event), Some(rx)))
+        }
     });
     Sse::new(events)
         .keep_alive(KeepAlive::default())

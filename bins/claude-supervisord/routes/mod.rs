@@ -3,6 +3,8 @@
 
 mod ask;
 mod content;
+mod fleet;
+mod forward;
 mod openai;
 mod options;
 mod permissions;
@@ -24,7 +26,12 @@ use std::sync::Arc;
 pub struct App {
     pub pool: Pool,
     pub daemon_id: String,
+    /// With `[supervisor] broker_url`: this host's membership of the fleet.
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
 }
+
+pub use ask::run_forwarded;
+pub use forward::answer as answer_forwarded;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -47,7 +54,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/chat/completions", post(openai::completions))
         .route("/v1/models", get(openai::models))
         .route("/v1/status", get(status::status))
+        .route("/v1/fleet", get(fleet::view))
         .route("/v1/events", get(status::events))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            forward::layer,
+        ))
         .with_state(app)
 }
 

@@ -95,6 +95,12 @@ pub async fn stop(
 
 /// Stop the session's process; with `forget`, also drop the session.
 pub async fn stop_session(app: &App, key: &str, forget: bool) -> Result<StopResult, Error> {
+    if let Some(fleet) = &app.fleet {
+        fleet.release(key);
+        if forget {
+            fleet.forget(key).await;
+        }
+    }
     if let Some(h) = app.pool.get(key) {
         let (reply, rx) = oneshot::channel();
         if h.tx.send(Command::Stop { forget, reply }).is_ok() {
@@ -126,6 +132,13 @@ pub async fn interrupt(
     State(app): State<Arc<App>>,
     Path(key): Path<String>,
 ) -> Result<Json<InterruptResult>, Error> {
+    check_key(&key)?;
+    if let (None, Some(fleet)) = (app.pool.get(&key), &app.fleet) {
+        if let Some(host) = fleet.owner_elsewhere(&key).await {
+            let interrupted = fleet.forward_interrupt(&host, &key).await?;
+            return Ok(Json(InterruptResult { interrupted }));
+        }
+    }
     load(&app, &key).await?;
     let mut interrupted = false;
     if let Some(h) = app.pool.get(&key) {

@@ -150,6 +150,7 @@ impl Actor {
             usage: r.usage,
             cold: a.cold,
             elapsed_ms: a.turn.accepted.elapsed().as_millis() as u64,
+            host: None,
         };
         // The caller first; the bookkeeping is not on its path. The next command waits for
         // it, so turns are counted in order.

@@ -13,10 +13,13 @@
 //! - `GET /v1/sessions/{key}/permissions`, `POST /v1/sessions/{key}/permissions/{id}`
 //!   (see [`PermissionRequest`]); an ask's SSE stream also carries `event: permission`
 //! - `GET /v1/status` → [`SupervisorStatus`]; `GET /v1/events` → SSE of [`LifecycleEvent`]
+//! - `GET /v1/fleet` → [`FleetView`] (with `[supervisor] broker_url`; 404 without)
 
+mod fleet;
 mod options;
 mod permissions;
 
+pub use fleet::*;
 pub use options::*;
 pub use permissions::*;
 
@@ -119,6 +122,9 @@ pub struct AskResult {
     pub cold: bool,
     /// Milliseconds from accepting the ask to the result, queueing and spawn included.
     pub elapsed_ms: u64,
+    /// In a fleet (`[supervisor] broker_url`): the host the session ran on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// An error answer: `{"error": code, "message": text}`.
