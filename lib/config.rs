@@ -175,6 +175,20 @@ pub struct SupervisorConfig {
     /// Loopback TCP port for the API (the OpenAI-compatible `/v1/chat/completions` among
     /// it), bearer token in `$STATE/api-token`; 0 = none.
     pub tcp_port: u16,
+    /// What an ask does while a person types in the interactive session
+    /// (`claudectl sup attach`): wait until they detach, or be refused (409).
+    pub attached_asks: AttachedAsks,
+}
+
+/// What an ask does while a person is attached to an interactive session as its typist.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachedAsks {
+    /// Wait (within the ask's timeout) until the person detaches.
+    #[default]
+    Wait,
+    /// Answer 409 `conflict` at once.
+    Refuse,
 }
 
 impl Default for SupervisorConfig {
@@ -194,6 +208,7 @@ impl Default for SupervisorConfig {
             stop_grace_ms: 5000,
             permission_timeout_secs: 300,
             tcp_port: 0,
+            attached_asks: AttachedAsks::Wait,
         }
     }
 }

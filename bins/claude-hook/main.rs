@@ -17,6 +17,7 @@ mod dispatch;
 mod journal;
 mod memd;
 mod meshd;
+mod supervisor;
 
 use claude_daemons::api::memory::MAX_HOOK_BYTES;
 use claude_daemons::claude::HookInput;
@@ -31,16 +32,27 @@ fn main() {
     // clap stays off the hot path of every hook call. Arguments clap rejects fail only at a
     // terminal: a hook command registered with extra words must still never fail a session.
     if std::env::args_os().len() > 1 {
-        if let Err(e) = <cli::Cli as clap::Parser>::try_parse() {
-            use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
-            use std::io::IsTerminal;
-            if matches!(e.kind(), DisplayHelp | DisplayVersion) || std::io::stdin().is_terminal() {
-                e.exit();
+        match <cli::Cli as clap::Parser>::try_parse() {
+            Ok(cli::Cli {
+                command: Some(cli::Command::SupervisorStop { socket, key }),
+            }) => {
+                let _ = std::panic::catch_unwind(|| supervisor::stop(&socket, &key));
+                std::process::exit(0);
             }
-            journal::warn(
-                &format!("command-line arguments ignored: {}", e.kind()),
-                None,
-            );
+            Ok(_) => {}
+            Err(e) => {
+                use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
+                use std::io::IsTerminal;
+                if matches!(e.kind(), DisplayHelp | DisplayVersion)
+                    || std::io::stdin().is_terminal()
+                {
+                    e.exit();
+                }
+                journal::warn(
+                    &format!("command-line arguments ignored: {}", e.kind()),
+                    None,
+                );
+            }
         }
     }
     // A panic message on stderr would reach the user; log it instead and still exit 0.

@@ -13,10 +13,15 @@
 //! - `GET /v1/sessions/{key}/permissions`, `POST /v1/sessions/{key}/permissions/{id}`
 //!   (see [`PermissionRequest`]); an ask's SSE stream also carries `event: permission`
 //! - `GET /v1/status` → [`SupervisorStatus`]; `GET /v1/events` → SSE of [`LifecycleEvent`]
+//! - interactive sessions: `GET /v1/sessions/{key}/screen` → [`SessionScreen`],
+//!   `GET /v1/sessions/{key}/attach` (an upgraded connection, see [`ATTACH_PROTOCOL`]),
+//!   `POST /v1/sessions/{key}/stop-hook` (the session's own Stop hook calls back)
 
+mod interactive;
 mod options;
 mod permissions;
 
+pub use interactive::*;
 pub use options::*;
 pub use permissions::*;
 
@@ -154,7 +159,7 @@ pub struct SessionInfo {
     pub key: String,
     /// The Claude session uuid.
     pub session_id: String,
-    /// The kind of child: `stream-json` (headless).
+    /// The kind of child: `stream-json` (headless) or `interactive`.
     pub kind: String,
     /// Workspace.
     pub cwd: String,
