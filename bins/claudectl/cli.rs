@@ -258,6 +258,19 @@ pub enum SupCommand {
     Permissions(SupPermissionsArgs),
     /// Answer a pending permission prompt: allow or deny.
     Answer(SupAnswerArgs),
+    /// Connect this terminal to an interactive session ("kind": "interactive"): watch it
+    /// and type into it; Ctrl-] detaches and leaves it running.
+    Attach(SupAttachArgs),
+}
+
+/// Arguments of `claudectl sup attach`.
+#[derive(clap::Args, Debug)]
+pub struct SupAttachArgs {
+    /// The session key.
+    pub key: String,
+    /// Only watch: keys are not sent, and another person may type.
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 /// Arguments of `claudectl sup permissions`.

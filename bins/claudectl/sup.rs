@@ -27,6 +27,7 @@ pub fn run(cmd: SupCommand) -> anyhow::Result<ExitCode> {
         SupCommand::Events(a) => events(&api, a),
         SupCommand::Permissions(a) => permissions(&api, a),
         SupCommand::Answer(a) => answer(&api, a),
+        SupCommand::Attach(a) => crate::sup_attach::attach(a),
     })
 }
 
