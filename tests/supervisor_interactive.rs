@@ -128,11 +128,10 @@ fn an_interactive_session_answers_continues_and_resumes_after_a_restart() {
 }
 
 #[test]
-fn kill_9_and_interrupt_end_a_turn_cleanly() {
+fn interrupt_stops_a_long_turn() {
     let (api, release) = mock_anthropic::echo_with_release();
     let s = start(&api);
     assert_eq!(ask(&s, "k", "hello").0, 200, "{}", s.log());
-    let pid = s.session("k")["pid"].as_u64().unwrap() as u32;
     std::thread::scope(|sc| {
         // The mock answers after a minute: a turn that ends within 20 s was interrupted.
         let turn = sc.spawn(|| ask(&s, "k", "SLOW60000 long one"));
@@ -144,6 +143,14 @@ fn kill_9_and_interrupt_end_a_turn_cleanly() {
         let t = Instant::now();
         let (st, r) = s.post("/v1/sessions/k/interrupt", &json!({}));
         assert_eq!((st, &r["interrupted"]), (200, &json!(true)), "{r}");
+        while !turn.is_finished() {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "the interrupted turn goes on; screen:\n{}",
+                screen(&s, "k")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let (st, r) = turn.join().unwrap();
         assert_eq!(st, 200, "{r}");
         assert_eq!(r["is_error"], true, "{r}");
@@ -154,13 +161,20 @@ fn kill_9_and_interrupt_end_a_turn_cleanly() {
         );
     });
     release.store(true, Ordering::SeqCst);
-    release.store(false, Ordering::SeqCst);
     let (st, r) = ask(&s, "k", "after the interrupt");
     assert_eq!(
         (st, r["result"].as_str()),
         (200, Some("answer: after the interrupt")),
         "{r}"
     );
+}
+
+#[test]
+fn kill_9_mid_turn_fails_the_turn_and_the_next_ask_works() {
+    let (api, release) = mock_anthropic::echo_with_release();
+    let s = start(&api);
+    assert_eq!(ask(&s, "k", "hello").0, 200, "{}", s.log());
+    let pid = s.session("k")["pid"].as_u64().unwrap() as u32;
 
     std::thread::scope(|sc| {
         let turn = sc.spawn(|| ask(&s, "k", "SLOW60000 killed one"));

@@ -31,6 +31,8 @@ const TICK: Duration = Duration::from_millis(100);
 const UNKNOWN_FOR: Duration = Duration::from_millis(1000);
 /// A known dialog is answered again only after this long (the answer takes a frame).
 const ANSWER_AGAIN: Duration = Duration::from_millis(1500);
+/// How long after Escape an idle screen counts as the end of the turn.
+const SETTLE: Duration = Duration::from_millis(500);
 /// How long typed text may take to show in the prompt box before Enter is pressed anyway.
 const PASTE_SHOWN: Duration = Duration::from_secs(3);
 
@@ -129,7 +131,8 @@ struct Turn {
     usage: Value,
     last_text: Option<String>,
     messages: u64,
-    interrupted: bool,
+    /// When Escape was pressed.
+    interrupted: Option<Instant>,
 }
 
 struct Driver {
@@ -255,7 +258,7 @@ impl Driver {
                     }
                     Some("interrupt") => {
                         if let Some(t) = &mut self.turn {
-                            t.interrupted = true;
+                            t.interrupted = Some(Instant::now());
                             self.term.write(b"\x1b".to_vec());
                         }
                         self.answer(&id, None);
@@ -312,8 +315,17 @@ impl Driver {
             usage: json!({}),
             last_text: None,
             messages: 0,
-            interrupted: false,
+            interrupted: None,
         });
+        // An interrupted turn's prompt may be back in the input box: clear it first
+        // (Ctrl-C clears a non-empty input; on an empty one it would start to exit).
+        if screen::prompt_box(&self.term.text()).is_some_and(|typed| !typed.is_empty()) {
+            self.term.write(b"\x03".to_vec());
+            self.wait_for(changed, |t| {
+                screen::prompt_box(t).is_some_and(|b| b.is_empty())
+            })
+            .await;
+        }
         // The end-of-paste marker inside the text would end the paste early.
         let clean = text.replace("\x1b[201~", "");
         let mut paste = b"\x1b[200~".to_vec();
@@ -322,24 +334,38 @@ impl Driver {
         self.term.write(paste);
         // Enter once the prompt box shows what was pasted: sent at once, Claude Code could
         // take it as part of the paste.
+        if !self
+            .wait_for(changed, |t| {
+                screen::prompt_box(t).is_some_and(|typed| !typed.is_empty())
+            })
+            .await
+        {
+            tracing::warn!(
+                pid = self.term.pid,
+                "the pasted prompt did not show; pressing Enter anyway"
+            );
+        }
+        self.term.write(b"\r".to_vec());
+    }
+
+    /// Wait (up to [`PASTE_SHOWN`]) until the screen text satisfies `f`.
+    async fn wait_for(
+        &self,
+        changed: &mut tokio::sync::watch::Receiver<u64>,
+        f: impl Fn(&str) -> bool,
+    ) -> bool {
         let deadline = tokio::time::Instant::now() + PASTE_SHOWN;
         loop {
-            let t = self.term.text();
-            if screen::prompt_box(&t).is_some_and(|typed| !typed.is_empty()) {
-                break;
+            if f(&self.term.text()) {
+                return true;
             }
             if tokio::time::timeout_at(deadline, changed.changed())
                 .await
                 .is_err()
             {
-                tracing::warn!(
-                    pid = self.term.pid,
-                    "the pasted prompt did not show; pressing Enter anyway"
-                );
-                break;
+                return false;
             }
         }
-        self.term.write(b"\r".to_vec());
     }
 
     /// New transcript entries of the turn: the model's messages, or an interruption.
@@ -367,8 +393,17 @@ impl Driver {
         for l in lines {
             self.emit(l);
         }
-        let screen_says = || self.term.text().contains("Interrupted");
-        if self.turn.as_ref().is_some_and(|t| t.interrupted) && (interrupted || screen_says()) {
+        let Some(since) = self.turn.as_ref().and_then(|t| t.interrupted) else {
+            return;
+        };
+        // The transcript notes the interruption, or, when Claude Code took the prompt back
+        // into its input box (interrupted before any answer), the screen is idle again.
+        let idle = || {
+            let text = self.term.text();
+            text.contains("Interrupted")
+                || (screen::prompt_box(&text).is_some() && !screen::working(&text))
+        };
+        if interrupted || (since.elapsed() >= SETTLE && idle()) {
             self.end("error_during_execution", None);
         }
     }

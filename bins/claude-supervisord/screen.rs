@@ -81,6 +81,11 @@ pub fn prompt_box(text: &str) -> Option<String> {
     })
 }
 
+/// Whether Claude Code shows a turn at work (its spinner line offers Escape).
+pub fn working(text: &str) -> bool {
+    text.contains("esc to interrupt")
+}
+
 /// The last `n` non-empty rows of a screen text, for errors.
 pub fn tail(text: &str, n: usize) -> String {
     let rows: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
