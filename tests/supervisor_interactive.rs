@@ -88,8 +88,21 @@ fn an_interactive_session_answers_continues_and_resumes_after_a_restart() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    let (st, r) = ask(&s, "tui", "second question");
-    assert_eq!(st, 200, "{r}");
+    // Streamed: the model's message from the transcript as it is written, then the result.
+    let (st, events) = s.ask_sse(
+        "tui",
+        json!({"prompt": "second question", "kind": "interactive", "timeout_ms": 180_000}),
+    );
+    assert_eq!(st, 200);
+    let last = events.last().unwrap();
+    assert_eq!(last.event, "result", "{events:?}");
+    let r: Value = serde_json::from_str(&last.data).unwrap();
+    assert!(
+        events.iter().any(|e| e.event == "message"
+            && e.data.contains("\"type\":\"assistant\"")
+            && e.data.contains("answer: second question")),
+        "{events:?}"
+    );
     assert_eq!(r["result"], "answer: second question");
     assert_eq!(r["cold"], false, "the same process");
     let seen = api.requests_containing("second question");

@@ -31,6 +31,8 @@ const TICK: Duration = Duration::from_millis(100);
 const UNKNOWN_FOR: Duration = Duration::from_millis(1000);
 /// A known dialog is answered again only after this long (the answer takes a frame).
 const ANSWER_AGAIN: Duration = Duration::from_millis(1500);
+/// How long a turn whose Stop hook came waits for the model's message in the transcript.
+const TRANSCRIPT_GRACE: Duration = Duration::from_secs(2);
 /// How long after Escape an idle screen counts as the end of the turn.
 const SETTLE: Duration = Duration::from_millis(500);
 /// How long typed text may take to show in the prompt box before Enter is pressed anyway.
@@ -133,6 +135,8 @@ struct Turn {
     messages: u64,
     /// When Escape was pressed.
     interrupted: Option<Instant>,
+    /// The Stop hook's payload, and when it came.
+    stop: Option<(Value, Instant)>,
 }
 
 struct Driver {
@@ -316,6 +320,7 @@ impl Driver {
             last_text: None,
             messages: 0,
             interrupted: None,
+            stop: None,
         });
         // An interrupted turn's prompt may be back in the input box: clear it first
         // (Ctrl-C clears a non-empty input; on an empty one it would start to exit).
@@ -393,6 +398,7 @@ impl Driver {
         for l in lines {
             self.emit(l);
         }
+        self.finish_stopped();
         let Some(since) = self.turn.as_ref().and_then(|t| t.interrupted) else {
             return;
         };
@@ -408,27 +414,41 @@ impl Driver {
         }
     }
 
-    /// The Stop hook called back: the turn is over.
+    /// The Stop hook called back: the turn is over once the transcript holds the model's
+    /// message (Claude Code may write it just after the hook), or after a short grace.
     fn stopped(&mut self, payload: Value) {
-        if self.turn.is_none() {
+        let Some(t) = &mut self.turn else {
             // A turn a person typed while attached: not ours to report.
             return;
+        };
+        if t.transcript.path.is_none() {
+            t.transcript.path = payload["transcript_path"].as_str().map(Into::into);
         }
-        if let Some(t) = &mut self.turn {
-            if t.transcript.path.is_none() {
-                t.transcript.path = payload["transcript_path"].as_str().map(Into::into);
-            }
-        }
+        t.stop = Some((payload, Instant::now()));
         self.follow();
+    }
+
+    /// End a stopped turn whose message is in (or whose grace is over).
+    fn finish_stopped(&mut self) {
         let Some(t) = &self.turn else {
             return;
         };
-        let text = payload["last_assistant_message"]
+        let Some((payload, at)) = &t.stop else {
+            return;
+        };
+        let hook_text = payload["last_assistant_message"]
             .as_str()
             .filter(|s| !s.is_empty())
-            .map(String::from)
-            .or_else(|| t.last_text.clone());
-        self.end("success", text);
+            .map(String::from);
+        let written = match (&hook_text, &t.last_text) {
+            (Some(h), Some(l)) => h == l,
+            (None, l) => l.is_some(),
+            (Some(_), None) => false,
+        };
+        if written || at.elapsed() >= TRANSCRIPT_GRACE {
+            let text = hook_text.or_else(|| t.last_text.clone());
+            self.end("success", text);
+        }
     }
 
     fn end(&mut self, subtype: &str, text: Option<String>) {
