@@ -175,6 +175,9 @@ _claudectl() {
             claudectl__subcmd__help__subcmd__sup,ask)
                 cmd="claudectl__subcmd__help__subcmd__sup__subcmd__ask"
                 ;;
+            claudectl__subcmd__help__subcmd__sup,attach)
+                cmd="claudectl__subcmd__help__subcmd__sup__subcmd__attach"
+                ;;
             claudectl__subcmd__help__subcmd__sup,events)
                 cmd="claudectl__subcmd__help__subcmd__sup__subcmd__events"
                 ;;
@@ -373,6 +376,9 @@ _claudectl() {
             claudectl__subcmd__sup,ask)
                 cmd="claudectl__subcmd__sup__subcmd__ask"
                 ;;
+            claudectl__subcmd__sup,attach)
+                cmd="claudectl__subcmd__sup__subcmd__attach"
+                ;;
             claudectl__subcmd__sup,events)
                 cmd="claudectl__subcmd__sup__subcmd__events"
                 ;;
@@ -393,6 +399,9 @@ _claudectl() {
                 ;;
             claudectl__subcmd__sup__subcmd__help,ask)
                 cmd="claudectl__subcmd__sup__subcmd__help__subcmd__ask"
+                ;;
+            claudectl__subcmd__sup__subcmd__help,attach)
+                cmd="claudectl__subcmd__sup__subcmd__help__subcmd__attach"
                 ;;
             claudectl__subcmd__sup__subcmd__help,events)
                 cmd="claudectl__subcmd__sup__subcmd__help__subcmd__events"
@@ -988,7 +997,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__sup)
-            opts="ask sessions stop events permissions answer"
+            opts="ask sessions stop events permissions answer attach"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1016,6 +1025,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__sup__subcmd__ask)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__sup__subcmd__attach)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2258,7 +2281,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup)
-            opts="-h --help ask sessions stop events permissions answer help"
+            opts="-h --help ask sessions stop events permissions answer attach help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2290,7 +2313,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup__subcmd__ask)
-            opts="-h --cwd --model --permission-mode --allowed-tool --timeout --stream --json --help"
+            opts="-h --cwd --model --permission-mode --allowed-tool --timeout --kind --stream --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2316,6 +2339,24 @@ _claudectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --kind)
+                    COMPREPLY=($(compgen -W "headless interactive" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__sup__subcmd__attach)
+            opts="-h --read-only --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -2350,7 +2391,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup__subcmd__help)
-            opts="ask sessions stop events permissions answer help"
+            opts="ask sessions stop events permissions answer attach help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2378,6 +2419,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup__subcmd__help__subcmd__ask)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__sup__subcmd__help__subcmd__attach)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
