@@ -185,6 +185,8 @@ impl Drop for ViewerGuard {
     fn drop(&mut self) {
         self.term.viewers.fetch_sub(1, Ordering::AcqRel);
         if self.typist {
+            // The session's own size again (the typist's terminal had set its own).
+            self.term.resize(screen::ROWS, screen::COLS);
             self.term.typist.store(false, Ordering::Release);
             self.term.typist_gone.notify_waiters();
         }
