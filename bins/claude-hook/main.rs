@@ -28,6 +28,10 @@ fn main() {
     let started = Instant::now();
     // Anything the hook writes (a journal fallback, a spool) is the user's alone.
     claude_daemons::permissions::restrict_umask();
+    // A panic message on stderr would reach the user; log it instead and still exit 0.
+    std::panic::set_hook(Box::new(|info| {
+        journal::warn(&format!("panic: {info}"), None)
+    }));
     // Claude Code passes no arguments; only a person typing `--help`/`--version` does, so
     // clap stays off the hot path of every hook call. Arguments clap rejects fail only at a
     // terminal: a hook command registered with extra words must still never fail a session.
@@ -55,10 +59,6 @@ fn main() {
             }
         }
     }
-    // A panic message on stderr would reach the user; log it instead and still exit 0.
-    std::panic::set_hook(Box::new(|info| {
-        journal::warn(&format!("panic: {info}"), None)
-    }));
     if let Ok(Some(out)) = std::panic::catch_unwind(|| run(started)) {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(out.as_bytes());
