@@ -10,12 +10,19 @@
 //! 6. A permission round trip (can_use_tool → session rule → tool run) versus the same turn
 //!    with the tool allowed inside Claude Code (`--allowedTools Bash`: no prompt).
 //!
-//! Run: `cargo bench --bench supervisor` (env `BENCH_TURNS` changes the sample count).
-//! `cargo bench --bench supervisor -- fleet` measures a fleet of supervisors instead
-//! (`supervisor/fleet.rs`).
+//! 7. Interactive versus headless children: cold start to ready, warm turn, and the
+//!    supervisor's RSS with 16 interactive children (`supervisor_parts/interactive.rs`).
+//!
+//! Run: `cargo bench --bench supervisor` (env `BENCH_TURNS` changes the sample count;
+//! `BENCH_PART=interactive` runs only figure 7). `cargo bench --bench supervisor -- fleet`
+//! measures a fleet of supervisors instead (`supervisor_parts/fleet.rs`).
 
-#[path = "supervisor/fleet.rs"]
+#[path = "../tests/support/claude_home.rs"]
+mod claude_home;
+#[path = "supervisor_parts/fleet.rs"]
 mod fleet;
+#[path = "supervisor_parts/interactive.rs"]
+mod interactive;
 #[path = "../tests/support/mock_anthropic.rs"]
 mod mock_anthropic;
 #[path = "../tests/support/nats.rs"]
@@ -228,6 +235,9 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
+    if std::env::var("BENCH_PART").as_deref() == Ok("interactive") {
+        return interactive::run(n);
+    }
 
     // 0. The supervisor's own cost, measured where the child costs nothing: the fake child
     // (examples/fake_claude.rs) answers in microseconds.
@@ -388,4 +398,9 @@ fn main() {
         peak as f64 / 1024.0,
         h["children"]
     );
+    drop(ask);
+    drop(s);
+
+    // 7. Interactive versus headless children.
+    interactive::run((n / 5).max(10));
 }

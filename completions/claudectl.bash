@@ -193,6 +193,9 @@ _claudectl() {
             claudectl__subcmd__help__subcmd__sup,ask)
                 cmd="claudectl__subcmd__help__subcmd__sup__subcmd__ask"
                 ;;
+            claudectl__subcmd__help__subcmd__sup,attach)
+                cmd="claudectl__subcmd__help__subcmd__sup__subcmd__attach"
+                ;;
             claudectl__subcmd__help__subcmd__sup,events)
                 cmd="claudectl__subcmd__help__subcmd__sup__subcmd__events"
                 ;;
@@ -445,6 +448,9 @@ _claudectl() {
             claudectl__subcmd__sup,ask)
                 cmd="claudectl__subcmd__sup__subcmd__ask"
                 ;;
+            claudectl__subcmd__sup,attach)
+                cmd="claudectl__subcmd__sup__subcmd__attach"
+                ;;
             claudectl__subcmd__sup,events)
                 cmd="claudectl__subcmd__sup__subcmd__events"
                 ;;
@@ -468,6 +474,9 @@ _claudectl() {
                 ;;
             claudectl__subcmd__sup__subcmd__help,ask)
                 cmd="claudectl__subcmd__sup__subcmd__help__subcmd__ask"
+                ;;
+            claudectl__subcmd__sup__subcmd__help,attach)
+                cmd="claudectl__subcmd__sup__subcmd__help__subcmd__attach"
                 ;;
             claudectl__subcmd__sup__subcmd__help,events)
                 cmd="claudectl__subcmd__sup__subcmd__help__subcmd__events"
@@ -1150,7 +1159,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__sup)
-            opts="ask sessions stop events permissions answer fleet"
+            opts="ask sessions stop events permissions answer fleet attach"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1178,6 +1187,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__sup__subcmd__ask)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__sup__subcmd__attach)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2680,7 +2703,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup)
-            opts="-h --help ask sessions stop events permissions answer fleet help"
+            opts="-h --help ask sessions stop events permissions answer fleet attach help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2712,7 +2735,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup__subcmd__ask)
-            opts="-h --cwd --model --permission-mode --allowed-tool --timeout --stream --json --help"
+            opts="-h --cwd --model --permission-mode --allowed-tool --timeout --kind --stream --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2738,6 +2761,24 @@ _claudectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --kind)
+                    COMPREPLY=($(compgen -W "headless interactive" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__sup__subcmd__attach)
+            opts="-h --read-only --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -2786,7 +2827,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup__subcmd__help)
-            opts="ask sessions stop events permissions answer fleet help"
+            opts="ask sessions stop events permissions answer fleet attach help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2814,6 +2855,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup__subcmd__help__subcmd__ask)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__sup__subcmd__help__subcmd__attach)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -1,6 +1,8 @@
 //! A stand-in for `claude -p --input-format stream-json --output-format stream-json`, for
 //! the supervisor's edge-case tests: it speaks the same protocol, and misbehaves on request.
 //!
+//! Without `-p` it is an interactive child instead (examples/fake_claude_parts/interactive.rs).
+//!
 //! Start-up behaviour comes from `FAKE_CLAUDE_MODE`: `normal` (default), `never-init` (reads
 //! stdin, never answers), `exit-at-once` (complains on stderr and exits 1), `ignore-eof`
 //! (normal, but lingers 60 s after stdin closes). Each start is
@@ -10,6 +12,9 @@
 //! early), `garbage` writes bad lines before answering, `badresult` ends the turn with a
 //! malformed result, `hugeresult` with one over the line limit, `die` exits mid-turn, `hang` never answers and ignores interrupts;
 //! anything else is echoed as `echo: <prompt>`.
+
+#[path = "fake_claude_parts/interactive.rs"]
+mod interactive;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};
@@ -56,6 +61,9 @@ fn main() {
         }
     }
     let mode = std::env::var("FAKE_CLAUDE_MODE").unwrap_or_default();
+    if !args.iter().any(|a| a == "-p") {
+        return interactive::run(&args, &session, &mode);
+    }
     if mode == "exit-at-once" {
         eprintln!("fake claude: cannot start (as asked)");
         std::process::exit(1);

@@ -258,6 +258,9 @@ pub struct SupervisorConfig {
     /// mapped directory. In the environment: comma-separated `FROM=TO` pairs.
     #[serde(deserialize_with = "path_map")]
     pub workspace_map: std::collections::BTreeMap<String, String>,
+    /// What an ask does while a person types in the interactive session
+    /// (`claudectl sup attach`): wait until they detach, or be refused (409).
+    pub attached_asks: AttachedAsks,
 }
 
 /// A table of paths, or (from the environment) comma-separated `FROM=TO` pairs.
@@ -298,6 +301,17 @@ pub enum WhenFull {
     Wait,
 }
 
+/// What an ask does while a person is attached to an interactive session as its typist.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachedAsks {
+    /// Wait (within the ask's timeout) until the person detaches.
+    #[default]
+    Wait,
+    /// Answer 409 `conflict` at once.
+    Refuse,
+}
+
 impl Default for SupervisorConfig {
     fn default() -> Self {
         SupervisorConfig {
@@ -325,6 +339,7 @@ impl Default for SupervisorConfig {
             lease_secs: 15,
             when_full: WhenFull::Refuse,
             workspace_map: std::collections::BTreeMap::new(),
+            attached_asks: AttachedAsks::Wait,
         }
     }
 }

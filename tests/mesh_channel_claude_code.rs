@@ -9,6 +9,8 @@
 //! with the reason from its debug log. The one-time development-channel dialog is answered
 //! when it is on screen, not by timed keystrokes.
 
+#[path = "support/claude_home.rs"]
+mod claude_home;
 #[path = "support/meshd.rs"]
 mod meshd;
 #[path = "support/mock_anthropic.rs"]
@@ -99,26 +101,7 @@ impl Drop for Tmux {
 }
 
 fn write_home(home: &Path, cwd: &Path) {
-    std::fs::create_dir_all(home.join(".claude")).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let mut projects = serde_json::Map::new();
-    projects.insert(
-        cwd.display().to_string(),
-        json!({"hasTrustDialogAccepted": true, "hasCompletedProjectOnboarding": true}),
-    );
-    let claude_json = json!({
-        "hasCompletedOnboarding": true,
-        "theme": "dark",
-        // Channels need these GrowthBook flags; offline they default to off.
-        "cachedGrowthBookFeatures": {"tengu_harbor": true, "tengu_harbor_permissions": true},
-        "cachedGrowthBookFeaturesAt": now,
-        "customApiKeyResponses": {"approved": ["sk-ant-mock-key"], "rejected": []},
-        "projects": projects,
-    });
-    std::fs::write(home.join(".claude.json"), claude_json.to_string()).unwrap();
+    claude_home::seed(home, cwd, true);
     let hook = json!([{"matcher": "*", "hooks": [{"type": "command",
         "command": env!("CARGO_BIN_EXE_claude-hook"), "timeout": 10}]}]);
     let settings = json!({"hooks": {

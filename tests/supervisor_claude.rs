@@ -9,42 +9,18 @@ mod repo;
 #[path = "supervisor_support/mod.rs"]
 mod support;
 
-use mock_anthropic::{newest_prompt, MockApi, Reply};
+use mock_anthropic::MockApi;
 use serde_json::{json, Value};
 use std::ffi::OsString;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use support::{alive, Supervisor};
 
-/// A mock that answers `answer: <prompt>`, after `SLOW<ms>` milliseconds when the prompt
-/// says so (the mock's one thread sleeps: later requests wait behind it).
 fn mock() -> MockApi {
     mock_with_release().0
 }
 
-/// [`mock`], and a flag that ends every slow wait at once when set: a test can make the
-/// mock answer after a minute — far beyond any bound it asserts, whatever the load — and
-/// still go on promptly once it has seen what it wanted.
-fn mock_with_release() -> (MockApi, Arc<AtomicBool>) {
-    let release = Arc::new(AtomicBool::new(false));
-    let flag = release.clone();
-    let api = MockApi::start(move |req| {
-        let prompt = newest_prompt(req);
-        if let Some(ms) = prompt
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("SLOW"))
-            .and_then(|ms| ms.parse().ok())
-        {
-            let until = Instant::now() + Duration::from_millis(ms);
-            while Instant::now() < until && !flag.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-        Reply::Text(format!("answer: {prompt}"))
-    });
-    (api, release)
-}
+use mock_anthropic::echo_with_release as mock_with_release;
 
 fn start(api: &MockApi, config: &str) -> Supervisor {
     let bin = mock_anthropic::claude_bin();

@@ -18,4 +18,23 @@
         ($XDG_STATE_HOME/claude-daemons/spool/) and stored by claude-memd later, exactly \
         once. `claudectl install` registers it for every hook event; see claude-daemons(7)."
 )]
-pub struct Cli {}
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What claude-hook does besides forwarding hook events.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// The Stop hook of an interactive session run by claude-supervisord (registered by the
+    /// supervisor through the child's --settings, not by `claudectl install`): posts the
+    /// hook's payload to the supervisor, which ends the session's turn with it.
+    SupervisorStop {
+        /// claude-supervisord's socket.
+        #[arg(long)]
+        socket: std::path::PathBuf,
+        /// The session key.
+        #[arg(long)]
+        key: String,
+    },
+}

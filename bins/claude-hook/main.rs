@@ -17,6 +17,7 @@ mod dispatch;
 mod journal;
 mod memd;
 mod meshd;
+mod supervisor;
 
 use claude_daemons::api::memory::MAX_HOOK_BYTES;
 use claude_daemons::claude::HookInput;
@@ -27,26 +28,37 @@ fn main() {
     let started = Instant::now();
     // Anything the hook writes (a journal fallback, a spool) is the user's alone.
     claude_daemons::permissions::restrict_umask();
-    // Claude Code passes no arguments; only a person typing `--help`/`--version` does, so
-    // clap stays off the hot path of every hook call. Arguments clap rejects fail only at a
-    // terminal: a hook command registered with extra words must still never fail a session.
-    if std::env::args_os().len() > 1 {
-        if let Err(e) = <cli::Cli as clap::Parser>::try_parse() {
-            use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
-            use std::io::IsTerminal;
-            if matches!(e.kind(), DisplayHelp | DisplayVersion) || std::io::stdin().is_terminal() {
-                e.exit();
-            }
-            journal::warn(
-                &format!("command-line arguments ignored: {}", e.kind()),
-                None,
-            );
-        }
-    }
     // A panic message on stderr would reach the user; log it instead and still exit 0.
     std::panic::set_hook(Box::new(|info| {
         journal::warn(&format!("panic: {info}"), None)
     }));
+    // Claude Code passes no arguments; only a person typing `--help`/`--version` does, so
+    // clap stays off the hot path of every hook call. Arguments clap rejects fail only at a
+    // terminal: a hook command registered with extra words must still never fail a session.
+    if std::env::args_os().len() > 1 {
+        match <cli::Cli as clap::Parser>::try_parse() {
+            Ok(cli::Cli {
+                command: Some(cli::Command::SupervisorStop { socket, key }),
+            }) => {
+                let _ = std::panic::catch_unwind(|| supervisor::stop(&socket, &key));
+                std::process::exit(0);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
+                use std::io::IsTerminal;
+                if matches!(e.kind(), DisplayHelp | DisplayVersion)
+                    || std::io::stdin().is_terminal()
+                {
+                    e.exit();
+                }
+                journal::warn(
+                    &format!("command-line arguments ignored: {}", e.kind()),
+                    None,
+                );
+            }
+        }
+    }
     if let Ok(Some(out)) = std::panic::catch_unwind(|| run(started)) {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(out.as_bytes());

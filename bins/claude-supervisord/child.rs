@@ -1,205 +1,29 @@
-//! One Claude Code process: how it is started (arguments, cleaned environment, its own
-//! process group, death with the supervisor), what it says (typed stdout lines, the tail of
-//! stderr), and how it is stopped (close stdin, wait, SIGTERM, wait, SIGKILL).
+//! One Claude Code process: how it is started (its own process group, death with the
+//! supervisor; arguments and environment in `child_spec.rs`), what it says (typed stdout
+//! lines, the tail of stderr), and how it is stopped (close stdin, wait, SIGTERM, wait,
+//! SIGKILL).
 //!
-//! The session talks to a [`Child`] only through a line sink and an event stream, which is
-//! the seam for a second kind of child (interactive `claude` under a PTY, driven through a
-//! channel MCP server, seed 004): it would produce the same [`ChildEvent`]s.
+//! The session talks to a [`Child`] only through a line sink and an event stream. An
+//! interactive child (`pty_child.rs`) takes the same stream-json lines and produces the same
+//! [`ChildEvent`]s, so the session drives both kinds alike.
 
+use crate::child_spec::{prepare_child, Spec};
 use crate::lines::{next_line, Line, MAX_LINE};
-use crate::settings::Settings;
+use crate::pty_child;
+use crate::settings::ChildKind;
+use crate::terminal::Terminal;
 use claude_daemons::claude::{ChildInput, ChildMessage, StreamJsonError};
 use claude_daemons::daemon::ActivityGuard;
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
+pub use crate::child_spec::{project_slug, projects_dir, transcript_exists, transcript_path};
+
 /// Bytes of stderr kept for exit events and failures.
 const STDERR_TAIL: usize = 2048;
-
-/// Variables a child must not inherit: `CLAUDECODE` makes Claude Code refuse to start
-/// ("nested"), the others belong to the supervisor's own service manager.
-const CLEANED: &[&str] = &["CLAUDECODE", "NOTIFY_SOCKET"];
-const CLEANED_PREFIXES: &[&str] = &["LISTEN_", "WATCHDOG_"];
-
-/// How a child is driven.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChildKind {
-    /// `claude -p --input-format stream-json --output-format stream-json --verbose`.
-    StreamJson,
-}
-
-impl ChildKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChildKind::StreamJson => "stream-json",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ChildKind> {
-        (s == "stream-json").then_some(ChildKind::StreamJson)
-    }
-}
-
-/// Everything needed to start a session's process.
-#[derive(Clone, Debug)]
-pub struct Spec {
-    pub kind: ChildKind,
-    pub bin: String,
-    pub session_id: String,
-    /// A fork's origin: its first start resumes that session with `--fork-session`.
-    pub fork_of: Option<String>,
-    pub settings: Settings,
-}
-
-/// What an environment allow-list always lets through: what Claude Code needs to run.
-const ENV_BASE: &[&str] = &[
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "SHELL",
-    "LANG",
-    "TZ",
-    "TMPDIR",
-    "TERM",
-    "CLAUDE_CONFIG_DIR",
-    "XDG_CONFIG_HOME",
-    "XDG_CACHE_HOME",
-    "XDG_DATA_HOME",
-    "XDG_STATE_HOME",
-    "XDG_RUNTIME_DIR",
-    "DISABLE_TELEMETRY",
-    "DISABLE_AUTOUPDATER",
-    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
-    "HTTPS_PROXY",
-    "HTTP_PROXY",
-    "NO_PROXY",
-];
-const ENV_BASE_PREFIXES: &[&str] = &["LC_", "ANTHROPIC_"];
-
-impl Spec {
-    /// Arguments: `--resume` once the transcript exists, `--session-id` before (resuming a
-    /// fork's origin with `--fork-session` when there is one).
-    pub fn args(&self, resume: bool) -> Vec<String> {
-        let mut a: Vec<String> = [
-            "-p",
-            "--input-format",
-            "stream-json",
-            "--output-format",
-            "stream-json",
-            "--verbose",
-            "--include-partial-messages",
-        ]
-        .map(String::from)
-        .into();
-        match (&self.fork_of, resume) {
-            (Some(origin), false) => a.extend([
-                "--resume".into(),
-                origin.clone(),
-                "--fork-session".into(),
-                "--session-id".into(),
-                self.session_id.clone(),
-            ]),
-            _ => a.extend([
-                if resume { "--resume" } else { "--session-id" }.into(),
-                self.session_id.clone(),
-            ]),
-        }
-        // Permission prompts come to us as `can_use_tool` control requests; without this
-        // the CLI in -p mode denies whatever would prompt.
-        a.extend(["--permission-prompt-tool".into(), "stdio".into()]);
-        let s = &self.settings;
-        if let Some(m) = &s.model {
-            a.extend(["--model".into(), m.clone()]);
-        }
-        if let Some(p) = &s.permission_mode {
-            a.extend(["--permission-mode".into(), p.clone()]);
-        }
-        if !s.allowed_tools.is_empty() {
-            a.extend(["--allowedTools".into(), s.allowed_tools.join(",")]);
-        }
-        let e = &s.extra;
-        if !e.disallowed_tools.is_empty() {
-            a.extend(["--disallowedTools".into(), e.disallowed_tools.join(",")]);
-        }
-        let mut flag = |name: &str, v: Option<String>| {
-            if let Some(v) = v {
-                a.extend([name.into(), v]);
-            }
-        };
-        flag("--system-prompt", e.system_prompt.clone());
-        flag("--append-system-prompt", e.append_system_prompt.clone());
-        flag(
-            "--mcp-config",
-            e.mcp_config.as_ref().map(|m| match m {
-                serde_json::Value::String(path) => path.clone(),
-                inline => inline.to_string(),
-            }),
-        );
-        flag("--fallback-model", e.fallback_model.clone());
-        flag("--max-turns", e.max_turns.map(|n| n.to_string()));
-        flag("--max-budget-usd", e.max_budget_usd.map(|n| n.to_string()));
-        for d in &e.add_dirs {
-            a.extend(["--add-dir".into(), d.clone()]);
-        }
-        if s.isolated {
-            // Empty values are the CLI's way to say "none".
-            a.extend(
-                [
-                    "--tools",
-                    "",
-                    "--strict-mcp-config",
-                    "--setting-sources",
-                    "",
-                ]
-                .map(String::from),
-            );
-        }
-        a
-    }
-}
-
-/// Where Claude Code keeps its transcripts: `$CLAUDE_CONFIG_DIR/projects` or
-/// `~/.claude/projects` (the child inherits our HOME and `CLAUDE_CONFIG_DIR`).
-pub fn projects_dir() -> Option<PathBuf> {
-    std::env::var_os("CLAUDE_CONFIG_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".claude")))
-        .map(|c| c.join("projects"))
-}
-
-/// The directory of `cwd`'s transcripts under [`projects_dir`]: every non-alphanumeric
-/// character becomes `-`.
-pub fn project_slug(cwd: &str) -> String {
-    cwd.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
-}
-
-/// The transcript of `session_id` run in `cwd`, if it exists:
-/// `<projects>/<slug of cwd>/<uuid>.jsonl`.
-pub fn transcript_path(cwd: &str, session_id: &str) -> Option<PathBuf> {
-    let projects = projects_dir()?;
-    let file = format!("{session_id}.jsonl");
-    let p = projects.join(project_slug(cwd)).join(&file);
-    if p.is_file() {
-        return Some(p);
-    }
-    // Long or unusual paths are shortened by the CLI; the uuid alone is unique.
-    std::fs::read_dir(&projects).ok()?.flatten().find_map(|d| {
-        let p = d.path().join(&file);
-        p.is_file().then_some(p)
-    })
-}
-
-/// Whether the transcript of `session_id` run in `cwd` exists (then the child resumes it).
-pub fn transcript_exists(cwd: &str, session_id: &str) -> bool {
-    transcript_path(cwd, session_id).is_some()
-}
 
 /// What a child said or did.
 #[derive(Debug)]
@@ -220,8 +44,12 @@ pub enum ChildEvent {
 pub struct ExitInfo {
     /// `exit code 1`, `signal 9`, …
     pub status: String,
+    /// What it said last: `stderr: …` (headless) or `screen: …` (interactive); may be empty.
     pub stderr_tail: String,
 }
+
+/// What an exiting child leaves to say (its stderr tail, or its last screen).
+pub type Tail = Box<dyn Fn() -> String + Send>;
 
 /// A running child. Holds a slot under `max_processes` and keeps the daemon from idling out.
 pub struct Child {
@@ -232,6 +60,8 @@ pub struct Child {
     input: Option<mpsc::UnboundedSender<String>>,
     pub events: mpsc::UnboundedReceiver<ChildEvent>,
     signals: mpsc::UnboundedSender<i32>,
+    /// An interactive child's terminal (screen, viewers, the Stop hook's way in).
+    pub terminal: Option<Arc<Terminal>>,
     _permit: OwnedSemaphorePermit,
     _busy: ActivityGuard,
 }
@@ -244,57 +74,54 @@ pub fn spawn(
     busy: ActivityGuard,
 ) -> std::io::Result<Child> {
     let resume = transcript_exists(&spec.settings.cwd, &spec.session_id);
-    // The interactive kind (PTY + channel server) will build its own command here.
-    let args = match spec.kind {
-        ChildKind::StreamJson => spec.args(resume),
+    let (input_tx, input_rx) = mpsc::unbounded_channel();
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (signals_tx, signals_rx) = mpsc::unbounded_channel();
+    let (pid, terminal) = match spec.kind {
+        ChildKind::StreamJson => {
+            let pid = spawn_headless(spec, resume, input_rx, events_tx, signals_rx)?;
+            (pid, None)
+        }
+        ChildKind::Interactive => {
+            let (pid, t) = pty_child::spawn(spec, resume, input_rx, events_tx, signals_rx)?;
+            (pid, Some(t))
+        }
     };
+    Ok(Child {
+        pid,
+        resumed: resume,
+        spawned_at: Instant::now(),
+        input: Some(input_tx),
+        events: events_rx,
+        signals: signals_tx,
+        terminal,
+        _permit: permit,
+        _busy: busy,
+    })
+}
+
+fn spawn_headless(
+    spec: &Spec,
+    resume: bool,
+    input_rx: mpsc::UnboundedReceiver<String>,
+    events_tx: mpsc::UnboundedSender<ChildEvent>,
+    signals_rx: mpsc::UnboundedReceiver<i32>,
+) -> std::io::Result<u32> {
     let mut cmd = tokio::process::Command::new(&spec.bin);
-    cmd.args(args)
+    cmd.args(spec.args(resume))
         .current_dir(&spec.settings.cwd)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .process_group(0);
-    let allowed = spec.settings.extra.env.as_ref();
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy();
-        let cleaned =
-            CLEANED.contains(&k.as_ref()) || CLEANED_PREFIXES.iter().any(|p| k.starts_with(p));
-        let kept = allowed.is_none_or(|list| {
-            list.iter().any(|n| *n == k)
-                || ENV_BASE.contains(&k.as_ref())
-                || ENV_BASE_PREFIXES.iter().any(|p| k.starts_with(p))
-        });
-        if cleaned || !kept {
-            cmd.env_remove(k.as_ref());
-        }
+    for k in spec.env_removed() {
+        cmd.env_remove(k);
     }
-    // SAFETY: umask(2) and setrlimit(2) are async-signal-safe.
+    let parent = std::process::id();
+    // SAFETY: prepare_child makes only async-signal-safe calls.
     unsafe {
-        cmd.pre_exec(|| {
-            // The daemon's own umask (077) and raised open-file limit are for its state
-            // and sockets; Claude Code writes the user's project files and may select(2).
-            claude_daemons::permissions::restore_umask_for_child();
-            claude_daemons::daemon::limits::restore_for_child()
-        });
-    }
-    #[cfg(target_os = "linux")]
-    {
-        let parent = std::process::id();
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The supervisor died before prctl: nobody would ever signal us.
-                if libc::getppid() as u32 != parent {
-                    libc::_exit(1);
-                }
-                Ok(())
-            });
-        }
+        cmd.pre_exec(move || prepare_child(parent));
     }
     let mut proc = cmd.spawn()?;
     let pid = proc.id().unwrap_or(0);
@@ -303,26 +130,28 @@ pub fn spawn(
     let stderr = proc.stderr.take().expect("piped stderr");
     tracing::debug!(pid, bin = %spec.bin, resume, cwd = %spec.settings.cwd, "spawned");
 
-    let (input_tx, input_rx) = mpsc::unbounded_channel();
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let (signals_tx, signals_rx) = mpsc::unbounded_channel();
     let tail = Arc::new(Mutex::new(Vec::new()));
     tokio::spawn(write_stdin(stdin, input_rx));
     let reader = tokio::spawn(read_stdout(stdout, events_tx.clone()));
     let errs = tokio::spawn(read_stderr(stderr, tail.clone(), pid));
+    let said: Tail = Box::new(move || {
+        let t = tail.lock().unwrap_or_else(|p| p.into_inner());
+        let text = String::from_utf8_lossy(&t).trim().to_string();
+        if text.is_empty() {
+            text
+        } else {
+            format!("stderr: {text}")
+        }
+    });
     tokio::spawn(wait_exit(
-        proc, pid, signals_rx, reader, errs, tail, events_tx,
-    ));
-    Ok(Child {
+        proc,
         pid,
-        resumed: resume,
-        spawned_at: Instant::now(),
-        input: Some(input_tx),
-        events: events_rx,
-        signals: signals_tx,
-        _permit: permit,
-        _busy: busy,
-    })
+        signals_rx,
+        vec![reader, errs],
+        said,
+        events_tx,
+    ));
+    Ok(pid)
 }
 
 impl Child {
@@ -471,13 +300,12 @@ async fn read_stderr(mut stderr: tokio::process::ChildStderr, tail: Arc<Mutex<Ve
 
 /// Owns the process: the only place it is signalled and reaped, so a signal can never hit a
 /// recycled pid.
-async fn wait_exit(
+pub(crate) async fn wait_exit(
     mut proc: tokio::process::Child,
     pid: u32,
     mut signals: mpsc::UnboundedReceiver<i32>,
-    reader: tokio::task::JoinHandle<()>,
-    errs: tokio::task::JoinHandle<()>,
-    tail: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    said: Tail,
     tx: mpsc::UnboundedSender<ChildEvent>,
 ) {
     let mut signals_open = true;
@@ -493,7 +321,7 @@ async fn wait_exit(
     };
     // Lines written before exit are delivered before the exit; a grandchild holding the
     // pipe open must not hold the exit back for long.
-    for h in [reader, errs] {
+    for h in readers {
         let abort = h.abort_handle();
         if tokio::time::timeout(Duration::from_secs(2), h)
             .await
@@ -506,9 +334,7 @@ async fn wait_exit(
         Ok(s) => describe(s),
         Err(e) => format!("wait failed: {e}"),
     };
-    let t = tail.lock().unwrap_or_else(|p| p.into_inner());
-    let stderr_tail = String::from_utf8_lossy(&t).trim().to_string();
-    drop(t);
+    let stderr_tail = said();
     let _ = tx.send(ChildEvent::Exited(ExitInfo {
         status,
         stderr_tail,
@@ -521,93 +347,5 @@ fn describe(s: std::process::ExitStatus) -> String {
         (Some(c), _) => format!("exit code {c}"),
         (None, Some(sig)) => format!("signal {sig}"),
         _ => "exited".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn args_pick_session_id_then_resume() {
-        let spec = Spec {
-            kind: ChildKind::StreamJson,
-            bin: "claude".into(),
-            session_id: "u1".into(),
-            fork_of: None,
-            settings: Settings {
-                cwd: "/w".into(),
-                model: Some("haiku".into()),
-                allowed_tools: vec!["Read".into(), "Bash".into()],
-                ..Settings::default()
-            },
-        };
-        let new = spec.args(false).join(" ");
-        assert!(new.contains("--session-id u1"), "{new}");
-        assert!(new.contains("--model haiku"), "{new}");
-        assert!(new.contains("--allowedTools Read,Bash"), "{new}");
-        assert!(!new.contains("--permission-mode"), "{new}");
-        assert!(spec.args(true).join(" ").contains("--resume u1"));
-        assert!(!new.contains("--strict-mcp-config"), "{new}");
-        assert!(new.contains("--permission-prompt-tool stdio"), "{new}");
-    }
-
-    #[test]
-    fn options_become_flags_and_a_fork_resumes_its_origin() {
-        let mut spec = Spec {
-            kind: ChildKind::StreamJson,
-            bin: "claude".into(),
-            session_id: "new".into(),
-            fork_of: Some("old".into()),
-            settings: Settings::default(),
-        };
-        let e = &mut spec.settings.extra;
-        e.system_prompt = Some("be brief".into());
-        e.mcp_config = Some(serde_json::json!({"mcpServers": {}}));
-        e.max_turns = Some(3);
-        e.max_budget_usd = Some(0.5);
-        e.add_dirs = vec!["/a".into(), "/b".into()];
-        e.disallowed_tools = vec!["WebFetch".into()];
-        let args = spec.args(false);
-        let line = args.join(" ");
-        assert!(
-            line.contains("--resume old --fork-session --session-id new"),
-            "{line}"
-        );
-        for f in [
-            "--system-prompt be brief",
-            "--mcp-config {\"mcpServers\":{}}",
-            "--max-turns 3",
-            "--max-budget-usd 0.5",
-            "--add-dir /a --add-dir /b",
-            "--disallowedTools WebFetch",
-        ] {
-            assert!(line.contains(f), "{f} in {line}");
-        }
-        assert!(spec
-            .args(true)
-            .join(" ")
-            .contains("--resume new --permission"));
-    }
-
-    #[test]
-    fn an_isolated_child_gets_no_tools_mcp_servers_or_settings() {
-        let mut spec = Spec {
-            kind: ChildKind::StreamJson,
-            bin: "claude".into(),
-            session_id: "u1".into(),
-            fork_of: None,
-            settings: Settings::default(),
-        };
-        spec.settings.isolated = true;
-        let args = spec.args(false);
-        let after = |flag: &str| {
-            args.iter()
-                .position(|a| a == flag)
-                .map(|i| args[i + 1].as_str())
-        };
-        assert_eq!(after("--tools"), Some(""));
-        assert_eq!(after("--setting-sources"), Some(""));
-        assert!(args.iter().any(|a| a == "--strict-mcp-config"));
     }
 }

@@ -2,6 +2,7 @@
 //! settings. The task itself is in `session/`.
 
 use crate::settings::Settings;
+use crate::terminal::Terminal;
 use crate::turn::{Turn, TurnError};
 use claude_daemons::api::supervisor::{PermissionDecision, PermissionRequest};
 use std::sync::atomic::AtomicUsize;
@@ -44,6 +45,8 @@ pub struct Live {
     pub recent_crashes: usize,
     /// An eviction was asked for and not yet handled.
     pub evicting: bool,
+    /// An interactive child's terminal.
+    pub terminal: Option<Arc<Terminal>>,
 }
 
 impl Live {
@@ -58,6 +61,7 @@ impl Live {
             failure: None,
             recent_crashes: 0,
             evicting: false,
+            terminal: None,
         }
     }
 }

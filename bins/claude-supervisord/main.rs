@@ -8,19 +8,25 @@
 
 mod backoff;
 mod child;
+mod child_spec;
 mod cli;
+mod dialogs;
 mod events;
 mod fleet;
 mod handle;
 mod lines;
 mod permission_records;
 mod pool;
+mod pty_child;
 mod records;
 mod routes;
 mod rules;
 mod schema;
+mod screen;
 mod session;
 mod settings;
+mod stop_hook;
+mod terminal;
 mod turn;
 
 use clap::Parser;
@@ -93,6 +99,7 @@ fn open(ctx: &Context) -> Result<Supervisord, StartupError> {
     let db = Db::new(conn, &path);
     let pool = pool::new(
         ctx.config.supervisor.clone(),
+        ctx.paths.clone(),
         db,
         ctx.activity.clone(),
         ctx.shutdown.clone(),

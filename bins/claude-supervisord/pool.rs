@@ -6,6 +6,7 @@ use crate::handle::{Command, Live, SessionHandle};
 use crate::settings::Settings;
 use claude_daemons::config::SupervisorConfig;
 use claude_daemons::daemon::Activity;
+use claude_daemons::paths::Paths;
 use claude_daemons::store::Db;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 /// Shared by the HTTP handlers and every session task.
 pub struct PoolInner {
     pub config: SupervisorConfig,
+    /// Where interactive children's files go, and the socket their Stop hook calls.
+    pub paths: Paths,
     pub db: Db,
     pub events: Events,
     pub activity: Activity,
@@ -28,6 +31,7 @@ pub type Pool = Arc<PoolInner>;
 
 pub fn new(
     config: SupervisorConfig,
+    paths: Paths,
     db: Db,
     activity: Activity,
     shutdown: CancellationToken,
@@ -35,6 +39,7 @@ pub fn new(
     let slots = Arc::new(Semaphore::new(config.max_processes.max(1)));
     let pool = Arc::new(PoolInner {
         config,
+        paths,
         db,
         events: Events::new(),
         activity,

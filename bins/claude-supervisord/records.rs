@@ -1,8 +1,7 @@
 //! Persisted sessions: the caller's key mapped to a Claude session uuid and the settings its
 //! process is started with. Survives restarts of the supervisor so the next ask resumes.
 
-use crate::child::ChildKind;
-use crate::settings::{Extra, Settings};
+use crate::settings::{ChildKind, Extra, Settings};
 use claude_daemons::api::supervisor::SessionOptions;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::io::Read;
@@ -12,7 +11,6 @@ use std::io::Read;
 pub struct SessionRecord {
     pub key: String,
     pub session_id: String,
-    pub kind: ChildKind,
     pub settings: Settings,
     /// The Claude session this one was forked from, until its own transcript exists.
     pub fork_of: Option<String>,
@@ -48,8 +46,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     Ok(SessionRecord {
         key: r.get(0)?,
         session_id: r.get(1)?,
-        kind: ChildKind::parse(&kind).unwrap_or(ChildKind::StreamJson),
         settings: Settings {
+            kind: ChildKind::parse(&kind).unwrap_or_default(),
             cwd: r.get(3)?,
             model: r.get(4)?,
             permission_mode: r.get(5)?,
@@ -136,7 +134,7 @@ fn insert(
         params![
             key,
             session_id,
-            ChildKind::StreamJson.as_str(),
+            s.kind.as_str(),
             s.cwd,
             s.model,
             s.permission_mode,
@@ -153,7 +151,7 @@ fn insert(
 pub fn update(conn: &Connection, key: &str, s: &Settings) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE sessions SET model = ?2, permission_mode = ?3, allowed_tools = ?4,
-             isolated = ?5, options = ?6, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE key = ?1",
+             isolated = ?5, options = ?6, kind = ?7, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE key = ?1",
         params![
             key,
             s.model,
@@ -161,6 +159,7 @@ pub fn update(conn: &Connection, key: &str, s: &Settings) -> rusqlite::Result<()
             serde_json::to_string(&s.allowed_tools).expect("strings serialize"),
             s.isolated,
             serde_json::to_string(&s.extra).expect("options serialize"),
+            s.kind.as_str(),
         ],
     )?;
     Ok(())

@@ -1,12 +1,54 @@
 //! What a session's process is started with, and how [`SessionOptions`] change it.
 
-use claude_daemons::api::supervisor::{PermissionRules, SessionOptions};
+use claude_daemons::api::supervisor::{PermissionRules, SessionKind, SessionOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// How a child is driven (the `sessions.kind` column).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ChildKind {
+    /// `claude -p --input-format stream-json --output-format stream-json --verbose`.
+    #[default]
+    StreamJson,
+    /// `claude` under a PTY owned by the supervisor (`pty_child.rs`).
+    Interactive,
+}
+
+impl ChildKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChildKind::StreamJson => "stream-json",
+            ChildKind::Interactive => "interactive",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChildKind> {
+        match s {
+            "stream-json" => Some(ChildKind::StreamJson),
+            "interactive" => Some(ChildKind::Interactive),
+            _ => None,
+        }
+    }
+
+    fn from_api(k: SessionKind) -> ChildKind {
+        match k {
+            SessionKind::Headless => ChildKind::StreamJson,
+            SessionKind::Interactive => ChildKind::Interactive,
+        }
+    }
+
+    fn to_api(self) -> SessionKind {
+        match self {
+            ChildKind::StreamJson => SessionKind::Headless,
+            ChildKind::Interactive => SessionKind::Interactive,
+        }
+    }
+}
 
 /// A session's settings as stored; the child is started from them.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Settings {
+    pub kind: ChildKind,
     pub cwd: String,
     pub model: Option<String>,
     pub permission_mode: Option<String>,
@@ -64,6 +106,9 @@ impl Settings {
                 dst.clone_from(src);
             }
         }
+        if let Some(k) = opts.kind {
+            self.kind = ChildKind::from_api(k);
+        }
         set_opt(&mut self.model, &opts.model);
         set_opt(&mut self.permission_mode, &opts.permission_mode);
         set(&mut self.allowed_tools, &opts.allowed_tools);
@@ -111,6 +156,7 @@ impl Settings {
         let e = &self.extra;
         let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
         SessionOptions {
+            kind: Some(self.kind.to_api()),
             cwd: Some(self.cwd.clone()),
             model: self.model.clone(),
             permission_mode: self.permission_mode.clone(),

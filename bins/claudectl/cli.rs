@@ -261,6 +261,28 @@ pub enum SupCommand {
     /// The fleet ([supervisor] broker_url): its hosts, their capacity, and where each
     /// session lives.
     Fleet(JsonFlag),
+    /// Connect this terminal to an interactive session ("kind": "interactive"): watch it
+    /// and type into it; Ctrl-] detaches and leaves it running.
+    Attach(SupAttachArgs),
+}
+
+/// `claudectl sup ask --kind`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum SupKind {
+    /// `claude -p`, stream-json.
+    Headless,
+    /// Claude Code's terminal UI under a PTY the supervisor owns.
+    Interactive,
+}
+
+/// Arguments of `claudectl sup attach`.
+#[derive(clap::Args, Debug)]
+pub struct SupAttachArgs {
+    /// The session key.
+    pub key: String,
+    /// Only watch: keys are not sent, and another person may type.
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 /// Arguments of `claudectl sup permissions`.
@@ -317,6 +339,10 @@ pub struct SupAskArgs {
     /// Give up on the turn after this many seconds.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// How the session's Claude Code runs: headless (`claude -p`) or interactive (its
+    /// terminal UI under a PTY, which `claudectl sup attach` connects to).
+    #[arg(long, value_enum)]
+    pub kind: Option<SupKind>,
     /// Show the answer as it is written (server-sent events); with --json, one
     /// {"event", "data"} object per line as each event arrives. On a terminal the answer
     /// is always streamed, and permission prompts are asked inline

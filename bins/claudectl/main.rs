@@ -23,6 +23,7 @@ mod settings;
 mod status;
 mod stop_signal;
 mod sup;
+mod sup_attach;
 mod units;
 mod user_file;
 

@@ -9,7 +9,8 @@ use crate::output;
 use crate::output::say;
 use claude_daemons::api::supervisor::{
     valid_session_key, AskRequest, AskResult, Behavior, FleetView, LifecycleEvent,
-    PermissionDecision, PermissionList, PermissionRequest, SessionList, SessionOptions, StopResult,
+    PermissionDecision, PermissionList, PermissionRequest, SessionKind, SessionList,
+    SessionOptions, StopResult,
 };
 use claude_daemons::paths::Daemon;
 use serde_json::{json, Value};
@@ -28,6 +29,7 @@ pub fn run(cmd: SupCommand) -> anyhow::Result<ExitCode> {
         SupCommand::Permissions(a) => permissions(&api, a),
         SupCommand::Answer(a) => answer(&api, a),
         SupCommand::Fleet(a) => fleet(&api, a.json),
+        SupCommand::Attach(a) => crate::sup_attach::attach(a),
     })
 }
 
@@ -71,6 +73,10 @@ fn ask(api: Api, a: SupAskArgs) -> CtlResult {
             model: a.model,
             permission_mode: a.permission_mode,
             allowed_tools: (!a.allowed_tools.is_empty()).then_some(a.allowed_tools),
+            kind: a.kind.map(|k| match k {
+                crate::cli::SupKind::Headless => SessionKind::Headless,
+                crate::cli::SupKind::Interactive => SessionKind::Interactive,
+            }),
             ..SessionOptions::default()
         },
     };

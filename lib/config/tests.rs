@@ -136,13 +136,20 @@ fn supervisor_keys_have_defaults_and_overrides() {
     assert_eq!(c.supervisor.turn_timeout_secs, 300);
     assert_eq!(c.supervisor.permission_timeout_secs, 300);
     assert_eq!(c.supervisor.tcp_port, 0);
+    assert_eq!(c.supervisor.attached_asks, AttachedAsks::Wait);
     let c = c
-        .with_env(env(&[(
-            "CLAUDE_DAEMONS_SUPERVISOR_SPAWN_TIMEOUT_SECS",
-            "3",
-        )]))
+        .with_env(env(&[
+            ("CLAUDE_DAEMONS_SUPERVISOR_SPAWN_TIMEOUT_SECS", "3"),
+            ("CLAUDE_DAEMONS_SUPERVISOR_ATTACHED_ASKS", "refuse"),
+        ]))
         .unwrap();
     assert_eq!(c.supervisor.spawn_timeout_secs, 3);
+    assert_eq!(c.supervisor.attached_asks, AttachedAsks::Refuse);
+    assert!(Config::parse(
+        Path::new("c.toml"),
+        "[supervisor]\nattached_asks = \"sometimes\"\n"
+    )
+    .is_err());
 }
 
 #[test]

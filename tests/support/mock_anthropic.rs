@@ -206,6 +206,33 @@ async fn messages(State(s): State<Arc<Shared>>, Json(body): Json<Value>) -> Resp
         .into_response()
 }
 
+/// A mock that answers `answer: <prompt>`, after `SLOW<ms>` milliseconds when the prompt
+/// says so (the mock's one thread sleeps: later requests wait behind it), and a flag that
+/// ends every slow wait at once when set: a test can make the mock answer after a minute —
+/// far beyond any bound it asserts, whatever the load — and still go on promptly once it
+/// has seen what it wanted.
+pub fn echo_with_release() -> (MockApi, Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    let release = Arc::new(AtomicBool::new(false));
+    let flag = release.clone();
+    let api = MockApi::start(move |req| {
+        let prompt = newest_prompt(req);
+        if let Some(ms) = prompt
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("SLOW"))
+            .and_then(|ms| ms.parse().ok())
+        {
+            let until = Instant::now() + Duration::from_millis(ms);
+            while Instant::now() < until && !flag.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        Reply::Text(format!("answer: {prompt}"))
+    });
+    (api, release)
+}
+
 /// The real Claude Code CLI.
 pub fn claude_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("CLAUDE_DAEMONS_TEST_CLAUDE") {

@@ -12,6 +12,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use claude_daemons::api::supervisor::{ApiError, AskRequest, SessionOptions, MAX_PROMPT_BYTES};
+use claude_daemons::config::AttachedAsks;
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -160,6 +161,7 @@ pub async fn submit(
 ) -> Result<UnboundedReceiver<TurnEvent>, Error> {
     let (mut handle, record) = options::session_for(app, key, opts).await?;
     let settings = record.settings.clone();
+    wait_for_typist(app, key, &handle, timeout).await?;
     let mut prompt = Some(prompt);
     // A session task that just stopped (DELETE racing this ask) is replaced once.
     for attempt in 0..2 {
@@ -203,6 +205,33 @@ pub async fn submit(
         }
     }
     Err(Error::new("stopped", format!("session {key} is stopping")))
+}
+
+/// A person typing in the interactive session (`claudectl sup attach`) has it: the ask
+/// waits for them to detach, or is refused, as `[supervisor] attached_asks` says.
+async fn wait_for_typist(
+    app: &App,
+    key: &str,
+    handle: &crate::handle::SessionHandle,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let Some(t) = handle.live().terminal.filter(|t| t.typist()) else {
+        return Ok(());
+    };
+    match app.pool.config.attached_asks {
+        AttachedAsks::Refuse => Err(Error::new(
+            "conflict",
+            format!("a person is typing in session {key} (claudectl sup attach); ask again once they detach"),
+        )),
+        AttachedAsks::Wait => tokio::time::timeout(timeout, t.typist_released())
+            .await
+            .map_err(|_| {
+                Error::new(
+                    "turn_timeout",
+                    format!("a person typed in session {key} for the whole {} ms", timeout.as_millis()),
+                )
+            }),
+    }
 }
 
 /// The answer to an ask: its result as JSON, or every event as SSE. `host` names where it

@@ -5,6 +5,7 @@ mod ask;
 mod content;
 mod fleet;
 mod forward;
+mod interactive;
 mod openai;
 mod options;
 mod permissions;
@@ -51,6 +52,9 @@ pub fn router(app: Arc<App>) -> Router {
             post(permissions::decide),
         )
         .route("/v1/sessions/{key}/interrupt", post(sessions::interrupt))
+        .route("/v1/sessions/{key}/screen", get(interactive::screen))
+        .route("/v1/sessions/{key}/attach", get(interactive::attach))
+        .route("/v1/sessions/{key}/stop-hook", post(interactive::stop_hook))
         .route("/v1/chat/completions", post(openai::completions))
         .route("/v1/models", get(openai::models))
         .route("/v1/status", get(status::status))

@@ -20,7 +20,7 @@ fn info(r: SessionRecord, live: Option<&SessionHandle>) -> SessionInfo {
     SessionInfo {
         key: r.key,
         session_id: r.session_id,
-        kind: r.kind.as_str().into(),
+        kind: r.settings.kind.as_str().into(),
         cwd: r.settings.cwd.clone(),
         model: r.settings.model.clone(),
         permission_mode: r.settings.permission_mode.clone(),

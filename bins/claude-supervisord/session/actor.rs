@@ -3,7 +3,8 @@
 use super::output::tail_suffix;
 use super::permission::Pending;
 use crate::backoff::{Backoff, Breaker};
-use crate::child::{self, Child, ChildEvent, ExitInfo, Spec};
+use crate::child::{self, Child, ChildEvent, ExitInfo};
+use crate::child_spec::Spec;
 use crate::handle::{Command, Live};
 use crate::pool::PoolInner;
 use crate::records;
@@ -11,6 +12,7 @@ use crate::settings::Settings;
 use crate::turn::{Turn, TurnError};
 use claude_daemons::api::supervisor::EventKind;
 use claude_daemons::claude::ChildInput;
+use claude_daemons::paths::Daemon;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -208,6 +210,7 @@ impl Actor {
         let mut l = self.live.lock().unwrap_or_else(|p| p.into_inner());
         l.state = state;
         l.pid = self.child.as_ref().map(|c| c.pid);
+        l.terminal = self.child.as_ref().and_then(|c| c.terminal.clone());
         l.spawned_at = self.child.as_ref().map(|c| c.spawned_at);
         l.busy = !self.idle();
         l.queued = self.queue.len();
@@ -337,12 +340,16 @@ impl Actor {
             }
             return;
         };
+        let paths = &self.pool.paths;
         let spec = Spec {
-            kind: child::ChildKind::StreamJson,
+            kind: settings.kind,
             bin: self.pool.config.claude_bin.clone(),
             session_id: self.session_id.clone(),
             fork_of: self.fork_of.clone(),
             settings: settings.clone(),
+            key: self.key.clone(),
+            state_dir: paths.state_dir.join("interactive").join(&self.session_id),
+            socket: paths.socket(Daemon::Supervisord),
         };
         match child::spawn(&spec, permit, self.pool.activity.enter()) {
             Ok(c) => {

@@ -215,6 +215,6 @@ pub(super) fn tail_suffix(tail: &str) -> String {
     if tail.is_empty() {
         String::new()
     } else {
-        format!("; stderr: {tail}")
+        format!("; {tail}")
     }
 }

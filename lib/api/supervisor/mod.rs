@@ -14,12 +14,17 @@
 //!   (see [`PermissionRequest`]); an ask's SSE stream also carries `event: permission`
 //! - `GET /v1/status` → [`SupervisorStatus`]; `GET /v1/events` → SSE of [`LifecycleEvent`]
 //! - `GET /v1/fleet` → [`FleetView`] (with `[supervisor] broker_url`; 404 without)
+//! - interactive sessions: `GET /v1/sessions/{key}/screen` → [`SessionScreen`],
+//!   `GET /v1/sessions/{key}/attach` (an upgraded connection, see [`ATTACH_PROTOCOL`]),
+//!   `POST /v1/sessions/{key}/stop-hook` (the session's own Stop hook calls back)
 
 mod fleet;
+mod interactive;
 mod options;
 mod permissions;
 
 pub use fleet::*;
+pub use interactive::*;
 pub use options::*;
 pub use permissions::*;
 
@@ -160,7 +165,7 @@ pub struct SessionInfo {
     pub key: String,
     /// The Claude session uuid.
     pub session_id: String,
-    /// The kind of child: `stream-json` (headless).
+    /// The kind of child: `stream-json` (headless) or `interactive`.
     pub kind: String,
     /// Workspace.
     pub cwd: String,

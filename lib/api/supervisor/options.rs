@@ -11,6 +11,11 @@ use serde_json::Value;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionOptions {
+    /// How the process is driven: `headless` (`claude -p`, stream-json; the default) or
+    /// `interactive` (`claude` in a terminal the supervisor owns, which a person can attach
+    /// to). Changing it restarts the process with `--resume`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<SessionKind>,
     /// Workspace of the session (absolute); fixed when the session is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
@@ -62,6 +67,18 @@ pub struct SessionOptions {
     /// Rules that answer permission prompts before a person is asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permission_rules: Option<PermissionRules>,
+}
+
+/// How a session's Claude Code process is driven.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionKind {
+    /// `claude -p --input-format stream-json --output-format stream-json`.
+    #[default]
+    Headless,
+    /// `claude` (its terminal UI) under a pseudo-terminal owned by the supervisor: turns are
+    /// typed into it, and a person can watch or type (`claudectl sup attach`).
+    Interactive,
 }
 
 /// Rules in Claude Code's own syntax (`Bash(git status:*)`, `Edit(src/**)`, `Read`,
