@@ -134,7 +134,7 @@ fn semantic_figures() {
         have = n;
         // The index as the daemon loads it.
         let t = Instant::now();
-        *sem.index_mut() = vectors::Index::default();
+        *sem.index_mut() = super::index::Index::default();
         sem.ensure_index(&c, &m).unwrap();
         assert_eq!(sem.index().len(), n);
         println!(
