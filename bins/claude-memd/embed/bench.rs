@@ -265,8 +265,9 @@ fn semantic_figures() {
     }
 }
 
-/// The backfill of 10,000 records (the corpus's texts, each with a number so none repeats)
-/// through the worker's own pass, on every core; 100,000 would take 10 times as long.
+/// The backfill of 10,000 records (`CLAUDE_DAEMONS_BENCH_RECORDS` to change it; the
+/// corpus's texts, each with a number so none repeats) through the worker's own pass, on
+/// every core; 100,000 take 10 times as long.
 #[test]
 #[ignore = "a benchmark: run in release with --ignored --nocapture"]
 fn backfill_figures() {
@@ -274,7 +275,10 @@ fn backfill_figures() {
         serde_json::from_str(include_str!("../../../tests/data/semantic/corpus.json")).unwrap();
     let obs = corpus["observations"].as_array().unwrap();
     let (_dir, mut c) = crate::schema::test_db();
-    let n = 10_000;
+    let n: usize = std::env::var("CLAUDE_DAEMONS_BENCH_RECORDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
     let tx = c.transaction().unwrap();
     for i in 0..n {
         let o = &obs[i % obs.len()];

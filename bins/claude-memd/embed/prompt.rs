@@ -11,10 +11,11 @@ use super::Semantic;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Tokens of a prompt that are embedded. Cost grows with them: on this project's 2-core
-/// test machine one thread embeds 32 tokens in about 5 ms and 256 in about 60 (see the
-/// `embed::bench` figures); the first sentences of a prompt say what it is about.
-pub const PROMPT_TOKENS: usize = 64;
+/// Tokens of a prompt that are embedded (about 25 words: what a prompt is about is said
+/// first). Cost grows with them: on this project's 2-core test machine at load 36, one
+/// thread embedded 16 tokens in 55 ms (p50), 32 in 80, 64 in 228 and 256 in 812 (the
+/// `embed::bench` figures); an idle core is several times faster.
+pub const PROMPT_TOKENS: usize = 32;
 
 /// The least cosine for a record to be brought by meaning alone. all-MiniLM-L6-v2 puts the
 /// checked-in corpus's notes at 0.04–0.23 from prompts about nothing in it (a haiku, a
