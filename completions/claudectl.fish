@@ -140,7 +140,7 @@ complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from open" -l print-url -d 'Only print the link; do not start a browser'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from open" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from model" -s h -l help -d 'Print help'
-complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from model" -f -a "install" -d 'Install the embedding model (all-MiniLM-L6-v2) from a local copy; claude-memd then embeds every record in the background'
+complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from model" -f -a "install" -d 'Install the embedding model (all-MiniLM-L6-v2) from the Hugging Face hub or a local copy; claude-memd then embeds every record in the background'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from model" -f -a "status" -d 'Whether a model is installed, and how far claude-memd is with embedding records'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from model" -f -a "remove" -d 'Remove the model: search is lexical again'
 complete -c claudectl -n "__fish_claudectl_using_subcommand mem; and __fish_seen_subcommand_from model" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

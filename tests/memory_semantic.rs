@@ -314,3 +314,85 @@ fn an_idle_daemon_with_a_model_still_exits() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The UserPromptSubmit context: a prompt sharing no word with a record brings it when the
+/// model is in memory, and nothing without a model; a prompt with a private part brings
+/// nothing; after a restart the first prompt does not wait for the model to load (it gets
+/// the lexical context, and the model is loaded in the background for the next one).
+#[test]
+fn a_prompt_brings_records_by_meaning_without_waiting_for_the_model() {
+    let zip = model_zip();
+    // A prompt's embedding is given up after a third of the hook's deadline: a long one, so
+    // that a busy machine cannot turn the context lexical here.
+    let mut m = memd::Memd::start_with_config("[memory]\nhook_timeout_ms = 60000\n");
+    let repo = m.dir.path().join("repo");
+    memd::git_init(&repo);
+    let project = std::fs::canonicalize(&repo).unwrap();
+    let db = m.db();
+    let ids_stored = fill(&db);
+    db.execute(
+        "UPDATE observations SET project = ?1, project_name = 'repo'",
+        [project.to_str().unwrap()],
+    )
+    .unwrap();
+    let prompt = |m: &memd::Memd, session: &str, text: &str| -> Value {
+        let v = serde_json::json!({"session_id": session, "cwd": repo,
+            "hook_event_name": "UserPromptSubmit", "prompt": text});
+        let (st, a) = m.post("/v1/hook", v.to_string().as_bytes());
+        assert_eq!(st, 200, "{a}");
+        assert_eq!(a["intake"], "stored", "{a}");
+        a["context"].clone()
+    };
+    let login = format!("#{} ", ids_stored[0]);
+    let brings_login = |ctx: &Value| ctx.as_str().is_some_and(|c| c.contains(&login));
+    let asked = "why does my login keep timing out?";
+
+    // No model: the words match nothing, so nothing comes.
+    assert_eq!(prompt(&m, "p1", asked), Value::Null);
+    // Words still work without a model.
+    assert!(prompt(&m, "p2", "the zebra module again").is_string());
+
+    // Every record, the prompts stored meanwhile too.
+    let records = |m: &memd::Memd| {
+        m.count(
+            "SELECT (SELECT count(*) FROM observations) + (SELECT count(*) FROM user_prompts)
+               + (SELECT count(*) FROM session_summaries)",
+        )
+    };
+    model_ctl(
+        &m,
+        &["mem", "model", "install", "--from", zip.to_str().unwrap()],
+        0,
+    );
+    wait_embedded(&m, records(&m));
+    let ctx = prompt(&m, "p3", asked);
+    assert!(brings_login(&ctx), "{ctx}\n{}", m.log());
+    // A private part: no lookup at all.
+    assert_eq!(
+        prompt(&m, "p4", &format!("{asked} <private>my token</private>")),
+        Value::Null
+    );
+
+    // A restart: every record has its vector, so nothing loads the model until a prompt
+    // wants it; that prompt does not wait for it.
+    wait_embedded(&m, records(&m));
+    m.stop();
+    m.spawn();
+    assert_eq!(semantic(&m)["state"], "installed");
+    assert_eq!(prompt(&m, "p5", asked), Value::Null);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    for n in 0.. {
+        // Loaded in the background: a later prompt has it.
+        let ctx = prompt(&m, &format!("p6-{n}"), asked);
+        if brings_login(&ctx) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the model was not loaded in the background: {}\n{}",
+            semantic(&m),
+            m.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

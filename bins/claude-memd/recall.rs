@@ -173,6 +173,8 @@ const PROMPT_SQL: &str = "SELECT o.id, o.type, o.title, o.facts, substr(o.create
 /// With a prompt: up to `max` observations from other sessions of the project that match
 /// its words (all words first, else any, ranked), none this session was shown. Only the
 /// newest [`PROMPT_CANDIDATES`] matches are ranked, so a prompt costs the same at any size.
+/// (The hook calls [`prompt_with`], which adds the nearest meanings when a model is loaded.)
+#[cfg(test)]
 pub fn prompt(
     conn: &Connection,
     session: &str,
@@ -180,6 +182,21 @@ pub fn prompt(
     prompt: &str,
     budget_tokens: usize,
     max: usize,
+) -> rusqlite::Result<Option<String>> {
+    prompt_with(conn, session, project, prompt, budget_tokens, max, &[])
+}
+
+/// The prompt lookup with the project's observations nearest the prompt's meaning
+/// (`nearest`: ids, closest first, from the embedding model; empty without one, which
+/// leaves the word matches alone), fused with the word matches.
+pub fn prompt_with(
+    conn: &Connection,
+    session: &str,
+    project: &str,
+    prompt: &str,
+    budget_tokens: usize,
+    max: usize,
+    nearest: &[i64],
 ) -> rusqlite::Result<Option<String>> {
     let words = prompt_words(prompt);
     if budget_tokens == 0 || words.is_empty() {
@@ -195,12 +212,15 @@ pub fn prompt(
         &mut st,
         params![terms.join(" AND "), project, session, n, PROMPT_CANDIDATES],
     )?;
+    let mut every_word = true;
     if found.is_empty() && terms.len() > 1 {
+        every_word = false;
         found = hits(
             &mut st,
             params![terms.join(" OR "), project, session, n, PROMPT_CANDIDATES],
         )?;
     }
+    let found = with_nearest(conn, session, project, found, every_word, nearest, max)?;
     render(
         conn,
         session,
@@ -208,6 +228,55 @@ pub fn prompt(
         found,
         budget_tokens,
     )
+}
+
+/// An observation the vector index offered for a prompt, if it is one the prompt lookup
+/// could show: the project's, from another session, not shown to this one yet.
+const NEAREST_SQL: &str = "SELECT o.id, o.type, o.title, o.facts, substr(o.created_at, 1, 10)
+         FROM observations o
+         WHERE o.id = ?1 AND o.project = ?2 AND o.session_id != ?3
+           AND NOT EXISTS (SELECT 1 FROM session_recall r
+                           WHERE r.session_id = ?3 AND r.key = 'obs:' || o.id)";
+
+/// The word matches and the nearest meanings fused (reciprocal rank), the best `max`. Hits
+/// that share only some of the prompt's words weigh nothing against meaning: they come
+/// after the nearest records, as in hybrid search.
+fn with_nearest(
+    conn: &Connection,
+    session: &str,
+    project: &str,
+    lexical: Vec<Hit>,
+    every_word: bool,
+    nearest: &[i64],
+    max: usize,
+) -> rusqlite::Result<Vec<Hit>> {
+    if nearest.is_empty() {
+        return Ok(lexical);
+    }
+    let ids: Vec<i64> = lexical.iter().map(|h| h.id).collect();
+    let weight = if every_word { 1.0 } else { 0.0 };
+    let fused = crate::embed::fusion::rrf(&[(&ids, weight), (nearest, 1.0)]);
+    let mut lexical: std::collections::HashMap<i64, Hit> =
+        lexical.into_iter().map(|h| (h.id, h)).collect();
+    let mut st = conn.prepare_cached(NEAREST_SQL)?;
+    let mut out = Vec::new();
+    for (id, _) in fused {
+        if out.len() == max {
+            break;
+        }
+        let hit = match lexical.remove(&id) {
+            Some(h) => Some(h),
+            None => hits(&mut st, params![id, project, session])?.pop(),
+        };
+        out.extend(hit);
+    }
+    Ok(out)
+}
+
+/// Whether a prompt has words to look up (a prompt without any gets no context, so its
+/// meaning need not be computed either).
+pub fn prompt_has_words(prompt: &str) -> bool {
+    !prompt_words(prompt).is_empty()
 }
 
 #[cfg(test)]

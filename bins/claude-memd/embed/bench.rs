@@ -76,21 +76,53 @@ fn semantic_figures() {
     );
 
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let t = Instant::now();
-    for s in &refs[..100] {
-        m.embed(&[s]).unwrap();
+    // One at a time and in batches, on the query thread (one thread) and on the worker's
+    // pool (every core), as the daemon runs them.
+    let pool = rayon::ThreadPoolBuilder::new().build().unwrap();
+    for (name, on_pool) in [("1 thread", false), ("all cores", true)] {
+        let run = |f: &(dyn Fn() + Sync)| {
+            if on_pool {
+                pool.install(f)
+            } else {
+                sem.on_query_thread(f)
+            }
+        };
+        let t = Instant::now();
+        run(&|| {
+            for s in &refs[..100] {
+                m.embed(&[s]).unwrap();
+            }
+        });
+        let single = 100.0 / t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        run(&|| {
+            for chunk in refs.chunks(16) {
+                m.embed(chunk).unwrap();
+            }
+        });
+        let batch = refs.len() as f64 / t.elapsed().as_secs_f64();
+        println!(
+            "embedding on {name}: {single:.0} records/s one at a time, {batch:.0} records/s in \
+             batches of 16 (100,000 records ≈ {:.0} min at the batch rate)",
+            100_000.0 / batch / 60.0
+        );
     }
-    let single = 100.0 / t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    for chunk in refs.chunks(16) {
-        m.embed(chunk).unwrap();
+    // A prompt's embedding on the query thread, by its length in tokens (the hook embeds
+    // at most super::prompt::PROMPT_TOKENS).
+    let long = refs.join(" ");
+    for tokens in [16, 32, 64, 128, 256] {
+        let mut times = Vec::new();
+        for _ in 0..30 {
+            let t = Instant::now();
+            sem.on_query_thread(|| m.embed_prefix(&long, tokens).unwrap());
+            times.push(t.elapsed());
+        }
+        println!(
+            "a prompt of {tokens} tokens on the query thread: p50 {:.1} ms, p99 {:.1} ms",
+            pct(times.clone(), 0.5),
+            pct(times, 0.99)
+        );
     }
-    let batch = refs.len() as f64 / t.elapsed().as_secs_f64();
-    println!(
-        "embedding: {single:.0} records/s one at a time, {batch:.0} records/s in batches of 16 \
-         (100,000-record backfill ≈ {:.0} min at this rate)",
-        100_000.0 / batch / 60.0
-    );
 
     let (_dir, mut c) = crate::schema::test_db();
     let mut rng = Lcg(17);
@@ -102,7 +134,8 @@ fn semantic_figures() {
                 .prepare(
                     "INSERT INTO observations (session_id, project, project_name, type, title,
                        narrative, created_at, created_at_epoch)
-                     VALUES ('s', '/p', 'p', 'change', ?1, ?2, '2025-01-01T00:00:00Z', ?3)
+                     VALUES ('s', '/p' || (?3 % 10), 'p' || (?3 % 10), 'change', ?1, ?2,
+                       '2025-01-01T00:00:00Z', ?3)
                      RETURNING id",
                 )
                 .unwrap();
@@ -134,19 +167,45 @@ fn semantic_figures() {
         have = n;
         // The index as the daemon loads it.
         let t = Instant::now();
-        *sem.index_mut() = vectors::Index::default();
+        *sem.index_mut() = super::index::Index::default();
         sem.ensure_index(&c, &m).unwrap();
         assert_eq!(sem.index().len(), n);
         println!(
             "{n} records: index loaded in {:.0} ms",
             t.elapsed().as_secs_f64() * 1000.0
         );
+        // The parts of a semantic query: its embedding, and the scan of every vector (or of
+        // one project's tenth of them).
+        let qvs: Vec<_> = queries
+            .iter()
+            .map(|q| query::embed_query(&sem, q).unwrap())
+            .collect();
+        for project in [None, Some("/p3")] {
+            let mut times = Vec::new();
+            for qv in qvs.iter().chain(&qvs) {
+                let t = Instant::now();
+                let filter = super::index::Filter {
+                    kinds: &vectors::Kind::ALL,
+                    project,
+                };
+                sem.index().nearest(&qv.0, filter, 200);
+                times.push(t.elapsed());
+            }
+            println!(
+                "{n} records: vector scan ({}): p50 {:.2} ms, p99 {:.2} ms",
+                project.map_or("all projects", |_| "one project of ten"),
+                pct(times.clone(), 0.5),
+                pct(times, 0.99)
+            );
+        }
+        let mut baseline = 0.0;
         for mode in [
             SearchMode::Lexical,
             SearchMode::Semantic,
             SearchMode::Hybrid,
         ] {
             let mut times = Vec::new();
+            let mut embeds = Vec::new();
             for round in 0..3 {
                 for q in &queries {
                     // Lexical queries made of words the records hold, so FTS has work.
@@ -168,6 +227,9 @@ fn semantic_figures() {
                         }
                         _ => {
                             let qv = query::embed_query(&sem, &text).unwrap();
+                            if round > 0 {
+                                embeds.push(t.elapsed());
+                            }
                             query::search(&c, &sem, &sq, &qv, mode).unwrap();
                         }
                     }
@@ -176,11 +238,24 @@ fn semantic_figures() {
                     }
                 }
             }
+            let p50 = pct(times.clone(), 0.5);
+            if mode == SearchMode::Lexical {
+                baseline = p50;
+            }
+            let embed = if embeds.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", of which the query's embedding p50 {:.1} ms",
+                    pct(embeds, 0.5)
+                )
+            };
             println!(
-                "{n} records, {mode:?}: p50 {:.1} ms, p99 {:.1} ms ({} queries)",
-                pct(times.clone(), 0.5),
+                "{n} records, {mode:?}: p50 {p50:.1} ms, p99 {:.1} ms ({} queries; {:.2}x the \
+                 lexical p50 of this run{embed})",
                 pct(times.clone(), 0.99),
-                times.len()
+                times.len(),
+                p50 / baseline,
             );
         }
         println!(
@@ -188,4 +263,50 @@ fn semantic_figures() {
             rss_mb()
         );
     }
+}
+
+/// The backfill of 10,000 records (`CLAUDE_DAEMONS_BENCH_RECORDS` to change it; the
+/// corpus's texts, each with a number so none repeats) through the worker's own pass, on
+/// every core; 100,000 take 10 times as long.
+#[test]
+#[ignore = "a benchmark: run in release with --ignored --nocapture"]
+fn backfill_figures() {
+    let corpus: serde_json::Value =
+        serde_json::from_str(include_str!("../../../tests/data/semantic/corpus.json")).unwrap();
+    let obs = corpus["observations"].as_array().unwrap();
+    let (_dir, mut c) = crate::schema::test_db();
+    let n: usize = std::env::var("CLAUDE_DAEMONS_BENCH_RECORDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
+    let tx = c.transaction().unwrap();
+    for i in 0..n {
+        let o = &obs[i % obs.len()];
+        tx.execute(
+            "INSERT INTO observations (session_id, project, project_name, type, title,
+               narrative, created_at, created_at_epoch)
+             VALUES ('s', ?1, ?1, 'change', ?2, ?3, '2025-01-01T00:00:00Z', ?4)",
+            params![
+                o["project"].as_str().unwrap(),
+                format!("{} ({i})", o["title"].as_str().unwrap()),
+                o["narrative"].as_str().unwrap(),
+                i as i64
+            ],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    let sem = Semantic::new(super::model::test_model_dir());
+    sem.model().unwrap();
+    let t = Instant::now();
+    super::worker::backfill(&sem, &mut c).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(sem.index().len(), n);
+    println!(
+        "backfill of {n} records: {secs:.0} s, {:.0} records/s (100,000 records ≈ {:.0} min, \
+         extrapolated); RSS {:.0} MB",
+        n as f64 / secs,
+        100_000.0 / (n as f64 / secs) / 60.0,
+        rss_mb()
+    );
 }

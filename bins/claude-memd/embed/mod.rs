@@ -10,19 +10,21 @@
 mod bench;
 pub mod bert;
 pub mod fusion;
+pub mod index;
 pub mod model;
+pub mod prompt;
 pub mod query;
 #[cfg(test)]
 mod recall;
 pub mod vectors;
 pub mod worker;
 
+use index::Index;
 use model::{Embedder, ModelError};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
-use vectors::Index;
 
 /// What tells one set of model files from another without reading them: sizes and times.
 type Stamp = Vec<(u64, Option<SystemTime>)>;
@@ -61,6 +63,8 @@ pub struct Semantic {
     index: RwLock<Index>,
     progress: Mutex<Progress>,
     wake: worker::Wake,
+    /// Someone wants the model and index loaded (a prompt found them not ready and did not wait).
+    warm: std::sync::atomic::AtomicBool,
     /// One thread for query embeddings: candle would otherwise split each of a short
     /// query's ~40 small matrix products across threads, and on a busy machine waiting for
     /// the other thread to be scheduled costs more than the product.
@@ -88,6 +92,7 @@ impl Semantic {
             index: RwLock::new(Index::default()),
             progress: Mutex::new(Progress::default()),
             wake: worker::Wake::default(),
+            warm: Default::default(),
             query_pool: rayon::ThreadPoolBuilder::new()
                 .num_threads(1)
                 .thread_name(|_| "memd-embed-query".into())
@@ -156,9 +161,35 @@ impl Semantic {
         }
         let mut ix = self.index.write().unwrap_or_else(|e| e.into_inner());
         if ix.model() != m.id() {
-            *ix = Index::load(conn, m.id(), m.dims())?;
+            *ix = vectors::load_index(conn, m.id(), m.dims())?;
         }
         Ok(())
+    }
+
+    /// The model and its index when both are in memory, without waiting for either; when
+    /// they are not (and a model is installed), the background worker is asked to load them
+    /// and `None` says: answer without them this time.
+    pub fn ready(&self) -> Option<Arc<Embedder>> {
+        let now = stamp(&self.dir)?;
+        let model = match self.slot.try_lock().as_deref() {
+            Ok(Slot::Ready(m, s)) if *s == now => Some(m.clone()),
+            Ok(Slot::Failed(_, s)) if *s == now => return None,
+            _ => None,
+        };
+        let indexed = model
+            .as_ref()
+            .is_some_and(|m| self.index.try_read().is_ok_and(|ix| ix.model() == m.id()));
+        if !indexed {
+            self.warm.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.wake();
+            return None;
+        }
+        model
+    }
+
+    /// Whether a load was asked for since the last call.
+    fn take_warm(&self) -> bool {
+        self.warm.swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The in-memory index.

@@ -139,9 +139,46 @@ impl Embedder {
             ids.extend_from_slice(e.get_ids());
             mask.extend_from_slice(e.get_attention_mask());
         }
+        self.run(ids, mask, texts.len(), n)
+    }
+
+    /// The unit-length embedding of the first `max_tokens` tokens of `text` (at least its
+    /// two special ones): what a prompt is about is said first, and the model's cost grows
+    /// with the tokens it reads.
+    pub fn embed_prefix(&self, text: &str, max_tokens: usize) -> Result<Vec<f32>, ModelError> {
+        // Tokenizing reads the whole text before truncating: a pasted log need not be.
+        let end = text
+            .char_indices()
+            .nth(max_tokens.saturating_mul(8))
+            .map_or(text.len(), |(i, _)| i);
+        let text = &text[..end];
+        let enc = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| ModelError::Run(e.to_string()))?;
+        let mut ids = enc.get_ids().to_vec();
+        if ids.len() > max_tokens.max(2) {
+            // The closing [SEP] stays: the model was trained with it.
+            let last = ids[ids.len() - 1];
+            ids.truncate(max_tokens.max(2) - 1);
+            ids.push(last);
+        }
+        let n = ids.len();
+        let mut v = self.run(ids, vec![1; n], 1, n)?;
+        Ok(v.pop().unwrap_or_default())
+    }
+
+    fn run(
+        &self,
+        ids: Vec<u32>,
+        mask: Vec<u32>,
+        batch: usize,
+        n: usize,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        let run = |e: &dyn std::fmt::Display| ModelError::Run(e.to_string());
         let dev = bert::device();
-        let ids = Tensor::from_vec(ids, (texts.len(), n), &dev).map_err(|e| run(&e))?;
-        let mask = Tensor::from_vec(mask, (texts.len(), n), &dev).map_err(|e| run(&e))?;
+        let ids = Tensor::from_vec(ids, (batch, n), &dev).map_err(|e| run(&e))?;
+        let mask = Tensor::from_vec(mask, (batch, n), &dev).map_err(|e| run(&e))?;
         self.bert
             .embed(&ids, &mask)
             .and_then(|t| t.to_vec2::<f32>())

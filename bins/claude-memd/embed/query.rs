@@ -4,6 +4,7 @@
 //! same terms as the lexical search applies them.
 
 use super::fusion;
+use super::index::Filter;
 use super::vectors::Kind;
 use super::Semantic;
 use crate::search::{self, QueryError};
@@ -17,11 +18,11 @@ use std::collections::HashMap;
 /// low but the other high still meets itself.
 const CANDIDATES: usize = 200;
 
-/// The weight of lexical hits that matched only some of the query's words, against 1 for
-/// the vector list: none. When not every word matched, meaning ranks better than sharing
-/// one word (on the checked-in corpus, weights 0.5 and 0.1 gave recall@5 0.49 and 0.67
-/// against 0.74 for 0); those hits still come after the vector candidates, in BM25 order.
-const ANY_WORD_WEIGHT: f64 = 0.0;
+// Lexical hits that matched only some of the query's words (the any-word fallback) get no
+// weight in the fusion, against 1 for the vector list: when not every word matched, meaning
+// ranks better than sharing one word (on the checked-in corpus, weights 0.5 and 0.1 gave
+// recall@5 0.49 and 0.67 against 0.74 for 0). They come after the vector candidates, in
+// BM25 order.
 
 /// A query's embedding, made before the database is touched (the model runs on the
 /// calling thread, not the database's).
@@ -53,6 +54,10 @@ fn record_of(k: Kind) -> RecordKind {
 }
 
 /// Run a semantic or hybrid search (`mode` is not lexical).
+///
+/// The kind and project filters apply during the vector scan; type, file and time filters
+/// need each candidate's row, so with one of them every candidate is read before fusing,
+/// and without only those that make the page are.
 pub fn search(
     conn: &Connection,
     sem: &Semantic,
@@ -66,6 +71,11 @@ pub fn search(
     let limit = q.limit.unwrap_or(20).clamp(1, 200);
     let offset = q.offset.unwrap_or(0);
     let only_obs = q.kind.is_some() || q.file.is_some();
+    if only_obs && q.record.is_some_and(|r| r != RecordKind::Observation) {
+        return Err(QueryError::Bad(
+            "type and file filters apply to observations only".into(),
+        ));
+    }
     let kinds: Vec<Kind> = match q.record {
         Some(r) => vec![kind_of(r)],
         None if only_obs => vec![Kind::Observation],
@@ -81,36 +91,50 @@ pub fn search(
         .as_deref()
         .map(|t| search::parse_time(conn, t))
         .transpose()?;
-    // The lexical side validates the filters the same way in every mode.
-    let lexical = search::search(
-        conn,
-        &SearchQuery {
-            limit: Some(CANDIDATES as u32),
-            offset: Some(0),
-            mode: None,
-            ..q.clone()
-        },
-    )?;
-    // Hybrid results say how their lexical half matched (every word, or any word as a fallback).
-    let matched = lexical.matched;
-    let want = (offset as usize + limit as usize + 1).max(CANDIDATES);
-    let near = sem.index().nearest(&qv.0, &kinds, want);
-    let mut hits: HashMap<(Kind, i64), SearchHit> = HashMap::new();
-    let mut vector_ids = Vec::new();
-    let mut cosine = HashMap::new();
-    for (key, cos) in near {
-        if let Some(h) = hydrate(conn, key, q, since, until)? {
-            hits.insert(key, h);
-            vector_ids.push(key);
-            cosine.insert(key, cos);
+    // Results up to the end of the page, and one more to tell whether there are more.
+    let page = offset as usize + limit as usize;
+    let filter = Filter {
+        kinds: &kinds,
+        project: q.project.as_deref(),
+    };
+    let near = sem
+        .index()
+        .nearest(&qv.0, filter, (page + 1).max(CANDIDATES));
+    let mut hits: HashMap<(Kind, i64), Option<SearchHit>> = HashMap::new();
+    let mut vector_ids: Vec<(Kind, i64)> = near.iter().map(|n| n.0).collect();
+    if only_obs || since.is_some() || until.is_some() {
+        for key in std::mem::take(&mut vector_ids) {
+            if let Some(h) = hydrate(conn, key, q, since, until)? {
+                hits.insert(key, Some(h));
+                vector_ids.push(key);
+            }
         }
     }
-    let ranked: Vec<((Kind, i64), f64)> = match mode {
-        SearchMode::Semantic => vector_ids
-            .iter()
-            .map(|k| (*k, f64::from(cosine[k])))
-            .collect(),
+    let cosine: HashMap<(Kind, i64), f32> = near.into_iter().collect();
+    let (ranked, matched, fallback) = match mode {
+        SearchMode::Semantic => {
+            let ranked = vector_ids
+                .iter()
+                .map(|k| (*k, f64::from(cosine[k])))
+                .collect();
+            (ranked, Match::All, None)
+        }
         _ => {
+            let lexq = SearchQuery {
+                limit: Some(CANDIDATES as u32),
+                offset: Some(0),
+                mode: None,
+                ..q.clone()
+            };
+            let (lexical, any) = search::search_every_word(conn, &lexq)?;
+            // Hybrid results say how their lexical half matched (every word, or any word as
+            // a fallback). The any-word hits would come after every vector candidate, so that
+            // search runs only if the vector candidates fall short of the page: at 100,000
+            // records it ranks most of them.
+            let (matched, fallback) = match any {
+                Some(any) if lexical.results.is_empty() => (Match::Any, Some(any)),
+                _ => (Match::All, None),
+            };
             let lexical_ids: Vec<(Kind, i64)> = lexical
                 .results
                 .iter()
@@ -118,30 +142,53 @@ pub fn search(
                 .collect();
             for h in lexical.results {
                 // The lexical hit keeps its snippet with the matched words marked.
-                hits.insert((kind_of(h.record), h.id), h);
+                hits.insert((kind_of(h.record), h.id), Some(h));
             }
-            // An any-word fallback is weak evidence: with full weight its hits (records
-            // sharing one common word) crowd out the nearest meanings (recall@5 on the
-            // checked-in corpus fell from 0.74 to 0.39 when the fallback arrived).
-            let lexical_weight = match matched {
-                Match::All => 1.0,
-                Match::Any => ANY_WORD_WEIGHT,
-            };
-            fusion::rrf(&[(&lexical_ids, lexical_weight), (&vector_ids, 1.0)])
+            let ranked = fusion::rrf(&[(&lexical_ids, 1.0), (&vector_ids, 1.0)]);
+            (ranked, matched, fallback)
         }
     };
-    let has_more = ranked.len() > offset as usize + limit as usize;
-    let results = ranked
+    let mut page_hits: Vec<SearchHit> = Vec::new();
+    for (key, score) in ranked {
+        if page_hits.len() > page {
+            break;
+        }
+        let hit = match hits.remove(&key) {
+            Some(h) => h,
+            None => hydrate(conn, key, q, since, until)?,
+        };
+        if let Some(mut h) = hit {
+            // Lower is better, as with BM25.
+            h.rank = -score;
+            page_hits.push(h);
+        }
+    }
+    if let Some(any) = fallback.filter(|_| page_hits.len() <= page) {
+        let lexq = SearchQuery {
+            limit: Some(CANDIDATES as u32),
+            offset: Some(0),
+            mode: None,
+            ..q.clone()
+        };
+        let shown: std::collections::HashSet<(Kind, i64)> = page_hits
+            .iter()
+            .map(|h| (kind_of(h.record), h.id))
+            .collect();
+        for mut h in search::search_any_word(conn, &lexq, &any)?.results {
+            if page_hits.len() > page {
+                break;
+            }
+            if !shown.contains(&(kind_of(h.record), h.id)) {
+                h.rank = 0.0;
+                page_hits.push(h);
+            }
+        }
+    }
+    let has_more = page_hits.len() > page;
+    let results = page_hits
         .into_iter()
         .skip(offset as usize)
         .take(limit as usize)
-        .filter_map(|(k, score)| {
-            hits.remove(&k).map(|mut h| {
-                // Lower is better, as with BM25.
-                h.rank = -score;
-                h
-            })
-        })
         .collect();
     Ok(SearchResults {
         results,

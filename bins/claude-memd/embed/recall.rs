@@ -2,8 +2,8 @@
 //! (tests/data/semantic/corpus.json: 227 observations across six projects, 45 queries that
 //! share no content word with their answer and 12 that do), with the real model.
 
-use super::vectors::Kind;
-use super::{query, worker, Semantic};
+use super::vectors::{quantize, Kind};
+use super::{prompt, query, worker, Semantic};
 use claude_daemons::api::memory::{SearchMode, SearchQuery};
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
@@ -141,4 +141,59 @@ fn hybrid_recall_beats_lexical_and_keeps_lexical_first_hits() {
     assert!(!super::vectors::has_vector(&c, Kind::Observation, keys[answer]).unwrap());
     let after = query::search(&c, &sem, &sq, &qv, SearchMode::Semantic).unwrap();
     assert!(after.results.iter().all(|h| h.id != keys[answer]));
+}
+
+/// The UserPromptSubmit context with the model: each query of the corpus as a prompt (a new
+/// session of the answer's project) brings its answer among the three records shown far
+/// more often than words alone; prompts about nothing in memory bring nothing.
+#[test]
+fn a_prompts_context_finds_records_by_meaning() {
+    let (_dir, mut c) = crate::schema::test_db();
+    let (keys, queries) = load_corpus(&c);
+    let sem = Semantic::new(super::model::test_model_dir());
+    worker::backfill(&sem, &mut c).unwrap();
+    let project_of = |id: i64| -> String {
+        c.query_row(
+            "SELECT project FROM observations WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let m = sem.model().unwrap();
+    let embed = |p: &str| quantize(&m.embed_prefix(p, prompt::PROMPT_TOKENS).unwrap());
+    let (mut lexical, mut hybrid, mut n) = (0, 0, 0);
+    for (i, (q, answer, kind)) in queries.iter().enumerate() {
+        let want = keys[answer];
+        let project = project_of(want);
+        let shows = |ctx: Option<String>| ctx.is_some_and(|c| c.contains(&format!("#{want} ")));
+        let words = crate::recall::prompt_with(&c, &format!("l{i}"), &project, q, 400, 3, &[]);
+        let nearest = prompt::nearest(&sem, &embed(q), &project);
+        let both = crate::recall::prompt_with(&c, &format!("h{i}"), &project, q, 400, 3, &nearest);
+        let (w, h) = (shows(words.unwrap()), shows(both.unwrap()));
+        if kind == "meaning" {
+            n += 1;
+            lexical += usize::from(w);
+            hybrid += usize::from(h);
+        } else {
+            assert!(h || !w, "{q:?}: words alone found it");
+        }
+    }
+    let (lexical, hybrid) = (lexical as f64 / n as f64, hybrid as f64 / n as f64);
+    eprintln!("prompt context, meaning queries: words {lexical:.3}, with the model {hybrid:.3}");
+    assert!(hybrid >= lexical + 0.4, "{hybrid} vs {lexical}");
+    // Nothing in memory is about these: the threshold keeps the context empty.
+    for (i, p) in [
+        "write a haiku about autumn leaves falling",
+        "what is the capital city of Mongolia",
+        "recommend a good recipe for banana bread",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let nearest = prompt::nearest(&sem, &embed(p), "web-app");
+        let ctx = crate::recall::prompt_with(&c, &format!("u{i}"), "web-app", p, 400, 3, &nearest)
+            .unwrap();
+        assert_eq!(ctx, None, "{p:?}: {nearest:?}");
+    }
 }

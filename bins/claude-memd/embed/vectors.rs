@@ -1,9 +1,9 @@
 //! Stored vectors: one per record, in the `vectors` table (quantized to i8, tied to the
-//! model's id), and the in-memory copy searched by queries. The database triggers drop a
+//! model's id), and their loading into the in-memory [`Index`] searched by queries. The database triggers drop a
 //! record's vector when the record is deleted or rewritten (schema version 9).
 
+use super::index::Index;
 use rusqlite::{params, Connection};
-use std::collections::HashMap;
 
 /// Which table a record is in, as the `vectors.record` column names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26,27 +26,24 @@ impl Kind {
         }
     }
 
-    fn from_name(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.name() == s)
-    }
-
     /// The text embedded for a record: what a reader sees of it, without file lists.
     fn text_sql(self) -> &'static str {
         match self {
             Kind::Observation => {
-                "SELECT id, title || char(10) || coalesce(subtitle, '') || char(10)
+                "SELECT id, project, project_name,
+                   title || char(10) || coalesce(subtitle, '') || char(10)
                    || coalesce(narrative, '') || char(10) || facts || char(10) || concepts
                  FROM observations r"
             }
             Kind::Summary => {
-                "SELECT id, concat_ws(char(10), request, investigated, learned, completed,
-                   next_steps, notes) FROM session_summaries r"
+                "SELECT id, project, project_name, concat_ws(char(10), request, investigated,
+                   learned, completed, next_steps, notes) FROM session_summaries r"
             }
-            Kind::Prompt => "SELECT id, prompt_text FROM user_prompts r",
+            Kind::Prompt => "SELECT id, project, project_name, prompt_text FROM user_prompts r",
         }
     }
 
-    fn table(self) -> &'static str {
+    pub fn table(self) -> &'static str {
         match self {
             Kind::Observation => "observations",
             Kind::Summary => "session_summaries",
@@ -59,6 +56,9 @@ impl Kind {
 pub struct Pending {
     pub kind: Kind,
     pub id: i64,
+    /// Its project's key and name (the index filters by them).
+    pub project: String,
+    pub project_name: String,
     pub text: String,
 }
 
@@ -82,7 +82,9 @@ pub fn pending(
         Ok(Pending {
             kind,
             id: r.get(0)?,
-            text: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            project: r.get(1)?,
+            project_name: r.get(2)?,
+            text: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
         })
     })?;
     rows.collect()
@@ -141,6 +143,34 @@ pub fn drop_others(conn: &Connection, model: &str) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM vectors WHERE model != ?1", [model])
 }
 
+/// Everything stored for `model`, with each record's project, into memory.
+pub fn load_index(conn: &Connection, model: &str, dims: usize) -> rusqlite::Result<Index> {
+    let mut ix = Index::new(model, dims);
+    for kind in Kind::ALL {
+        let mut st = conn.prepare(&format!(
+            "SELECT v.id, r.project, r.project_name, v.vec FROM vectors v
+               JOIN {} r ON r.id = v.id
+             WHERE v.record = ?1 AND v.model = ?2",
+            kind.table()
+        ))?;
+        let mut rows = st.query(params![kind.name(), model])?;
+        while let Some(r) = rows.next()? {
+            let blob = r.get_ref(3)?.as_blob()?;
+            if blob.len() == dims {
+                let v: Vec<i8> = blob.iter().map(|&b| b as i8).collect();
+                ix.put(
+                    kind,
+                    r.get(0)?,
+                    r.get_ref(1)?.as_str()?,
+                    r.get_ref(2)?.as_str()?,
+                    &v,
+                );
+            }
+        }
+    }
+    Ok(ix)
+}
+
 /// Whether record `id` of `kind` has a vector (from any model).
 #[cfg(test)]
 pub fn has_vector(conn: &Connection, kind: Kind, id: i64) -> rusqlite::Result<bool> {
@@ -155,144 +185,9 @@ pub fn has_vector(conn: &Connection, kind: Kind, id: i64) -> rusqlite::Result<bo
         .is_some())
 }
 
-/// The vectors of one model in memory, for brute-force search: 384 bytes a record, so
-/// 100,000 records take 38 MB and one scan a few milliseconds.
-#[derive(Default)]
-pub struct Index {
-    model: String,
-    dims: usize,
-    keys: Vec<(Kind, i64)>,
-    slots: HashMap<(Kind, i64), usize>,
-    data: Vec<i8>,
-}
-
-impl Index {
-    /// An empty index for `model`.
-    pub fn new(model: &str, dims: usize) -> Index {
-        Index {
-            model: model.into(),
-            dims,
-            ..Default::default()
-        }
-    }
-
-    /// Everything stored for `model`.
-    pub fn load(conn: &Connection, model: &str, dims: usize) -> rusqlite::Result<Index> {
-        let mut ix = Index::new(model, dims);
-        let mut st = conn.prepare("SELECT record, id, vec FROM vectors WHERE model = ?1")?;
-        let mut rows = st.query([model])?;
-        while let Some(r) = rows.next()? {
-            let kind = Kind::from_name(&r.get::<_, String>(0)?);
-            let blob: Vec<u8> = r.get(2)?;
-            if let (Some(kind), true) = (kind, blob.len() == dims) {
-                let v: Vec<i8> = blob.into_iter().map(|b| b as i8).collect();
-                ix.put(kind, r.get(1)?, &v);
-            }
-        }
-        Ok(ix)
-    }
-
-    /// The model the vectors are from.
-    pub fn model(&self) -> &str {
-        &self.model
-    }
-
-    /// Vectors held.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// Add or replace a record's vector.
-    pub fn put(&mut self, kind: Kind, id: i64, v: &[i8]) {
-        if v.len() != self.dims {
-            return;
-        }
-        match self.slots.get(&(kind, id)) {
-            Some(&i) => self.data[i * self.dims..(i + 1) * self.dims].copy_from_slice(v),
-            None => {
-                self.slots.insert((kind, id), self.keys.len());
-                self.keys.push((kind, id));
-                self.data.extend_from_slice(v);
-            }
-        }
-    }
-
-    /// Forget a record's vector (the last one moves into its slot).
-    pub fn remove(&mut self, kind: Kind, id: i64) {
-        let Some(i) = self.slots.remove(&(kind, id)) else {
-            return;
-        };
-        let last = self.keys.len() - 1;
-        if i != last {
-            let moved = self.keys[last];
-            self.keys[i] = moved;
-            self.slots.insert(moved, i);
-            self.data
-                .copy_within(last * self.dims..(last + 1) * self.dims, i * self.dims);
-        }
-        self.keys.pop();
-        self.data.truncate(last * self.dims);
-    }
-
-    /// The `n` records of `kinds` closest to `q`, closest first, with their cosine.
-    pub fn nearest(&self, q: &[i8], kinds: &[Kind], n: usize) -> Vec<((Kind, i64), f32)> {
-        if q.len() != self.dims || n == 0 {
-            return Vec::new();
-        }
-        let mut scored: Vec<(i32, usize)> = self
-            .data
-            .chunks_exact(self.dims)
-            .enumerate()
-            .filter(|(i, _)| kinds.contains(&self.keys[*i].0))
-            .map(|(i, v)| (dot(q, v), i))
-            .collect();
-        let n = n.min(scored.len());
-        if n == 0 {
-            return Vec::new();
-        }
-        scored.select_nth_unstable_by(n - 1, |a, b| b.0.cmp(&a.0));
-        scored.truncate(n);
-        scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        scored
-            .into_iter()
-            .map(|(s, i)| (self.keys[i], s as f32 / (127.0 * 127.0)))
-            .collect()
-    }
-}
-
-fn dot(a: &[i8], b: &[i8]) -> i32 {
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| i32::from(x) * i32::from(y))
-        .sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn index_puts_replaces_removes_and_ranks() {
-        let mut ix = Index::new("m", 2);
-        ix.put(Kind::Observation, 1, &[127, 0]);
-        ix.put(Kind::Observation, 2, &[0, 127]);
-        ix.put(Kind::Prompt, 1, &[90, 90]);
-        let q = [127, 0];
-        let all = ix.nearest(&q, &Kind::ALL, 3);
-        assert_eq!(all[0].0, (Kind::Observation, 1));
-        assert_eq!(all[1].0, (Kind::Prompt, 1));
-        assert!((all[0].1 - 1.0).abs() < 1e-6);
-        assert_eq!(ix.nearest(&q, &[Kind::Prompt], 3).len(), 1);
-        ix.put(Kind::Observation, 1, &[0, -127]);
-        assert_eq!(ix.nearest(&q, &Kind::ALL, 1)[0].0, (Kind::Prompt, 1));
-        ix.remove(Kind::Prompt, 1);
-        ix.remove(Kind::Prompt, 1);
-        assert_eq!(ix.len(), 2);
-        assert_eq!(
-            ix.nearest(&[0, 127], &Kind::ALL, 1)[0].0,
-            (Kind::Observation, 2)
-        );
-    }
 
     #[test]
     fn deleting_or_rewriting_a_record_drops_its_vector() {

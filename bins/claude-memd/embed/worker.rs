@@ -84,6 +84,14 @@ pub fn start(sem: Arc<Semantic>, conn: Connection, announce: &Announcer) -> std:
 fn run(sem: &Semantic, mut conn: Connection, pool: &rayon::ThreadPool) {
     let mut woken = true;
     loop {
+        if sem.take_warm() {
+            // A prompt went without semantic recall rather than wait for this.
+            if let Ok(m) = sem.model() {
+                if let Err(e) = sem.ensure_index(&conn, &m) {
+                    tracing::warn!(error = %e, "loading the vectors failed");
+                }
+            }
+        }
         if woken || sem.installed() {
             if let Err(e) = pass(sem, &mut conn, pool) {
                 tracing::warn!(error = %e, "embedding pass failed; retrying later");
@@ -133,8 +141,8 @@ fn pass(sem: &Semantic, conn: &mut Connection, pool: &rayon::ThreadPool) -> anyh
             {
                 let mut ix = sem.index_mut();
                 if ix.model() == m.id() {
-                    for (k, id, v) in &items {
-                        ix.put(*k, *id, v);
+                    for (p, (k, id, v)) in batch.iter().zip(&items) {
+                        ix.put(*k, *id, &p.project, &p.project_name, v);
                     }
                 }
             }

@@ -7,7 +7,7 @@ use super::{with_db, Fail};
 use crate::intake::{Intake as Writer, IntakeError};
 use crate::privacy::{elide, excluded, prompt_to_store, sanitize};
 use crate::project::Project;
-use crate::{context, recall, Memd};
+use crate::{context, embed, recall, Memd};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -19,6 +19,7 @@ use claude_daemons::daemon::Activity;
 use claude_daemons::spool::valid_key;
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Longest string kept from a tool's input or output; the rest is elided in the middle
 /// (60 % head, 30 % tail), as the observer would see it.
@@ -89,6 +90,11 @@ async fn accept_keyed(m: &Memd, input: HookInput, key: Option<String>) -> Result
         .clone()
         .filter(|p| !p.contains("<private>") && m.config.memory.prompt_context_tokens > 0);
     let session = input.session_id.clone();
+    // The prompt's meaning is computed while the event is stored (when the model is ready).
+    let meaning = lookup
+        .as_deref()
+        .filter(|p| recall::prompt_has_words(p))
+        .and_then(|p| embed::prompt::start(&m.semantic, p));
     let (mut ack, event, project) =
         admit(&m.intake, &m.config.memory, &m.activity, input, key).await?;
     // A live hook got through: if some did not earlier, now is a good time to store them.
@@ -99,14 +105,27 @@ async fn accept_keyed(m: &Memd, input: HookInput, key: Option<String>) -> Result
                 m.config.memory.prompt_context_tokens,
                 m.config.memory.prompt_context_records,
             );
+            let qv = match meaning {
+                // A third of the hook's deadline: the lookup and the answer need the rest.
+                Some(p) => {
+                    p.finish(Duration::from_millis(m.config.memory.hook_timeout_ms / 3))
+                        .await
+                }
+                None => None,
+            };
+            let sem = m.semantic.clone();
             ack.context = with_recall_db(m, move |c| {
-                Ok(recall::prompt(
+                let nearest = qv
+                    .map(|qv| embed::prompt::nearest(&sem, &qv, &project.key()))
+                    .unwrap_or_default();
+                Ok(recall::prompt_with(
                     c,
                     &session,
                     &project.key(),
                     &prompt,
                     tokens,
                     n,
+                    &nearest,
                 )?)
             })
             .await?;

@@ -4,6 +4,7 @@
 mod claude_mem;
 mod edit;
 mod forget;
+mod hub;
 mod import;
 mod model;
 mod open;

@@ -2,6 +2,7 @@
 //! semantic recall, as files in `$STATE/models/all-MiniLM-L6-v2/`. claude-memd watches that
 //! directory; nothing here talks to it except `status`, which asks for its progress.
 
+use super::hub;
 use crate::cli::{MemModelCommand, MemModelInstallArgs};
 use crate::daemon_client::{Api, CtlResult};
 use crate::output;
@@ -36,14 +37,36 @@ fn install(dir: &Path, a: MemModelInstallArgs) -> CtlResult {
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir(&staging)
         .with_context(|| format!("cannot create {}", staging.display()))?;
-    let copied = copy_in(&a.from, &staging).and_then(|()| check(&staging));
-    let files = match copied {
+    let (fetched, source) = match &a.from {
+        Some(from) => (
+            copy_in(from, &staging).and_then(|()| check(&staging)),
+            from.display().to_string(),
+        ),
+        None => {
+            if !a.out.json {
+                say!(
+                    "downloading {} at revision {} from {}",
+                    hub::REPO,
+                    hub::REVISION,
+                    hub::endpoint()
+                );
+            }
+            (
+                hub::download(&staging, a.out.json).and_then(|()| check(&staging)),
+                format!("{}/{}@{}", hub::endpoint(), hub::REPO, hub::REVISION),
+            )
+        }
+    };
+    let files = match fetched {
         Ok(files) => files,
         Err(e) => {
+            // Nothing half-installed: the model in place (if any) stays as it was.
             let _ = std::fs::remove_dir_all(&staging);
-            return Err(e
-                .context(format!("{} is not an embedding model", a.from.display()))
-                .into());
+            return Err(match &a.from {
+                Some(from) => e.context(format!("{} is not an embedding model", from.display())),
+                None => e.context("the embedding model was not installed"),
+            }
+            .into());
         }
     };
     // The old model goes only once the new one is complete: claude-memd sees one or the other.
@@ -56,9 +79,12 @@ fn install(dir: &Path, a: MemModelInstallArgs) -> CtlResult {
         .with_context(|| format!("cannot install into {}", dir.display()))?;
     let _ = std::fs::remove_dir_all(&old);
     if a.out.json {
-        output::json(&json!({"installed": dir, "files": files}));
+        output::json(&json!({"installed": dir, "from": source, "files": files}));
     } else {
-        say!("installed the embedding model in {}", dir.display());
+        say!(
+            "installed the embedding model from {source} in {}",
+            dir.display()
+        );
         for f in &files {
             say!(
                 "  {} {} bytes sha256 {}",
@@ -175,7 +201,7 @@ fn status(api: &Api, dir: &Path, json: bool) -> CtlResult {
         return Ok(ExitCode::SUCCESS);
     }
     if !installed {
-        say!("no embedding model: search is lexical; turn semantic recall on with `claudectl mem model install --from DIR|ZIP`");
+        say!("no embedding model: search is lexical; turn semantic recall on with `claudectl mem model install` (from the Hugging Face hub) or `claudectl mem model install --from DIR|ZIP`");
         return Ok(ExitCode::SUCCESS);
     }
     say!("model: {}", dir.display());
