@@ -13,15 +13,31 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn wait_for_socket(path: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !daemon::is_socket(path) {
+    // The file appears at bind(2), before listen(2): a connection in between is refused
+    // (seen under load). Wait for the listening flag in /proc/net/unix instead, which a
+    // probe connection cannot do without activating the daemon.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !listening(path) {
         assert!(
             Instant::now() < deadline,
-            "{} never appeared",
+            "{} never listened",
             path.display()
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Whether a Unix socket bound to `path` is listening (`__SO_ACCEPTCON` in its flags).
+fn listening(path: &std::path::Path) -> bool {
+    const ACCEPTCON: u32 = 1 << 16;
+    let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    let want = path.to_string_lossy();
+    table.lines().skip(1).any(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        cols.len() >= 8
+            && cols[7] == want
+            && u32::from_str_radix(cols[3], 16).is_ok_and(|flags| flags & ACCEPTCON != 0)
+    })
 }
 
 #[test]

@@ -96,11 +96,21 @@ fn new_keys_go_where_there_is_room_and_placed_keys_return_to_their_owner() {
             assert_eq!(r["cold"], false, "{r}");
         }
     }
-    // The owner's own session list holds the key; the others' do not.
+    // The owner's own session list holds the key; the others' do not. A key's record is
+    // answered by its owner whichever host is asked (the request is forwarded).
     for (k, owner) in ["k1", "k2", "k3"].iter().zip(&owners) {
         for (h, name) in hosts.iter().zip(["a", "b", "c"]) {
-            let (st, _) = h.get(&format!("/v1/sessions/{k}"));
-            assert_eq!(st == 200, name == owner, "{k} on {name}");
+            let (st, list) = h.get("/v1/sessions");
+            assert_eq!(st, 200, "{list}");
+            let listed = list["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["key"] == *k);
+            assert_eq!(listed, name == owner, "{k} in {name}'s list: {list}");
+            let (st, r) = h.get(&format!("/v1/sessions/{k}"));
+            assert_eq!(st, 200, "{k} asked on {name}: {r}");
+            assert_eq!(r["key"], *k, "{r}");
         }
     }
 
