@@ -6,63 +6,17 @@
 
 #[path = "support/memd.rs"]
 mod memd;
+#[path = "support/memory_claude.rs"]
+mod memory_claude;
 #[path = "support/mock_anthropic.rs"]
 mod mock_anthropic;
 #[path = "support/repo.rs"]
 mod repo;
 
-use memd::{contains, git_init, hook_bin, Memd};
-use mock_anthropic::{claude_command, MockApi, Reply};
+use memd::{contains, git_init, Memd};
+use memory_claude::{hook_settings, run_claude, tool_results};
+use mock_anthropic::{MockApi, Reply};
 use serde_json::{json, Value};
-use std::path::Path;
-
-fn tool_results(req: &Value) -> usize {
-    req["messages"]
-        .as_array()
-        .map(|msgs| {
-            msgs.iter()
-                .filter_map(|m| m["content"].as_array())
-                .flatten()
-                .filter(|b| b["type"] == "tool_result")
-                .count()
-        })
-        .unwrap_or(0)
-}
-
-fn settings(home: &Path) {
-    let hook = json!([{"matcher": "*", "hooks": [{"type": "command", "command": hook_bin(), "timeout": 10}]}]);
-    let s = json!({"hooks": {
-        "SessionStart": hook, "UserPromptSubmit": hook, "PostToolUse": hook,
-        "Stop": hook, "SessionEnd": hook,
-    }});
-    std::fs::create_dir_all(home.join(".claude")).unwrap();
-    std::fs::write(home.join(".claude/settings.json"), s.to_string()).unwrap();
-}
-
-fn run_claude(api: &MockApi, home: &Path, repo: &Path, m: &Memd, prompt: &str) {
-    let mut cmd = claude_command(api, home);
-    for (k, v) in m.env() {
-        cmd.env(k, v);
-    }
-    let out = cmd
-        .current_dir(repo)
-        .args([
-            "-p",
-            prompt,
-            "--output-format",
-            "json",
-            "--allowedTools",
-            "Read,Edit",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "claude failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[test]
 fn observations_of_one_session_reach_the_next_and_private_prompts_leave_no_trace() {
@@ -73,7 +27,7 @@ fn observations_of_one_session_reach_the_next_and_private_prompts_leave_no_trace
     git_init(&repo);
     std::fs::write(repo.join("notes.txt"), "the secret word is marmalade\n").unwrap();
     std::fs::write(repo.join("vault.txt"), "pineapple-vault-7731\n").unwrap();
-    settings(&home);
+    hook_settings(&home);
 
     // Session 1: Read notes.txt, Edit it, done.
     let notes = repo.join("notes.txt").display().to_string();

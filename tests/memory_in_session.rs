@@ -6,31 +6,21 @@
 
 #[path = "support/memd.rs"]
 mod memd;
+#[path = "support/memory_claude.rs"]
+mod memory_claude;
 #[path = "support/mock_anthropic.rs"]
 mod mock_anthropic;
 #[path = "support/repo.rs"]
 mod repo;
 
 use memd::{git_init, hook_bin, Memd};
-use mock_anthropic::{claude_command, MockApi, Reply};
+use memory_claude::tool_results;
+use mock_anthropic::{MockApi, Reply};
 use serde_json::{json, Value};
 use std::path::Path;
 
 const FILE_HEADING: &str = "Memory: earlier work on auth.py";
 const PROMPT_HEADING: &str = "Memory: earlier work that matches this prompt";
-
-fn tool_results(req: &Value) -> usize {
-    req["messages"]
-        .as_array()
-        .map(|msgs| {
-            msgs.iter()
-                .filter_map(|m| m["content"].as_array())
-                .flatten()
-                .filter(|b| b["type"] == "tool_result")
-                .count()
-        })
-        .unwrap_or(0)
-}
 
 /// The hooks as `claudectl install` registers them: PreToolUse only for Read and Edit.
 fn settings(home: &Path) {
@@ -50,28 +40,7 @@ fn settings(home: &Path) {
 
 fn run_claude(api: &MockApi, home: &Path, repo: &Path, m: &Memd, prompt: &str) -> Vec<Value> {
     let before = api.requests().len();
-    let mut cmd = claude_command(api, home);
-    for (k, v) in m.env() {
-        cmd.env(k, v);
-    }
-    let out = cmd
-        .current_dir(repo)
-        .args([
-            "-p",
-            prompt,
-            "--output-format",
-            "json",
-            "--allowedTools",
-            "Read,Edit",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "claude failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    memory_claude::run_claude(api, home, repo, m, prompt);
     api.requests().into_iter().skip(before).collect()
 }
 

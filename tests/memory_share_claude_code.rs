@@ -7,6 +7,8 @@
 
 #[path = "support/memd.rs"]
 mod memd;
+#[path = "support/memory_claude.rs"]
+mod memory_claude;
 #[path = "support/mock_anthropic.rs"]
 mod mock_anthropic;
 #[path = "support/nats.rs"]
@@ -14,8 +16,9 @@ mod nats;
 #[path = "support/repo.rs"]
 mod repo;
 
-use memd::{contains, git_init, hook_bin, Memd};
-use mock_anthropic::{claude_command, MockApi, Reply};
+use memd::{contains, git_init, Memd};
+use memory_claude::{hook_settings, run_claude, tool_results};
+use mock_anthropic::{MockApi, Reply};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
@@ -40,54 +43,6 @@ fn clone_at(dir: &Path, origin: &str) {
     assert!(ok);
 }
 
-fn settings(home: &Path) {
-    let hook = json!([{"matcher": "*", "hooks": [{"type": "command", "command": hook_bin(), "timeout": 10}]}]);
-    let s = json!({"hooks": {
-        "SessionStart": hook, "UserPromptSubmit": hook, "PostToolUse": hook,
-        "Stop": hook, "SessionEnd": hook,
-    }});
-    std::fs::create_dir_all(home.join(".claude")).unwrap();
-    std::fs::write(home.join(".claude/settings.json"), s.to_string()).unwrap();
-}
-
-fn tool_results(req: &Value) -> usize {
-    req["messages"]
-        .as_array()
-        .map(|msgs| {
-            msgs.iter()
-                .filter_map(|m| m["content"].as_array())
-                .flatten()
-                .filter(|b| b["type"] == "tool_result")
-                .count()
-        })
-        .unwrap_or(0)
-}
-
-fn run_claude(api: &MockApi, home: &Path, repo: &Path, m: &Memd, prompt: &str) {
-    let mut cmd = claude_command(api, home);
-    for (k, v) in m.env() {
-        cmd.env(k, v);
-    }
-    let out = cmd
-        .current_dir(repo)
-        .args([
-            "-p",
-            prompt,
-            "--output-format",
-            "json",
-            "--allowedTools",
-            "Read,Edit",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "claude failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn a_teammates_claude_code_session_reaches_mine() {
     let tmp = tempfile::tempdir().unwrap();
@@ -95,8 +50,8 @@ fn a_teammates_claude_code_session_reaches_mine() {
     let a = Memd::start_with_config(&config(&broker.url(), "ann"));
     let b = Memd::start_with_config(&config(&broker.url(), "bob"));
     let (home_a, home_b) = (a.dir.path().join("home"), b.dir.path().join("home"));
-    settings(&home_a);
-    settings(&home_b);
+    hook_settings(&home_a);
+    hook_settings(&home_b);
     let clone1 = a.dir.path().join("src/shop");
     let clone2 = b.dir.path().join("work/shop-clone");
     clone_at(&clone1, "git@github.com:acme/shop.git");

@@ -2,6 +2,8 @@
 //! Messages API: answers with cost and session id, conversations that continue, resume after
 //! a supervisor restart, kill -9 mid-turn, SSE, interrupt.
 
+#[path = "supervisor_support/kill_mid_turn.rs"]
+mod kill_mid_turn;
 #[path = "support/mock_anthropic.rs"]
 mod mock_anthropic;
 #[path = "support/repo.rs"]
@@ -14,7 +16,7 @@ use serde_json::{json, Value};
 use std::ffi::OsString;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use support::{alive, Supervisor};
+use support::Supervisor;
 
 fn mock() -> MockApi {
     mock_with_release().0
@@ -103,29 +105,8 @@ fn conversations_continue_and_resume_after_a_restart() {
 fn kill_9_mid_turn_fails_the_turn_and_the_next_ask_works() {
     let (api, release) = mock_with_release();
     let s = start(&api, "");
-    assert_eq!(ask(&s, "k", "hello").0, 200);
-    let pid = s.session("k")["pid"].as_u64().unwrap() as u32;
-    std::thread::scope(|sc| {
-        // The mock answers after a minute: a turn that ends within 20 s was ended by the kill.
-        let turn = sc.spawn(|| ask(&s, "k", "SLOW60000 please"));
-        s.wait_for(
-            "the request to reach the mock",
-            Duration::from_secs(20),
-            |_| !api.requests_containing("SLOW60000").is_empty(),
-        );
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-        let t = Instant::now();
-        let (st, r) = turn.join().unwrap();
-        assert_eq!(st, 502, "{r}");
-        assert_eq!(r["error"], "child_exited");
-        assert!(r["message"].as_str().unwrap().contains("signal 9"), "{r}");
-        assert!(t.elapsed() < Duration::from_secs(20), "failed promptly");
-    });
-    release.store(true, Ordering::SeqCst);
-    assert!(!alive(pid));
-    let (st, r) = ask(&s, "k", "after the crash");
-    assert_eq!(st, 200, "{r}\n{}", s.log());
-    assert_eq!(r["result"], "answer: after the crash");
+    // The mock answers after a minute: a turn that ends within 20 s was ended by the kill.
+    kill_mid_turn::kill_9_mid_turn_then_ask(&s, &api, &release, ask, "SLOW60000 please");
     let events = s.events("k");
     for k in ["exited", "restart_scheduled", "spawned", "ready"] {
         assert!(events.contains(&k.to_string()), "{k}: {events:?}");

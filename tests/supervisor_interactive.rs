@@ -6,6 +6,8 @@
 
 #[path = "support/claude_home.rs"]
 mod claude_home;
+#[path = "supervisor_support/kill_mid_turn.rs"]
+mod kill_mid_turn;
 #[path = "support/mock_anthropic.rs"]
 mod mock_anthropic;
 #[path = "support/repo.rs"]
@@ -18,7 +20,7 @@ use serde_json::{json, Value};
 use std::ffi::OsString;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use support::{alive, Supervisor};
+use support::Supervisor;
 
 /// A supervisor whose interactive children are the real CLI, with an untrusted workspace
 /// (so the trust dialog shows at the first start).
@@ -186,29 +188,7 @@ fn interrupt_stops_a_long_turn() {
 fn kill_9_mid_turn_fails_the_turn_and_the_next_ask_works() {
     let (api, release) = mock_anthropic::echo_with_release();
     let s = start(&api);
-    assert_eq!(ask(&s, "k", "hello").0, 200, "{}", s.log());
-    let pid = s.session("k")["pid"].as_u64().unwrap() as u32;
-
-    std::thread::scope(|sc| {
-        let turn = sc.spawn(|| ask(&s, "k", "SLOW60000 killed one"));
-        s.wait_for(
-            "the request to reach the mock",
-            Duration::from_secs(60),
-            |_| !api.requests_containing("SLOW60000 killed one").is_empty(),
-        );
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-        let t = Instant::now();
-        let (st, r) = turn.join().unwrap();
-        assert_eq!(st, 502, "{r}");
-        assert_eq!(r["error"], "child_exited");
-        assert!(r["message"].as_str().unwrap().contains("signal 9"), "{r}");
-        assert!(t.elapsed() < Duration::from_secs(20), "failed promptly");
-    });
-    release.store(true, Ordering::SeqCst);
-    assert!(!alive(pid));
-    let (st, r) = ask(&s, "k", "after the crash");
-    assert_eq!(st, 200, "{r}\n{}", s.log());
-    assert_eq!(r["result"], "answer: after the crash");
+    kill_mid_turn::kill_9_mid_turn_then_ask(&s, &api, &release, ask, "SLOW60000 killed one");
 }
 
 #[test]
