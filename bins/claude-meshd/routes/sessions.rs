@@ -80,9 +80,19 @@ pub async fn context(
             ..Query::default()
         };
         let (unread, _) = inbox::page(&tx, &q, Some(&who))?;
-        let unread = unread
-            .into_iter()
-            .filter(|i| !verdict.waiting.contains(&i.id));
+        // A push claimed after `pending` was read is as recent as a push can be: it waits
+        // like the others, or the hook and the channel would both deliver it.
+        let mut unread_now = Vec::with_capacity(unread.len());
+        for i in unread {
+            let judged = pending.iter().any(|p| p.inbox_id == i.id);
+            if verdict.waiting.contains(&i.id)
+                || (!judged && pushes::pushed(&tx, i.id, &who.session)?)
+            {
+                continue;
+            }
+            unread_now.push(i);
+        }
+        let unread = unread_now.into_iter();
         let (take, held): (Vec<InboxItem>, Vec<InboxItem>) =
             unread.partition(|i| passes(i.priority, busy));
         let take: Vec<InboxItem> = take.into_iter().take(CONTEXT_ITEMS).collect();
