@@ -229,6 +229,9 @@ pub fn claude_mem_read(data: &[u8]) -> (Vec<memory::ImportRecord>, usize) {
     let _ = std::fs::remove_file(&path);
     {
         let c = rusqlite::Connection::open(&path).expect("a scratch database");
+        // A scratch file: durability would only cost the fuzzer its speed (an fsync a run).
+        c.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
+            .expect("scratch pragmas");
         c.execute_batch(include_str!("../tests/claudectl_support/claude_mem.sql"))
             .expect("claude-mem's schema");
         // A database from elsewhere may hold rows whose session row is gone (claude-mem runs
