@@ -217,6 +217,12 @@ impl Semantic {
         c.put(model, text, v);
     }
 
+    /// Forget the kept query embeddings (benchmarks time the model, not the cache).
+    #[cfg(test)]
+    pub fn forget_queries(&self) {
+        *self.queries.lock().unwrap_or_else(|e| e.into_inner()) = Default::default();
+    }
+
     /// Run `f` (a query's embedding) on the query thread.
     pub fn on_query_thread<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         match &self.query_pool {
