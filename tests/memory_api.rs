@@ -388,3 +388,59 @@ fn sigterm_ends_open_streams_and_the_daemon_exits_promptly() {
     let _ = sse.read_to_end(&mut rest);
     m.child = None;
 }
+
+/// A prompt's word matches are looked up while its event is being committed; they are
+/// shown (and marked as shown) only when the event is then stored: an opted-out project
+/// or a private prompt gets no context and leaves no mark.
+#[test]
+fn a_prompts_context_comes_only_with_its_stored_event() {
+    let m = Memd::start();
+    let repo = m.dir.path().join("repo");
+    git_init(&repo);
+    let prompt = |session: &str, text: &str| {
+        let mut v = ev(&repo, "UserPromptSubmit", json!({"prompt": text}));
+        v["session_id"] = session.into();
+        m.post("/v1/hook", v.to_string().as_bytes())
+    };
+    let (s, a) = prompt("first", "hello there");
+    assert_eq!((s, a["intake"].as_str()), (200, Some("stored")), "{a}");
+    let project: String = m
+        .db()
+        .query_row("SELECT project FROM user_prompts LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    let id: i64 = m
+        .db()
+        .query_row(
+            "INSERT INTO observations (session_id, project, project_name, type, title, facts,
+               created_at, created_at_epoch)
+             VALUES ('earlier', ?1, 'repo', 'change', 'Zebra crossing timer refreshed',
+               '[\"timer refresh at 60 s\"]', '2026-11-20T10:00:00Z', 1) RETURNING id",
+            [&project],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let marks = |session: &str| {
+        m.count(&format!(
+            "SELECT count(*) FROM session_recall WHERE session_id = '{session}'"
+        ))
+    };
+    let (_, a) = prompt("s1", "why is the zebra crossing timer wrong?");
+    assert!(
+        a["context"]
+            .as_str()
+            .is_some_and(|c| c.contains(&format!("#{id} "))),
+        "{a}"
+    );
+    assert_eq!(marks("s1"), 1);
+    // Shown once per session.
+    let (_, a) = prompt("s1", "the zebra crossing timer again");
+    assert!(a["context"].is_null(), "{a}");
+    let (_, a) = prompt("s2", "zebra <private>crossing</private> timer");
+    assert!(a["context"].is_null(), "{a}");
+    assert_eq!(marks("s2"), 0);
+    std::fs::write(repo.join(".no-claude-memory"), "").unwrap();
+    let (s, a) = prompt("s3", "why is the zebra crossing timer wrong?");
+    assert_eq!((s, a["intake"].as_str()), (200, Some("skipped")), "{a}");
+    assert!(a["context"].is_null(), "{a}");
+    assert_eq!(marks("s3"), 0);
+}

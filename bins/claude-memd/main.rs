@@ -294,6 +294,8 @@ fn short_busy_wait(attempt: i32) -> bool {
 }
 
 fn main() -> ExitCode {
+    // Before any thread exists: it sets an environment variable.
+    embed::settle_threads();
     let cli = Cli::parse();
     daemon::run(Daemon::Memd, cli.daemon, open)
 }

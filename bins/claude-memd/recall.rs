@@ -173,7 +173,8 @@ const PROMPT_SQL: &str = "SELECT o.id, o.type, o.title, o.facts, substr(o.create
 /// With a prompt: up to `max` observations from other sessions of the project that match
 /// its words (all words first, else any, ranked), none this session was shown. Only the
 /// newest [`PROMPT_CANDIDATES`] matches are ranked, so a prompt costs the same at any size.
-/// (The hook calls [`prompt_with`], which adds the nearest meanings when a model is loaded.)
+/// (The hook runs [`prompt_matches`] and [`prompt_context`], which add the nearest meanings
+/// when a model is loaded.)
 #[cfg(test)]
 pub fn prompt(
     conn: &Connection,
@@ -188,7 +189,9 @@ pub fn prompt(
 
 /// The prompt lookup with the project's observations nearest the prompt's meaning
 /// (`nearest`: ids, closest first, from the embedding model; empty without one, which
-/// leaves the word matches alone), fused with the word matches.
+/// leaves the word matches alone), fused with the word matches: [`prompt_matches`] then
+/// [`prompt_context`] on one connection, as the hook's route runs them.
+#[cfg(test)]
 pub fn prompt_with(
     conn: &Connection,
     session: &str,
@@ -198,8 +201,34 @@ pub fn prompt_with(
     max: usize,
     nearest: &[i64],
 ) -> rusqlite::Result<Option<String>> {
+    if budget_tokens == 0 {
+        return Ok(None);
+    }
+    match prompt_matches(conn, session, project, prompt, max)? {
+        Some(m) => prompt_context(conn, session, project, m, budget_tokens, max, nearest),
+        None => Ok(None),
+    }
+}
+
+/// A prompt's word matches, found before its context is put together.
+pub struct PromptMatches {
+    hits: Vec<Hit>,
+    every_word: bool,
+}
+
+/// The read half of the prompt lookup: the observations matching the prompt's words (all
+/// of them first, else any, ranked); `None` when the prompt has no words to look up. It
+/// reads only, so claude-memd runs it while the prompt's event is being committed; what
+/// was shown is marked by [`prompt_context`] once the event is stored.
+pub fn prompt_matches(
+    conn: &Connection,
+    session: &str,
+    project: &str,
+    prompt: &str,
+    max: usize,
+) -> rusqlite::Result<Option<PromptMatches>> {
     let words = prompt_words(prompt);
-    if budget_tokens == 0 || words.is_empty() {
+    if words.is_empty() {
         return Ok(None);
     }
     // Whole words (stemmed by the tokenizer: `expiring` finds `expire`), not prefixes as a
@@ -220,7 +249,35 @@ pub fn prompt_with(
             params![terms.join(" OR "), project, session, n, PROMPT_CANDIDATES],
         )?;
     }
-    let found = with_nearest(conn, session, project, found, every_word, nearest, max)?;
+    Ok(Some(PromptMatches {
+        hits: found,
+        every_word,
+    }))
+}
+
+/// The write half: the word matches fused with the nearest meanings, within the budget;
+/// the records shown are marked for the session.
+pub fn prompt_context(
+    conn: &Connection,
+    session: &str,
+    project: &str,
+    matches: PromptMatches,
+    budget_tokens: usize,
+    max: usize,
+    nearest: &[i64],
+) -> rusqlite::Result<Option<String>> {
+    if budget_tokens == 0 {
+        return Ok(None);
+    }
+    let found = with_nearest(
+        conn,
+        session,
+        project,
+        matches.hits,
+        matches.every_word,
+        nearest,
+        max,
+    )?;
     render(
         conn,
         session,

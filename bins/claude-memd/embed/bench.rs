@@ -220,6 +220,8 @@ fn semantic_figures() {
                         limit: Some(20),
                         ..Default::default()
                     };
+                    // Each query embedded anew: the figure is the model's, not the cache's.
+                    sem.forget_queries();
                     let t = Instant::now();
                     match mode {
                         SearchMode::Lexical => {

@@ -14,6 +14,7 @@ pub mod index;
 pub mod model;
 pub mod prompt;
 pub mod query;
+pub mod query_cache;
 #[cfg(test)]
 mod recall;
 pub mod vectors;
@@ -69,6 +70,8 @@ pub struct Semantic {
     /// query's ~40 small matrix products across threads, and on a busy machine waiting for
     /// the other thread to be scheduled costs more than the product.
     query_pool: Option<rayon::ThreadPool>,
+    /// Recent search queries' embeddings.
+    queries: Mutex<query_cache::QueryCache>,
 }
 
 /// Why a semantic query cannot be answered.
@@ -98,6 +101,7 @@ impl Semantic {
                 .thread_name(|_| "memd-embed-query".into())
                 .build()
                 .ok(),
+            queries: Mutex::default(),
         })
     }
 
@@ -201,6 +205,24 @@ impl Semantic {
         self.index.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The kept embedding `model` gave the query `text`, if any.
+    pub fn recent_query(&self, model: &str, text: &str) -> Option<Vec<i8>> {
+        let mut c = self.queries.lock().unwrap_or_else(|e| e.into_inner());
+        c.get(model, text)
+    }
+
+    /// Keep a query's embedding for the next time it is asked.
+    pub fn keep_query(&self, model: &str, text: &str, v: &[i8]) {
+        let mut c = self.queries.lock().unwrap_or_else(|e| e.into_inner());
+        c.put(model, text, v);
+    }
+
+    /// Forget the kept query embeddings (benchmarks time the model, not the cache).
+    #[cfg(test)]
+    pub fn forget_queries(&self) {
+        *self.queries.lock().unwrap_or_else(|e| e.into_inner()) = Default::default();
+    }
+
     /// Run `f` (a query's embedding) on the query thread.
     pub fn on_query_thread<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         match &self.query_pool {
@@ -249,6 +271,18 @@ impl Semantic {
             v["hint"] = "semantic recall is off: run `claudectl mem model install`".into();
         }
         v
+    }
+}
+
+/// Fix the number of threads candle's matrix products use, once, before any thread starts
+/// (`main` calls this first). Unless `RAYON_NUM_THREADS` is set, candle 0.11 works that
+/// number out again for every product, and on Linux machines without `cpu_capacity` in
+/// sysfs (most VMs) that means parsing `/proc/cpuinfo`: some forty times per embedding,
+/// a tenth of a query's time in the profile. The value set is the one candle would find.
+pub fn settle_threads() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let n = candle_core::utils::get_num_threads();
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
 }
 

@@ -122,7 +122,10 @@ impl Embedder {
         self.dims
     }
 
-    /// Unit-length embeddings of `texts`, one per text.
+    /// Unit-length embeddings of `texts`, one per text. Texts of like length run together:
+    /// a batch costs as much as its longest text times its size, and records range from a
+    /// line to hundreds of tokens, so one padded batch of all of them spent most of its work
+    /// on padding.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
         if texts.is_empty() {
             return Ok(Vec::new());
@@ -132,14 +135,32 @@ impl Embedder {
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| run(&e))?;
-        let n = enc[0].get_ids().len();
-        let mut ids = Vec::with_capacity(texts.len() * n);
-        let mut mask = Vec::with_capacity(texts.len() * n);
-        for e in &enc {
-            ids.extend_from_slice(e.get_ids());
-            mask.extend_from_slice(e.get_attention_mask());
+        // Padding goes on the right: a text's own tokens are the first `len` of its row.
+        let len = |i: usize| {
+            enc[i]
+                .get_attention_mask()
+                .iter()
+                .filter(|&&m| m == 1)
+                .count()
+                .max(1)
+        };
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| len(i));
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        for group in like_lengths(&order, len) {
+            let n = group.iter().map(|&i| len(i)).max().unwrap_or(1);
+            let mut ids = Vec::with_capacity(group.len() * n);
+            let mut mask = Vec::with_capacity(group.len() * n);
+            for &i in group {
+                ids.extend_from_slice(&enc[i].get_ids()[..n]);
+                mask.extend_from_slice(&enc[i].get_attention_mask()[..n]);
+            }
+            let vecs = self.run(ids, mask, group.len(), n)?;
+            for (&i, v) in group.iter().zip(vecs) {
+                out[i] = v;
+            }
         }
-        self.run(ids, mask, texts.len(), n)
+        Ok(out)
     }
 
     /// The unit-length embedding of the first `max_tokens` tokens of `text` (at least its
@@ -184,6 +205,22 @@ impl Embedder {
             .and_then(|t| t.to_vec2::<f32>())
             .map_err(|e| run(&e))
     }
+}
+
+/// `order` (text indices, shortest first) cut into runs of like length: a run ends where a
+/// text is more than a quarter (and 8 tokens) longer than the run's first, so padding
+/// costs at most about that.
+fn like_lengths(order: &[usize], len: impl Fn(usize) -> usize) -> Vec<&[usize]> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    for k in 1..=order.len() {
+        let first = len(order[start]);
+        if k == order.len() || len(order[k]) > first + first / 4 + 8 {
+            groups.push(&order[start..k]);
+            start = k;
+        }
+    }
+    groups
 }
 
 /// A model's id without loading it: the directory's name and a digest of the three files,
@@ -301,6 +338,20 @@ mod tests {
         ] {
             assert!(close > unrelated + 0.3, "{close} vs {unrelated}");
         }
+    }
+
+    #[test]
+    fn texts_of_like_length_run_together() {
+        let lens = [3, 120, 4, 10, 11, 100, 30];
+        let mut order: Vec<usize> = (0..lens.len()).collect();
+        order.sort_by_key(|&i| lens[i]);
+        let groups = like_lengths(&order, |i| lens[i]);
+        let as_lens: Vec<Vec<usize>> = groups
+            .iter()
+            .map(|g| g.iter().map(|&i| lens[i]).collect())
+            .collect();
+        assert_eq!(as_lens, vec![vec![3, 4, 10, 11], vec![30], vec![100, 120]]);
+        assert!(like_lengths(&[], |i| lens[i]).is_empty());
     }
 
     #[test]

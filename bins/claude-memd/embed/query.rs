@@ -28,13 +28,19 @@ const CANDIDATES: usize = 200;
 /// calling thread, not the database's).
 pub struct QueryVector(pub Vec<i8>);
 
-/// Embed the query text (loading the model on first use).
+/// Embed the query text (loading the model on first use); a query asked again lately (the
+/// next page of a search, say) takes the vector it was given then.
 pub fn embed_query(sem: &Semantic, text: &str) -> Result<QueryVector, QueryError> {
     let m = sem.model().map_err(|e| QueryError::Bad(e.to_string()))?;
+    if let Some(v) = sem.recent_query(m.id(), text) {
+        return Ok(QueryVector(v));
+    }
     let v = sem
         .on_query_thread(|| m.embed(&[text]))
         .map_err(|e| QueryError::Bad(format!("embedding the query: {e}")))?;
-    Ok(QueryVector(super::vectors::quantize(&v[0])))
+    let v = super::vectors::quantize(&v[0]);
+    sem.keep_query(m.id(), text, &v);
+    Ok(QueryVector(v))
 }
 
 fn kind_of(r: RecordKind) -> Kind {

@@ -135,6 +135,10 @@ fn hybrid_recall_beats_lexical_and_keeps_lexical_first_hits() {
         ..Default::default()
     };
     let qv = query::embed_query(&sem, q).unwrap();
+    // Asked again (the next page, say), the query keeps the vector it was given.
+    let model = sem.model().unwrap().id().to_owned();
+    assert_eq!(sem.recent_query(&model, q), Some(qv.0.clone()));
+    assert_eq!(query::embed_query(&sem, q).unwrap().0, qv.0);
     let semantic = query::search(&c, &sem, &sq, &qv, SearchMode::Semantic).unwrap();
     assert!(semantic.results.iter().any(|h| h.id == keys[answer]));
     crate::forget::forget(&mut c, crate::forget::Record::Observation, keys[answer]).unwrap();

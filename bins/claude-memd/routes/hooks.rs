@@ -90,17 +90,36 @@ async fn accept_keyed(m: &Memd, input: HookInput, key: Option<String>) -> Result
         .clone()
         .filter(|p| !p.contains("<private>") && m.config.memory.prompt_context_tokens > 0);
     let session = input.session_id.clone();
+    let words = lookup.as_deref().filter(|p| {
+        matches!(input.event(), Ok(HookEvent::UserPromptSubmit)) && recall::prompt_has_words(p)
+    });
     // The prompt's meaning is computed while the event is stored (when the model is ready).
-    let meaning = lookup
-        .as_deref()
-        .filter(|p| recall::prompt_has_words(p))
-        .and_then(|p| embed::prompt::start(&m.semantic, p));
-    let (mut ack, event, project) =
-        admit(&m.intake, &m.config.memory, &m.activity, input, key).await?;
+    let meaning = words.and_then(|p| embed::prompt::start(&m.semantic, p));
+    // So are its word matches: the lookup only reads, and the event's commit waits for the
+    // disk. Nothing is shown (or marked as shown) unless the event is then stored.
+    let early = words.map(|p| {
+        let (session, prompt) = (session.clone(), p.to_owned());
+        let project = Project::of(std::path::Path::new(&input.cwd)).key();
+        let n = m.config.memory.prompt_context_records;
+        with_recall_db(m, move |c| {
+            Ok(recall::prompt_matches(c, &session, &project, &prompt, n)?)
+        })
+    });
+    let early = async move {
+        match early {
+            Some(f) => f.await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (admitted, matches) = tokio::join!(
+        admit(&m.intake, &m.config.memory, &m.activity, input, key),
+        early
+    );
+    let (mut ack, event, project) = admitted?;
     // A live hook got through: if some did not earlier, now is a good time to store them.
     m.drain.kick();
     if event == HookEvent::UserPromptSubmit && ack.intake != Intake::Skipped {
-        if let (Some(project), Some(prompt)) = (project, lookup) {
+        if let (Some(project), Some(matches)) = (project, matches?.flatten()) {
             let (tokens, n) = (
                 m.config.memory.prompt_context_tokens,
                 m.config.memory.prompt_context_records,
@@ -118,11 +137,11 @@ async fn accept_keyed(m: &Memd, input: HookInput, key: Option<String>) -> Result
                 let nearest = qv
                     .map(|qv| embed::prompt::nearest(&sem, &qv, &project.key()))
                     .unwrap_or_default();
-                Ok(recall::prompt_with(
+                Ok(recall::prompt_context(
                     c,
                     &session,
                     &project.key(),
-                    &prompt,
+                    matches,
                     tokens,
                     n,
                     &nearest,
