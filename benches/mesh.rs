@@ -7,7 +7,8 @@
 //!    publish → subscription round trip;
 //! 3. durable sends accepted per second (4 clients), against health requests per second;
 //! 4. messages delivered end to end through NATS per second (send → receiver's inbox), with
-//!    senders opening a connection per send and with senders keeping theirs, against bare
+//!    senders opening a connection per send, senders keeping theirs, and senders posting
+//!    batches (`POST /v1/send` with an array) on a kept connection, against bare
 //!    JetStream publishes (sequential, acked; and pipelined) per second;
 //! 5. push latency, local mode: send → the `notifications/claude/channel` line written by
 //!    `claudectl mcp` serving the receiving session as a channel, against the send → SSE
@@ -23,6 +24,20 @@ use meshd::{Meshd, Sse};
 use nats::Nats;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) start at its closing paren.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// Sends per batch in the batched end-to-end figure.
+const BATCH: usize = 100;
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -217,46 +232,50 @@ fn main() {
         .unwrap();
     let rounds = 3;
 
-    // 1. Local mode.
-    let local = Meshd::start(&dir.path().join("local"), &[("RUST_LOG", "warn")]);
-    local.register("sa", "a", &[], &[]);
-    local.register("rb", "b", &[], &[]);
-    send_to_event(&local, &local, "b", 50);
-    let lat = send_to_event(&local, &local, "b", 1000);
-    let base = health_latency(&local, 1000);
-    report_latency(
-        "local send -> receiver SSE event",
-        lat,
-        "GET /v1/health round trip",
-        base,
-    );
+    // `cargo bench --bench mesh -- delivery`: the end-to-end delivery figure only.
+    let all = !std::env::args().any(|a| a == "delivery");
+    if all {
+        // 1. Local mode.
+        let local = Meshd::start(&dir.path().join("local"), &[("RUST_LOG", "warn")]);
+        local.register("sa", "a", &[], &[]);
+        local.register("rb", "b", &[], &[]);
+        send_to_event(&local, &local, "b", 50);
+        let lat = send_to_event(&local, &local, "b", 1000);
+        let base = health_latency(&local, 1000);
+        report_latency(
+            "local send -> receiver SSE event",
+            lat,
+            "GET /v1/health round trip",
+            base,
+        );
 
-    // 5. Push latency (the channel serving session "rb").
-    let lat_sse = send_to_event(&local, &local, "b", 300);
-    let lat_push = push_latency(&local, 300);
-    report_latency(
-        "local send -> channel notification written (claudectl mcp)",
-        lat_push,
-        "local send -> receiver SSE event",
-        lat_sse,
-    );
+        // 5. Push latency (the channel serving session "rb").
+        let lat_sse = send_to_event(&local, &local, "b", 300);
+        let lat_push = push_latency(&local, 300);
+        report_latency(
+            "local send -> channel notification written (claudectl mcp)",
+            lat_push,
+            "local send -> receiver SSE event",
+            lat_sse,
+        );
 
-    // 3. Durable sends accepted per second (local daemon; each is a committed outbox row).
-    let mut accepted = Vec::new();
-    let mut health = Vec::new();
-    for r in 0..rounds {
-        let c = UnixClient::new(&local.socket);
-        accepted.push(rate(4, 1000, |k, i| {
-            let body = serde_json::json!({"to": "b", "body": "x", "client_message_id": format!("r{r}-{k}-{i}")}).to_string();
-            assert_eq!(c.post_json("/v1/send", body.as_bytes()).unwrap().status, 202);
-        }));
-        health.push(rate(4, 1000, |_, _| {
-            assert_eq!(c.get("/v1/health").unwrap().status, 200);
-        }));
+        // 3. Durable sends accepted per second (local daemon; each is a committed outbox row).
+        let mut accepted = Vec::new();
+        let mut health = Vec::new();
+        for r in 0..rounds {
+            let c = UnixClient::new(&local.socket);
+            accepted.push(rate(4, 1000, |k, i| {
+                let body = serde_json::json!({"to": "b", "body": "x", "client_message_id": format!("r{r}-{k}-{i}")}).to_string();
+                assert_eq!(c.post_json("/v1/send", body.as_bytes()).unwrap().status, 202);
+            }));
+            health.push(rate(4, 1000, |_, _| {
+                assert_eq!(c.get("/v1/health").unwrap().status, 200);
+            }));
+        }
+        let (a, h) = (median(accepted), median(health));
+        println!("durable sends accepted: {a:.0}/s (median of {rounds} x 4,000, 4 clients)");
+        println!("  baseline GET /v1/health: {h:.0}/s; ratio {:.2}x", a / h);
     }
-    let (a, h) = (median(accepted), median(health));
-    println!("durable sends accepted: {a:.0}/s (median of {rounds} x 4,000, 4 clients)");
-    println!("  baseline GET /v1/health: {h:.0}/s; ratio {:.2}x", a / h);
 
     // 2. Broker mode on loopback.
     let nats = Nats::start(dir.path());
@@ -271,44 +290,60 @@ fn main() {
         peers.as_array().unwrap().iter().any(|p| p["name"] == "bob")
     });
     let target = "bob".to_string();
-    send_to_event(&a, &b, &target, 50);
-    let lat = send_to_event(&a, &b, &target, 1000);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let base: Vec<f64> = rt.block_on(async {
-        use futures::StreamExt;
-        let client = async_nats::connect(nats.url()).await.unwrap();
-        let mut sub = client.subscribe("bench.ping").await.unwrap();
-        client.flush().await.unwrap();
-        let mut out = Vec::new();
-        for _ in 0..1000 {
-            let t = Instant::now();
-            client.publish("bench.ping", "x".into()).await.unwrap();
-            sub.next().await.unwrap();
-            out.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        out
-    });
-    report_latency(
-        "broker send -> receiver SSE event",
-        lat,
-        "bare NATS publish -> subscriber",
-        base,
-    );
+    if all {
+        send_to_event(&a, &b, &target, 50);
+        let lat = send_to_event(&a, &b, &target, 1000);
+        let base: Vec<f64> = rt.block_on(async {
+            use futures::StreamExt;
+            let client = async_nats::connect(nats.url()).await.unwrap();
+            let mut sub = client.subscribe("bench.ping").await.unwrap();
+            client.flush().await.unwrap();
+            let mut out = Vec::new();
+            for _ in 0..1000 {
+                let t = Instant::now();
+                client.publish("bench.ping", "x".into()).await.unwrap();
+                sub.next().await.unwrap();
+                out.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            out
+        });
+        report_latency(
+            "broker send -> receiver SSE event",
+            lat,
+            "bare NATS publish -> subscriber",
+            base,
+        );
+    }
 
     // 4. Delivered end to end through NATS: senders opening a connection per request (as
-    // claudectl does), and senders keeping theirs.
+    // claudectl does), senders keeping theirs, and senders posting batches.
     let mut delivered = Vec::new();
     let mut delivered_kept = Vec::new();
+    let mut delivered_batched = Vec::new();
     let mut js_rate = Vec::new();
     let n = 20_000;
-    for r in 0..rounds * 2 {
-        let keep = r % 2 == 1;
+    // 0: a connection per send; 1: keep-alive; 2: keep-alive, batches of BATCH sends
+    // (`-- delivery batches`: only these). The baseline runs after each round's last mode.
+    let modes: &[usize] = if std::env::args().any(|a| a == "batches") {
+        &[2]
+    } else {
+        &[0, 1, 2]
+    };
+    for r in 0..rounds * modes.len() {
+        let mode = modes[r % modes.len()];
         let mut cursor = last_inbox_id(&b);
         let mut seen = 0;
         let c = UnixClient::new(&a.socket);
+        let pids = [
+            a.child.as_ref().unwrap().id(),
+            b.child.as_ref().unwrap().id(),
+            nats.pid().unwrap(),
+        ];
+        let cpu0 = pids.map(cpu_secs);
         let t = Instant::now();
         std::thread::scope(|s| {
             for k in 0..4 {
@@ -316,9 +351,19 @@ fn main() {
                 let kb = &kb;
                 let socket = &a.socket;
                 s.spawn(move || {
-                    let mut kept = keep.then(|| KeepAlive::connect(socket));
+                    let item = |i: usize| serde_json::json!({"to": kb, "body": "e2e", "client_message_id": format!("e{r}-{k}-{i}")});
+                    if mode == 2 {
+                        let mut kept = KeepAlive::connect(socket);
+                        for first in (0..n / 4).step_by(BATCH) {
+                            let items: Vec<_> = (first..(first + BATCH).min(n / 4)).map(item).collect();
+                            let body = serde_json::to_vec(&items).unwrap();
+                            assert_eq!(kept.post("/v1/send", &body), 200);
+                        }
+                        return;
+                    }
+                    let mut kept = (mode == 1).then(|| KeepAlive::connect(socket));
                     for i in 0..n / 4 {
-                        let body = serde_json::json!({"to": kb, "body": "e2e", "client_message_id": format!("e{r}-{k}-{i}")}).to_string();
+                        let body = item(i).to_string();
                         let status = match &mut kept {
                             Some(k) => k.post("/v1/send", body.as_bytes()),
                             None => c.post_json("/v1/send", body.as_bytes()).unwrap().status,
@@ -341,11 +386,22 @@ fn main() {
             std::thread::sleep(Duration::from_millis(20));
         }
         let rate = n as f64 / t.elapsed().as_secs_f64();
-        if keep {
-            delivered_kept.push(rate);
+        let us = |i: usize| (cpu_secs(pids[i]) - cpu0[i]) * 1e6 / n as f64;
+        println!(
+            "  round {r}: {rate:.0}/s ({}); CPU per message: sender {:.0} µs, receiver {:.0} µs, nats-server {:.0} µs",
+            ["a connection per send", "keep-alive", "batches"][mode],
+            us(0),
+            us(1),
+            us(2)
+        );
+        match mode {
+            0 => delivered.push(rate),
+            1 => delivered_kept.push(rate),
+            _ => delivered_batched.push(rate),
+        }
+        if r % modes.len() != modes.len() - 1 {
             continue;
         }
-        delivered.push(rate);
         js_rate.push(rt.block_on(async {
             let client = async_nats::connect(nats.url()).await.unwrap();
             let js = async_nats::jetstream::new(client);
@@ -388,16 +444,15 @@ fn main() {
         }));
     }
     let (js_seq, js_pipe): (Vec<f64>, Vec<f64>) = js_rate.into_iter().unzip();
-    let (d, j, jp) = (median(delivered), median(js_seq), median(js_pipe));
-    let dk = median(delivered_kept);
-    println!("delivered end to end through NATS: {d:.0}/s (median of {rounds} x {n}, 4 senders, a connection per send)");
-    println!("delivered end to end through NATS, senders keeping their connection: {dk:.0}/s (median of {rounds} x {n}); ratio to bare JetStream sequential {:.2}x", dk / j);
-    println!(
-        "  baseline bare JetStream publish+ack (sequential): {j:.0}/s; ratio {:.2}x",
-        d / j
-    );
-    println!(
-        "  baseline bare JetStream publish, 256 acks outstanding: {jp:.0}/s; ratio {:.2}x",
-        d / jp
-    );
+    let (j, jp) = (median(js_seq), median(js_pipe));
+    if !delivered.is_empty() {
+        let (d, dk) = (median(delivered), median(delivered_kept));
+        println!("delivered end to end through NATS: {d:.0}/s (median of {rounds} x {n}, 4 senders, a connection per send); ratio to bare JetStream sequential {:.2}x", d / j);
+        println!("delivered end to end through NATS, senders keeping their connection: {dk:.0}/s (median of {rounds} x {n}); ratio to bare JetStream sequential {:.2}x", dk / j);
+    }
+    let best = delivered_batched.iter().cloned().fold(0.0, f64::max);
+    let db = median(delivered_batched);
+    println!("delivered end to end through NATS, 4 senders posting batches of {BATCH}: {db:.0}/s (median of {rounds} x {n}; best {best:.0}/s); ratio to bare JetStream sequential {:.2}x, pipelined {:.2}x", db / j, db / jp);
+    println!("  baseline bare JetStream publish+ack (sequential): {j:.0}/s");
+    println!("  baseline bare JetStream publish, 256 acks outstanding: {jp:.0}/s");
 }

@@ -114,6 +114,15 @@ impl Mesh {
         })?;
         let req: SendRequest = serde_json::from_str(text)
             .map_err(|e| ApiError::new(400, "invalid_body", format!("bad send body: {e}")))?;
+        self.prepare_request(header_id, req)
+    }
+
+    /// Validate, resolve and fingerprint one parsed send request.
+    pub fn prepare_request(
+        &self,
+        header_id: Option<&str>,
+        req: SendRequest,
+    ) -> Result<NewSend, ApiError> {
         if req.body.len() > MAX_BODY_BYTES {
             return Err(ApiError::new(
                 413,
@@ -208,59 +217,34 @@ impl Mesh {
 
     /// Apply the idempotency table and answer as the reference says.
     pub async fn send(self: &Arc<Self>, s: NewSend) -> Result<(u16, SendResponse), ApiError> {
-        let cmid = s.client_message_id.clone();
-        let outcome = self
+        self.send_all(vec![s]).await?.remove(0)
+    }
+
+    /// Apply the idempotency table to each send in order, in one transaction; one answer per
+    /// send, as a single send of it would have had. `Err` only when the transaction failed
+    /// (nothing stored).
+    pub async fn send_all(
+        self: &Arc<Self>,
+        sends: Vec<NewSend>,
+    ) -> Result<Vec<Result<(u16, SendResponse), ApiError>>, ApiError> {
+        let cmids: Vec<String> = sends.iter().map(|s| s.client_message_id.clone()).collect();
+        let outcomes = self
             .db
-            .call(move |c| outbox::accept(c, &s))
+            .call(move |c| outbox::accept_all(c, &sends))
             .await
             .map_err(ApiError::internal)?
             .map_err(ApiError::internal)?;
-        let resp = |status: &str, duplicate, broker_message_id, history_id| SendResponse {
-            status: status.into(),
-            client_message_id: cmid.clone(),
-            duplicate,
-            broker_message_id,
-            history_id: Some(history_id),
-        };
-        match outcome {
-            Accepted::Queued { id } => {
-                self.wake.notify_one();
-                Ok((202, resp("queued", false, None, id)))
-            }
-            Accepted::Again { status, id } => Ok((202, resp(status, true, None, id))),
-            Accepted::Done {
-                id,
-                broker_message_id,
-            } => Ok((200, resp("done", true, broker_message_id, id))),
-            Accepted::Conflict {
-                error,
-                fingerprint,
-                broker_message_id,
-                dead_reason,
-            } => {
-                let mut reason = format!(
-                    "client_message_id {cmid} was used for {} (stored fingerprint {fingerprint})",
-                    if error.ends_with("_match") {
-                        "this same request, which can no longer be sent"
-                    } else {
-                        "a different request"
-                    }
-                );
-                if let Some(d) = &dead_reason {
-                    reason.push_str(&format!("; it is dead: {d}"));
-                }
-                let mut e = ApiError::new(409, error, reason)
-                    .with("client_message_id", cmid.clone())
-                    .with("fingerprint", fingerprint);
-                if let Some(b) = broker_message_id {
-                    e = e.with("broker_message_id", b);
-                }
-                if let Some(d) = dead_reason {
-                    e = e.with("dead_reason", d);
-                }
-                Err(e)
-            }
+        if outcomes
+            .iter()
+            .any(|o| matches!(o, Accepted::Queued { .. }))
+        {
+            self.wake.notify_one();
         }
+        Ok(cmids
+            .into_iter()
+            .zip(outcomes)
+            .map(|(cmid, o)| answer(cmid, o))
+            .collect())
     }
 
     /// The name a sending session (or the member) shows.
@@ -362,6 +346,53 @@ impl Mesh {
             json!({"key": p.key, "session_id": p.session_id, "name": p.name, "local": p.local}),
         )
         .await;
+    }
+}
+
+/// The answer the reference gives for one outcome of the idempotency table.
+fn answer(cmid: String, outcome: Accepted) -> Result<(u16, SendResponse), ApiError> {
+    let resp = |status: &str, duplicate, broker_message_id, history_id| SendResponse {
+        status: status.into(),
+        client_message_id: cmid.clone(),
+        duplicate,
+        broker_message_id,
+        history_id: Some(history_id),
+    };
+    match outcome {
+        Accepted::Queued { id } => Ok((202, resp("queued", false, None, id))),
+        Accepted::Again { status, id } => Ok((202, resp(status, true, None, id))),
+        Accepted::Done {
+            id,
+            broker_message_id,
+        } => Ok((200, resp("done", true, broker_message_id, id))),
+        Accepted::Conflict {
+            error,
+            fingerprint,
+            broker_message_id,
+            dead_reason,
+        } => {
+            let mut reason = format!(
+                "client_message_id {cmid} was used for {} (stored fingerprint {fingerprint})",
+                if error.ends_with("_match") {
+                    "this same request, which can no longer be sent"
+                } else {
+                    "a different request"
+                }
+            );
+            if let Some(d) = &dead_reason {
+                reason.push_str(&format!("; it is dead: {d}"));
+            }
+            let mut e = ApiError::new(409, error, reason)
+                .with("client_message_id", cmid.clone())
+                .with("fingerprint", fingerprint);
+            if let Some(b) = broker_message_id {
+                e = e.with("broker_message_id", b);
+            }
+            if let Some(d) = dead_reason {
+                e = e.with("dead_reason", d);
+            }
+            Err(e)
+        }
     }
 }
 

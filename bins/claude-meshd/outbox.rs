@@ -70,8 +70,24 @@ pub enum Accepted {
 }
 
 /// Apply the idempotency table to `s`.
+#[cfg(test)]
 pub fn accept(conn: &mut Connection, s: &NewSend) -> rusqlite::Result<Accepted> {
+    Ok(accept_all(conn, std::slice::from_ref(s))?.remove(0))
+}
+
+/// Apply the idempotency table to each of `sends` in order, in one transaction (a batch
+/// costs one commit, and its rows get ids, hence delivery order, in the order given).
+pub fn accept_all(conn: &mut Connection, sends: &[NewSend]) -> rusqlite::Result<Vec<Accepted>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let out = sends
+        .iter()
+        .map(|s| accept_one(&tx, s))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    tx.commit()?;
+    Ok(out)
+}
+
+fn accept_one(tx: &Connection, s: &NewSend) -> rusqlite::Result<Accepted> {
     // Statements on the send path are cached: compiling them took as long as running them.
     let existing = tx
         .prepare_cached(
@@ -90,7 +106,7 @@ pub fn accept(conn: &mut Connection, s: &NewSend) -> rusqlite::Result<Accepted> 
         .optional()?;
     let outcome = match existing {
         None => {
-            let id = insert(&tx, s, None)?;
+            let id = insert(tx, s, None)?;
             Accepted::Queued { id }
         }
         Some((id, state, stored, broker_message_id, last_error)) => {
@@ -128,7 +144,6 @@ pub fn accept(conn: &mut Connection, s: &NewSend) -> rusqlite::Result<Accepted> 
             }
         }
     };
-    tx.commit()?;
     Ok(outcome)
 }
 
@@ -243,13 +258,16 @@ pub fn due(tx: &Connection, limit: usize) -> rusqlite::Result<Vec<Claimed>> {
 pub fn claim(conn: &mut Connection, limit: usize) -> rusqlite::Result<Vec<Claimed>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut rows = due(&tx, limit)?;
-    let now = now_text();
-    for c in &mut rows {
+    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+        // The due rows are the first pending ones by id, so the pending rows between the
+        // first and the last are exactly them: one statement instead of one per row.
         tx.prepare_cached(
-            "UPDATE outbox SET state = 'inflight', attempts = attempts + 1, inflight_at = ?2,
-                 updated_at = ?2 WHERE id = ?1",
+            "UPDATE outbox SET state = 'inflight', attempts = attempts + 1, inflight_at = ?3,
+                 updated_at = ?3 WHERE state = 'pending' AND id BETWEEN ?1 AND ?2",
         )?
-        .execute(params![c.id, now])?;
+        .execute(params![first.id, last.id, now_text()])?;
+    }
+    for c in &mut rows {
         c.attempts += 1;
     }
     tx.commit()?;

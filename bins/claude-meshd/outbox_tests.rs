@@ -88,3 +88,36 @@ fn a_backing_off_row_holds_back_later_rows_and_a_restart_resets_inflight() {
         .unwrap();
     assert_eq!(body, None, "no plaintext kept once done");
 }
+
+#[test]
+fn a_claim_takes_exactly_the_due_rows_and_nothing_between_them() {
+    let (_d, mut c) = db();
+    let all = ["r1", "r2", "r3", "r4", "r5", "r6", "r7"];
+    let sends: Vec<NewSend> = all.iter().map(|id| send(id)).collect();
+    accept_all(&mut c, &sends).unwrap();
+    // Between the claimed rows: one done, one dead, one aborted; after them, one backing
+    // off that holds back the last.
+    c.execute_batch(
+        "UPDATE outbox SET state = 'done' WHERE client_message_id = 'r2';
+         UPDATE outbox SET state = 'dead' WHERE client_message_id = 'r3';
+         UPDATE outbox SET state = 'aborted' WHERE client_message_id = 'r4';
+         UPDATE outbox SET next_attempt_ms = 9000000000000000 WHERE client_message_id = 'r6';",
+    )
+    .unwrap();
+    let rows = claim(&mut c, 10).unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r.client_message_id.as_str()).collect();
+    assert_eq!(ids, ["r1", "r5"]);
+    assert!(rows.iter().all(|r| r.attempts == 1));
+    let states: Vec<(String, i64)> = all.iter().map(|id| state(&c, id)).collect();
+    let want = [
+        ("inflight", 1),
+        ("done", 0),
+        ("dead", 0),
+        ("aborted", 0),
+        ("inflight", 1),
+        ("pending", 0),
+        ("pending", 0),
+    ];
+    let want: Vec<(String, i64)> = want.iter().map(|(s, n)| (s.to_string(), *n)).collect();
+    assert_eq!(states, want);
+}

@@ -13,6 +13,12 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Largest whole request accepted by `POST /v1/send`.
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
+/// Most sends in one batch (`POST /v1/send` with a JSON array).
+pub const MAX_BATCH_ITEMS: usize = 1000;
+
+/// Largest whole batch request (each item still within [`MAX_BODY_BYTES`]).
+pub const MAX_BATCH_REQUEST_BYTES: usize = 2 * 1024 * 1024;
+
 /// Largest `limit` of `GET /v1/inbox` and `GET /v1/outbox`.
 pub const MAX_PAGE: usize = 1000;
 
@@ -96,6 +102,29 @@ pub struct SendResponse {
     /// The sender's outbox row: its history record of the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_id: Option<i64>,
+}
+
+/// The answer to a batch send (`POST /v1/send` with a JSON array of [`SendRequest`]s), one
+/// result per item in the request's order. Every item was validated before any was stored
+/// (one invalid item refuses the whole batch with its `index`, nothing stored); the items
+/// were then applied in order in one transaction, so they leave in that order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SendBatchResponse {
+    /// One per item, in order.
+    pub results: Vec<SendBatchResult>,
+}
+
+/// One item of a batch send: what a single `POST /v1/send` of it would have answered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SendBatchResult {
+    /// The status a single send would have had: 202, 200 (repeat of a done send) or 409.
+    pub code: u16,
+    /// The answer of a 202 or 200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<SendResponse>,
+    /// The refusal of a 409 (or a 500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
 }
 
 /// Every error answer: a stable name and a human reason, plus table-specific fields.

@@ -9,16 +9,22 @@ mod send;
 mod sessions;
 
 use crate::mesh::{ApiError, Mesh};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use claude_daemons::api::mesh::MAX_BATCH_REQUEST_BYTES;
 use std::sync::Arc;
 
 /// All routes.
 pub fn router(mesh: Arc<Mesh>) -> Router {
     Router::new()
-        .route("/v1/send", post(send::send))
+        // Twice the batch limit, so a batch somewhat over it gets the JSON 413 that names it.
+        .route(
+            "/v1/send",
+            post(send::send).layer(DefaultBodyLimit::max(2 * MAX_BATCH_REQUEST_BYTES)),
+        )
         .route("/v1/inbox", get(inbox::list))
         .route("/v1/events", get(events::stream))
         .route("/v1/peers", get(peers::list).post(peers::register))
