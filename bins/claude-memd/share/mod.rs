@@ -46,6 +46,8 @@ pub struct Share {
     published: AtomicU64,
     received: AtomicU64,
     rejected: AtomicU64,
+    /// Records the broker can never take (over its max payload): dropped, not retried.
+    refused: AtomicU64,
     activity: Activity,
     shutdown: CancellationToken,
 }
@@ -85,6 +87,7 @@ pub fn start(p: Parts) -> Result<Option<Arc<Share>>, String> {
         published: AtomicU64::new(0),
         received: AtomicU64::new(0),
         rejected: AtomicU64::new(0),
+        refused: AtomicU64::new(0),
         activity: p.activity,
         shutdown: p.shutdown,
     });
@@ -161,6 +164,7 @@ impl Share {
             "published": self.published.load(Relaxed),
             "received": self.received.load(Relaxed),
             "rejected": self.rejected.load(Relaxed),
+            "refused": self.refused.load(Relaxed),
         })
     }
 }
