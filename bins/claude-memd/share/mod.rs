@@ -41,6 +41,8 @@ pub struct Share {
     prompts: bool,
     conn: Mutex<Connection>,
     kick: tokio::sync::Notify,
+    /// Teammates' records stored wake the viewer's live stream.
+    announce: crate::announce::Announcer,
     caught_up: tokio::sync::watch::Sender<bool>,
     broker: std::sync::OnceLock<Arc<broker::Broker>>,
     published: AtomicU64,
@@ -82,6 +84,7 @@ pub fn start(p: Parts) -> Result<Option<Arc<Share>>, String> {
         member,
         conn: Mutex::new(p.conn),
         kick: tokio::sync::Notify::new(),
+        announce: p.announce.clone(),
         caught_up: tokio::sync::watch::channel(false).0,
         broker: std::sync::OnceLock::new(),
         published: AtomicU64::new(0),

@@ -90,6 +90,10 @@ async fn once(s: &Arc<Share>, b: &Broker) -> anyhow::Result<()> {
         if !ready.is_empty() {
             let applied = s.with_conn(move |c| store::apply(c, &ready)).await?;
             tracing::debug!(?applied, "team memory: stored");
+            if applied.stored > 0 {
+                s.announce
+                    .send(crate::announce::Announce::received(applied.stored));
+            }
         }
         s.received.fetch_add(n, Relaxed);
         let last = batch.last().expect("a batch has a first message");
