@@ -58,7 +58,7 @@ pub struct Ready {
 }
 
 enum ReadyOp {
-    Put(Clean),
+    Put(Box<Clean>),
     Del(String),
     /// A record with nothing to keep.
     Nothing,
@@ -89,7 +89,7 @@ pub fn prepare(batch: Vec<(String, Payload)>) -> Vec<Ready> {
             host,
             portable,
             op: op.unwrap_or_else(|| match clean.next().flatten() {
-                Some(c) => ReadyOp::Put(c),
+                Some(c) => ReadyOp::Put(Box::new(c)),
                 None => ReadyOp::Nothing,
             }),
         })
