@@ -277,3 +277,40 @@ fn teammates_share_a_repository_through_jetstream() {
     // Nothing of the unshared project was ever published.
     assert!(!contains(&b.raw_bytes(), "unsharedmarker"));
 }
+
+/// A record the broker can never take (over its `max_payload`) is dropped from the outbox
+/// with its reason logged and counted, not retried forever, and what comes after it is
+/// delivered.
+#[test]
+fn a_record_over_the_brokers_max_payload_is_refused_not_retried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = nats::Nats::start_with(tmp.path(), Some("max_payload: 8192\n"));
+    let url = broker.url();
+    let a = Memd::start_with_config(&config(&url, "ann"));
+    let b = Memd::start_with_config(&config(&url, "bob"));
+    let (clone1, clone2) = (a.dir.path().join("app"), b.dir.path().join("app"));
+    clone_at(&clone1, "git@github.com:acme/app.git");
+    clone_at(&clone2, "git@github.com:acme/app.git");
+    share(&a, &clone1);
+    share(&b, &clone2);
+
+    // A prompt of 20 KB (kept whole: under the 64,000 characters a prompt keeps).
+    let words: String = (0..2000).map(|i| format!("w{i:05} ")).collect();
+    let mut p = json!({"session_id": "sa", "cwd": clone1, "hook_event_name": "UserPromptSubmit"});
+    p["prompt"] = json!(format!("hugepromptmarker {words}"));
+    hook(&a, p);
+    work(&a, &clone1, "sa", "afterhuge", "");
+    wait_for("the record after the huge one at B", || {
+        !team_hits(&b, "afterhuge").is_empty()
+    });
+    wait_for("A's outbox to drain", || pending(&a) == 0);
+    let (_, h) = a.get("/v1/health");
+    assert_eq!(h["share"]["refused"], 1, "{h}");
+    let log = a.log();
+    assert!(
+        log.contains("refused by the broker")
+            && log.contains("over the broker's limit (8192 bytes)"),
+        "the reason is logged: {log}"
+    );
+    assert!(team_hits(&b, "hugepromptmarker").is_empty());
+}

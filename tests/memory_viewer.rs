@@ -2,11 +2,14 @@
 //! (chromedriver, through tests/support/webdriver.rs) against a real claude-memd fed through `/v1/hook`.
 //! Login through the one-time link, records rendering, live cards without a reload, nothing
 //! missed across a dropped stream, scrolling with a bounded DOM, the project filter, search,
-//! delete, the theme across a reload, no request off loopback and no console errors. The
+//! delete, the theme across a reload, no request off loopback and no console errors; team
+//! memory's filter of this member's and teammates' records. The
 //! screenshots are kept in the target directory (`viewer-*.png`).
 
 #[path = "support/memd.rs"]
 mod memd;
+#[path = "support/nats.rs"]
+mod nats;
 #[path = "support/webdriver.rs"]
 mod webdriver;
 
@@ -274,6 +277,99 @@ fn the_viewer_in_headless_chromium() {
         // Nothing left loopback, nothing went wrong.
         let off = eval(&c, "return performance.getEntriesByType('resource').map(e => e.name).filter(u => !u.startsWith(location.origin))").await;
         assert_eq!(off, json!([]), "requests off this origin");
+        assert_eq!(eval(&c, "return window.__viewerErrors").await, json!([]));
+        c.close().await.unwrap();
+    });
+}
+
+/// A clone of `acme/app` at `dir`, shared through `m`.
+fn shared_clone(m: &Memd, dir: &Path) {
+    git_init(dir);
+    let ok = Command::new("git")
+        .args(["remote", "add", "origin", "git@github.com:acme/app.git"])
+        .current_dir(dir)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let body = json!({"project": dir, "enabled": true}).to_string();
+    let (s, r) = m.post("/v1/share", body.as_bytes());
+    assert_eq!(s, 200, "{r}");
+}
+
+/// Whether `m` holds a teammate's record that matches `word`.
+fn has_team_record(m: &Memd, word: &str) -> bool {
+    let (_, r) = m.get(&format!("/v1/search?q={word}&who=team&mode=lexical"));
+    r["results"].as_array().is_some_and(|r| !r.is_empty())
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The titles of the cards on the page, as a script's expression.
+const TITLES: &str = "[...document.querySelectorAll('#list .card h3')].map(h => h.textContent)";
+
+/// Team memory (issue 19): ann's viewer shows her own records, bob's (shared through a real
+/// nats-server), or both; in the feed, for live cards and in search.
+#[test]
+fn the_viewer_filters_mine_and_teammates_records() {
+    let driver = Driver::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = nats::Nats::start(tmp.path());
+    let config = |name: &str| {
+        format!(
+            "[mesh]\ndisplay_name = \"{name}\"\n[memory.share]\nbroker_url = \"{}\"\nteam = \"acme\"\nteam_secret = \"s\"\n",
+            broker.url()
+        )
+    };
+    let a = Memd::start_with_viewer_and_config(&config("ann"));
+    let b = Memd::start_with_config(&config("bob"));
+    let (ra, rb) = (a.dir.path().join("app"), b.dir.path().join("app"));
+    shared_clone(&a, &ra);
+    shared_clone(&b, &rb);
+    edit(&a, &ra, "s-ann", "sharedword_annone");
+    edit(&b, &rb, "s-bob", "sharedword_bobone");
+    a.wait_processed();
+    b.wait_processed();
+    wait_until("bob's record at ann's", || has_team_record(&a, "bobone"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = driver.browser().await;
+        c.goto(&login_url(&a)).await.unwrap();
+        until(&c, "the page to start", "return document.body.dataset.ready === 'true'").await;
+        until(&c, "both records", &format!("const t = {TITLES}; return t.some(x => x.includes('annone')) && t.some(x => x.includes('bobone'))")).await;
+        until(&c, "live stream", "return document.getElementById('live').classList.contains('on')").await;
+
+        // Teammates': bob's card, saying who wrote it; live cards of ann's own are not added.
+        c.find(Locator::Id("who")).await.unwrap().select_by_value("team").await.unwrap();
+        until(&c, "only bob's card, marked", "const cs = [...document.querySelectorAll('#list .card')]; return cs.length === 1 && cs[0].querySelector('h3').textContent.includes('bobone') && cs[0].querySelector('.meta .by').textContent.startsWith('by bob@')").await;
+        edit(&a, &ra, "s-ann", "sharedword_anntwo");
+        a.wait_processed();
+        edit(&b, &rb, "s-bob", "sharedword_bobtwo");
+        b.wait_processed();
+        // anntwo was stored at ann's before bobtwo arrived: the stream sent it first.
+        until(&c, "bob's live card, without ann's", &format!("const t = {TITLES}; return t.length === 2 && t.some(x => x.includes('bobtwo')) && !t.some(x => x.includes('ann'))")).await;
+
+        // Ann's own: no card of bob's, no "by".
+        c.find(Locator::Id("who")).await.unwrap().select_by_value("mine").await.unwrap();
+        until(&c, "only ann's cards", &format!("const t = {TITLES}; return t.length === 2 && t.every(x => x.includes('ann')) && !document.querySelector('#list .card .meta .by')")).await;
+
+        // Search, narrowed the same way.
+        c.find(Locator::Id("search")).await.unwrap().send_keys("sharedword").await.unwrap();
+        until(&c, "ann's matches only", "const cs = [...document.querySelectorAll('#list .card.result')]; return cs.length === 2 && cs.every(c => c.querySelector('h3').textContent.includes('ann'))").await;
+        c.find(Locator::Id("who")).await.unwrap().select_by_value("team").await.unwrap();
+        until(&c, "bob's matches only", "const cs = [...document.querySelectorAll('#list .card.result')]; return cs.length === 2 && cs.every(c => c.querySelector('h3').textContent.includes('bob') && c.querySelector('.meta .by').textContent.startsWith('by bob@'))").await;
+        c.find(Locator::Id("who")).await.unwrap().select_by_value("").await.unwrap();
+        until(&c, "everyone's matches", "return document.querySelectorAll('#list .card.result').length === 4").await;
         assert_eq!(eval(&c, "return window.__viewerErrors").await, json!([]));
         c.close().await.unwrap();
     });

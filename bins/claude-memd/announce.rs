@@ -49,6 +49,15 @@ impl Announce {
         }
     }
 
+    /// Teammates' records were stored (team memory). Like every `…-created` announcement it
+    /// only wakes `/stream`, which sends the records from the database.
+    pub fn received(stored: usize) -> Announce {
+        Announce {
+            name: "team-records-created",
+            data: json!({"stored": stored}),
+        }
+    }
+
     /// A record forgotten (`record` is `observation`, `summary` or `prompt`).
     pub fn deleted(record: &str, id: i64, project: &str) -> Announce {
         Announce {

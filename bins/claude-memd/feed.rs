@@ -77,7 +77,7 @@ fn item(
 /// Records stored after `m`, oldest first (at most [`BATCH`] of each kind).
 pub fn after(conn: &Connection, m: &Marks) -> rusqlite::Result<Vec<Item>> {
     let mut out = Vec::new();
-    for o in records::observation_rows(conn, None, m[0], BATCH, 0)? {
+    for o in records::observation_rows(conn, None, None, m[0], BATCH, 0)? {
         out.push(item(
             conn,
             "observation-created",
@@ -87,7 +87,7 @@ pub fn after(conn: &Connection, m: &Marks) -> rusqlite::Result<Vec<Item>> {
             &o,
         )?);
     }
-    for s in records::summary_rows(conn, None, m[1], BATCH, 0)? {
+    for s in records::summary_rows(conn, None, None, m[1], BATCH, 0)? {
         let id = s.id;
         out.push(item(
             conn,
@@ -98,7 +98,7 @@ pub fn after(conn: &Connection, m: &Marks) -> rusqlite::Result<Vec<Item>> {
             s,
         )?);
     }
-    for p in records::prompt_rows(conn, None, m[2], BATCH, 0)? {
+    for p in records::prompt_rows(conn, None, None, m[2], BATCH, 0)? {
         let id = p.id;
         out.push(item(conn, "user-prompt-created", 2, "user_prompts", id, p)?);
     }

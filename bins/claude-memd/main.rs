@@ -7,6 +7,7 @@
 //! the hooks could not hand over in time waits in the spool until [`drain`] stores it.
 
 mod announce;
+mod bulk;
 mod cli;
 mod context;
 mod drain;

@@ -1,7 +1,7 @@
 //! Reading stored records back: one observation, pages of observations, summaries and
 //! prompts (seed 000's `/api/*` lists), per-project stats, sessions; and retention.
 
-use claude_daemons::api::memory::{Observation, Prompt, PruneResult, Summary, SummaryText};
+use claude_daemons::api::memory::{Observation, Prompt, PruneResult, Summary, SummaryText, Who};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{json, Map, Value};
 
@@ -11,7 +11,17 @@ fn list(text: String) -> Vec<String> {
 
 const OBS_COLS: &str = "id, session_id, project, project_name, type, title, subtitle, facts,
     narrative, concepts, files_read, files_modified, prompt_number, event_id, created_at,
-    created_at_epoch, edited_at";
+    created_at_epoch, edited_at, (SELECT m.name || '@' || m.host FROM team_records t
+      JOIN team_members m ON m.key = t.member
+      WHERE t.record = 'observation' AND t.id = observations.id)";
+
+/// Who wrote a teammate's record of `table` (`record` is its kind's name), as a column.
+fn by_col(record: &str, table: &str) -> String {
+    format!(
+        "(SELECT m.name || '@' || m.host FROM team_records t JOIN team_members m ON m.key = t.member
+          WHERE t.record = '{record}' AND t.id = {table}.id)"
+    )
+}
 
 fn observation(r: &Row) -> rusqlite::Result<Observation> {
     Ok(Observation {
@@ -32,6 +42,7 @@ fn observation(r: &Row) -> rusqlite::Result<Observation> {
         created_at: r.get(14)?,
         created_at_epoch: r.get(15)?,
         edited_at: r.get(16)?,
+        by: r.get(17)?,
     })
 }
 
@@ -57,16 +68,31 @@ fn project_cond(project: Option<&str>) -> &'static str {
     }
 }
 
-fn total(conn: &Connection, table: &str, project: Option<&str>) -> rusqlite::Result<i64> {
-    match project {
+/// Whose records (team memory): teammates' are the ones with a `team:` origin.
+fn who_cond(who: Option<Who>) -> &'static str {
+    match who {
+        None => "1",
+        Some(Who::Mine) => "coalesce(origin, '') NOT LIKE 'team:%'",
+        Some(Who::Team) => "coalesce(origin, '') LIKE 'team:%'",
+    }
+}
+
+fn total(
+    conn: &Connection,
+    table: &str,
+    project: Option<&str>,
+    who: Option<Who>,
+) -> rusqlite::Result<i64> {
+    match (project, who) {
         // A bare count uses SQLite's b-tree count; the filter would visit every row.
-        None => conn
+        (None, None) => conn
             .prepare_cached(&format!("SELECT count(*) FROM {table}"))?
             .query_row([], |r| r.get(0)),
-        Some(_) => conn
+        _ => conn
             .prepare_cached(&format!(
-                "SELECT count(*) FROM {table} WHERE {}",
-                project_cond(project)
+                "SELECT count(*) FROM {table} WHERE {} AND {}",
+                project_cond(project),
+                who_cond(who)
             ))?
             .query_row([project], |r| r.get(0)),
     }
@@ -76,25 +102,28 @@ fn total(conn: &Connection, table: &str, project: Option<&str>) -> rusqlite::Res
 pub fn observations(
     conn: &Connection,
     project: Option<&str>,
+    who: Option<Who>,
     limit: i64,
     offset: i64,
 ) -> rusqlite::Result<Page<Observation>> {
-    let items = observation_rows(conn, project, 0, limit, offset)?;
-    Ok((items, total(conn, "observations", project)?))
+    let items = observation_rows(conn, project, who, 0, limit, offset)?;
+    Ok((items, total(conn, "observations", project, who)?))
 }
 
 /// Observations with an id above `after`, newest first.
 pub fn observation_rows(
     conn: &Connection,
     project: Option<&str>,
+    who: Option<Who>,
     after: i64,
     limit: i64,
     offset: i64,
 ) -> rusqlite::Result<Vec<Observation>> {
     conn.prepare_cached(&format!(
-        "SELECT {OBS_COLS} FROM observations WHERE {} AND id > ?4
+        "SELECT {OBS_COLS} FROM observations WHERE {} AND {} AND id > ?4
          ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3",
-        project_cond(project)
+        project_cond(project),
+        who_cond(who)
     ))?
     .query_map(params![project, limit, offset, after], observation)?
     .collect()
@@ -104,27 +133,31 @@ pub fn observation_rows(
 pub fn summaries(
     conn: &Connection,
     project: Option<&str>,
+    who: Option<Who>,
     limit: i64,
     offset: i64,
 ) -> rusqlite::Result<Page<Summary>> {
-    let items = summary_rows(conn, project, 0, limit, offset)?;
-    Ok((items, total(conn, "session_summaries", project)?))
+    let items = summary_rows(conn, project, who, 0, limit, offset)?;
+    Ok((items, total(conn, "session_summaries", project, who)?))
 }
 
 /// Summaries with an id above `after`, newest first.
 pub fn summary_rows(
     conn: &Connection,
     project: Option<&str>,
+    who: Option<Who>,
     after: i64,
     limit: i64,
     offset: i64,
 ) -> rusqlite::Result<Vec<Summary>> {
     conn.prepare_cached(&format!(
         "SELECT id, session_id, project, request, investigated, learned, completed, next_steps,
-               notes, files_read, files_edited, created_at
-             FROM session_summaries WHERE {} AND id > ?4
+               notes, files_read, files_edited, created_at, {}
+             FROM session_summaries WHERE {} AND {} AND id > ?4
              ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3",
-        project_cond(project)
+        by_col("summary", "session_summaries"),
+        project_cond(project),
+        who_cond(who)
     ))?
     .query_map(params![project, limit, offset, after], |r| {
         Ok(Summary {
@@ -142,6 +175,7 @@ pub fn summary_rows(
                 files_edited: list(r.get(10)?),
             },
             created_at: r.get(11)?,
+            by: r.get(12)?,
         })
     })?
     .collect()
@@ -151,25 +185,29 @@ pub fn summary_rows(
 pub fn prompts(
     conn: &Connection,
     project: Option<&str>,
+    who: Option<Who>,
     limit: i64,
     offset: i64,
 ) -> rusqlite::Result<Page<Prompt>> {
-    let items = prompt_rows(conn, project, 0, limit, offset)?;
-    Ok((items, total(conn, "user_prompts", project)?))
+    let items = prompt_rows(conn, project, who, 0, limit, offset)?;
+    Ok((items, total(conn, "user_prompts", project, who)?))
 }
 
 /// Prompts with an id above `after`, newest first.
 pub fn prompt_rows(
     conn: &Connection,
     project: Option<&str>,
+    who: Option<Who>,
     after: i64,
     limit: i64,
     offset: i64,
 ) -> rusqlite::Result<Vec<Prompt>> {
     conn.prepare_cached(&format!(
-        "SELECT id, session_id, prompt_text, prompt_number, created_at FROM user_prompts
-             WHERE {} AND id > ?4 ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3",
-        project_cond(project)
+        "SELECT id, session_id, prompt_text, prompt_number, created_at, {} FROM user_prompts
+             WHERE {} AND {} AND id > ?4 ORDER BY created_at_epoch DESC, id DESC LIMIT ?2 OFFSET ?3",
+        by_col("prompt", "user_prompts"),
+        project_cond(project),
+        who_cond(who)
     ))?
     .query_map(params![project, limit, offset, after], |r| {
         Ok(Prompt {
@@ -178,6 +216,7 @@ pub fn prompt_rows(
             prompt: r.get(2)?,
             prompt_number: r.get(3)?,
             created_at: r.get(4)?,
+            by: r.get(5)?,
         })
     })?
     .collect()

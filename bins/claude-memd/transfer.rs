@@ -4,7 +4,7 @@
 //! an origin; importing stores an origin once, and recognises this instance's own records,
 //! so importing twice, or into the memd that exported it, adds nothing.
 
-use crate::privacy::{prompt_to_store, sanitize_observation, sanitize_str, sanitize_summary};
+use crate::bulk::{self, Clean, OnOrigin};
 use crate::search::{parse_time, QueryError};
 use claude_daemons::api::memory::RecordKind;
 use claude_daemons::api::memory::SummaryText;
@@ -173,13 +173,20 @@ pub fn export(conn: &Connection, q: &ExportQuery) -> Result<ExportPage, QueryErr
     })
 }
 
-/// Store a batch in one transaction: all or nothing. A record that fails its check refuses
-/// the batch, naming its index.
-pub fn import(
-    conn: &mut Connection,
+/// A batch checked and cleaned (see [`prepare`]), ready for [`import`].
+pub struct Prepared {
+    records: Vec<Clean>,
+    withheld: usize,
+}
+
+/// Check a batch and apply the privacy rules to it, before and outside the write
+/// transaction (this is most of an import's work; see [`crate::bulk`]). A record that fails
+/// its check refuses the batch, naming its index. Records of excluded projects, and prompts
+/// with nothing left to keep, are withheld.
+pub fn prepare(
     records: Vec<MemoryRecord>,
     exclude_projects: &[String],
-) -> Result<MemoryImportResult, QueryError> {
+) -> Result<Prepared, QueryError> {
     if records.len() > MAX_TRANSFER_RECORDS as usize {
         return Err(QueryError::Bad(format!(
             "at most {MAX_TRANSFER_RECORDS} records per call"
@@ -189,14 +196,43 @@ pub fn import(
         r.check()
             .map_err(|why| QueryError::Bad(format!("record {i} ({}): {why}", r.origin)))?;
     }
+    let mut kept_out: HashMap<String, bool> = HashMap::new();
+    let n = records.len();
+    let kept: Vec<MemoryRecord> = records
+        .into_iter()
+        .filter(|r| {
+            !*kept_out
+                .entry(r.project.clone())
+                .or_insert_with(|| crate::import::kept_out(&r.project, exclude_projects))
+        })
+        .collect();
+    let records: Vec<Clean> = bulk::clean_all(kept).into_iter().flatten().collect();
+    Ok(Prepared {
+        withheld: n - records.len(),
+        records,
+    })
+}
+
+/// Store a prepared batch in one transaction: all or nothing.
+pub fn import(conn: &mut Connection, batch: Prepared) -> Result<MemoryImportResult, QueryError> {
     let me = instance(conn)?;
     let own = format!("claude-daemons:{me}:");
-    let mut out = MemoryImportResult::default();
+    let mut out = MemoryImportResult {
+        withheld: batch.withheld,
+        ..MemoryImportResult::default()
+    };
     // A batch touches more pages than the default cache holds (the full-text index's
     // merges read them back): without room, each is read again from the file.
     let cache: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
     conn.pragma_update(None, "cache_size", IMPORT_CACHE_KIB)?;
-    let stored = store(conn, records, exclude_projects, &own, &mut out);
+    // No fsync at each batch's commit (WAL: still at each checkpoint): an import is
+    // idempotent, so a batch lost to a power cut is stored by running it again, and 50
+    // fsyncs of 100,000 records' batches waited on the disk behind everything else's
+    // writes. A crash of claude-memd loses nothing committed either way.
+    let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let stored = store(conn, batch.records, &own, &mut out);
+    conn.pragma_update(None, "synchronous", sync)?;
     conn.pragma_update(None, "cache_size", cache)?;
     stored?;
     Ok(out)
@@ -207,31 +243,22 @@ const IMPORT_CACHE_KIB: i64 = -32 * 1024;
 
 fn store(
     conn: &mut Connection,
-    records: Vec<MemoryRecord>,
-    exclude_projects: &[String],
+    records: Vec<Clean>,
     own: &str,
     out: &mut MemoryImportResult,
 ) -> rusqlite::Result<()> {
-    let mut kept_out: HashMap<String, bool> = HashMap::new();
     let tx = conn.transaction()?;
-    for r in records {
-        let excluded = *kept_out
-            .entry(r.project.clone())
-            .or_insert_with(|| crate::import::kept_out(&r.project, exclude_projects));
-        if excluded {
-            out.withheld += 1;
-            continue;
-        }
-        if let Some(rest) = r.origin.strip_prefix(own) {
+    for r in &records {
+        let rec = r.record();
+        if let Some(rest) = rec.origin.strip_prefix(own) {
             if is_here(&tx, rest)? {
                 out.duplicates += 1;
                 continue;
             }
         }
-        match insert(&tx, r)? {
-            Some(true) => out.imported += 1,
-            Some(false) => out.duplicates += 1,
-            None => out.withheld += 1,
+        match bulk::insert(&tx, r, &rec.project, OnOrigin::Keep)? {
+            Some(_) => out.imported += 1,
+            None => out.duplicates += 1,
         }
     }
     tx.commit()
@@ -254,120 +281,10 @@ fn is_here(tx: &Connection, rest: &str) -> rusqlite::Result<bool> {
         return Ok(false);
     };
     Ok(tx
-        .query_row(
-            &format!("SELECT 1 FROM {t} WHERE id = ?1 AND origin IS NULL"),
-            [id],
-            |_| Ok(()),
-        )
+        .prepare_cached(&format!(
+            "SELECT 1 FROM {t} WHERE id = ?1 AND origin IS NULL"
+        ))?
+        .query_row([id], |_| Ok(()))
         .optional()?
         .is_some())
-}
-
-/// Whether it was stored (`Some(false)`: its origin already was; `None`: nothing to keep).
-/// The record keeps its id when that id is free here.
-fn insert(tx: &Connection, r: MemoryRecord) -> rusqlite::Result<Option<bool>> {
-    let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
-    // The privacy rules of the hooks hold for imported text too.
-    let body = match r.body {
-        MemoryBody::Prompt { prompt_text } => match prompt_to_store(&prompt_text) {
-            Some(k) => MemoryBody::Prompt {
-                prompt_text: k.text,
-            },
-            None => return Ok(None),
-        },
-        MemoryBody::Observation(mut o) => {
-            sanitize_observation(&mut o);
-            MemoryBody::Observation(o)
-        }
-        MemoryBody::Summary(mut s) => {
-            sanitize_summary(&mut s.text);
-            sanitize_str(&mut s.source);
-            s.model.iter_mut().for_each(sanitize_str);
-            MemoryBody::Summary(s)
-        }
-    };
-    let n = match body {
-        MemoryBody::Observation(o) => tx
-            .prepare_cached(
-                "INSERT INTO observations (id, session_id, project, project_name, type, title,
-                   subtitle, facts, narrative, concepts, files_read, files_modified, prompt_number,
-                   discovery_tokens, created_at, created_at_epoch, source, model, edited_at, origin)
-                 VALUES ((SELECT CASE WHEN EXISTS (SELECT 1 FROM observations WHERE id = ?1)
-                   THEN NULL ELSE ?1 END), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
-                   ?14, ?15, ?16, ?17, ?18, ?19, ?20)
-                 ON CONFLICT (origin) WHERE origin IS NOT NULL DO NOTHING",
-            )?
-            .execute(params![
-                r.id,
-                r.session_id,
-                r.project,
-                r.project_name,
-                o.kind,
-                o.title,
-                o.subtitle,
-                json(&o.facts),
-                o.narrative,
-                json(&o.concepts),
-                json(&o.files_read),
-                json(&o.files_modified),
-                r.prompt_number,
-                o.discovery_tokens,
-                r.created_at,
-                r.created_at_epoch,
-                o.source,
-                o.model,
-                o.edited_at,
-                r.origin
-            ])?,
-        MemoryBody::Summary(s) => tx
-            .prepare_cached(
-                "INSERT INTO session_summaries (id, session_id, project, project_name, request,
-                   investigated, learned, completed, next_steps, notes, files_read, files_edited,
-                   prompt_number, created_at, created_at_epoch, source, model, origin)
-                 VALUES ((SELECT CASE WHEN EXISTS (SELECT 1 FROM session_summaries WHERE id = ?1)
-                   THEN NULL ELSE ?1 END), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
-                   ?14, ?15, ?16, ?17, ?18)
-                 ON CONFLICT (origin) WHERE origin IS NOT NULL DO NOTHING",
-            )?
-            .execute(params![
-                r.id,
-                r.session_id,
-                r.project,
-                r.project_name,
-                s.text.request,
-                s.text.investigated,
-                s.text.learned,
-                s.text.completed,
-                s.text.next_steps,
-                s.text.notes,
-                json(&s.text.files_read),
-                json(&s.text.files_edited),
-                r.prompt_number,
-                r.created_at,
-                r.created_at_epoch,
-                s.source,
-                s.model,
-                r.origin
-            ])?,
-        MemoryBody::Prompt { prompt_text } => tx
-            .prepare_cached(
-                "INSERT INTO user_prompts (id, session_id, project, project_name, prompt_number,
-                   prompt_text, created_at, created_at_epoch, origin)
-                 VALUES ((SELECT CASE WHEN EXISTS (SELECT 1 FROM user_prompts WHERE id = ?1)
-                   THEN NULL ELSE ?1 END), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (origin) WHERE origin IS NOT NULL DO NOTHING",
-            )?
-            .execute(params![
-                r.id,
-                r.session_id,
-                r.project,
-                r.project_name,
-                r.prompt_number.unwrap_or(0),
-                prompt_text,
-                r.created_at,
-                r.created_at_epoch,
-                r.origin
-            ])?,
-    };
-    Ok(Some(n == 1))
 }

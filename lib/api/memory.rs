@@ -92,6 +92,10 @@ pub struct Observation {
     /// When a person last corrected it (`PATCH /v1/observations/{id}`), RFC 3339 UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<String>,
+    /// A teammate's record: who wrote it (`name@host`, team memory); absent for records
+    /// made here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// `PATCH /v1/observations/{id}` body: the fields to correct (absent ones stay). The record
@@ -208,6 +212,9 @@ pub struct Summary {
     pub text: SummaryText,
     /// RFC 3339 UTC.
     pub created_at: String,
+    /// A teammate's record: who wrote it (`name@host`); absent for records made here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// A stored user prompt (private parts removed).
@@ -223,6 +230,9 @@ pub struct Prompt {
     pub prompt_number: i64,
     /// RFC 3339 UTC.
     pub created_at: String,
+    /// A teammate's record: who wrote it (`name@host`); absent for records made here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// What a search or timeline item is.

@@ -36,12 +36,17 @@ impl Memd {
 
     /// Start a fresh daemon serving the viewer on a free loopback port.
     pub fn start_with_viewer() -> Memd {
+        Memd::start_with_viewer_and_config("")
+    }
+
+    /// Start a fresh daemon serving the viewer, with `config` as its config.toml.
+    pub fn start_with_viewer_and_config(config: &str) -> Memd {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        Memd::start_on("", port)
+        Memd::start_on(config, port)
     }
 
     fn start_on(config: &str, viewer_port: u16) -> Memd {

@@ -7,6 +7,7 @@ use super::{with_db, ApiResult, Fail};
 use crate::{records, Memd};
 use axum::extract::{Path, Query, State};
 use axum::Json;
+use claude_daemons::api::memory::Who;
 use claude_daemons::claude::HookInput;
 use rusqlite::{params, OptionalExtension};
 use serde::Deserialize;
@@ -23,19 +24,22 @@ pub async fn health(State(m): State<Arc<Memd>>) -> Json<Value> {
     }))
 }
 
-/// `?project=&limit=&offset=`.
+/// `?project=&who=&limit=&offset=`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     project: Option<String>,
+    /// Team memory: only this member's records or only teammates' (the viewer's filter).
+    who: Option<Who>,
     limit: Option<u32>,
     offset: Option<u32>,
 }
 
 impl PageQuery {
-    fn parts(self) -> (Option<String>, i64, i64) {
+    fn parts(self) -> (Option<String>, Option<Who>, i64, i64) {
         (
             self.project.filter(|p| !p.is_empty()),
+            self.who,
             i64::from(self.limit.unwrap_or(20).clamp(1, 500)),
             i64::from(self.offset.unwrap_or(0)),
         )
@@ -49,11 +53,11 @@ fn page<T: serde::Serialize>(key: &str, (items, total): records::Page<T>, offset
 
 /// `GET /api/prompts`.
 pub async fn prompts(State(m): State<Arc<Memd>>, Query(q): Query<PageQuery>) -> ApiResult<Value> {
-    let (p, limit, offset) = q.parts();
+    let (p, who, limit, offset) = q.parts();
     with_db(&m, move |c| {
         Ok(page(
             "prompts",
-            records::prompts(c, p.as_deref(), limit, offset)?,
+            records::prompts(c, p.as_deref(), who, limit, offset)?,
             offset,
         ))
     })
@@ -66,11 +70,11 @@ pub async fn observations(
     State(m): State<Arc<Memd>>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Value> {
-    let (p, limit, offset) = q.parts();
+    let (p, who, limit, offset) = q.parts();
     with_db(&m, move |c| {
         Ok(page(
             "observations",
-            records::observations(c, p.as_deref(), limit, offset)?,
+            records::observations(c, p.as_deref(), who, limit, offset)?,
             offset,
         ))
     })
@@ -80,11 +84,11 @@ pub async fn observations(
 
 /// `GET /api/summaries`.
 pub async fn summaries(State(m): State<Arc<Memd>>, Query(q): Query<PageQuery>) -> ApiResult<Value> {
-    let (p, limit, offset) = q.parts();
+    let (p, who, limit, offset) = q.parts();
     with_db(&m, move |c| {
         Ok(page(
             "summaries",
-            records::summaries(c, p.as_deref(), limit, offset)?,
+            records::summaries(c, p.as_deref(), who, limit, offset)?,
             offset,
         ))
     })

@@ -1,7 +1,7 @@
 //! `GET /v1/export` and `POST /v1/import/memory`: this daemon's own export format (see
 //! [`crate::transfer`]).
 
-use super::{with_db, ApiResult};
+use super::{with_db, ApiResult, Fail};
 use crate::{transfer, Memd};
 use axum::extract::{Query, State};
 use axum::Json;
@@ -27,7 +27,12 @@ pub async fn import(
 ) -> ApiResult<MemoryImportResult> {
     let n = req.records.len();
     let exclude = m.config.memory.exclude_projects.clone();
-    let r = with_db(&m, move |c| Ok(transfer::import(c, req.records, &exclude)?)).await?;
+    // Checks and privacy rules first, on the blocking pool (in parallel): the database
+    // thread only runs the transaction.
+    let batch = tokio::task::spawn_blocking(move || transfer::prepare(req.records, &exclude))
+        .await
+        .map_err(Fail::internal)??;
+    let r = with_db(&m, move |c| Ok(transfer::import(c, batch)?)).await?;
     tracing::info!(
         records = n,
         imported = r.imported,

@@ -110,9 +110,15 @@ impl Broker {
             .create_consumer(consumer::pull::Config {
                 durable_name: Some(durable.clone()),
                 filter_subject: format!("memory.{}.>", self.team),
-                ack_policy: consumer::AckPolicy::Explicit,
+                // One ack a batch acknowledges it all (catching up 100,000 records, an ack
+                // each was 100,000 more messages). A batch is stored in one transaction
+                // before its ack, so nothing before the acked one is left unstored.
+                ack_policy: consumer::AckPolicy::All,
                 ack_wait: Duration::from_secs(30),
                 max_deliver: 100,
+                // Room for two of the receiver's batches in flight (the default, 1,000,
+                // would cut every batch short).
+                max_ack_pending: 4096,
                 deliver_policy,
                 ..Default::default()
             })

@@ -41,11 +41,15 @@ pub struct Share {
     prompts: bool,
     conn: Mutex<Connection>,
     kick: tokio::sync::Notify,
+    /// Teammates' records stored wake the viewer's live stream.
+    announce: crate::announce::Announcer,
     caught_up: tokio::sync::watch::Sender<bool>,
     broker: std::sync::OnceLock<Arc<broker::Broker>>,
     published: AtomicU64,
     received: AtomicU64,
     rejected: AtomicU64,
+    /// Records the broker can never take (over its max payload): dropped, not retried.
+    refused: AtomicU64,
     activity: Activity,
     shutdown: CancellationToken,
 }
@@ -80,11 +84,13 @@ pub fn start(p: Parts) -> Result<Option<Arc<Share>>, String> {
         member,
         conn: Mutex::new(p.conn),
         kick: tokio::sync::Notify::new(),
+        announce: p.announce.clone(),
         caught_up: tokio::sync::watch::channel(false).0,
         broker: std::sync::OnceLock::new(),
         published: AtomicU64::new(0),
         received: AtomicU64::new(0),
         rejected: AtomicU64::new(0),
+        refused: AtomicU64::new(0),
         activity: p.activity,
         shutdown: p.shutdown,
     });
@@ -161,6 +167,7 @@ impl Share {
             "published": self.published.load(Relaxed),
             "received": self.received.load(Relaxed),
             "rejected": self.rejected.load(Relaxed),
+            "refused": self.refused.load(Relaxed),
         })
     }
 }

@@ -87,19 +87,20 @@ async fn round(s: &Arc<Share>, b: &Broker) -> anyhow::Result<usize> {
         let raw = match crypto::seal(&s.member.id, &s.key, &subject, &payload, now) {
             Ok(raw) => raw,
             Err(e) => {
-                let row = r.row;
-                s.with_conn(move |c| outbox::refused(c, row, &e)).await?;
+                refuse(s, r.row, e).await?;
                 continue;
             }
         };
-        if raw.len() > super::broker::MAX_MESSAGE as usize
-            || raw.len() as u64 > b.client.server_info().max_payload as u64
-        {
-            let (row, why) = (
-                r.row,
-                format!("{} bytes is over the broker's limit", raw.len()),
+        // The client refuses a message over the server's max payload before sending it: as
+        // an error of the round, the row would be retried forever.
+        let limit = (super::broker::MAX_MESSAGE as usize).min(b.client.server_info().max_payload);
+        if raw.len() > limit {
+            let why = format!(
+                "{} bytes is over the broker's limit ({} bytes)",
+                raw.len(),
+                limit
             );
-            s.with_conn(move |c| outbox::refused(c, row, &why)).await?;
+            refuse(s, r.row, why).await?;
             continue;
         }
         let msg = jetstream::message::PublishMessage::build()
@@ -118,8 +119,7 @@ async fn round(s: &Arc<Share>, b: &Broker) -> anyhow::Result<usize> {
         match tokio::time::timeout(ACK_TIMEOUT, std::future::IntoFuture::into_future(ack)).await {
             Ok(Ok(_)) => acked.push(row),
             Ok(Err(e)) if e.kind() == jetstream::context::PublishErrorKind::MaxPayloadExceeded => {
-                let why = e.to_string();
-                s.with_conn(move |c| outbox::refused(c, row, &why)).await?;
+                refuse(s, row, e.to_string()).await?;
             }
             Ok(Err(e)) => {
                 let why = e.to_string();
@@ -138,4 +138,12 @@ async fn round(s: &Arc<Share>, b: &Broker) -> anyhow::Result<usize> {
         Some(why) => anyhow::bail!(why),
         None => Ok(n),
     }
+}
+
+/// Drop a row the broker can never take, with its reason logged and counted (`refused` in
+/// `/v1/health`'s `share`).
+async fn refuse(s: &Arc<Share>, row: i64, why: String) -> anyhow::Result<()> {
+    s.with_conn(move |c| outbox::refused(c, row, &why)).await?;
+    s.refused.fetch_add(1, Relaxed);
+    Ok(())
 }

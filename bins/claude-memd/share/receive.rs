@@ -1,6 +1,7 @@
 //! The receiver: this member's durable consumer of the team's stream. Messages are taken
-//! in batches (whatever is buffered, up to [`BATCH`]), verified and opened, stored in one
-//! transaction, and acknowledged after the commit. A forged or undecryptable message is
+//! in batches (whatever is buffered, up to [`BATCH`]), verified, opened and cleaned in
+//! parallel off the runtime, stored in one transaction, and acknowledged after the commit
+//! (one ack for the batch). A forged or undecryptable message is
 //! dropped and logged; this member's own messages are skipped.
 
 use super::broker::{backoff, Broker};
@@ -8,6 +9,7 @@ use super::crypto;
 use super::store;
 use super::Share;
 use futures::{FutureExt, StreamExt};
+use rayon::prelude::*;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -60,30 +62,44 @@ async fn once(s: &Arc<Share>, b: &Broker) -> anyhow::Result<()> {
                 _ => break,
             }
         }
-        let mut keep = Vec::with_capacity(batch.len());
-        for m in &batch {
-            match crypto::open(&s.key, &m.subject, &m.payload) {
-                Ok((from, _)) if from == me => {}
-                Ok(msg) => keep.push(msg),
-                Err(why) => {
-                    s.rejected.fetch_add(1, Relaxed);
-                    tracing::warn!(subject = %m.subject, reason = %why, "team memory: dropped a message");
+        // Verifying, opening and the privacy rules are most of the work: on the blocking
+        // pool, in parallel, not on this task's thread nor in the write transaction.
+        let (key, me2) = (s.key, me.clone());
+        let (batch, ready, dropped) = tokio::task::spawn_blocking(move || {
+            let opened: Vec<_> = batch
+                .par_iter()
+                .map(|m| crypto::open(&key, &m.subject, &m.payload))
+                .collect();
+            let mut keep = Vec::with_capacity(opened.len());
+            let mut dropped = Vec::new();
+            for (m, o) in batch.iter().zip(opened) {
+                match o {
+                    Ok((from, _)) if from == me2 => {}
+                    Ok(msg) => keep.push(msg),
+                    Err(why) => dropped.push((m.subject.to_string(), why)),
                 }
             }
+            (batch, store::prepare(keep), dropped)
+        })
+        .await?;
+        for (subject, why) in dropped {
+            s.rejected.fetch_add(1, Relaxed);
+            tracing::warn!(%subject, reason = %why, "team memory: dropped a message");
         }
-        let n = keep.len() as u64;
-        if !keep.is_empty() {
-            let applied = s.with_conn(move |c| store::apply(c, &keep)).await?;
+        let n = ready.len() as u64;
+        if !ready.is_empty() {
+            let applied = s.with_conn(move |c| store::apply(c, &ready)).await?;
             tracing::debug!(?applied, "team memory: stored");
+            if applied.stored > 0 {
+                s.announce
+                    .send(crate::announce::Announce::received(applied.stored));
+            }
         }
         s.received.fetch_add(n, Relaxed);
-        let left = batch
-            .last()
-            .and_then(|m| m.info().ok())
-            .map_or(1, |i| i.pending);
-        for m in &batch {
-            m.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
-        }
+        let last = batch.last().expect("a batch has a first message");
+        let left = last.info().ok().map_or(1, |i| i.pending);
+        // The consumer acknowledges all up to one (`AckPolicy::All`): one ack a batch.
+        last.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
         if left == 0 {
             s.caught_up.send_replace(true);
         }

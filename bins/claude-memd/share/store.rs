@@ -5,10 +5,11 @@
 //! [`super::outbox::enable`]).
 
 use super::crypto::{Op, Payload};
+use crate::bulk::{self, Clean, OnOrigin};
 use crate::forget::{self, Record};
-use crate::privacy::sanitize;
-use claude_daemons::api::memory_transfer::{MemoryBody, MemoryRecord};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use claude_daemons::api::memory_transfer::MemoryBody;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
 
 /// What a batch did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -46,8 +47,57 @@ fn table_of(r: Record) -> &'static str {
     }
 }
 
-/// Apply a batch of verified messages `(sender key, payload)` in one transaction.
-pub fn apply(conn: &mut Connection, batch: &[(String, Payload)]) -> rusqlite::Result<Applied> {
+/// A verified message, ready to store: a record's text already through the privacy rules
+/// (see [`prepare`]).
+pub struct Ready {
+    from: String,
+    name: String,
+    host: String,
+    portable: String,
+    op: ReadyOp,
+}
+
+enum ReadyOp {
+    Put(Box<Clean>),
+    Del(String),
+    /// A record with nothing to keep.
+    Nothing,
+}
+
+/// Make verified messages `(sender key, payload)` ready to store: the sender ran the privacy
+/// pipeline, but it runs again here in case its version was older. In parallel, and before
+/// (outside) the write transaction.
+pub fn prepare(batch: Vec<(String, Payload)>) -> Vec<Ready> {
+    let mut records = Vec::new();
+    let mut heads = Vec::with_capacity(batch.len());
+    for (from, p) in batch {
+        let op = match p.op {
+            Op::Put { record } => {
+                records.push(*record);
+                None
+            }
+            Op::Del { origin } => Some(ReadyOp::Del(origin)),
+        };
+        heads.push((from, p.name, p.host, p.portable, op));
+    }
+    let mut clean = bulk::clean_all(records).into_iter();
+    heads
+        .into_iter()
+        .map(|(from, name, host, portable, op)| Ready {
+            from,
+            name,
+            host,
+            portable,
+            op: op.unwrap_or_else(|| match clean.next().flatten() {
+                Some(c) => ReadyOp::Put(Box::new(c)),
+                None => ReadyOp::Nothing,
+            }),
+        })
+        .collect()
+}
+
+/// Apply a batch of prepared messages in one transaction.
+pub fn apply(conn: &mut Connection, batch: &[Ready]) -> rusqlite::Result<Applied> {
     forget::secure(conn)?;
     let tx = conn.transaction()?;
     for fts in ["observations_fts", "summaries_fts", "prompts_fts"] {
@@ -57,14 +107,15 @@ pub fn apply(conn: &mut Connection, batch: &[(String, Payload)]) -> rusqlite::Re
         )?;
     }
     let mut out = Applied::default();
-    for (from, p) in batch {
-        tx.prepare_cached(
-            "INSERT INTO team_members (key, name, host) VALUES (?1, ?2, ?3)
-             ON CONFLICT (key) DO UPDATE SET name = ?2, host = ?3, last_seen_epoch = unixepoch()",
-        )?
-        .execute(params![from, p.name, p.host])?;
-        match &p.op {
-            Op::Del { origin } => {
+    // Once a batch each: the members seen, and where each portable project is kept here.
+    let mut members: HashMap<&str, (&str, &str)> = HashMap::new();
+    let mut projects: HashMap<&str, String> = HashMap::new();
+    for m in batch {
+        let from = m.from.as_str();
+        members.insert(from, (&m.name, &m.host));
+        match &m.op {
+            ReadyOp::Nothing => out.skipped += 1,
+            ReadyOp::Del(origin) => {
                 if !origin.starts_with(&format!("team:{from}:")) {
                     out.skipped += 1;
                     continue;
@@ -91,21 +142,26 @@ pub fn apply(conn: &mut Connection, batch: &[(String, Payload)]) -> rusqlite::Re
                     None => out.skipped += 1,
                 }
             }
-            Op::Put { record } => {
+            ReadyOp::Put(clean) => {
+                let record = clean.record();
                 // A member speaks for its own records only.
                 if !record.origin.starts_with(&format!("team:{from}:")) || record.check().is_err() {
                     out.skipped += 1;
                     continue;
                 }
-                let project = super::outbox::local_of(&tx, &p.portable)?
-                    .unwrap_or_else(|| p.portable.clone());
-                if let Some(id) = put(&tx, record, &project)? {
+                if !projects.contains_key(m.portable.as_str()) {
+                    let p = super::outbox::local_of(&tx, &m.portable)?
+                        .unwrap_or_else(|| m.portable.clone());
+                    projects.insert(&m.portable, p);
+                }
+                let project = &projects[m.portable.as_str()];
+                if let Some(id) = bulk::insert(&tx, clean, project, OnOrigin::Replace)? {
                     let kind = table(&record.body).1;
                     tx.prepare_cached(
                         "INSERT INTO team_records (record, id, member, portable) VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT DO UPDATE SET member = ?3, portable = ?4",
                     )?
-                    .execute(params![kind.name(), id, from, p.portable])?;
+                    .execute(params![kind.name(), id, from, m.portable])?;
                     out.stored += 1;
                 } else {
                     out.skipped += 1;
@@ -113,127 +169,15 @@ pub fn apply(conn: &mut Connection, batch: &[(String, Payload)]) -> rusqlite::Re
             }
         }
     }
+    for (key, (name, host)) in members {
+        tx.prepare_cached(
+            "INSERT INTO team_members (key, name, host) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET name = ?2, host = ?3, last_seen_epoch = unixepoch()",
+        )?
+        .execute(params![key, name, host])?;
+    }
     tx.commit()?;
     Ok(out)
-}
-
-/// Store or replace one record under `project`; its id when anything changed.
-fn put(tx: &Transaction, r: &MemoryRecord, project: &str) -> rusqlite::Result<Option<i64>> {
-    let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
-    // The sender ran the privacy pipeline; run its structural part again in case its
-    // version was older.
-    let mut v = serde_json::to_value(&r.body).expect("records serialize");
-    sanitize(&mut v);
-    let Ok(body) = serde_json::from_value::<MemoryBody>(v) else {
-        return Ok(None);
-    };
-    let id = |r: &rusqlite::Row| r.get::<_, i64>(0);
-    let n = match body {
-        MemoryBody::Observation(o) => tx
-            .prepare_cached(
-                "INSERT INTO observations (session_id, project, project_name, type, title,
-                   subtitle, facts, narrative, concepts, files_read, files_modified, prompt_number,
-                   discovery_tokens, created_at, created_at_epoch, source, model, edited_at, origin)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                   ?17, ?18, ?19)
-                 ON CONFLICT (origin) WHERE origin IS NOT NULL DO UPDATE SET
-                   type = excluded.type, title = excluded.title, subtitle = excluded.subtitle,
-                   facts = excluded.facts, narrative = excluded.narrative,
-                   concepts = excluded.concepts, edited_at = excluded.edited_at
-                 WHERE (type, title, subtitle, facts, narrative, concepts)
-                   IS NOT (excluded.type, excluded.title, excluded.subtitle, excluded.facts,
-                           excluded.narrative, excluded.concepts)
-                 RETURNING id",
-            )?
-            .query_row(
-                params![
-                    r.session_id,
-                    project,
-                    r.project_name,
-                    o.kind,
-                    o.title,
-                    o.subtitle,
-                    json(&o.facts),
-                    o.narrative,
-                    json(&o.concepts),
-                    json(&o.files_read),
-                    json(&o.files_modified),
-                    r.prompt_number,
-                    o.discovery_tokens,
-                    r.created_at,
-                    r.created_at_epoch,
-                    o.source,
-                    o.model,
-                    o.edited_at,
-                    r.origin
-                ],
-                id,
-            )
-            .optional()?,
-        MemoryBody::Summary(s) => tx
-            .prepare_cached(
-                "INSERT INTO session_summaries (session_id, project, project_name, request,
-                   investigated, learned, completed, next_steps, notes, files_read, files_edited,
-                   prompt_number, created_at, created_at_epoch, source, model, origin)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-                 ON CONFLICT (origin) WHERE origin IS NOT NULL DO UPDATE SET
-                   request = excluded.request, investigated = excluded.investigated,
-                   learned = excluded.learned, completed = excluded.completed,
-                   next_steps = excluded.next_steps, notes = excluded.notes
-                 WHERE (request, investigated, learned, completed, next_steps, notes)
-                   IS NOT (excluded.request, excluded.investigated, excluded.learned,
-                           excluded.completed, excluded.next_steps, excluded.notes)
-                 RETURNING id",
-            )?
-            .query_row(
-                params![
-                    r.session_id,
-                    project,
-                    r.project_name,
-                    s.text.request,
-                    s.text.investigated,
-                    s.text.learned,
-                    s.text.completed,
-                    s.text.next_steps,
-                    s.text.notes,
-                    json(&s.text.files_read),
-                    json(&s.text.files_edited),
-                    r.prompt_number,
-                    r.created_at,
-                    r.created_at_epoch,
-                    s.source,
-                    s.model,
-                    r.origin
-                ],
-                id,
-            )
-            .optional()?,
-        MemoryBody::Prompt { prompt_text } => tx
-            .prepare_cached(
-                "INSERT INTO user_prompts (session_id, project, project_name, prompt_number,
-                   prompt_text, created_at, created_at_epoch, origin)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (origin) WHERE origin IS NOT NULL DO UPDATE SET
-                   prompt_text = excluded.prompt_text
-                 WHERE prompt_text IS NOT excluded.prompt_text
-                 RETURNING id",
-            )?
-            .query_row(
-                params![
-                    r.session_id,
-                    project,
-                    r.project_name,
-                    r.prompt_number.unwrap_or(0),
-                    prompt_text,
-                    r.created_at,
-                    r.created_at_epoch,
-                    r.origin
-                ],
-                id,
-            )
-            .optional()?,
-    };
-    Ok(n)
 }
 
 /// Who wrote a teammate's record: `name@host`, or `None` for this member's own.
@@ -266,7 +210,7 @@ pub fn annotate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use claude_daemons::api::memory_transfer::ObservationFields;
+    use claude_daemons::api::memory_transfer::{MemoryRecord, ObservationFields};
 
     fn put_of(member: &str, id: i64, title: &str) -> (String, Payload) {
         let record = MemoryRecord {
@@ -309,7 +253,7 @@ mod tests {
     fn stored_once_replaced_by_a_new_version_forgotten_only_by_its_author() {
         let (_d, mut c) = crate::schema::test_db();
         let first = put_of("ann", 7, "First title");
-        let a = apply(&mut c, &[first.clone(), first.clone()]).unwrap();
+        let a = apply(&mut c, &prepare(vec![first.clone(), first.clone()])).unwrap();
         assert_eq!((a.stored, a.skipped), (1, 1), "the duplicate is skipped");
         // Kept under the portable name until the project is shared here, then moved.
         assert_eq!(
@@ -318,7 +262,7 @@ mod tests {
         );
         crate::share::outbox::enable(&mut c, "/src/r", "github.com/o/r").unwrap();
         assert_eq!(titles(&c), [("/src/r".into(), "First title".into())]);
-        let a = apply(&mut c, &[put_of("ann", 7, "Second title")]).unwrap();
+        let a = apply(&mut c, &prepare(vec![put_of("ann", 7, "Second title")])).unwrap();
         assert_eq!(a.stored, 1);
         assert_eq!(titles(&c), [("/src/r".into(), "Second title".into())]);
         let id: i64 = c
@@ -349,9 +293,9 @@ mod tests {
                 },
             )
         };
-        let a = apply(&mut c, &[forged, tomb("mallory")]).unwrap();
+        let a = apply(&mut c, &prepare(vec![forged, tomb("mallory")])).unwrap();
         assert_eq!((a.stored, a.forgotten, a.skipped), (0, 0, 2));
-        let a = apply(&mut c, &[tomb("ann")]).unwrap();
+        let a = apply(&mut c, &prepare(vec![tomb("ann")])).unwrap();
         assert_eq!(a.forgotten, 1);
         assert!(titles(&c).is_empty());
         assert_eq!(author(&c, "observation", id).unwrap(), None);

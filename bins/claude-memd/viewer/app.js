@@ -31,7 +31,7 @@ const KINDS = {
 const KIND_OF_RECORD = { observation: 'observations', summary: 'summaries', prompt: 'prompts' };
 
 const state = {
-  kind: 'observations', project: '', type: '', query: '',
+  kind: 'observations', project: '', who: '', type: '', query: '',
   offset: 0, hasMore: true, loading: false, generation: 0,
   trimmed: false, settings: {}, projectKeys: {},
 };
@@ -144,6 +144,7 @@ function cardFor(kind, r) {
   const meta = el('div', 'meta');
   const project = r.project_name || r.project;
   if (project) meta.append(el('span', null, project));
+  if (r.by) meta.append(el('span', 'by', 'by ' + r.by));
   if (r.session_id) meta.append(el('span', null, 'session ' + String(r.session_id).slice(0, 8)));
   meta.append(el('time', null, when(r.created_at)), el('span', null, '#' + r.id));
   li.append(meta);
@@ -221,6 +222,7 @@ async function loadMore() {
   const k = KINDS[state.kind];
   const params = new URLSearchParams({ limit: PAGE, offset: state.offset });
   if (state.project) params.set('project', state.project);
+  if (state.who) params.set('who', state.who);
   try {
     const page = await api(k.api + '?' + params);
     if (gen !== state.generation) return;
@@ -277,7 +279,9 @@ function trim() {
 
 // ---- live stream (SSE; the browser resends Last-Event-ID on reconnect) ----
 
+// A teammate's record names who wrote it (`by`); records made here do not.
 function matchesFilter(r) {
+  if (state.who && (state.who === 'team') !== !!r.by) return false;
   if (!state.project) return true;
   return r.project_name === state.project || r.project === state.project;
 }
@@ -434,6 +438,7 @@ async function runSearch() {
   $('sentinel').textContent = '';
   const params = new URLSearchParams({ q, limit: 50 });
   if (state.project) params.set('project', state.project);
+  if (state.who) params.set('who', state.who);
   try {
     const res = await api('/v1/search?' + params);
     if (gen !== state.generation) return;
@@ -450,7 +455,9 @@ async function runSearch() {
       const p = el('p');
       p.append(snippet(h.snippet));
       const meta = el('div', 'meta');
-      meta.append(el('span', null, h.project), el('time', null, when(h.created_at)), el('span', null, '#' + h.id));
+      meta.append(el('span', null, h.project));
+      if (h.by) meta.append(el('span', 'by', 'by ' + h.by));
+      meta.append(el('time', null, when(h.created_at)), el('span', null, '#' + h.id));
       li.append(head, p, meta);
       const open = () => openRecord(h.record, h.id);
       li.addEventListener('click', open);
@@ -503,6 +510,10 @@ function wire() {
     state.project = e.target.value;
     saveSettings({ selectedProject: state.project || null });
     loadContext();
+    if (state.query) runSearch(); else resetFeed();
+  });
+  $('who').addEventListener('change', (e) => {
+    state.who = e.target.value;
     if (state.query) runSearch(); else resetFeed();
   });
   $('type').addEventListener('change', (e) => {

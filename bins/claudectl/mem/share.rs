@@ -53,6 +53,15 @@ pub fn run(api: &Api, cmd: MemShareCommand) -> CtlResult {
             b["received"],
         ),
     }
+    // Records the broker can never take (over its max payload) were dropped, not retried.
+    if let Some(n) = status
+        .broker
+        .as_ref()
+        .and_then(|b| b["refused"].as_u64())
+        .filter(|&n| n > 0)
+    {
+        say!("{n} record(s) refused by the broker as too large since claude-memd started (see its log)");
+    }
     if status.projects.is_empty() {
         say!(
             "{}",

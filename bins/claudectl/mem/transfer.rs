@@ -1,11 +1,11 @@
 //! `claudectl mem export` and the import of what it wrote: the versioned JSON Lines format
 //! of [`claude_daemons::api::memory_transfer`]. An import checks every line first and
 //! refuses the file, line by line, before anything is sent; then batches go to
-//! `POST /v1/import/memory`, each one transaction, and every record's origin is stored
-//! once, so importing again adds nothing.
+//! `POST /v1/import/memory` (two in flight), each one transaction, and every record's
+//! origin is stored once, so importing again adds nothing.
 
 use crate::cli::{MemExportArgs, MemImportArgs};
-use crate::daemon_client::{query, Api, CtlResult};
+use crate::daemon_client::{query, Api, CtlError, CtlResult};
 use crate::output;
 use crate::output::say;
 use crate::progress;
@@ -14,10 +14,12 @@ use claude_daemons::api::memory_transfer::{
     ExportEnd, ExportHeader, ExportPage, ExportQuery, MemoryImportResult, MemoryRecord, FORMAT,
     MAX_TRANSFER_RECORDS, VERSION,
 };
+use rayon::prelude::*;
 use serde_json::json;
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// A batch's bytes stay well under the route's body limit (one line longer than this still
@@ -120,8 +122,9 @@ pub fn export(api: &Api, a: MemExportArgs) -> CtlResult {
 /// Every line checked: the records' lines, to be sent as they are, or the problems (line
 /// number and reason).
 fn read(text: &[u8]) -> Result<Vec<&[u8]>, Vec<String>> {
-    let mut problems = Vec::new();
-    let mut records = Vec::new();
+    let mut problems: Vec<(usize, String)> = Vec::new();
+    // Record lines, with their numbers, checked after this pass.
+    let mut records: Vec<(usize, &str)> = Vec::new();
     let mut end: Option<(usize, ExportEnd)> = None;
     let mut lines = text.split(|&b| b == b'\n').enumerate().peekable();
     let mut last = 0;
@@ -133,27 +136,33 @@ fn read(text: &[u8]) -> Result<Vec<&[u8]>, Vec<String>> {
         }
         last = no;
         let Ok(line) = std::str::from_utf8(raw) else {
-            problems.push(format!("line {no}: not UTF-8"));
+            problems.push((no, format!("line {no}: not UTF-8")));
             continue;
         };
         if let Some((end_no, _)) = &end {
-            problems.push(format!(
-                "line {no}: text after the end line (line {end_no})"
+            problems.push((
+                no,
+                format!("line {no}: text after the end line (line {end_no})"),
             ));
             continue;
         }
         if no == 1 {
             match serde_json::from_str::<ExportHeader>(line) {
-                Ok(h) if h.format != FORMAT => {
-                    problems.push(format!("line 1: format {:?} is not {FORMAT:?}", h.format))
-                }
-                Ok(h) if h.version > VERSION => problems.push(format!(
-                    "line 1: version {} is newer than this claudectl reads ({VERSION}); upgrade",
-                    h.version
+                Ok(h) if h.format != FORMAT => problems.push((
+                    1,
+                    format!("line 1: format {:?} is not {FORMAT:?}", h.format),
+                )),
+                Ok(h) if h.version > VERSION => problems.push((
+                    1,
+                    format!(
+                        "line 1: version {} is newer than this claudectl reads ({VERSION}); upgrade",
+                        h.version
+                    ),
                 )),
                 Ok(_) => {}
-                Err(e) => problems.push(format!(
-                    "line 1: not a claude-daemons memory export header: {e}"
+                Err(e) => problems.push((
+                    1,
+                    format!("line 1: not a claude-daemons memory export header: {e}"),
                 )),
             }
             continue;
@@ -161,18 +170,29 @@ fn read(text: &[u8]) -> Result<Vec<&[u8]>, Vec<String>> {
         if line.starts_with("{\"end\"") {
             match serde_json::from_str::<ExportEnd>(line) {
                 Ok(e) => end = Some((no, e)),
-                Err(e) => problems.push(format!("line {no}: {e}")),
+                Err(e) => problems.push((no, format!("line {no}: {e}"))),
             }
             continue;
         }
-        match serde_json::from_str::<MemoryRecord>(line) {
-            Ok(r) => match r.check() {
-                Ok(()) => records.push(raw),
-                Err(why) => problems.push(format!("line {no}: {why}")),
-            },
-            Err(e) => problems.push(format!("line {no}: {e}")),
-        }
+        records.push((no, line));
     }
+    // Parsing and checking every record is most of the reading: on every core.
+    let bad: Vec<(usize, String)> = records
+        .par_iter()
+        .with_min_len(256)
+        .filter_map(
+            |&(no, line)| match serde_json::from_str::<MemoryRecord>(line) {
+                Ok(r) => r.check().err().map(|why| (no, format!("line {no}: {why}"))),
+                Err(e) => Some((no, format!("line {no}: {e}"))),
+            },
+        )
+        .collect();
+    if !bad.is_empty() {
+        problems.extend(bad);
+        problems.sort_by_key(|(no, _)| *no);
+    }
+    let mut problems: Vec<String> = problems.into_iter().map(|(_, p)| p).collect();
+    let records: Vec<&[u8]> = records.into_iter().map(|(_, l)| l.as_bytes()).collect();
     match &end {
         None => problems.push(format!(
             "line {}: the file ends without its end line (cut short?)",
@@ -191,6 +211,41 @@ fn read(text: &[u8]) -> Result<Vec<&[u8]>, Vec<String>> {
         Ok(records)
     } else {
         Err(problems)
+    }
+}
+
+/// Requests in flight during an import.
+const IN_FLIGHT: usize = 2;
+
+/// The request bodies of an import: the checked lines as they are, in a `MemoryImport`
+/// written by hand (not the records parsed and written again), at most `max` records and
+/// about [`BATCH_BYTES`] each.
+struct Batches<'a> {
+    lines: std::iter::Peekable<std::slice::Iter<'a, &'a [u8]>>,
+    max: usize,
+}
+
+impl Iterator for Batches<'_> {
+    /// A body and how many records it holds.
+    type Item = (Vec<u8>, usize);
+
+    fn next(&mut self) -> Option<(Vec<u8>, usize)> {
+        self.lines.peek()?;
+        let mut body: Vec<u8> = Vec::with_capacity(BATCH_BYTES + (1 << 16));
+        body.extend_from_slice(b"{\"records\":[");
+        let mut n = 0;
+        while let Some(line) = self
+            .lines
+            .next_if(|l| n == 0 || (n < self.max && body.len() + l.len() < BATCH_BYTES))
+        {
+            if n > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(line);
+            n += 1;
+        }
+        body.extend_from_slice(b"]}");
+        Some((body, n))
     }
 }
 
@@ -217,32 +272,46 @@ pub fn import(api: Api, a: MemImportArgs, path: &Path) -> CtlResult {
     };
     let api = api.timeout(Duration::from_secs(300));
     let bar = progress::rows(records.len() as u64, "importing", a.out.json);
-    let mut sum = MemoryImportResult::default();
     let max = a.batch.unwrap_or(EXPORT_BATCH).min(MAX_TRANSFER_RECORDS) as usize;
-    // The checked lines go as they are: a `MemoryImport` body written by hand, not the
-    // records parsed and written again.
-    let mut body: Vec<u8> = Vec::with_capacity(BATCH_BYTES + (1 << 16));
-    let mut lines = records.iter().peekable();
-    while lines.peek().is_some() {
-        body.clear();
-        body.extend_from_slice(b"{\"records\":[");
-        let mut n = 0;
-        while let Some(line) =
-            lines.next_if(|l| n == 0 || (n < max && body.len() + l.len() < BATCH_BYTES))
-        {
-            if n > 0 {
-                body.push(b',');
-            }
-            body.extend_from_slice(line);
-            n += 1;
+    let batches = Mutex::new(Batches {
+        lines: records.iter().peekable(),
+        max,
+    });
+    let sum = Mutex::new(MemoryImportResult::default());
+    let failed: Mutex<Option<CtlError>> = Mutex::new(None);
+    // Two batches in flight: claude-memd checks and cleans one (its privacy rules, on the
+    // blocking pool) while its database thread stores the other. Each is still one
+    // transaction, and the file was checked whole before the first was sent.
+    std::thread::scope(|scope| {
+        for _ in 0..IN_FLIGHT {
+            scope.spawn(|| loop {
+                if failed.lock().expect("not poisoned").is_some() {
+                    return;
+                }
+                let Some((body, n)) = batches.lock().expect("not poisoned").next() else {
+                    return;
+                };
+                match api.post_json_bytes::<MemoryImportResult>("/v1/import/memory", &body) {
+                    Ok((r, _)) => {
+                        let mut sum = sum.lock().expect("not poisoned");
+                        sum.imported += r.imported;
+                        sum.duplicates += r.duplicates;
+                        sum.withheld += r.withheld;
+                        bar.inc(n as u64);
+                    }
+                    Err(e) => {
+                        failed.lock().expect("not poisoned").get_or_insert(e);
+                        return;
+                    }
+                }
+            });
         }
-        body.extend_from_slice(b"]}");
-        let (r, _) = api.post_json_bytes::<MemoryImportResult>("/v1/import/memory", &body)?;
-        sum.imported += r.imported;
-        sum.duplicates += r.duplicates;
-        sum.withheld += r.withheld;
-        bar.inc(n as u64);
+    });
+    if let Some(e) = failed.into_inner().expect("not poisoned") {
+        bar.finish_and_clear();
+        return Err(e);
     }
+    let sum = sum.into_inner().expect("not poisoned");
     bar.finish_and_clear();
     if a.out.json {
         output::json(&json!(sum));
