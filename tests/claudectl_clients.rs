@@ -228,8 +228,9 @@ fn sup_commands_against_claude_supervisord() {
         "{err}"
     );
 
-    // events: the ring replayed from 0, then a live follower sees the stop.
-    let replay = ok(&rt, &["sup", "events", "--since", "0", "-n", "2", "--json"]);
+    // events: the ring replayed from 0 (the ask that failed above is the last event), then a
+    // live follower sees the stop.
+    let replay = ok(&rt, &["sup", "events", "--since", "0", "-n", "3", "--json"]);
     let kinds: Vec<String> = replay
         .lines()
         .map(|l| {
@@ -239,12 +240,25 @@ fn sup_commands_against_claude_supervisord() {
                 .to_string()
         })
         .collect();
-    assert_eq!(kinds, ["spawned", "ready"], "{replay}");
-    // The follower must be listening before the stop, or it waits forever: wait until its
-    // stream shows in the daemon's open work (not a fixed sleep a loaded machine outlasts).
+    assert_eq!(kinds, ["spawned", "ready", "bad_output"], "{replay}");
+    // The follower asks for what comes after the replayed events (--since), so the stop
+    // reaches it even when its request is handled after the stop happened (its connection
+    // counts as open work before the daemon subscribes it).
+    let last: u64 = replay
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .max()
+        .unwrap();
     let busy = |s: &support::Supervisor| s.get("/v1/health").1["busy"].as_u64().unwrap();
     let before = busy(&s);
-    let follower = ctl_cmd(&rt, &["sup", "events", "-n", "1"]).spawn().unwrap();
+    let since = last.to_string();
+    let follower = ctl_cmd(&rt, &["sup", "events", "--since", &since, "-n", "1"])
+        .spawn()
+        .unwrap();
     s.wait_for("the follower's stream", Duration::from_secs(20), |s| {
         busy(s) > before
     });
@@ -256,6 +270,7 @@ fn sup_commands_against_claude_supervisord() {
     assert_eq!(follower.status.code(), Some(0));
     let seen = String::from_utf8_lossy(&follower.stdout);
     assert!(seen.contains("k1"), "{seen}");
+    assert!(seen.contains("stopped"), "{seen}");
 
     let r = ok_json(&rt, &["sup", "stop", "k1", "--forget"]);
     assert_eq!(r, json!({"stopped": false, "forgotten": true}));

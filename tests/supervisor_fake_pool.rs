@@ -87,11 +87,21 @@ fn shutdown_fails_a_turn_in_flight_cleanly() {
 fn lifecycle_events_stream_and_resume_from_last_event_id() {
     let s = start("", "normal");
     std::thread::scope(|sc| {
-        // The watcher must be listening before the ask: wait until its stream shows in the
-        // daemon's open work rather than sleeping a time a loaded machine can outlast.
+        // The watcher must see the ask's events however late its request is handled: its
+        // connection counts as open work before the handler subscribes, so it asks for the
+        // ring from the first event on (Last-Event-ID 0) rather than for what comes next.
         let busy = |s: &Supervisor| s.get("/v1/health").1["busy"].as_u64().unwrap();
         let before = busy(&s);
-        let watcher = sc.spawn(|| support::sse(&s.socket, "GET", "/v1/events", None, Some(2)));
+        let watcher = sc.spawn(|| {
+            support::sse_with(
+                &s.socket,
+                "GET",
+                "/v1/events",
+                "last-event-id: 0\r\n",
+                None,
+                Some(2),
+            )
+        });
         s.wait_for("the watcher's stream", Duration::from_secs(20), |s| {
             busy(s) > before
         });

@@ -254,12 +254,29 @@ pub fn sse(
     body: Option<&str>,
     stop_after: Option<usize>,
 ) -> (u16, Vec<SseEvent>) {
+    sse_with(socket, method, path, "", body, stop_after)
+}
+
+/// How long an SSE read waits in all for the events it stops after: keep-alive comments
+/// would otherwise keep a stream that missed its events open for ever.
+const SSE_WAIT: Duration = Duration::from_secs(180);
+
+/// [`sse`] with extra request header lines (`"name: value\r\n"` each).
+pub fn sse_with(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: Option<&str>,
+    stop_after: Option<usize>,
+) -> (u16, Vec<SseEvent>) {
+    let started = Instant::now();
     let mut s = UnixStream::connect(socket).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let body = body.unwrap_or("");
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nhost: localhost\r\naccept: text/event-stream\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\n{headers}accept: text/event-stream\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -291,6 +308,9 @@ pub fn sse(
     loop {
         line.clear();
         if r.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if stop_after.is_some() && started.elapsed() > SSE_WAIT {
             break;
         }
         let l = line.trim_end_matches(['\r', '\n']);
