@@ -93,12 +93,19 @@ fn the_fake_answers_through_its_stop_hook_after_the_trust_dialog() {
     );
     assert_eq!(st, 404);
     let (st, r) = ask(&s, "i", "still typed");
-    assert_eq!((st, r["result"].as_str()), (200, Some("echo: still typed")), "{r}");
+    assert_eq!(
+        (st, r["result"].as_str()),
+        (200, Some("echo: still typed")),
+        "{r}"
+    );
 }
 
 #[test]
 fn a_child_that_skips_the_channel_fails_to_start_when_the_channel_is_required() {
-    let s = fake::start("crash_limit = 1\ninteractive_input = \"channel\"\n", "normal");
+    let s = fake::start(
+        "crash_limit = 1\ninteractive_input = \"channel\"\n",
+        "normal",
+    );
     let (st, r) = ask(&s, "c", "hello");
     assert_eq!(st, 502, "{r}");
     assert_eq!(r["error"], "spawn_failed");

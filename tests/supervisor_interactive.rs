@@ -88,7 +88,9 @@ fn an_interactive_session_answers_continues_and_resumes_after_a_restart() {
     assert_eq!(info["input"], "typing", "{info}");
     let typed = api.requests_containing("first question");
     assert!(
-        typed.iter().all(|q| !last_user_text(q).contains("<channel")),
+        typed
+            .iter()
+            .all(|q| !last_user_text(q).contains("<channel")),
         "{typed:?}"
     );
     assert_eq!(info["session_id"], id);
@@ -164,11 +166,27 @@ fn an_interactive_session_answers_continues_and_resumes_after_a_restart() {
 #[test]
 fn interrupt_stops_a_long_turn() {
     let (api, release) = mock_anthropic::echo_with_release();
-    let s = start(&api);
-    assert_eq!(ask(&s, "k", "hello").0, 200, "{}", s.log());
+    interrupt_stops_a_long_turn_of(&start(&api), &api, &release, "typing");
+}
+
+#[test]
+fn interrupt_stops_a_long_turn_that_came_through_the_channel() {
+    let (api, release) = mock_anthropic::echo_with_release();
+    let s = start_with(&api, "interactive_input = \"channel\"\n", true);
+    interrupt_stops_a_long_turn_of(&s, &api, &release, "channel");
+}
+
+fn interrupt_stops_a_long_turn_of(
+    s: &Supervisor,
+    api: &MockApi,
+    release: &std::sync::atomic::AtomicBool,
+    input: &str,
+) {
+    assert_eq!(ask(s, "k", "hello").0, 200, "{}", s.log());
+    assert_eq!(s.session("k")["input"], input);
     std::thread::scope(|sc| {
         // The mock answers after a minute: a turn that ends within 20 s was interrupted.
-        let turn = sc.spawn(|| ask(&s, "k", "SLOW60000 long one"));
+        let turn = sc.spawn(|| ask(s, "k", "SLOW60000 long one"));
         s.wait_for(
             "the request to reach the mock",
             Duration::from_secs(60),
@@ -181,7 +199,7 @@ fn interrupt_stops_a_long_turn() {
             assert!(
                 t.elapsed() < Duration::from_secs(20),
                 "the interrupted turn goes on; screen:\n{}",
-                screen(&s, "k")
+                screen(s, "k")
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -195,7 +213,7 @@ fn interrupt_stops_a_long_turn() {
         );
     });
     release.store(true, Ordering::SeqCst);
-    let (st, r) = ask(&s, "k", "after the interrupt");
+    let (st, r) = ask(s, "k", "after the interrupt");
     assert_eq!(
         (st, r["result"].as_str()),
         (200, Some("answer: after the interrupt")),
@@ -208,6 +226,15 @@ fn kill_9_mid_turn_fails_the_turn_and_the_next_ask_works() {
     let (api, release) = mock_anthropic::echo_with_release();
     let s = start(&api);
     kill_mid_turn::kill_9_mid_turn_then_ask(&s, &api, &release, ask, "SLOW60000 killed one");
+}
+
+#[test]
+fn kill_9_mid_turn_through_the_channel_and_the_next_process_connects_its_own() {
+    let (api, release) = mock_anthropic::echo_with_release();
+    let s = start_with(&api, "interactive_input = \"channel\"\n", true);
+    kill_mid_turn::kill_9_mid_turn_then_ask(&s, &api, &release, ask, "SLOW60000 killed one");
+    // The new process's own channel (its debug log read anew, its server matched on the key).
+    assert_eq!(s.session("k")["input"], "channel");
 }
 
 #[test]
@@ -310,23 +337,15 @@ fn attach_shows_the_conversation_and_ctrl_bracket_detaches() {
     );
 }
 
-/// The text inside `<channel …>…</channel>`, or all of it.
-fn channel_body(prompt: &str) -> &str {
-    prompt
-        .split_once("<channel ")
-        .and_then(|(_, rest)| rest.split_once('>'))
-        .and_then(|(_, rest)| rest.split_once("</channel>"))
-        .map_or(prompt, |(body, _)| body)
-        .trim()
-}
-
 #[test]
 fn with_the_channel_flags_on_prompts_go_through_the_supervisors_channel() {
-    use mock_anthropic::{has_tool_result, newest_prompt, Reply};
+    use mock_anthropic::{newest_prompt, Reply};
     const REPLY_TOOL: &str = "mcp__claude-supervisord__reply";
     let api = MockApi::start(|req| {
         let prompt = newest_prompt(req);
-        if has_tool_result(req) {
+        // (Claude Code puts more after the tool's result: look for it anywhere; the reply
+        // is this test's last turn.)
+        if req.to_string().contains("\"tool_result\"") {
             Reply::Text("done after the reply".into())
         } else if prompt.contains("report progress") {
             Reply::Tool {
@@ -334,7 +353,7 @@ fn with_the_channel_flags_on_prompts_go_through_the_supervisors_channel() {
                 input: json!({"text": "halfway there", "final": false}),
             }
         } else {
-            Reply::Text(format!("answer: {}", channel_body(&prompt)))
+            Reply::Text(format!("answer: {}", mock_anthropic::channel_body(&prompt)))
         }
     });
     // "channel": a child that does not load the channel fails to start, with the reason

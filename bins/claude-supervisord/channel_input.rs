@@ -148,23 +148,37 @@ mod tests {
         assert_eq!(c.choose(), Choice::NotYet, "connected, not registered");
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-        writeln!(f, "[DEBUG] MCP server \"claude-supervisord\": Channel notifications registered").unwrap();
+        writeln!(
+            f,
+            "[DEBUG] MCP server \"claude-supervisord\": Channel notifications registered"
+        )
+        .unwrap();
         assert_eq!(c.choose(), Choice::Channel);
         assert!(c.send("hi"));
         let n = rx.try_recv().unwrap();
-        assert_eq!((n.content.as_str(), n.meta["session_key"].as_str()), ("hi", "k"));
+        assert_eq!(
+            (n.content.as_str(), n.meta["session_key"].as_str()),
+            ("hi", "k")
+        );
         drop(rx);
         assert!(!c.send("again"), "the server went away: typed");
         assert!(!c.active());
 
         let skipped = "MCP server \"claude-supervisord\": Channel notifications skipped: channels feature is not currently available\n";
-        for (mode, want_fail) in [(InteractiveInput::Auto, false), (InteractiveInput::Channel, true)] {
+        for (mode, want_fail) in [
+            (InteractiveInput::Auto, false),
+            (InteractiveInput::Channel, true),
+        ] {
             std::fs::write(&log, "").unwrap();
             let mut c = ChannelInput::new(mode, "k", log.clone());
             std::fs::write(&log, skipped).unwrap();
             match c.choose() {
-                Choice::Typing(Some(why)) if !want_fail => assert!(why.contains("not currently available"), "{why}"),
-                Choice::Fail(why) if want_fail => assert!(why.contains("not currently available"), "{why}"),
+                Choice::Typing(Some(why)) if !want_fail => {
+                    assert!(why.contains("not currently available"), "{why}")
+                }
+                Choice::Fail(why) if want_fail => {
+                    assert!(why.contains("not currently available"), "{why}")
+                }
                 other => panic!("{mode:?}: {other:?}"),
             }
         }

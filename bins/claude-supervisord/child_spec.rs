@@ -436,7 +436,16 @@ mod tests {
         let server = &spec.channel_config()["mcpServers"]["claude-supervisord"];
         assert_eq!(
             server["args"],
-            serde_json::json!(["sup", "channel", "--socket", "/run/s.sock", "--key", "k", "--session-id", "u1"])
+            serde_json::json!([
+                "sup",
+                "channel",
+                "--socket",
+                "/run/s.sock",
+                "--key",
+                "k",
+                "--session-id",
+                "u1"
+            ])
         );
         spec.input = InteractiveInput::Typing;
         let line = spec.interactive_args(false).join(" ");

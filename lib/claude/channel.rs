@@ -166,6 +166,9 @@ mod tests {
             channel_log_verdict(skip, "sup"),
             Some(Err("channels feature is not currently available".into()))
         );
-        assert_eq!(channel_log_verdict(r#"MCP server "sup": connected"#, "sup"), None);
+        assert_eq!(
+            channel_log_verdict(r#"MCP server "sup": connected"#, "sup"),
+            None
+        );
     }
 }

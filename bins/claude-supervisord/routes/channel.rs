@@ -24,7 +24,10 @@ pub async fn open(
     let t = of_session(&app, &key, Some(&q.session_id))?;
     let (tx, rx) = mpsc::unbounded_channel();
     if !t.call(Call::ChannelOpen(tx)) {
-        return Err(Error::new("not_found", format!("{key}'s process has ended")));
+        return Err(Error::new(
+            "not_found",
+            format!("{key}'s process has ended"),
+        ));
     }
     // Ends with the driver's sender: the child (or a newer connection) replaced it.
     let prompts = futures_util::stream::unfold(rx, |mut rx| async move {

@@ -13,9 +13,7 @@ use super::channel::{write_line, Out};
 use super::daemon_client::encode;
 use super::jsonrpc::{self, Incoming, Response};
 use anyhow::Result;
-use claude_daemons::api::supervisor::{
-    ChannelReply, CHANNEL_PROMPT_EVENT, CHANNEL_SERVER,
-};
+use claude_daemons::api::supervisor::{ChannelReply, CHANNEL_PROMPT_EVENT, CHANNEL_SERVER};
 use claude_daemons::claude::{ChannelNotification, CHANNEL_CAPABILITY};
 use claude_daemons::http::UnixClient;
 use serde_json::{json, Value};
