@@ -143,23 +143,21 @@ fn follow(target: &Target, out: &Out) {
     let client = UnixClient::new(&target.socket);
     loop {
         match client.stream("GET", &target.path(""), &[], None, Some(IDLE)) {
-            Ok(mut s) if s.status == 200 => loop {
-                let ev = match s.next_event() {
-                    Ok(Some(ev)) => ev,
-                    Ok(None) | Err(_) => break,
-                };
-                if ev.event != CHANNEL_PROMPT_EVENT {
-                    continue;
+            Ok(mut s) if s.status == 200 => {
+                while let Ok(Some(ev)) = s.next_event() {
+                    if ev.event != CHANNEL_PROMPT_EVENT {
+                        continue;
+                    }
+                    let Ok(n) = serde_json::from_str::<ChannelNotification>(&ev.data) else {
+                        eprintln!("claudectl sup channel: bad prompt event: {}", ev.data);
+                        continue;
+                    };
+                    let note = ChannelNotification::new(n.content, n.meta);
+                    if write_line(out, &note.to_line()).is_err() {
+                        return;
+                    }
                 }
-                let Ok(n) = serde_json::from_str::<ChannelNotification>(&ev.data) else {
-                    eprintln!("claudectl sup channel: bad prompt event: {}", ev.data);
-                    continue;
-                };
-                let note = ChannelNotification::new(n.content, n.meta);
-                if write_line(out, &note.to_line()).is_err() {
-                    return;
-                }
-            },
+            }
             Ok(s) => eprintln!(
                 "claudectl sup channel: the supervisor answered {}",
                 s.status
