@@ -8,7 +8,8 @@
 //! `--debug-file` (`Channel notifications registered`, or `skipped: <reason>` — the
 //! feature flag is off, for one). Claude Code drops a notification that arrives before
 //! it registered the channel, so a prompt is sent only after both. Without a verdict
-//! within [`CHANNEL_WAIT`] of the prompt box, `auto` types; `channel` fails the start.
+//! within [`CHANNEL_WAIT`] of the prompt box, `auto` types; `channel` waits on (the
+//! spawn's own timeout bounds it) and fails the start only on Claude Code's `skipped`.
 
 use crate::file_tail::FileTail;
 use claude_daemons::api::supervisor::{CHANNEL_META_KEY, CHANNEL_SERVER};
@@ -91,13 +92,17 @@ impl ChannelInput {
                 return Choice::Channel;
             }
             Some(Err(reason)) => format!("Claude Code skipped the channel: {reason}"),
-            _ if since.elapsed() < CHANNEL_WAIT => return Choice::NotYet,
+            // Required: `spawn_timeout_secs` bounds the wait (a loaded machine may be slow to
+            // start the server); wanted: typing after a while is better than waiting.
+            _ if self.mode == InteractiveInput::Channel || since.elapsed() < CHANNEL_WAIT => {
+                return Choice::NotYet
+            }
             Some(Ok(())) => format!(
-                "the channel server did not connect back within {}s",
+                "the channel server did not connect back within {} s",
                 CHANNEL_WAIT.as_secs()
             ),
             None => format!(
-                "Claude Code did not register the channel within {}s",
+                "Claude Code did not register the channel within {} s",
                 CHANNEL_WAIT.as_secs()
             ),
         };
