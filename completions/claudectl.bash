@@ -196,6 +196,9 @@ _claudectl() {
             claudectl__subcmd__help__subcmd__sup,attach)
                 cmd="claudectl__subcmd__help__subcmd__sup__subcmd__attach"
                 ;;
+            claudectl__subcmd__help__subcmd__sup,channel)
+                cmd="claudectl__subcmd__help__subcmd__sup__subcmd__channel"
+                ;;
             claudectl__subcmd__help__subcmd__sup,events)
                 cmd="claudectl__subcmd__help__subcmd__sup__subcmd__events"
                 ;;
@@ -451,6 +454,9 @@ _claudectl() {
             claudectl__subcmd__sup,attach)
                 cmd="claudectl__subcmd__sup__subcmd__attach"
                 ;;
+            claudectl__subcmd__sup,channel)
+                cmd="claudectl__subcmd__sup__subcmd__channel"
+                ;;
             claudectl__subcmd__sup,events)
                 cmd="claudectl__subcmd__sup__subcmd__events"
                 ;;
@@ -477,6 +483,9 @@ _claudectl() {
                 ;;
             claudectl__subcmd__sup__subcmd__help,attach)
                 cmd="claudectl__subcmd__sup__subcmd__help__subcmd__attach"
+                ;;
+            claudectl__subcmd__sup__subcmd__help,channel)
+                cmd="claudectl__subcmd__sup__subcmd__help__subcmd__channel"
                 ;;
             claudectl__subcmd__sup__subcmd__help,events)
                 cmd="claudectl__subcmd__sup__subcmd__help__subcmd__events"
@@ -1159,7 +1168,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__sup)
-            opts="ask sessions stop events permissions answer fleet attach"
+            opts="ask sessions stop events permissions answer fleet attach channel"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1201,6 +1210,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__help__subcmd__sup__subcmd__attach)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__help__subcmd__sup__subcmd__channel)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2703,7 +2726,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup)
-            opts="-h --help ask sessions stop events permissions answer fleet attach help"
+            opts="-h --help ask sessions stop events permissions answer fleet attach channel help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2786,6 +2809,32 @@ _claudectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        claudectl__subcmd__sup__subcmd__channel)
+            opts="-h --socket --key --session-id --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --session-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         claudectl__subcmd__sup__subcmd__events)
             opts="-n -h --since --count --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2827,7 +2876,7 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup__subcmd__help)
-            opts="ask sessions stop events permissions answer fleet attach help"
+            opts="ask sessions stop events permissions answer fleet attach channel help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2869,6 +2918,20 @@ _claudectl() {
             return 0
             ;;
         claudectl__subcmd__sup__subcmd__help__subcmd__attach)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        claudectl__subcmd__sup__subcmd__help__subcmd__channel)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

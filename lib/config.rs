@@ -195,7 +195,7 @@ impl Default for MemoryConfig {
     }
 }
 
-pub use supervisor::{AttachedAsks, SupervisorConfig, WhenFull};
+pub use supervisor::{AttachedAsks, InteractiveInput, SupervisorConfig, WhenFull};
 
 /// What claude-meshd does when the host fingerprint changed.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -73,6 +73,47 @@ fn the_fake_answers_through_its_stop_hook_after_the_trust_dialog() {
         &json!({"session_id": "00000000-0000-4000-8000-000000000000"}),
     );
     assert_eq!(st, 409);
+    // The fake skips the channel as Claude Code does with its feature flag off: typed.
+    assert_eq!(s.session("i")["input"], "typing");
+    // The channel routes refuse another session's server, and keys without a terminal.
+    let id = s.session("i")["session_id"].as_str().unwrap().to_string();
+    let (st, _) = s.post(
+        "/v1/sessions/i/channel/reply?session_id=00000000-0000-4000-8000-000000000000",
+        &json!({"text": "x"}),
+    );
+    assert_eq!(st, 409);
+    let (st, v) = s.post(
+        &format!("/v1/sessions/i/channel/reply?session_id={id}"),
+        &json!({"final": "not a text"}),
+    );
+    assert_eq!(st, 400, "{v}");
+    let (st, _) = s.post(
+        &format!("/v1/sessions/h/channel/reply?session_id={id}"),
+        &json!({"text": "x"}),
+    );
+    assert_eq!(st, 404);
+    let (st, r) = ask(&s, "i", "still typed");
+    assert_eq!(
+        (st, r["result"].as_str()),
+        (200, Some("echo: still typed")),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_child_that_skips_the_channel_fails_to_start_when_the_channel_is_required() {
+    let s = fake::start(
+        "crash_limit = 1\ninteractive_input = \"channel\"\n",
+        "normal",
+    );
+    let (st, r) = ask(&s, "c", "hello");
+    assert_eq!(st, 502, "{r}");
+    assert_eq!(r["error"], "spawn_failed");
+    let m = r["message"].as_str().unwrap();
+    assert!(
+        m.contains("skipped the channel") && m.contains("not currently available"),
+        "{m}"
+    );
 }
 
 #[test]

@@ -4,8 +4,11 @@
 //!
 //! 1. Cold start to ready: `PUT` a new session, then `POST …/start` (prewarm) until the
 //!    child is ready (headless: its handshake; interactive: its prompt box on screen).
-//! 2. Warm turn: `elapsed_ms` of an ask on a warm session (interactive: typed into the PTY,
-//!    ended by the Stop hook and the transcript).
+//! 2. Warm turn: `elapsed_ms` of an ask on a warm session; interactive both ways prompts go
+//!    in (`[supervisor] interactive_input`): through the supervisor's channel (the channel
+//!    feature flags on, as tests/supervisor_interactive.rs turns them on) and typed into the
+//!    PTY (a second supervisor with `interactive_input = "typing"`, same mock); both ended by
+//!    the Stop hook and the transcript.
 //! 3. The supervisor's own RSS with 16 interactive children (the fake child's interactive
 //!    mode; children are other processes, so they are not in it), next to 16 headless ones.
 
@@ -15,6 +18,13 @@ use std::ffi::OsString;
 use std::time::Instant;
 use support::Supervisor;
 
+/// The lanes measured: a label, which supervisor (0: channel flags on, 1: typing only),
+/// the session kind.
+const LANES: [(&str, usize, &str); 3] = [
+    ("headless", 0, "headless"),
+    ("interactive, channel", 0, "interactive"),
+    ("interactive, typing", 1, "interactive"),
+];
 const KINDS: [&str; 2] = ["headless", "interactive"];
 
 fn median(v: &mut [f64]) -> f64 {
@@ -49,50 +59,70 @@ pub fn run(n: usize) {
     let colds = (n / 5).max(3);
 
     let (api, _release) = mock_anthropic::echo_with_release();
-    let env: Vec<(&str, OsString)> = vec![
-        ("ANTHROPIC_BASE_URL", api.base_url().into()),
-        ("ANTHROPIC_API_KEY", claude_home::MOCK_KEY.into()),
-        ("DISABLE_TELEMETRY", "1".into()),
-        ("DISABLE_AUTOUPDATER", "1".into()),
-        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()),
-        ("RUST_LOG", "warn".into()),
+    let start = |config: &str, flags: bool| {
+        let mut env: Vec<(&str, OsString)> = vec![
+            ("ANTHROPIC_BASE_URL", api.base_url().into()),
+            ("ANTHROPIC_API_KEY", claude_home::MOCK_KEY.into()),
+            ("DISABLE_TELEMETRY", "1".into()),
+            ("DISABLE_AUTOUPDATER", "1".into()),
+            ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()),
+            ("RUST_LOG", "warn".into()),
+        ];
+        if flags {
+            env.push(("CLAUDE_CODE_GB_DISK_CACHE_WHEN_TELEMETRY_OFF", "1".into()));
+        }
+        let s = Supervisor::start(
+            &format!(
+                "claude_bin = \"{}\"\nspawn_timeout_secs = 180\nmax_processes = {}\n{config}",
+                mock_anthropic::claude_bin().display(),
+                2 * colds + 2
+            ),
+            &env,
+            &[],
+        );
+        claude_home::seed(&s.home, &s.work, true);
+        s
+    };
+    let sups = [
+        start("interactive_input = \"channel\"\n", true),
+        start("interactive_input = \"typing\"\n", false),
     ];
-    let s = Supervisor::start(
-        &format!(
-            "claude_bin = \"{}\"\nspawn_timeout_secs = 180\nmax_processes = {}\n",
-            mock_anthropic::claude_bin().display(),
-            2 * colds + 2
-        ),
-        &env,
-        &[],
-    );
-    claude_home::seed(&s.home, &s.work, true);
 
-    let mut cold_ms = [Vec::new(), Vec::new()];
+    let mut cold_ms = [Vec::new(), Vec::new(), Vec::new()];
     for i in 0..colds {
-        for (k, kind) in KINDS.iter().enumerate() {
-            cold_ms[k].push(cold(&s, &format!("cold-{kind}-{i}"), kind));
+        for (l, (label, sup, kind)) in LANES.iter().enumerate() {
+            let key = format!("cold-{}-{i}", label.replace([',', ' '], ""));
+            cold_ms[l].push(cold(&sups[*sup], &key, kind));
         }
     }
-    for kind in KINDS {
-        cold(&s, &format!("warm-{kind}"), kind);
-        warm(&s, &format!("warm-{kind}"), 0);
+    for (label, sup, kind) in LANES {
+        let key = format!("warm-{}", label.replace([',', ' '], ""));
+        cold(&sups[sup], &key, kind);
+        warm(&sups[sup], &key, 0);
+        // The figure is for the way the label says.
+        let info = sups[sup].session(&key);
+        assert_eq!(info["input"].as_str(), label.split(", ").nth(1), "{info}");
     }
-    let mut warm_ms = [Vec::new(), Vec::new()];
+    let mut warm_ms = [Vec::new(), Vec::new(), Vec::new()];
     for i in 1..=n {
-        for (k, kind) in KINDS.iter().enumerate() {
-            warm_ms[k].push(warm(&s, &format!("warm-{kind}"), i));
+        for (l, (label, sup, _)) in LANES.iter().enumerate() {
+            let key = format!("warm-{}", label.replace([',', ' '], ""));
+            warm_ms[l].push(warm(&sups[*sup], &key, i));
         }
     }
-    let (ch, ci) = (median(&mut cold_ms[0]), median(&mut cold_ms[1]));
-    let (wh, wi) = (median(&mut warm_ms[0]), median(&mut warm_ms[1]));
-    println!("cold start to ready, median of {colds}: headless {ch:.0} ms, interactive {ci:.0} ms (x{:.2})", ci / ch);
-    println!(
-        "warm turn, median of {n}: headless {wh:.0} ms, interactive {wi:.0} ms (x{:.2}, +{:.0} ms)",
-        wi / wh,
-        wi - wh
-    );
-    drop(s);
+    let ch = median(&mut cold_ms[0]);
+    let wh = median(&mut warm_ms[0]);
+    for l in 1..LANES.len() {
+        let (ci, wi) = (median(&mut cold_ms[l]), median(&mut warm_ms[l]));
+        let label = LANES[l].0;
+        println!("cold start to ready, median of {colds}: headless {ch:.0} ms, {label} {ci:.0} ms (x{:.2})", ci / ch);
+        println!(
+            "warm turn, median of {n}: headless {wh:.0} ms, {label} {wi:.0} ms (x{:.2}, +{:.0} ms)",
+            wi / wh,
+            wi - wh
+        );
+    }
+    drop(sups);
 
     // The supervisor's own memory with 16 children of each kind (fake child: the figure is
     // the supervisor's, and a fake keeps 16 real CLIs off a small machine).

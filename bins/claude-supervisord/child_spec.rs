@@ -3,6 +3,9 @@
 //! Code keeps its transcript.
 
 use crate::settings::{ChildKind, Settings};
+use claude_daemons::api::supervisor::CHANNEL_SERVER;
+use claude_daemons::claude::DEV_CHANNELS_FLAG;
+use claude_daemons::config::InteractiveInput;
 use std::path::{Path, PathBuf};
 
 /// Variables a child must not inherit: `CLAUDECODE` makes Claude Code refuse to start
@@ -23,8 +26,10 @@ pub struct Spec {
     pub key: String,
     /// Interactive children: `--settings` (the Stop hook) and `--debug-file` live here.
     pub state_dir: PathBuf,
-    /// The supervisor's socket, for the Stop hook's call back.
+    /// The supervisor's socket, for the Stop hook's and the channel server's call backs.
     pub socket: PathBuf,
+    /// How an interactive child's prompts go in (`[supervisor] interactive_input`).
+    pub input: InteractiveInput,
 }
 
 /// What an environment allow-list always lets through: what Claude Code needs to run.
@@ -77,7 +82,9 @@ impl Spec {
     }
 
     /// Arguments of an interactive child (no `-p`): its Stop hook in `--settings`, its own
-    /// `--debug-file`. `--max-turns` and `--max-budget-usd` exist only with `-p`.
+    /// `--debug-file`, and unless prompts are only typed, the supervisor's channel server
+    /// (a second `--mcp-config`: the CLI adds up repeated ones) loaded as a development
+    /// channel. `--max-turns` and `--max-budget-usd` exist only with `-p`.
     pub fn interactive_args(&self, resume: bool) -> Vec<String> {
         let mut a = Vec::new();
         self.session_args(resume, &mut a);
@@ -87,8 +94,33 @@ impl Spec {
             "--debug-file".into(),
             self.debug_file().display().to_string(),
         ]);
+        if self.input != InteractiveInput::Typing {
+            a.extend([
+                "--mcp-config".into(),
+                self.channel_file().display().to_string(),
+                DEV_CHANNELS_FLAG.into(),
+                format!("server:{CHANNEL_SERVER}"),
+            ]);
+        }
         self.option_args(false, &mut a);
         a
+    }
+
+    /// The `--mcp-config` of an interactive child's channel server: `claudectl sup channel`
+    /// with the socket, key and session id it connects back with.
+    pub fn channel_config(&self) -> serde_json::Value {
+        let claudectl = sibling_program("claudectl");
+        serde_json::json!({"mcpServers": {CHANNEL_SERVER: {
+            "type": "stdio",
+            "command": claudectl.display().to_string(),
+            "args": ["sup", "channel", "--socket", self.socket.display().to_string(),
+                     "--key", self.key, "--session-id", self.session_id],
+        }}})
+    }
+
+    /// Where [`Spec::channel_config`] is written.
+    pub fn channel_file(&self) -> PathBuf {
+        self.state_dir.join("channel.json")
     }
 
     /// `--settings` file of an interactive child.
@@ -189,6 +221,16 @@ impl Spec {
     }
 }
 
+/// A program installed beside our own executable (the packages install them together),
+/// else the one of that name on PATH.
+pub fn sibling_program(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join(name)))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
 /// Between fork and exec: the user's umask and open-file limit, and death with the
 /// supervisor (`parent` is our pid). Only async-signal-safe calls.
 pub fn prepare_child(parent: u32) -> std::io::Result<()> {
@@ -266,6 +308,7 @@ mod tests {
             key: "k".into(),
             state_dir: PathBuf::from("/state/u1"),
             socket: PathBuf::from("/run/s.sock"),
+            input: InteractiveInput::Auto,
             settings: Settings {
                 cwd: "/w".into(),
                 model: Some("haiku".into()),
@@ -294,6 +337,7 @@ mod tests {
             key: "k".into(),
             state_dir: PathBuf::from("/state/u1"),
             socket: PathBuf::from("/run/s.sock"),
+            input: InteractiveInput::Auto,
         };
         let e = &mut spec.settings.extra;
         e.system_prompt = Some("be brief".into());
@@ -335,6 +379,7 @@ mod tests {
             key: "k".into(),
             state_dir: PathBuf::from("/state/u1"),
             socket: PathBuf::from("/run/s.sock"),
+            input: InteractiveInput::Auto,
         };
         spec.settings.isolated = true;
         let args = spec.args(false);
@@ -359,6 +404,7 @@ mod tests {
             key: "k".into(),
             state_dir: PathBuf::from("/state/u1"),
             socket: PathBuf::from("/run/s.sock"),
+            input: InteractiveInput::Auto,
         };
         spec.settings.extra.max_turns = Some(3);
         spec.settings.model = Some("haiku".into());
@@ -382,5 +428,27 @@ mod tests {
             .interactive_args(true)
             .join(" ")
             .starts_with("--resume u1"));
+        // The channel: our server as a development channel, unless prompts are typed.
+        assert!(
+            line.contains("--mcp-config /state/u1/channel.json --dangerously-load-development-channels server:claude-supervisord"),
+            "{line}"
+        );
+        let server = &spec.channel_config()["mcpServers"]["claude-supervisord"];
+        assert_eq!(
+            server["args"],
+            serde_json::json!([
+                "sup",
+                "channel",
+                "--socket",
+                "/run/s.sock",
+                "--key",
+                "k",
+                "--session-id",
+                "u1"
+            ])
+        );
+        spec.input = InteractiveInput::Typing;
+        let line = spec.interactive_args(false).join(" ");
+        assert!(!line.contains("channel"), "{line}");
     }
 }

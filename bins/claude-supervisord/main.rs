@@ -7,11 +7,13 @@
 //! minus the variables that belong to the daemon itself (see `child.rs`).
 
 mod backoff;
+mod channel_input;
 mod child;
 mod child_spec;
 mod cli;
 mod dialogs;
 mod events;
+mod file_tail;
 mod fleet;
 mod handle;
 mod lines;

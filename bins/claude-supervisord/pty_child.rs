@@ -3,22 +3,27 @@
 //!
 //! It takes the same stream-json lines a headless child reads on stdin and answers with the
 //! same lines: the `initialize` handshake is answered once Claude Code's prompt box is on
-//! screen (startup dialogs answered on the way, `dialogs.rs`); a user message is typed into
-//! the prompt (bracketed paste, then Enter once the screen shows it); an `interrupt` is the
-//! Escape key; the model's messages come from the transcript and the turn's `result` from
-//! the Stop hook (`stop_hook.rs`). Screen text is only used to start up and to see an
-//! interruption through, never for answers.
+//! screen (startup dialogs answered on the way, `dialogs.rs`) and the way prompts go in is
+//! chosen (`channel_input.rs`); a user message goes through the supervisor's channel, or is
+//! typed into the prompt (bracketed paste, then Enter once the screen shows it); an
+//! `interrupt` is the Escape key; the model's messages come from the transcript, its
+//! `reply` tool calls as text deltas, and the turn's `result` from the Stop hook
+//! (`stop_hook.rs`). Screen text is only used to start up and to see an interruption
+//! through, never for answers.
 //!
 //! pty-process spawns under tokio with the PTY as the controlling terminal of a new session
 //! (so the child leads its own process group, as headless children do); vt100 is the screen.
 
+use crate::channel_input::{ChannelInput, Choice};
 use crate::child::{wait_exit, ChildEvent, Tail};
 use crate::child_spec::{prepare_child, transcript_path, Spec};
 use crate::dialogs::{self, Step};
 use crate::screen;
 use crate::stop_hook::{self, Ending, Transcript};
-use crate::terminal::{Terminal, Write};
+use crate::terminal::{Call, Terminal, Write};
+use claude_daemons::api::supervisor::ChannelReply;
 use claude_daemons::claude::ChildMessage;
+use claude_daemons::config::InteractiveInput;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,6 +54,11 @@ pub fn spawn(
     std::fs::create_dir_all(&spec.state_dir)?;
     let settings = stop_hook::settings(&stop_hook::hook_program(), &spec.socket, &spec.key);
     std::fs::write(spec.settings_file(), settings.to_string())?;
+    if spec.input != InteractiveInput::Typing {
+        std::fs::write(spec.channel_file(), spec.channel_config().to_string())?;
+    }
+    // The channel's verdict is read from this process's own log: the last one's is kept aside.
+    let _ = std::fs::rename(spec.debug_file(), spec.state_dir.join("debug.previous.log"));
     let (pty, pts) = pty_process::open().map_err(std::io::Error::other)?;
     pty.resize(pty_process::Size::new(screen::ROWS, screen::COLS))
         .map_err(std::io::Error::other)?;
@@ -70,8 +80,8 @@ pub fn spawn(
 
     let (read, write) = pty.into_split();
     let (writes_tx, writes_rx) = mpsc::unbounded_channel();
-    let (hooks_tx, hooks_rx) = mpsc::unbounded_channel();
-    let term = Arc::new(Terminal::new(pid, writes_tx, hooks_tx));
+    let (calls_tx, calls_rx) = mpsc::unbounded_channel();
+    let term = Arc::new(Terminal::new(pid, writes_tx, calls_tx));
     tokio::spawn(write_pty(write, writes_rx));
     let reader = tokio::spawn(read_pty(read, term.clone()));
     let driver = Driver {
@@ -80,13 +90,14 @@ pub fn spawn(
         session_id: spec.session_id.clone(),
         cwd: spec.settings.cwd.clone(),
         handshake: None,
+        channel: ChannelInput::new(spec.input, &spec.key, spec.debug_file()),
         ready: false,
         failed: false,
         answered: None,
         unknown_since: None,
         turn: None,
     };
-    tokio::spawn(driver.run(lines, hooks_rx));
+    tokio::spawn(driver.run(lines, calls_rx));
     let t = term.clone();
     let said: Tail = Box::new(move || {
         let tail = screen::tail(&t.text(), 20);
@@ -137,6 +148,8 @@ struct Turn {
     interrupted: Option<Instant>,
     /// The Stop hook's payload, and when it came.
     stop: Option<(Value, Instant)>,
+    /// The text of the model's last `reply(final: true)` through the channel.
+    reply: Option<String>,
 }
 
 struct Driver {
@@ -146,6 +159,8 @@ struct Driver {
     cwd: String,
     /// The `initialize` request to answer once ready.
     handshake: Option<String>,
+    /// The supervisor's channel into the child, and whether prompts go through it.
+    channel: ChannelInput,
     ready: bool,
     /// The spawn was failed (unknown dialog); nothing more to say.
     failed: bool,
@@ -158,7 +173,7 @@ impl Driver {
     async fn run(
         mut self,
         mut lines: mpsc::UnboundedReceiver<String>,
-        mut hooks: mpsc::UnboundedReceiver<Value>,
+        mut calls: mpsc::UnboundedReceiver<Call>,
     ) {
         let mut changed = self.term.watch();
         let mut tick = tokio::time::interval(TICK);
@@ -169,7 +184,14 @@ impl Driver {
                     Some(l) => self.line(&l, &mut changed).await,
                     None => return self.exit().await,
                 },
-                Some(h) = hooks.recv() => self.stopped(h),
+                Some(c) = calls.recv() => match c {
+                    Call::Stop(payload) => self.stopped(payload),
+                    Call::ChannelOpen(tx) => {
+                        self.channel.connected(tx);
+                        self.look();
+                    }
+                    Call::Reply(r) => self.replied(r),
+                },
                 r = changed.changed() => {
                     if r.is_err() {
                         return;
@@ -208,6 +230,26 @@ impl Driver {
         }
         let text = self.term.text();
         if screen::prompt_box(&text).is_some() {
+            let failure = match self.channel.choose() {
+                Choice::NotYet => return,
+                Choice::Channel => None,
+                Choice::Typing(why) => {
+                    if let Some(why) = why {
+                        tracing::warn!(pid = self.term.pid, "prompts are typed: {why}");
+                    }
+                    None
+                }
+                Choice::Fail(why) => Some(why),
+            };
+            if failure.is_some() {
+                // Answered once the handshake is there (it comes first, in practice).
+                let Some(id) = self.handshake.clone() else {
+                    return;
+                };
+                self.failed = true;
+                return self.answer(&id, failure);
+            }
+            self.term.set_input(self.channel.active());
             self.ready = true;
             if let Some(id) = self.handshake.clone() {
                 self.answer(&id, None);
@@ -276,12 +318,12 @@ impl Driver {
                     None => {}
                 }
             }
-            Some("user") => self.type_turn(&v["message"]["content"], changed).await,
+            Some("user") => self.start_turn(&v["message"]["content"], changed).await,
             _ => {}
         }
     }
 
-    async fn type_turn(
+    async fn start_turn(
         &mut self,
         content: &Value,
         changed: &mut tokio::sync::watch::Receiver<u64>,
@@ -321,7 +363,15 @@ impl Driver {
             messages: 0,
             interrupted: None,
             stop: None,
+            reply: None,
         });
+        if self.channel.send(&text) {
+            return;
+        }
+        if self.term.input() == Some("channel") {
+            tracing::warn!(pid = self.term.pid, "the channel server went away; typing");
+            self.term.set_input(false);
+        }
         // An interrupted turn's prompt may be back in the input box: clear it first
         // (Ctrl-C clears a non-empty input; on an empty one it would start to exit).
         if screen::prompt_box(&self.term.text()).is_some_and(|typed| !typed.is_empty()) {
@@ -384,7 +434,7 @@ impl Driver {
         }
         let mut lines = Vec::new();
         let mut interrupted = false;
-        for e in turn.transcript.read_new() {
+        for e in turn.transcript.read_json() {
             if let Some(l) = stop_hook::assistant_line(&e) {
                 stop_hook::add_usage(&mut turn.usage, &e);
                 turn.messages += 1;
@@ -428,6 +478,22 @@ impl Driver {
         self.follow();
     }
 
+    /// The model called the channel's `reply` tool: its text streams as a text delta (as
+    /// `-p --include-partial-messages` would stream the model's own words).
+    fn replied(&mut self, r: ChannelReply) {
+        let Some(t) = &mut self.turn else {
+            return;
+        };
+        if r.is_final {
+            t.reply = Some(r.text.clone());
+        }
+        let delta = json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "text_delta", "text": r.text}});
+        let line = json!({"type": "stream_event", "event": delta,
+            "parent_tool_use_id": null, "session_id": self.session_id});
+        self.emit(line.to_string());
+    }
+
     /// End a stopped turn whose message is in (or whose grace is over).
     fn finish_stopped(&mut self) {
         let Some(t) = &self.turn else {
@@ -446,7 +512,10 @@ impl Driver {
             (Some(_), None) => false,
         };
         if written || at.elapsed() >= TRANSCRIPT_GRACE {
-            let text = hook_text.or_else(|| t.last_text.clone());
+            // A turn whose only words went to the channel's reply tool answers with those.
+            let text = hook_text
+                .or_else(|| t.last_text.clone())
+                .or_else(|| t.reply.clone());
             self.end("success", text);
         }
     }

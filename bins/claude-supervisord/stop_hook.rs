@@ -5,17 +5,12 @@
 //! the turn's stream-json lines.
 
 use serde_json::{json, Value};
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// The hook program: `claude-hook` beside our own executable (the packages install them
 /// together), else the one on PATH.
 pub fn hook_program() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(|d| d.join("claude-hook")))
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("claude-hook"))
+    crate::child_spec::sibling_program("claude-hook")
 }
 
 fn shell_quote(s: &str) -> String {
@@ -33,58 +28,8 @@ pub fn settings(hook: &Path, socket: &Path, key: &str) -> Value {
     json!({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": command, "timeout": 10}]}]}})
 }
 
-/// Longest transcript line read; longer ones (huge tool outputs) are skipped.
-const MAX_ENTRY: usize = 8 << 20;
-
-/// A transcript read from where the last read stopped.
-pub struct Transcript {
-    pub path: Option<PathBuf>,
-    offset: u64,
-    partial: Vec<u8>,
-}
-
-impl Transcript {
-    /// Start reading at the current end of `path` (what is already there is history).
-    pub fn at_end(path: Option<PathBuf>) -> Transcript {
-        let offset = path
-            .as_ref()
-            .and_then(|p| std::fs::metadata(p).ok())
-            .map_or(0, |m| m.len());
-        Transcript {
-            path,
-            offset,
-            partial: Vec::new(),
-        }
-    }
-
-    /// The whole entries added since the last call.
-    pub fn read_new(&mut self) -> Vec<Value> {
-        let Some(path) = &self.path else {
-            return Vec::new();
-        };
-        let Ok(mut f) = std::fs::File::open(path) else {
-            return Vec::new();
-        };
-        let mut buf = Vec::new();
-        if f.seek(SeekFrom::Start(self.offset)).is_err() || f.read_to_end(&mut buf).is_err() {
-            return Vec::new();
-        }
-        self.offset += buf.len() as u64;
-        self.partial.extend_from_slice(&buf);
-        let Some(end) = self.partial.iter().rposition(|b| *b == b'\n') else {
-            if self.partial.len() > MAX_ENTRY {
-                self.partial.clear();
-            }
-            return Vec::new();
-        };
-        let whole: Vec<u8> = self.partial.drain(..=end).collect();
-        whole
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty() && l.len() <= MAX_ENTRY)
-            .filter_map(|l| serde_json::from_slice(l).ok())
-            .collect()
-    }
-}
+/// A transcript, read as it grows.
+pub use crate::file_tail::FileTail as Transcript;
 
 /// A transcript entry of the model's as the stream-json line `-p` would print for it.
 pub fn assistant_line(entry: &Value) -> Option<String> {
@@ -188,7 +133,7 @@ mod tests {
         let a = json!({"type": "assistant", "sessionId": "s", "uuid": "u",
             "message": {"content": [{"type": "text", "text": "hi"}], "usage": {"output_tokens": 3}}});
         write!(f, "{a}\n{{\"type\":\"user\",\"message\":{{\"content\":\"[Request interrupted by user]\"}}}}\n{{\"par").unwrap();
-        let got = t.read_new();
+        let got = t.read_json();
         assert_eq!(got.len(), 2);
         assert_eq!(assistant_text(&got[0]).as_deref(), Some("hi"));
         assert!(assistant_line(&got[0])
@@ -199,7 +144,7 @@ mod tests {
         add_usage(&mut usage, &got[0]);
         assert_eq!(usage["output_tokens"], 3);
         writeln!(f, "tial\":1}}").unwrap();
-        assert_eq!(t.read_new(), vec![json!({"partial": 1})]);
+        assert_eq!(t.read_json(), vec![json!({"partial": 1})]);
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! An interactive child's terminal as the rest of the supervisor sees it: the screen (a
 //! vt100 emulator fed with everything the child writes), the raw output for attached
-//! viewers, the way in for keys and resizes, the one typist, and the Stop hook's way in.
+//! viewers, the way in for keys and resizes, the one typist, and the way in of the child's
+//! own call backs (its Stop hook, its channel server).
 
 use crate::screen::{self, Parser};
+use claude_daemons::api::supervisor::ChannelReply;
+use claude_daemons::claude::ChannelNotification;
 use serde_json::Value;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
@@ -18,6 +21,22 @@ pub enum Write {
     Resize(u16, u16),
 }
 
+/// What the child's own helpers tell its driver through the supervisor's socket.
+#[derive(Debug)]
+pub enum Call {
+    /// The Stop hook's payload.
+    Stop(Value),
+    /// The channel server connected: prompts for it go here (closed when it goes).
+    ChannelOpen(mpsc::UnboundedSender<ChannelNotification>),
+    /// The model called the channel's `reply` tool.
+    Reply(ChannelReply),
+}
+
+/// How prompts go in: none chosen yet, the channel, typing.
+const INPUT_NONE: u8 = 0;
+const INPUT_CHANNEL: u8 = 1;
+const INPUT_TYPING: u8 = 2;
+
 pub struct Terminal {
     pub pid: u32,
     parser: Mutex<Parser>,
@@ -25,7 +44,8 @@ pub struct Terminal {
     changed: watch::Sender<u64>,
     output: broadcast::Sender<Arc<[u8]>>,
     writes: mpsc::UnboundedSender<Write>,
-    hooks: mpsc::UnboundedSender<Value>,
+    calls: mpsc::UnboundedSender<Call>,
+    input: AtomicU8,
     viewers: AtomicUsize,
     typist: AtomicBool,
     typist_gone: Notify,
@@ -43,7 +63,7 @@ impl Terminal {
     pub fn new(
         pid: u32,
         writes: mpsc::UnboundedSender<Write>,
-        hooks: mpsc::UnboundedSender<Value>,
+        calls: mpsc::UnboundedSender<Call>,
     ) -> Terminal {
         Terminal {
             pid,
@@ -51,7 +71,8 @@ impl Terminal {
             changed: watch::channel(0).0,
             output: broadcast::channel(VIEWER_BACKLOG).0,
             writes,
-            hooks,
+            calls,
+            input: AtomicU8::new(INPUT_NONE),
             viewers: AtomicUsize::new(0),
             typist: AtomicBool::new(false),
             typist_gone: Notify::new(),
@@ -123,9 +144,24 @@ impl Terminal {
         let _ = self.writes.send(Write::Resize(rows, cols));
     }
 
-    /// The Stop hook's payload for this child; false once the child is gone.
-    pub fn hook(&self, payload: Value) -> bool {
-        self.hooks.send(payload).is_ok()
+    /// A call back for this child's driver; false once the child is gone.
+    pub fn call(&self, call: Call) -> bool {
+        self.calls.send(call).is_ok()
+    }
+
+    /// Record how prompts go in (`true`: the channel).
+    pub fn set_input(&self, channel: bool) {
+        let v = if channel { INPUT_CHANNEL } else { INPUT_TYPING };
+        self.input.store(v, Ordering::Release);
+    }
+
+    /// `channel` or `typing`, once the child is ready.
+    pub fn input(&self) -> Option<&'static str> {
+        match self.input.load(Ordering::Acquire) {
+            INPUT_CHANNEL => Some("channel"),
+            INPUT_TYPING => Some("typing"),
+            _ => None,
+        }
     }
 
     pub fn viewers(&self) -> usize {

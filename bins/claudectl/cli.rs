@@ -264,6 +264,24 @@ pub enum SupCommand {
     /// Connect this terminal to an interactive session ("kind": "interactive"): watch it
     /// and type into it; Ctrl-] detaches and leaves it running.
     Attach(SupAttachArgs),
+    /// The MCP channel server claude-supervisord gives its interactive children (their
+    /// `--mcp-config` runs it; not for people).
+    #[command(hide = true)]
+    Channel(SupChannelArgs),
+}
+
+/// Arguments of `claudectl sup channel`.
+#[derive(clap::Args, Debug)]
+pub struct SupChannelArgs {
+    /// The supervisor's socket.
+    #[arg(long)]
+    pub socket: PathBuf,
+    /// The session key.
+    #[arg(long)]
+    pub key: String,
+    /// The Claude session id of the process that runs this server.
+    #[arg(long)]
+    pub session_id: String,
 }
 
 /// `claudectl sup ask --kind`.

@@ -30,6 +30,13 @@ pub fn run(cmd: SupCommand) -> anyhow::Result<ExitCode> {
         SupCommand::Answer(a) => answer(&api, a),
         SupCommand::Fleet(a) => fleet(&api, a.json),
         SupCommand::Attach(a) => crate::sup_attach::attach(a),
+        SupCommand::Channel(a) => {
+            return crate::mcp::sup_channel::serve(crate::mcp::sup_channel::Target {
+                socket: a.socket,
+                key: a.key,
+                session_id: a.session_id,
+            })
+        }
     })
 }
 

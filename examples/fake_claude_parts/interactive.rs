@@ -5,6 +5,9 @@
 //! answers `echo: <prompt>` on screen and runs the Stop hook found in `--settings` with a
 //! payload like Claude Code's. Ctrl-C on an empty box twice exits.
 //!
+//! Offered a development channel, it says in its `--debug-file` what Claude Code 2.1.329
+//! says with the channels feature flag off: skipped.
+//!
 //! `FAKE_CLAUDE_MODE`: `unknown-dialog` draws a choice the supervisor does not know,
 //! `no-prompt` draws a banner and never a prompt box; a prompt `huge` first writes ~4 MiB
 //! of screen output.
@@ -62,8 +65,25 @@ fn stop_hook(args: &[String], session: &str, text: &str) {
     }
 }
 
+/// Say in the `--debug-file` that each development channel asked for is skipped.
+fn skip_channels(args: &[String]) {
+    let after = |flag: &str| args.windows(2).find(|w| w[0] == flag).map(|w| w[1].clone());
+    let (Some(debug), Some(server)) = (
+        after("--debug-file"),
+        after("--dangerously-load-development-channels"),
+    ) else {
+        return;
+    };
+    let name = server.strip_prefix("server:").unwrap_or(&server);
+    let line = format!(
+        "[DEBUG] MCP server \"{name}\": Channel notifications skipped: channels feature is not currently available\n"
+    );
+    let _ = std::fs::write(debug, line);
+}
+
 pub fn run(args: &[String], session: &str, mode: &str) {
     raw_mode();
+    skip_channels(args);
     let rule = "─".repeat(60);
     let banner = " ▐▛███▛█   Fake Claude Code".to_string();
     if mode == "unknown-dialog" {

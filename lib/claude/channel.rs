@@ -20,6 +20,28 @@ pub const CHANNEL_NOTIFICATION: &str = "notifications/claude/channel";
 /// on the approved allowlist).
 pub const DEV_CHANNELS_FLAG: &str = "--dangerously-load-development-channels";
 
+/// What Claude Code's `--debug-file` says, after `MCP server "NAME": `, once it listens to
+/// a channel server's notifications (the handler is in place from then on).
+pub const CHANNEL_REGISTERED_LOG: &str = "Channel notifications registered";
+
+/// What it says, followed by the reason, when it does not (feature flag off, not on the
+/// allowlist, …).
+pub const CHANNEL_SKIPPED_LOG: &str = "Channel notifications skipped: ";
+
+/// What a `--debug-file` line says about channel server `name`: `Some(Ok(()))` registered,
+/// `Some(Err(reason))` skipped, `None` neither.
+pub fn channel_log_verdict(line: &str, name: &str) -> Option<Result<(), String>> {
+    let server = format!("\"{name}\"");
+    if !line.contains(&server) {
+        return None;
+    }
+    if line.contains(CHANNEL_REGISTERED_LOG) {
+        return Some(Ok(()));
+    }
+    let (_, reason) = line.split_once(CHANNEL_SKIPPED_LOG)?;
+    Some(Err(reason.trim().to_string()))
+}
+
 /// The params of [`CHANNEL_NOTIFICATION`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChannelNotification {
@@ -132,5 +154,21 @@ mod tests {
         let line: serde_json::Value = serde_json::from_str(&n.to_line()).unwrap();
         assert_eq!(line["method"], CHANNEL_NOTIFICATION);
         assert_eq!(line["params"]["meta"]["from"], "a");
+    }
+
+    #[test]
+    fn the_debug_log_says_registered_or_why_not() {
+        let reg = r#"2026-12-03T15:00:00.000Z [DEBUG] MCP server "sup": Channel notifications registered"#;
+        assert_eq!(channel_log_verdict(reg, "sup"), Some(Ok(())));
+        assert_eq!(channel_log_verdict(reg, "other"), None);
+        let skip = r#"[DEBUG] MCP server "sup": Channel notifications skipped: channels feature is not currently available"#;
+        assert_eq!(
+            channel_log_verdict(skip, "sup"),
+            Some(Err("channels feature is not currently available".into()))
+        );
+        assert_eq!(
+            channel_log_verdict(r#"MCP server "sup": connected"#, "sup"),
+            None
+        );
     }
 }

@@ -68,6 +68,10 @@ pub struct SupervisorConfig {
     /// What an ask does while a person types in the interactive session
     /// (`claudectl sup attach`): wait until they detach, or be refused (409).
     pub attached_asks: AttachedAsks,
+    /// How prompts go into an interactive session: through the supervisor's channel when
+    /// Claude Code loads it, else typed (`auto`); always the channel (`channel`: a child
+    /// that does not load it fails to start); always typed (`typing`: no channel flags).
+    pub interactive_input: InteractiveInput,
 }
 
 /// A table of paths, or (from the environment) comma-separated `FROM=TO` pairs.
@@ -119,6 +123,19 @@ pub enum AttachedAsks {
     Refuse,
 }
 
+/// How prompts go into an interactive session (`[supervisor] interactive_input`).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InteractiveInput {
+    /// The channel when Claude Code registers it at start, else typing.
+    #[default]
+    Auto,
+    /// The channel only: a child that does not register it fails to start.
+    Channel,
+    /// Typing only (bracketed paste, then Enter); the channel is not offered.
+    Typing,
+}
+
 impl Default for SupervisorConfig {
     fn default() -> Self {
         SupervisorConfig {
@@ -147,6 +164,7 @@ impl Default for SupervisorConfig {
             when_full: WhenFull::Refuse,
             workspace_map: std::collections::BTreeMap::new(),
             attached_asks: AttachedAsks::Wait,
+            interactive_input: InteractiveInput::Auto,
         }
     }
 }

@@ -137,17 +137,25 @@ fn supervisor_keys_have_defaults_and_overrides() {
     assert_eq!(c.supervisor.permission_timeout_secs, 300);
     assert_eq!(c.supervisor.tcp_port, 0);
     assert_eq!(c.supervisor.attached_asks, AttachedAsks::Wait);
+    assert_eq!(c.supervisor.interactive_input, InteractiveInput::Auto);
     let c = c
         .with_env(env(&[
             ("CLAUDE_DAEMONS_SUPERVISOR_SPAWN_TIMEOUT_SECS", "3"),
             ("CLAUDE_DAEMONS_SUPERVISOR_ATTACHED_ASKS", "refuse"),
+            ("CLAUDE_DAEMONS_SUPERVISOR_INTERACTIVE_INPUT", "typing"),
         ]))
         .unwrap();
+    assert_eq!(c.supervisor.interactive_input, InteractiveInput::Typing);
     assert_eq!(c.supervisor.spawn_timeout_secs, 3);
     assert_eq!(c.supervisor.attached_asks, AttachedAsks::Refuse);
     assert!(Config::parse(
         Path::new("c.toml"),
         "[supervisor]\nattached_asks = \"sometimes\"\n"
+    )
+    .is_err());
+    assert!(Config::parse(
+        Path::new("c.toml"),
+        "[supervisor]\ninteractive_input = \"telepathy\"\n"
     )
     .is_err());
 }

@@ -206,7 +206,18 @@ async fn messages(State(s): State<Arc<Shared>>, Json(body): Json<Value>) -> Resp
         .into_response()
 }
 
-/// A mock that answers `answer: <prompt>`, after `SLOW<ms>` milliseconds when the prompt
+/// The text inside a channel message (`<channel source=… …>text</channel>`, how Claude Code
+/// shows the model a prompt that came through a channel), or all of `prompt`.
+pub fn channel_body(prompt: &str) -> &str {
+    prompt
+        .split_once("<channel ")
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .and_then(|(_, rest)| rest.split_once("</channel>"))
+        .map_or(prompt, |(body, _)| body.trim())
+}
+
+/// A mock that answers `answer: <prompt>` (the prompt itself when it came through a
+/// channel), after `SLOW<ms>` milliseconds when the prompt
 /// says so (the mock's one thread sleeps: later requests wait behind it), and a flag that
 /// ends every slow wait at once when set: a test can make the mock answer after a minute —
 /// far beyond any bound it asserts, whatever the load — and still go on promptly once it
@@ -228,7 +239,7 @@ pub fn echo_with_release() -> (MockApi, Arc<std::sync::atomic::AtomicBool>) {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        Reply::Text(format!("answer: {prompt}"))
+        Reply::Text(format!("answer: {}", channel_body(&prompt)))
     });
     (api, release)
 }

@@ -1,8 +1,9 @@
 //! Interactive sessions: `GET …/screen`, `GET …/attach` (an upgraded connection to the
-//! session's terminal) and `POST …/stop-hook` (the child's own Stop hook calling back).
+//! session's terminal) and `POST …/stop-hook` (the child's own Stop hook calling back); its
+//! channel server's routes are in `channel.rs`.
 
 use super::{check_key, App, Error};
-use crate::terminal::{Terminal, ViewerGuard};
+use crate::terminal::{Call, Terminal, ViewerGuard};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -52,18 +53,25 @@ pub async fn stop_hook(
     Path(key): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode, Error> {
-    let t = terminal(&app, &key)?;
     let payload: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| Error::new("bad_request", format!("stop hook payload: {e}")))?;
-    let expected = app.pool.get(&key).map(|h| h.session_id.to_string());
-    if payload["session_id"].as_str() != expected.as_deref() {
+    let t = of_session(&app, &key, payload["session_id"].as_str())?;
+    t.call(Call::Stop(payload));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The terminal of `key`'s interactive child, when it runs Claude session `session_id` (a
+/// call back from a helper of an earlier process is refused).
+pub fn of_session(app: &App, key: &str, session_id: Option<&str>) -> Result<Arc<Terminal>, Error> {
+    let t = terminal(app, key)?;
+    let expected = app.pool.get(key).map(|h| h.session_id.to_string());
+    if session_id != expected.as_deref() {
         return Err(Error::new(
             "conflict",
-            "the payload's session_id is not this session's",
+            format!("the session_id is not the one of {key}'s process"),
         ));
     }
-    t.hook(payload);
-    Ok(StatusCode::NO_CONTENT)
+    Ok(t)
 }
 
 #[derive(Deserialize)]

@@ -2,6 +2,7 @@
 //! `claude_daemons::api::supervisor`.
 
 mod ask;
+mod channel;
 mod content;
 mod fleet;
 mod forward;
@@ -55,6 +56,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/sessions/{key}/screen", get(interactive::screen))
         .route("/v1/sessions/{key}/attach", get(interactive::attach))
         .route("/v1/sessions/{key}/stop-hook", post(interactive::stop_hook))
+        .route("/v1/sessions/{key}/channel", get(channel::open))
+        .route("/v1/sessions/{key}/channel/reply", post(channel::reply))
         .route("/v1/chat/completions", post(openai::completions))
         .route("/v1/models", get(openai::models))
         .route("/v1/status", get(status::status))

@@ -35,6 +35,11 @@ fn info(r: SessionRecord, live: Option<&SessionHandle>) -> SessionInfo {
         pid: l.as_ref().and_then(|l| l.pid),
         queued: l.as_ref().map_or(0, |l| l.queued),
         recent_crashes: l.as_ref().map_or(0, |l| l.recent_crashes),
+        input: l
+            .as_ref()
+            .and_then(|l| l.terminal.as_ref())
+            .and_then(|t| t.input())
+            .map(String::from),
         failure: l.and_then(|l| l.failure),
     }
 }

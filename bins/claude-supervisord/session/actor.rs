@@ -350,6 +350,7 @@ impl Actor {
             key: self.key.clone(),
             state_dir: paths.state_dir.join("interactive").join(&self.session_id),
             socket: paths.socket(Daemon::Supervisord),
+            input: self.pool.config.interactive_input,
         };
         match child::spawn(&spec, permit, self.pool.activity.enter()) {
             Ok(c) => {

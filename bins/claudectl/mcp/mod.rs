@@ -12,6 +12,7 @@ mod daemon_client;
 mod jsonrpc;
 mod permission;
 mod session;
+pub mod sup_channel;
 mod tools;
 
 use anyhow::Result;
@@ -37,8 +38,6 @@ const MAX_LINE: usize = 1 << 20;
 
 /// Run the server until stdin closes.
 pub fn serve() -> Result<ExitCode> {
-    let stdin = std::io::stdin();
-    let mut input = stdin.lock();
     let out: channel::Out = std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout()));
     let paths = Paths::from_env();
     // A broken config must not take the tools down: without it, nothing is relayed.
@@ -55,6 +54,17 @@ pub fn serve() -> Result<ExitCode> {
         pushing: false,
         relay: permission::Relay::new(approvers),
     };
+    serve_lines(&out, |line| server.handle(line))
+}
+
+/// Answer JSON-RPC lines from stdin until it closes: `handle` gives each line's answer
+/// (`None` for notifications), written to `out`.
+pub fn serve_lines(
+    out: &channel::Out,
+    mut handle: impl FnMut(&str) -> Option<Response>,
+) -> Result<ExitCode> {
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -79,12 +89,22 @@ pub fn serve() -> Result<ExitCode> {
             if text.is_empty() {
                 continue;
             }
-            server.handle(text)
+            handle(text)
         };
         if let Some(answer) = answer {
-            channel::write_line(&out, &serde_json::to_string(&answer)?)?;
+            channel::write_line(out, &serde_json::to_string(&answer)?)?;
         }
     }
+}
+
+/// The protocol revision to answer `initialize` with: the client's, when we know it.
+pub fn protocol_version(params: &Value) -> &'static str {
+    let asked = params["protocolVersion"].as_str().unwrap_or_default();
+    KNOWN_VERSIONS
+        .iter()
+        .find(|v| **v == asked)
+        .copied()
+        .unwrap_or(PROTOCOL_VERSION)
 }
 
 struct Server {
@@ -119,16 +139,10 @@ impl Server {
         let params = req.params.unwrap_or(Value::Null);
         Some(match req.method.as_str() {
             "initialize" => {
-                let asked = params["protocolVersion"].as_str().unwrap_or_default();
-                let version = if KNOWN_VERSIONS.contains(&asked) {
-                    asked
-                } else {
-                    PROTOCOL_VERSION
-                };
                 Response::ok(
                     id,
                     json!({
-                        "protocolVersion": version,
+                        "protocolVersion": protocol_version(&params),
                         // The channel capabilities (reference/claude-code-contract.md): with
                         // them, a session started by `claudectl launch` gets messages pushed
                         // while idle. `server/discover` stays unanswered (method not found)

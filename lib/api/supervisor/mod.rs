@@ -16,13 +16,17 @@
 //! - `GET /v1/fleet` → [`FleetView`] (with `[supervisor] broker_url`; 404 without)
 //! - interactive sessions: `GET /v1/sessions/{key}/screen` → [`SessionScreen`],
 //!   `GET /v1/sessions/{key}/attach` (an upgraded connection, see [`ATTACH_PROTOCOL`]),
-//!   `POST /v1/sessions/{key}/stop-hook` (the session's own Stop hook calls back)
+//!   `POST /v1/sessions/{key}/stop-hook` (the session's own Stop hook calls back),
+//!   `GET /v1/sessions/{key}/channel` and `POST …/channel/reply` (the supervisor's channel
+//!   server, see [`CHANNEL_SERVER`])
 
+mod channel;
 mod fleet;
 mod interactive;
 mod options;
 mod permissions;
 
+pub use channel::*;
 pub use fleet::*;
 pub use interactive::*;
 pub use options::*;
@@ -199,6 +203,10 @@ pub struct SessionInfo {
     pub recent_crashes: usize,
     /// Why the session failed (with the child's stderr tail), while `failed`.
     pub failure: Option<String>,
+    /// How prompts go into its running interactive process: `channel` or `typing` (none
+    /// before it is ready, and for headless sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
 }
 
 /// `GET /v1/sessions`.
