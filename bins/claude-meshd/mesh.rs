@@ -95,25 +95,7 @@ impl Mesh {
     /// Validate, resolve and fingerprint a raw send request: everything that can refuse it
     /// without touching the outbox.
     pub fn prepare(&self, header_id: Option<&str>, raw: &[u8]) -> Result<NewSend, ApiError> {
-        if raw.len() > MAX_REQUEST_BYTES {
-            return Err(ApiError::new(
-                413,
-                "request_too_large",
-                format!(
-                    "request is {} bytes; the limit is {MAX_REQUEST_BYTES}",
-                    raw.len()
-                ),
-            ));
-        }
-        let text = std::str::from_utf8(raw).map_err(|e| {
-            ApiError::new(
-                400,
-                "invalid_utf8",
-                format!("request body is not UTF-8: {e}"),
-            )
-        })?;
-        let req: SendRequest = serde_json::from_str(text)
-            .map_err(|e| ApiError::new(400, "invalid_body", format!("bad send body: {e}")))?;
+        let req: SendRequest = bounded_json(raw, MAX_REQUEST_BYTES, "request", "send")?;
         self.prepare_request(header_id, req)
     }
 
@@ -350,6 +332,32 @@ impl Mesh {
 }
 
 /// The answer the reference gives for one outcome of the idempotency table.
+/// A send body of at most `limit` bytes, parsed: 413 over the limit, 400 when it is not UTF-8
+/// JSON of the expected shape. `what` names the body in the errors ("request", "batch").
+pub fn bounded_json<T: serde::de::DeserializeOwned>(
+    raw: &[u8],
+    limit: usize,
+    what: &str,
+    shape: &str,
+) -> Result<T, ApiError> {
+    if raw.len() > limit {
+        return Err(ApiError::new(
+            413,
+            "request_too_large",
+            format!("{what} is {} bytes; the limit is {limit}", raw.len()),
+        ));
+    }
+    let text = std::str::from_utf8(raw).map_err(|e| {
+        ApiError::new(
+            400,
+            "invalid_utf8",
+            format!("request body is not UTF-8: {e}"),
+        )
+    })?;
+    serde_json::from_str(text)
+        .map_err(|e| ApiError::new(400, "invalid_body", format!("bad {shape} body: {e}")))
+}
+
 fn answer(cmid: String, outcome: Accepted) -> Result<(u16, SendResponse), ApiError> {
     let resp = |status: &str, duplicate, broker_message_id, history_id| SendResponse {
         status: status.into(),

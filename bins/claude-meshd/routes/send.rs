@@ -67,25 +67,8 @@ async fn batch(
             "Idempotency-Key names one send; give each item of a batch its client_message_id",
         ));
     }
-    if raw.len() > MAX_BATCH_REQUEST_BYTES {
-        return Err(ApiError::new(
-            413,
-            "request_too_large",
-            format!(
-                "batch is {} bytes; the limit is {MAX_BATCH_REQUEST_BYTES}",
-                raw.len()
-            ),
-        ));
-    }
-    let text = std::str::from_utf8(raw).map_err(|e| {
-        ApiError::new(
-            400,
-            "invalid_utf8",
-            format!("request body is not UTF-8: {e}"),
-        )
-    })?;
-    let items: Vec<SendRequest> = serde_json::from_str(text)
-        .map_err(|e| ApiError::new(400, "invalid_body", format!("bad batch body: {e}")))?;
+    let items: Vec<SendRequest> =
+        crate::mesh::bounded_json(raw, MAX_BATCH_REQUEST_BYTES, "batch", "batch")?;
     if items.is_empty() {
         return Err(ApiError::new(400, "empty_batch", "the batch has no sends"));
     }
