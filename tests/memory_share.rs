@@ -12,10 +12,9 @@ mod memd;
 #[path = "support/nats.rs"]
 mod nats;
 
-use memd::{contains, git_init, Memd};
+use memd::{clone_at, contains, git_init, Memd};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "ghp_TBnRvxPLRmqf8buGq829j5RGmpMSrTyk8zDz";
@@ -25,17 +24,6 @@ fn config(url: &str, name: &str) -> String {
     format!(
         "[mesh]\ndisplay_name = \"{name}\"\n[memory.share]\nbroker_url = \"{url}\"\nteam = \"acme\"\nteam_secret = \"correct horse battery\"\nprompts = true\n"
     )
-}
-
-fn clone_at(dir: &Path, origin: &str) {
-    git_init(dir);
-    let ok = Command::new("git")
-        .args(["remote", "add", "origin", origin])
-        .current_dir(dir)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
 }
 
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {

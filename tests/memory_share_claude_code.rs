@@ -16,12 +16,10 @@ mod nats;
 #[path = "support/repo.rs"]
 mod repo;
 
-use memd::{contains, git_init, Memd};
+use memd::{clone_at, contains, Memd};
 use memory_claude::{hook_settings, run_claude, tool_results};
 use mock_anthropic::{MockApi, Reply};
 use serde_json::{json, Value};
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "ghp_Zqumpm08hsE8JNpjJOQGa2rb19FlY0mG1ylv";
@@ -30,17 +28,6 @@ fn config(url: &str, name: &str) -> String {
     format!(
         "[mesh]\ndisplay_name = \"{name}\"\n[memory.share]\nbroker_url = \"{url}\"\nteam = \"acme\"\nteam_secret = \"correct horse battery\"\n"
     )
-}
-
-fn clone_at(dir: &Path, origin: &str) {
-    git_init(dir);
-    let ok = Command::new("git")
-        .args(["remote", "add", "origin", origin])
-        .current_dir(dir)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
 }
 
 #[test]

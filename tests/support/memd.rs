@@ -257,6 +257,18 @@ pub fn git_init(dir: &Path) {
     assert!(ok, "git init failed in {}", dir.display());
 }
 
+/// Make `dir` a git repository whose `origin` is `origin`: a clone as team memory sees it.
+pub fn clone_at(dir: &Path, origin: &str) {
+    git_init(dir);
+    let ok = Command::new("git")
+        .args(["remote", "add", "origin", origin])
+        .current_dir(dir)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git remote add failed in {}", dir.display());
+}
+
 /// The claude-hook binary.
 pub fn hook_bin() -> &'static str {
     env!("CARGO_BIN_EXE_claude-hook")
