@@ -97,9 +97,11 @@ async fn accept_keyed(m: &Memd, input: HookInput, key: Option<String>) -> Result
     let meaning = words.and_then(|p| embed::prompt::start(&m.semantic, p));
     // So are its word matches: the lookup only reads, and the event's commit waits for the
     // disk. Nothing is shown (or marked as shown) unless the event is then stored.
+    // The project is found once (a canonicalize and a walk up to the git root) for both.
+    let project = Project::of(std::path::Path::new(&input.cwd));
     let early = words.map(|p| {
         let (session, prompt) = (session.clone(), p.to_owned());
-        let project = Project::of(std::path::Path::new(&input.cwd)).key();
+        let project = project.key();
         let n = m.config.memory.prompt_context_records;
         with_recall_db(m, move |c| {
             Ok(recall::prompt_matches(c, &session, &project, &prompt, n)?)
@@ -112,7 +114,14 @@ async fn accept_keyed(m: &Memd, input: HookInput, key: Option<String>) -> Result
         }
     };
     let (admitted, matches) = tokio::join!(
-        admit(&m.intake, &m.config.memory, &m.activity, input, key),
+        admit_in(
+            project,
+            &m.intake,
+            &m.config.memory,
+            &m.activity,
+            input,
+            key
+        ),
         early
     );
     let (mut ack, event, project) = admitted?;
@@ -177,9 +186,21 @@ pub async fn admit(
     input: HookInput,
     key: Option<String>,
 ) -> Result<(HookAck, HookEvent, Option<Project>), Fail> {
+    let project = Project::of(std::path::Path::new(&input.cwd));
+    admit_in(project, intake, cfg, activity, input, key).await
+}
+
+/// [`admit`] with the event's project already found (from its `cwd`).
+async fn admit_in(
+    project: Project,
+    intake: &Writer,
+    cfg: &MemoryConfig,
+    activity: &Activity,
+    input: HookInput,
+    key: Option<String>,
+) -> Result<(HookAck, HookEvent, Option<Project>), Fail> {
     let event = input.validate().map_err(Fail::bad)?;
     let cwd = std::path::PathBuf::from(&input.cwd);
-    let project = Project::of(&cwd);
     if excluded(&project.key(), &cfg.exclude_projects) || project.opted_out(&cwd) {
         return Ok((skipped("project excluded from memory"), event, None));
     }
