@@ -31,21 +31,55 @@ impl Daemon {
             .tempdir_in("/tmp")
             .unwrap();
         std::fs::create_dir_all(dir.path().join("run")).unwrap();
+        let child = Daemon::spawn(dir.path());
+        let d = Daemon { dir, child };
+        d.wait_healthy();
+        d
+    }
+
+    fn spawn(dir: &Path) -> Child {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_claude-memd"));
         cmd.args(["--foreground", "--idle-timeout", "0"])
-            .envs(env(dir.path()))
+            .envs(env(dir))
             .env("CLAUDE_DAEMONS_MEMORY_VIEWER_PORT", "0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = cmd.spawn().unwrap();
-        let d = Daemon { dir, child };
+        cmd.spawn().unwrap()
+    }
+
+    fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while d.client().get("/v1/health").map(|r| r.status).ok() != Some(200) {
+        while self.client().get("/v1/health").map(|r| r.status).ok() != Some(200) {
             assert!(Instant::now() < deadline, "claude-memd did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        d
+    }
+
+    /// Stop and start again on the same files (as socket activation does after an idle
+    /// exit), then wait until the full-text indexes are merged.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Daemon::spawn(self.dir.path());
+        self.wait_healthy();
+        let t = Instant::now();
+        loop {
+            let r = self.client().get("/v1/health").unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            if v["fts_upkeep"]["pending"] == false {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(600),
+                "the index merge never ended: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        println!(
+            "## claude-memd restarted; full-text indexes merged in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
     }
 
     fn client(&self) -> UnixClient {
@@ -326,13 +360,16 @@ fn populate(d: &Daemon, project: &Path, total: usize, in_project: usize) {
 const TOTAL: usize = 100_000;
 const IN_PROJECT: usize = 10_000;
 
-fn populate_once(d: &Daemon, project: &Path, done: &mut bool) {
+/// The data set, written straight into the database; the daemon is then restarted, as a
+/// daemon whose memory grew over months would have merged its indexes as it went.
+fn populate_once(d: &mut Daemon, project: &Path, done: &mut bool) {
     if std::mem::replace(done, true) {
         return;
     }
     let t = Instant::now();
     populate(d, project, TOTAL, IN_PROJECT);
     println!("## data set: {TOTAL} observations ({IN_PROJECT} in the measured project), inserted in {:.1} s", t.elapsed().as_secs_f64());
+    d.restart();
 }
 
 /// The hook's in-session lookups at 100,000 observations, whole process, interleaved with
@@ -482,7 +519,7 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let run = |part: &str| only.is_empty() || only.iter().any(|o| o == part);
-    let d = Daemon::start();
+    let mut d = Daemon::start();
     let repo = d.dir.path().join("bench-project");
     std::fs::create_dir_all(repo.join(".git")).unwrap();
     std::fs::create_dir_all(repo.join("src")).unwrap();
@@ -496,11 +533,11 @@ fn main() {
     }
     let mut populated = false;
     if run("recall") {
-        populate_once(&d, &repo, &mut populated);
+        populate_once(&mut d, &repo, &mut populated);
         in_session_hooks(&d, &repo);
     }
     if run("search") {
-        populate_once(&d, &repo, &mut populated);
+        populate_once(&mut d, &repo, &mut populated);
         context_and_search(&d, &repo);
     }
 }

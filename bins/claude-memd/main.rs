@@ -17,6 +17,7 @@ mod embed;
 mod feed;
 mod forget;
 mod fts_query;
+mod fts_upkeep;
 mod import;
 mod intake;
 mod local;
@@ -83,6 +84,8 @@ pub struct Memd {
     supervisor_socket: std::path::PathBuf,
     /// Semantic recall: the embedding model, the vectors, the background embedder.
     pub semantic: Arc<embed::Semantic>,
+    /// Merging the full-text indexes when writes pause.
+    fts_upkeep: Arc<fts_upkeep::Upkeep>,
     /// Team memory, when `[memory.share]` (or `[mesh]`) names a broker, team and secret.
     pub share: Option<Arc<share::Share>>,
 }
@@ -101,6 +104,7 @@ impl Service for Memd {
         let mut d = self.stats.details(self.provider);
         d.insert("spool".into(), self.drain.details());
         d.insert("semantic".into(), self.semantic.details());
+        d.insert("fts_upkeep".into(), self.fts_upkeep.details());
         if let Some(s) = &self.share {
             d.insert("share".into(), s.details());
         }
@@ -236,6 +240,15 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
             exit: Exit::Failure,
         })?;
     embed::worker::start(semantic.clone(), embed_conn, &announce).map_err(thread_err)?;
+    // Merging the full-text indexes when writes pause: its own connection, as it writes.
+    let upkeep_conn = store::open(&path, &schema::SCHEMA, Durability::Normal)?;
+    forget::secure(&upkeep_conn)
+        .and_then(|()| upkeep_conn.busy_handler(Some(short_busy_wait)))
+        .map_err(|e| StartupError::Other {
+            message: format!("database {}: {e}", path.display()),
+            exit: Exit::Failure,
+        })?;
+    let fts_upkeep = fts_upkeep::start(upkeep_conn, &announce).map_err(thread_err)?;
     let viewer = if config.memory.viewer_port == 0 {
         None
     } else {
@@ -282,6 +295,7 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
         observer: observer_status,
         supervisor_socket: ctx.paths.socket(Daemon::Supervisord),
         semantic,
+        fts_upkeep,
     })
 }
 
