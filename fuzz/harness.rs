@@ -140,7 +140,11 @@ pub fn mesh_envelope(data: &[u8]) {
             let raw = serde_json::to_vec(&env).expect("an envelope serializes");
             match envelope::open(&me, &Boxes::default(), &key, &raw) {
                 Ok((e, i)) => {
-                    assert_eq!((&e, &i[..]), (&env, std::slice::from_ref(&inner)), "opened what was sealed");
+                    assert_eq!(
+                        (&e, &i[..]),
+                        (&env, std::slice::from_ref(&inner)),
+                        "opened what was sealed"
+                    );
                     let _ = fields::received(&e, &i[0]);
                 }
                 Err(OpenError::NotForUs | OpenError::Malformed(_)) => {}
@@ -152,7 +156,9 @@ pub fn mesh_envelope(data: &[u8]) {
                 if let Ok(env) = envelope::seal_group(&sender, &Boxes::default(), &to, &two, 1) {
                     let raw = serde_json::to_vec(&env).expect("an envelope serializes");
                     match envelope::open(&me, &Boxes::default(), &key, &raw) {
-                        Ok((e, i)) => assert_eq!((&e, &i[..]), (&env, &two[..]), "opened what was sealed"),
+                        Ok((e, i)) => {
+                            assert_eq!((&e, &i[..]), (&env, &two[..]), "opened what was sealed")
+                        }
                         Err(OpenError::NotForUs | OpenError::Malformed(_)) => {}
                         Err(e) => panic!("a sealed group does not open: {e}"),
                     }

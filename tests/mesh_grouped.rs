@@ -82,7 +82,9 @@ fn bodies(m: &Meshd) -> Vec<String> {
 fn rejected(m: &Meshd) -> u64 {
     let (s, h) = m.get("/v1/health");
     assert_eq!(s, 200, "{h}");
-    h["rejected"].as_u64().unwrap_or_else(|| panic!("no rejected count: {h}"))
+    h["rejected"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no rejected count: {h}"))
 }
 
 /// A raw client on the broker.
@@ -164,7 +166,10 @@ fn tampered_or_partly_bad_groups_store_nothing_and_are_counted() {
     };
 
     // A genuine group: its messages arrive, in order.
-    raw.publish(subject.clone(), serde_json::to_vec(&group(&["g1", "g2", "g3"])).unwrap());
+    raw.publish(
+        subject.clone(),
+        serde_json::to_vec(&group(&["g1", "g2", "g3"])).unwrap(),
+    );
     bob.wait_for(20, "the group", || bodies(&bob).len() == 3);
     assert_eq!(bodies(&bob), ["g1", "g2", "g3"]);
     assert_eq!(rejected(&bob), 0);
@@ -188,7 +193,10 @@ fn tampered_or_partly_bad_groups_store_nothing_and_are_counted() {
     let partly = crypto::seal_group(&id, &crypto::Boxes::default(), &kb, &bad, now_ms()).unwrap();
     raw.publish(subject.clone(), serde_json::to_vec(&partly).unwrap());
     // Regrouped with messages already received (as a retry may do): only the new one.
-    raw.publish(subject.clone(), serde_json::to_vec(&group(&["g2", "g3", "g4"])).unwrap());
+    raw.publish(
+        subject.clone(),
+        serde_json::to_vec(&group(&["g2", "g3", "g4"])).unwrap(),
+    );
 
     barrier(&alice, &bob, "after the forgeries");
     assert_eq!(
@@ -252,8 +260,7 @@ fn a_member_that_does_not_announce_groups_gets_one_message_per_envelope() {
         .map(|p| {
             let v: Value = serde_json::from_slice(p).unwrap();
             assert!(v.get("items").is_none(), "a group for an older daemon: {v}");
-            let (_, inners) =
-                crypto::open(&carol, &crypto::Boxes::default(), &[0; 32], p).unwrap();
+            let (_, inners) = crypto::open(&carol, &crypto::Boxes::default(), &[0; 32], p).unwrap();
             assert_eq!(inners.len(), 1);
             inners[0].body.clone()
         })

@@ -237,7 +237,10 @@ impl Broker {
             );
             // Namespaced by the sender: the stream's dedupe is stream-wide, and two members
             // may well both use `Idempotency-Key: retry-1`.
-            (sealed, format!("{}:{}", id.public_hex(), first.client_message_id))
+            (
+                sealed,
+                format!("{}:{}", id.public_hex(), first.client_message_id),
+            )
         } else {
             let inners: Vec<Inner> = rows.iter().map(inner).collect();
             let sealed = crypto::seal_group(id, &self.boxes, &dest, &inners, now_ms());

@@ -153,8 +153,11 @@ async fn publish_batch(
         // Rows still in the window are retried in order after the failed one: whatever of
         // them the stream already holds comes back as a duplicate with its sequence (or,
         // grouped otherwise, is dropped by the receiver's `seen` table).
-        s.release
-            .extend(pending.drain(..).flat_map(|(u, _)| rows[u].iter().map(|r| r.id)));
+        s.release.extend(
+            pending
+                .drain(..)
+                .flat_map(|(u, _)| rows[u].iter().map(|r| r.id)),
+        );
         let rest = units.get(next).map_or(rows.len(), |u| u.start);
         s.release.extend(rows[rest..].iter().map(|r| r.id));
         s.release.sort_unstable();
@@ -223,8 +226,8 @@ fn units(
         let size = row_bytes(row);
         if let Some(u) = out.last_mut() {
             let head = &rows[u.start];
-            let same = matches!(row.resolved, Resolved::Direct { .. })
-                && row.resolved == head.resolved;
+            let same =
+                matches!(row.resolved, Resolved::Direct { .. }) && row.resolved == head.resolved;
             if same && u.len() < GROUP_MAX && bytes + size <= budget {
                 if let Resolved::Direct { key, .. } = &row.resolved {
                     if groups(key) {
@@ -333,7 +336,9 @@ mod tests {
             vec![0..5, 5..6, 6..7, 7..8, 8..9, 9..11, 11..12],
             "never reordered, grouped only by destination"
         );
-        assert!(units(&rows, 1 << 20, |_| false).iter().all(|u| u.len() == 1));
+        assert!(units(&rows, 1 << 20, |_| false)
+            .iter()
+            .all(|u| u.len() == 1));
     }
 
     #[test]

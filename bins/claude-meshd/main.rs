@@ -73,9 +73,7 @@ impl Service for Meshd {
         );
         d.insert(
             "rejected".into(),
-            m.rejected
-                .load(std::sync::atomic::Ordering::Relaxed)
-                .into(),
+            m.rejected.load(std::sync::atomic::Ordering::Relaxed).into(),
         );
         d
     }

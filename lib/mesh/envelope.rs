@@ -248,7 +248,9 @@ fn seal_bytes(
     } else {
         let b = XSalsa20Poly1305::new(mesh_key.into());
         let nonce = XSalsa20Poly1305::generate_nonce(&mut OsRng);
-        let ct = b.encrypt(&nonce, plain).map_err(|_| SealError::Encryption)?;
+        let ct = b
+            .encrypt(&nonce, plain)
+            .map_err(|_| SealError::Encryption)?;
         (nonce, ct)
     };
     let mut e = Envelope {
@@ -486,7 +488,8 @@ mod tests {
             open(&c, &Boxes::default(), &k, &raw).unwrap_err(),
             OpenError::NotForUs
         );
-        let reopen = |e: &Envelope| open(&b, &Boxes::default(), &k, &serde_json::to_vec(e).unwrap());
+        let reopen =
+            |e: &Envelope| open(&b, &Boxes::default(), &k, &serde_json::to_vec(e).unwrap());
 
         // The count is signed, and the grouped form has its own domain: neither the count
         // nor the form can be changed.
@@ -494,7 +497,10 @@ mod tests {
             let mut forged = e.clone();
             forged.items = items;
             let err = reopen(&forged).unwrap_err();
-            assert!(matches!(err, OpenError::BadSignature(_)), "{items:?}: {err}");
+            assert!(
+                matches!(err, OpenError::BadSignature(_)),
+                "{items:?}: {err}"
+            );
         }
         let single = seal(&a, &Boxes::default(), &k, "dm", b.public_hex(), &inner(), 7).unwrap();
         let mut as_group = single.clone();
@@ -508,13 +514,22 @@ mod tests {
 
         // Signed, but its box holds another count than it says: refused.
         let two = serde_json::to_vec(&msgs[..2]).unwrap();
-        let lying = seal_bytes(&a, &Boxes::default(), &k, "dm", b.public_hex(), &two, Some(3), 7)
-            .unwrap();
+        let lying = seal_bytes(
+            &a,
+            &Boxes::default(),
+            &k,
+            "dm",
+            b.public_hex(),
+            &two,
+            Some(3),
+            7,
+        )
+        .unwrap();
         let err = reopen(&lying).unwrap_err();
         assert!(matches!(err, OpenError::Malformed(_)), "{err}");
         // Groups are of DMs only, of 2 to MAX_GROUP messages.
-        let group = seal_bytes(&a, &Boxes::default(), &k, "group", "@ops", &two, Some(2), 7)
-            .unwrap();
+        let group =
+            seal_bytes(&a, &Boxes::default(), &k, "group", "@ops", &two, Some(2), 7).unwrap();
         let err = reopen(&group).unwrap_err();
         assert!(matches!(err, OpenError::Malformed(_)), "{err}");
         assert!(seal_group(&a, &Boxes::default(), b.public_hex(), &msgs[..1], 7).is_err());
