@@ -1,14 +1,13 @@
 //! The drain: moves accepted sends out of the outbox — into the inbox in local mode, to the
 //! broker in broker mode. Woken on every accept, and polls every 500 ms for rows whose
-//! backoff has passed. In broker mode rows are published pipelined — written to the one
-//! connection in order, up to [`WINDOW`] acks outstanding — so a sender's messages reach
-//! the stream in the order they were accepted; acks are read in that order too, and the
-//! first failed one ends the batch: it and every later row whose ack did not come are
-//! published again, in order, by the next batch (the stream's `Nats-Msg-Id` dedupe answers
-//! the ones it already holds as duplicates, and the receiver's `seen` table drops any that
-//! still arrive twice). Consecutive DMs to one member that takes grouped envelopes are
-//! published as one envelope (one signature, one publish, one ack): under load the outbox
-//! holds runs of them, and the per-envelope work was most of the cost of a message.
+//! backoff has passed. In broker mode each publish waits for its ack before the next is
+//! written ([`WINDOW`]), so a sender's messages reach the stream in the order they were
+//! accepted; the first failed ack ends the batch, and it and every later row are published
+//! again, in order, by the next batch (the stream's `Nats-Msg-Id` dedupe answers the ones
+//! it already holds as duplicates, and the receiver's `seen` table drops any that still
+//! arrive twice). Consecutive DMs to one member that takes grouped envelopes are published
+//! as one envelope (one signature, one publish, one ack): under load the outbox holds runs
+//! of them, so the envelopes grow with the load and a burst needs few round trips.
 
 use crate::address::Resolved;
 use crate::broker::{Broker, PendingAck, PublishFailure};
@@ -22,8 +21,11 @@ use std::time::Duration;
 /// Rows claimed per broker batch.
 const BATCH: usize = 1024;
 
-/// Most publishes whose ack is outstanding.
-pub const WINDOW: usize = 256;
+/// Most publishes whose ack is outstanding: one. With more, a publish still queued in the
+/// client when nats-server died is sent on the next connection while the ones written
+/// before it were lost with the old one, and it lands ahead of their retry: out of order
+/// (tests/mesh_faults.rs saw it with 256). Grouping keeps a burst fast without that.
+pub const WINDOW: usize = 1;
 
 /// Run until shutdown.
 pub async fn run(mesh: Arc<Mesh>) {
@@ -94,7 +96,7 @@ struct Stop {
     why: String,
 }
 
-/// Publish due rows in order, pipelined, reading the acks in order. Consecutive DMs to one
+/// Publish due rows in order, reading the acks in order. Consecutive DMs to one
 /// destination that takes grouped envelopes go as one (see [`units`]). Successes are
 /// written to the outbox together (a crash before that write republishes them, and the
 /// broker answers with duplicates). `Err` means the broker is out: the rest went back to
