@@ -9,7 +9,8 @@
 //! 4. messages delivered end to end through NATS per second (send → receiver's inbox), with
 //!    senders opening a connection per send, senders keeping theirs, and senders posting
 //!    batches (`POST /v1/send` with an array) on a kept connection, against bare
-//!    JetStream publishes (sequential, acked; and pipelined) per second;
+//!    JetStream publishes (sequential, acked; and pipelined) per second; each round also
+//!    says how many messages travelled per NATS message (grouped envelopes);
 //! 5. push latency, local mode: send → the `notifications/claude/channel` line written by
 //!    `claudectl mcp` serving the receiving session as a channel, against the send → SSE
 //!    event latency of section 1.
@@ -374,10 +375,14 @@ fn main() {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(120);
+        // Stream messages the round's messages came in (grouped envelopes hold many).
+        let mut envelopes = std::collections::HashSet::new();
         loop {
             // Read only what is new: the measurement must not load the receiver.
             let (_, v) = b.get(&format!("/v1/inbox?since={cursor}&limit=1000"));
-            seen += v["items"].as_array().unwrap().len();
+            let items = v["items"].as_array().unwrap();
+            seen += items.len();
+            envelopes.extend(items.iter().map(|i| i["broker_message_id"].as_i64()));
             cursor = v["next_cursor"].as_i64().unwrap();
             if seen >= n {
                 break;
@@ -388,8 +393,9 @@ fn main() {
         let rate = n as f64 / t.elapsed().as_secs_f64();
         let us = |i: usize| (cpu_secs(pids[i]) - cpu0[i]) * 1e6 / n as f64;
         println!(
-            "  round {r}: {rate:.0}/s ({}); CPU per message: sender {:.0} µs, receiver {:.0} µs, nats-server {:.0} µs",
+            "  round {r}: {rate:.0}/s ({}); {:.1} messages per NATS message; CPU per message: sender {:.0} µs, receiver {:.0} µs, nats-server {:.0} µs",
             ["a connection per send", "keep-alive", "batches"][mode],
+            seen as f64 / envelopes.len() as f64,
             us(0),
             us(1),
             us(2)

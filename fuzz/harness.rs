@@ -110,7 +110,8 @@ pub fn mesh_members() -> (Identity, Identity) {
 /// What claude-meshd takes from the broker; the first byte picks what the rest is:
 /// - 0: a message as the consumer delivers it, opened and its fields checked;
 /// - 1: `[kind, to, inner]` (JSON) sealed by a member and opened again, which reaches what
-///   a signature otherwise guards: a sealed envelope must open to what was sealed;
+///   a signature otherwise guards: a sealed envelope must open to what was sealed (a DM
+///   also twice in one grouped envelope);
 /// - 2: a presence record as read from the bucket: `<bucket key>\n<record>`;
 /// - 3: a peer (JSON) signed by its member: it verifies unless a field is out of bounds.
 pub fn mesh_envelope(data: &[u8]) {
@@ -121,8 +122,10 @@ pub fn mesh_envelope(data: &[u8]) {
     let key = envelope::mesh_key(MESH.0, MESH.1);
     match pick % 4 {
         0 => {
-            if let Ok((env, inner)) = envelope::open(&me, &Boxes::default(), &key, body) {
-                let _ = fields::received(&env, &inner);
+            if let Ok((env, inners)) = envelope::open(&me, &Boxes::default(), &key, body) {
+                for inner in &inners {
+                    let _ = fields::received(&env, inner);
+                }
             }
         }
         1 => {
@@ -137,11 +140,29 @@ pub fn mesh_envelope(data: &[u8]) {
             let raw = serde_json::to_vec(&env).expect("an envelope serializes");
             match envelope::open(&me, &Boxes::default(), &key, &raw) {
                 Ok((e, i)) => {
-                    assert_eq!((&e, &i), (&env, &inner), "opened what was sealed");
-                    let _ = fields::received(&e, &i);
+                    assert_eq!(
+                        (&e, &i[..]),
+                        (&env, std::slice::from_ref(&inner)),
+                        "opened what was sealed"
+                    );
+                    let _ = fields::received(&e, &i[0]);
                 }
                 Err(OpenError::NotForUs | OpenError::Malformed(_)) => {}
                 Err(e) => panic!("a sealed envelope does not open: {e}"),
+            }
+            // The same message twice as a grouped DM opens to both, in order.
+            if kind == "dm" {
+                let two = [inner.clone(), inner];
+                if let Ok(env) = envelope::seal_group(&sender, &Boxes::default(), &to, &two, 1) {
+                    let raw = serde_json::to_vec(&env).expect("an envelope serializes");
+                    match envelope::open(&me, &Boxes::default(), &key, &raw) {
+                        Ok((e, i)) => {
+                            assert_eq!((&e, &i[..]), (&env, &two[..]), "opened what was sealed")
+                        }
+                        Err(OpenError::NotForUs | OpenError::Malformed(_)) => {}
+                        Err(e) => panic!("a sealed group does not open: {e}"),
+                    }
+                }
             }
         }
         2 => {

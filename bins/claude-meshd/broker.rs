@@ -122,8 +122,8 @@ impl Broker {
         Ok((broker, rx))
     }
 
-    /// Verify and open an envelope received from the broker.
-    pub fn open(&self, id: &Identity, raw: &[u8]) -> Result<(Envelope, Inner), OpenError> {
+    /// Verify and open an envelope received from the broker: its messages, in order.
+    pub fn open(&self, id: &Identity, raw: &[u8]) -> Result<(Envelope, Vec<Inner>), OpenError> {
         crypto::open(id, &self.boxes, &self.mesh_key, raw)
     }
 
@@ -188,23 +188,36 @@ impl Broker {
         Ok(s)
     }
 
-    /// Seal one outbox row as member `id`, whose sending session shows as `from_name`, and
-    /// write it to the connection; returns the pending ack. Publishes started in order on
+    /// The most envelope bytes a publish may take: the server's `max_payload`, within the
+    /// stream's own limit.
+    pub fn max_payload(&self) -> usize {
+        self.client
+            .server_info()
+            .max_payload
+            .clamp(1, MAX_MESSAGE as usize)
+    }
+
+    /// Seal outbox rows as member `id` — one row, or consecutive DMs to one destination as
+    /// one grouped envelope — and write it to the connection; returns the pending ack.
+    /// `from_name` gives the name a sending session shows as. Publishes started in order on
     /// the one connection reach the stream in that order.
     pub async fn start_publish(
         &self,
         id: &Identity,
-        from_name: String,
-        row: &Claimed,
+        rows: &[Claimed],
+        from_name: impl Fn(Option<&str>) -> String,
     ) -> Result<PendingAck, PublishFailure> {
         if !self.connected() {
             return Err(PublishFailure::Outage("not connected to the broker".into()));
         }
-        let kind = row.resolved.kind();
-        let dest = row.resolved.canonical();
-        let inner = Inner {
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            return Err(PublishFailure::Permanent("nothing to publish".into()));
+        };
+        let kind = first.resolved.kind();
+        let dest = first.resolved.canonical();
+        let inner = |row: &Claimed| Inner {
             client_message_id: row.client_message_id.clone(),
-            from_name,
+            from_name: from_name(row.from_session.as_deref()),
             from_session: row.from_session.clone(),
             body: row.body.clone(),
             priority: row.priority,
@@ -212,21 +225,30 @@ impl Broker {
             meta: row.meta.clone(),
             created_at: row.created_at.clone(),
         };
-        let env = crypto::seal(
-            id,
-            &self.boxes,
-            &self.mesh_key,
-            kind,
-            &dest,
-            &inner,
-            now_ms(),
-        )
-        .map_err(|e| PublishFailure::Permanent(e.to_string()))?;
+        let (sealed, msg_id) = if rows.len() == 1 {
+            let sealed = crypto::seal(
+                id,
+                &self.boxes,
+                &self.mesh_key,
+                kind,
+                &dest,
+                &inner(first),
+                now_ms(),
+            );
+            // Namespaced by the sender: the stream's dedupe is stream-wide, and two members
+            // may well both use `Idempotency-Key: retry-1`.
+            (
+                sealed,
+                format!("{}:{}", id.public_hex(), first.client_message_id),
+            )
+        } else {
+            let inners: Vec<Inner> = rows.iter().map(inner).collect();
+            let sealed = crypto::seal_group(id, &self.boxes, &dest, &inners, now_ms());
+            (sealed, group_msg_id(id.public_hex(), rows))
+        };
+        let env = sealed.map_err(|e| PublishFailure::Permanent(e.to_string()))?;
         let payload =
             serde_json::to_vec(&env).map_err(|e| PublishFailure::Permanent(e.to_string()))?;
-        // Namespaced by the sender: the stream's dedupe is stream-wide, and two members may
-        // well both use `Idempotency-Key: retry-1`.
-        let msg_id = format!("{}:{}", id.public_hex(), row.client_message_id);
         let publish = jetstream::message::PublishMessage::build()
             .payload(payload.into())
             .message_id(msg_id);
@@ -238,10 +260,23 @@ impl Broker {
             Ok(Err(e)) => Err(classify(&e)),
             Ok(Ok(fut)) => Ok(PendingAck {
                 fut,
-                cmid: row.client_message_id.clone(),
+                cmid: last.client_message_id.clone(),
             }),
         }
     }
+}
+
+/// The `Nats-Msg-Id` of a grouped publish: the same rows grouped again (a retry) get the
+/// same id, so the stream answers a duplicate; rows grouped otherwise get another, and the
+/// receiver's `seen` table drops the messages it already has.
+fn group_msg_id(member: &str, rows: &[Claimed]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for r in rows {
+        h.update(r.client_message_id.as_bytes());
+        h.update([0]);
+    }
+    format!("{member}:g:{}", crate::identity::hex(&h.finalize()[..16]))
 }
 
 /// A publish written to the connection, its ack not yet read.

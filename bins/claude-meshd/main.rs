@@ -71,6 +71,10 @@ impl Service for Meshd {
             "sessions".into(),
             m.peers.locals().iter().filter(|p| p.online).count().into(),
         );
+        d.insert(
+            "rejected".into(),
+            m.rejected.load(std::sync::atomic::Ordering::Relaxed).into(),
+        );
         d
     }
 
@@ -231,6 +235,7 @@ fn open(ctx: &Context) -> Result<Meshd, StartupError> {
         broker: OnceLock::new(),
         presence_tx: OnceLock::new(),
         channels: channels::Channels::default(),
+        rejected: Default::default(),
         ctx: ctx.clone(),
     });
     tracing::info!(

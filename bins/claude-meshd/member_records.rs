@@ -38,6 +38,8 @@ impl MemberRecords {
             online: true,
             last_seen_at: now_text(),
             sessions: Vec::new(),
+            // This daemon opens grouped envelopes (see `receive`).
+            grouped: true,
         }
     }
 
@@ -90,6 +92,18 @@ impl MemberRecords {
         v
     }
 
+    /// Whether the member `key` takes grouped envelopes: this one does, another when its
+    /// latest record says so (a member not heard from yet gets single messages).
+    pub fn takes_groups(&self, key: &str) -> bool {
+        key == self.me
+            || self
+                .remote
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(key)
+                .is_some_and(|(m, _)| m.grouped)
+    }
+
     /// Keys of the members whose display name is `name` (this one included).
     pub fn named(&self, name: &str) -> Vec<String> {
         let mut keys: Vec<String> = self
@@ -122,6 +136,7 @@ mod tests {
             online: true,
             last_seen_at: String::new(),
             sessions: vec![],
+            grouped: false,
         }
     }
 
@@ -141,5 +156,14 @@ mod tests {
             r.upsert(member("kb", "bobby"), 30),
             "back online joins again"
         );
+        assert!(r.takes_groups("me"));
+        assert!(!r.takes_groups("kb"), "its record does not announce groups");
+        assert!(!r.takes_groups("unknown"));
+        let grouped = Member {
+            grouped: true,
+            ..member("kb", "bobby")
+        };
+        r.upsert(grouped, 40);
+        assert!(r.takes_groups("kb"));
     }
 }

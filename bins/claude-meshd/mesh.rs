@@ -44,6 +44,8 @@ pub struct Mesh {
     pub presence_tx: OnceLock<tokio::sync::mpsc::UnboundedSender<Peer>>,
     /// Sessions with a channel (`claudectl mcp` pushing) connected.
     pub channels: crate::channels::Channels,
+    /// Broker messages refused since start (forged, tampered, too old, out of bounds).
+    pub rejected: std::sync::atomic::AtomicU64,
     /// Runtime context (activity, shutdown, config).
     pub ctx: Context,
 }

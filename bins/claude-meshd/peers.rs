@@ -198,6 +198,7 @@ impl Peers {
                     online: p.online,
                     last_seen_at: p.last_seen_at.clone(),
                     sessions: Vec::new(),
+                    grouped: false,
                 });
             }
             if let Some(m) = out.iter_mut().find(|m| m.key == p.key) {

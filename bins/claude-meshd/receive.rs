@@ -4,7 +4,9 @@
 //! Every envelope is verified and opened, its sender checked against `[mesh] members`, its
 //! signed time against the replay window, and its id against the `seen` table, which keeps
 //! every (sender, `client_message_id`) for the whole window however soon the inbox is pruned:
-//! a saved envelope published again is refused either way.
+//! a saved envelope published again is refused either way. A grouped envelope's messages
+//! are checked one by one and stored in order, each deduplicated by its own id (a retry
+//! may group them otherwise); one message out of bounds refuses the whole envelope.
 
 use crate::broker::{backoff, Broker, STREAM_MAX_AGE};
 use crate::clock::now_ms;
@@ -15,10 +17,11 @@ use crate::mesh::{message_event, Mesh};
 use async_nats::jetstream::consumer;
 use futures::{FutureExt, StreamExt};
 use rusqlite::{params, Connection, TransactionBehavior};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Most broker messages stored in one inbox transaction.
+/// Most broker messages stored in one inbox transaction (a grouped envelope counts as one).
 const RECEIVE_BATCH: usize = 128;
 
 /// Envelopes signed longer ago than this are refused: the stream's message age plus a day,
@@ -110,9 +113,9 @@ async fn consume_once(mesh: &Arc<Mesh>, broker: &Arc<Broker>) -> anyhow::Result<
         for m in &batch {
             let seq = m.info().map(|i| i.stream_sequence as i64).ok();
             match open_one(mesh, broker, &m.payload, seq) {
-                Ok(Some(incoming)) => keep.push(incoming),
-                Ok(None) => {}
+                Ok(incoming) => keep.extend(incoming),
                 Err(why) => {
+                    mesh.rejected.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(seq, subject = %m.subject, reason = %why, "rejected a broker message; nothing stored");
                 }
             }
@@ -128,17 +131,19 @@ async fn consume_once(mesh: &Arc<Mesh>, broker: &Arc<Broker>) -> anyhow::Result<
     }
 }
 
-/// Verify and decrypt one broker message. `Ok(None)`: not for this member (a DM for
-/// another key, a group or topic no local session follows). `Err`: forged or unreadable.
+/// Verify and decrypt one broker message: its messages, in order (one, or a grouped
+/// envelope's). Empty: not for this member (a DM for another key, a group or topic no
+/// local session follows). `Err`: forged or unreadable, or one of a group's messages out of
+/// bounds — nothing of it is stored.
 fn open_one(
     mesh: &Arc<Mesh>,
     broker: &Broker,
     raw: &[u8],
     seq: Option<i64>,
-) -> Result<Option<Incoming>, String> {
-    let (env, inner) = match broker.open(&mesh.identity, raw) {
+) -> Result<Vec<Incoming>, String> {
+    let (env, inners) = match broker.open(&mesh.identity, raw) {
         Ok(x) => x,
-        Err(OpenError::NotForUs) => return Ok(None),
+        Err(OpenError::NotForUs) => return Ok(Vec::new()),
         Err(e) => return Err(e.to_string()),
     };
     if !mesh.peers.admits(&env.from) {
@@ -166,23 +171,28 @@ fn open_one(
         _ => true,
     };
     if !wanted {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    fields::received(&env, &inner)?;
-    Ok(Some(Incoming {
-        from_key: env.from,
-        from_name: inner.from_name,
-        from_session: inner.from_session,
-        client_message_id: inner.client_message_id,
-        broker_message_id: seq,
-        kind: env.kind,
-        to: env.to,
-        body: inner.body,
-        priority: inner.priority,
-        reply_to: inner.reply_to,
-        meta: inner.meta,
-        created_at: inner.created_at,
-    }))
+    for inner in &inners {
+        fields::received(&env, inner)?;
+    }
+    Ok(inners
+        .into_iter()
+        .map(|inner| Incoming {
+            from_key: env.from.clone(),
+            from_name: inner.from_name,
+            from_session: inner.from_session,
+            client_message_id: inner.client_message_id,
+            broker_message_id: seq,
+            kind: env.kind.clone(),
+            to: env.to.clone(),
+            body: inner.body,
+            priority: inner.priority,
+            reply_to: inner.reply_to,
+            meta: inner.meta,
+            created_at: inner.created_at,
+        })
+        .collect())
 }
 
 /// Store received messages (deduplicated) in one transaction; commit before any ack.

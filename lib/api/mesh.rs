@@ -345,6 +345,10 @@ pub struct Member {
     /// Its sessions (online ones, or all with `?all=true`).
     #[serde(default)]
     pub sessions: Vec<Peer>,
+    /// Whether its daemon takes grouped envelopes (many DMs under one signature); senders
+    /// group messages only for members that announce it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub grouped: bool,
 }
 
 /// One outbox row (`GET /v1/outbox`).

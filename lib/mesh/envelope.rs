@@ -7,6 +7,11 @@
 //! - Every envelope is signed by the sender's ed25519 key over all its other fields, its
 //!   send time included; a bad signature or a box that does not open is rejected before
 //!   anything is stored, and the receiver refuses envelopes older than its replay window.
+//! - A grouped envelope ([`seal_group`]) carries several DMs from one sender to one
+//!   destination under one signature and one box: `items` (their count, signed) marks it.
+//!   It keeps version 2 and kind `dm`, so a daemon of the previous version that is not its
+//!   addressee drops it unread like any DM for another member; senders group only for
+//!   members whose presence record announces `grouped` (an older addressee would refuse it).
 
 use super::keys::{self as identity, Identity};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -41,7 +46,14 @@ pub struct Envelope {
     pub ct: String,
     /// ed25519 signature over the fields above, base64.
     pub sig: String,
+    /// A grouped envelope: how many messages its box holds (a JSON array of [`Inner`]).
+    /// Absent for a single message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<u32>,
 }
+
+/// Most messages one grouped envelope may hold.
+pub const MAX_GROUP: usize = 1000;
 
 /// The sealed content.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -138,11 +150,17 @@ pub fn mesh_key(mesh: &str, secret: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// What an envelope's signature covers: every field but the version and the signature.
+/// What an envelope's signature covers: every field but the version and the signature. A
+/// grouped envelope is signed under its own domain with its count, so neither form can pass
+/// for the other.
 pub fn signed_bytes(e: &Envelope) -> Vec<u8> {
     let mut m = Vec::new();
+    let domain = match e.items {
+        None => "claude-mesh-envelope-v2".to_string(),
+        Some(n) => format!("claude-mesh-envelope-v2-group\0{n}"),
+    };
     for f in [
-        "claude-mesh-envelope-v2",
+        domain.as_str(),
         &e.ts.to_string(),
         &e.from,
         &e.kind,
@@ -168,6 +186,9 @@ pub enum SealError {
     /// The cipher refused (never, for these sizes).
     #[error("encryption failed")]
     Encryption,
+    /// A group of fewer than two or more than [`MAX_GROUP`] messages, or not a DM.
+    #[error("a group holds 2 to {MAX_GROUP} direct messages")]
+    Group,
 }
 
 /// Seal `inner` for `to` (`kind` `dm`: `to` starts with the recipient's key), at `ts_ms`.
@@ -181,6 +202,38 @@ pub fn seal(
     ts_ms: i64,
 ) -> Result<Envelope, SealError> {
     let plain = serde_json::to_vec(inner)?;
+    seal_bytes(id, boxes, mesh_key, kind, to, &plain, None, ts_ms)
+}
+
+/// Seal `inners` (2 to [`MAX_GROUP`] DMs from this member to `to`, in order) as one grouped
+/// envelope, at `ts_ms`: one signature and one box for all of them.
+pub fn seal_group(
+    id: &Identity,
+    boxes: &Boxes,
+    to: &str,
+    inners: &[Inner],
+    ts_ms: i64,
+) -> Result<Envelope, SealError> {
+    if !(2..=MAX_GROUP).contains(&inners.len()) {
+        return Err(SealError::Group);
+    }
+    let plain = serde_json::to_vec(inners)?;
+    let n = Some(inners.len() as u32);
+    // The mesh key is not used for a DM.
+    seal_bytes(id, boxes, &[0; 32], "dm", to, &plain, n, ts_ms)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn seal_bytes(
+    id: &Identity,
+    boxes: &Boxes,
+    mesh_key: &[u8; 32],
+    kind: &str,
+    to: &str,
+    plain: &[u8],
+    items: Option<u32>,
+    ts_ms: i64,
+) -> Result<Envelope, SealError> {
     let (nonce, ct) = if kind == "dm" {
         let key = to.split('/').next().unwrap_or("");
         let their = boxes
@@ -189,14 +242,14 @@ pub fn seal(
         let nonce = SalsaBox::generate_nonce(&mut OsRng);
         let ct = their
             .shared(id)
-            .encrypt(&nonce, plain.as_slice())
+            .encrypt(&nonce, plain)
             .map_err(|_| SealError::Encryption)?;
         (nonce, ct)
     } else {
         let b = XSalsa20Poly1305::new(mesh_key.into());
         let nonce = XSalsa20Poly1305::generate_nonce(&mut OsRng);
         let ct = b
-            .encrypt(&nonce, plain.as_slice())
+            .encrypt(&nonce, plain)
             .map_err(|_| SealError::Encryption)?;
         (nonce, ct)
     };
@@ -209,18 +262,20 @@ pub fn seal(
         nonce: B64.encode(nonce),
         ct: B64.encode(ct),
         sig: String::new(),
+        items,
     };
     e.sig = B64.encode(id.sign(&signed_bytes(&e)));
     Ok(e)
 }
 
-/// Verify and open an envelope received from the broker.
+/// Verify and open an envelope received from the broker: its messages, in order (one, or
+/// those of a grouped envelope).
 pub fn open(
     id: &Identity,
     boxes: &Boxes,
     mesh_key: &[u8; 32],
     raw: &[u8],
-) -> Result<(Envelope, Inner), OpenError> {
+) -> Result<(Envelope, Vec<Inner>), OpenError> {
     let e: Envelope = serde_json::from_slice(raw).map_err(|err| {
         let v1 = serde_json::from_slice::<serde_json::Value>(raw)
             .is_ok_and(|v| v.get("v") == Some(&1.into()));
@@ -232,6 +287,14 @@ pub fn open(
     })?;
     if e.v != VERSION {
         return Err(OpenError::Malformed(format!("version {}", e.v)));
+    }
+    if let Some(n) = e.items {
+        if e.kind != "dm" || !(2..=MAX_GROUP as u32).contains(&n) {
+            return Err(OpenError::Malformed(format!(
+                "a group of {n} {} messages",
+                e.kind
+            )));
+        }
     }
     // Every member's consumer sees every DM of the mesh, its own sent ones included: one
     // addressed to another key is dropped before the signature check, which cost a sender
@@ -268,9 +331,22 @@ pub fn open(
         other => return Err(OpenError::Malformed(format!("kind {other:?}"))),
     }
     .map_err(|_| OpenError::Undecryptable(e.from.clone()))?;
-    let inner: Inner = serde_json::from_slice(&plain)
-        .map_err(|err| OpenError::Malformed(format!("inner: {err}")))?;
-    Ok((e, inner))
+    let inners = match e.items {
+        None => vec![serde_json::from_slice::<Inner>(&plain)
+            .map_err(|err| OpenError::Malformed(format!("inner: {err}")))?],
+        Some(n) => {
+            let v: Vec<Inner> = serde_json::from_slice(&plain)
+                .map_err(|err| OpenError::Malformed(format!("group: {err}")))?;
+            if v.len() != n as usize {
+                return Err(OpenError::Malformed(format!(
+                    "group of {} messages, signed as {n}",
+                    v.len()
+                )));
+            }
+            v
+        }
+    };
+    Ok((e, inners))
 }
 
 #[cfg(test)]
@@ -306,7 +382,7 @@ mod tests {
             "no plaintext"
         );
         let (_, got) = open(&b, &Boxes::default(), &k, &raw).unwrap();
-        assert_eq!(got, inner());
+        assert_eq!(got, vec![inner()]);
         assert_eq!(
             open(&c, &Boxes::default(), &k, &raw).unwrap_err(),
             OpenError::NotForUs
@@ -386,5 +462,76 @@ mod tests {
         assert!(open(&b, &Boxes::default(), &mesh_key("m", "s"), &raw).is_ok());
         let err = open(&b, &Boxes::default(), &mesh_key("m", "other"), &raw).unwrap_err();
         assert!(matches!(err, OpenError::Undecryptable(_)), "{err}");
+    }
+
+    #[test]
+    fn a_group_opens_to_its_messages_in_order_and_cannot_be_altered() {
+        let (a, b, c) = (
+            Identity::from_seed([1; 32]),
+            Identity::from_seed([2; 32]),
+            Identity::from_seed([3; 32]),
+        );
+        let k = mesh_key("m", "s");
+        let msgs: Vec<Inner> = (0..3)
+            .map(|i| Inner {
+                client_message_id: format!("c{i}"),
+                ..inner()
+            })
+            .collect();
+        let e = seal_group(&a, &Boxes::default(), b.public_hex(), &msgs, 7).unwrap();
+        assert_eq!(e.items, Some(3));
+        let raw = serde_json::to_vec(&e).unwrap();
+        assert!(!String::from_utf8_lossy(&raw).contains("secret words"));
+        let (got_env, got) = open(&b, &Boxes::default(), &k, &raw).unwrap();
+        assert_eq!((got_env, got), (e.clone(), msgs.clone()));
+        assert_eq!(
+            open(&c, &Boxes::default(), &k, &raw).unwrap_err(),
+            OpenError::NotForUs
+        );
+        let reopen =
+            |e: &Envelope| open(&b, &Boxes::default(), &k, &serde_json::to_vec(e).unwrap());
+
+        // The count is signed, and the grouped form has its own domain: neither the count
+        // nor the form can be changed.
+        for items in [Some(2), Some(4), None] {
+            let mut forged = e.clone();
+            forged.items = items;
+            let err = reopen(&forged).unwrap_err();
+            assert!(
+                matches!(err, OpenError::BadSignature(_)),
+                "{items:?}: {err}"
+            );
+        }
+        let single = seal(&a, &Boxes::default(), &k, "dm", b.public_hex(), &inner(), 7).unwrap();
+        let mut as_group = single.clone();
+        as_group.items = Some(2);
+        let err = reopen(&as_group).unwrap_err();
+        assert!(matches!(err, OpenError::BadSignature(_)), "{err}");
+        let mut ct = e.clone();
+        ct.ct = B64.encode(vec![0u8; 64]);
+        let err = reopen(&ct).unwrap_err();
+        assert!(matches!(err, OpenError::BadSignature(_)), "{err}");
+
+        // Signed, but its box holds another count than it says: refused.
+        let two = serde_json::to_vec(&msgs[..2]).unwrap();
+        let lying = seal_bytes(
+            &a,
+            &Boxes::default(),
+            &k,
+            "dm",
+            b.public_hex(),
+            &two,
+            Some(3),
+            7,
+        )
+        .unwrap();
+        let err = reopen(&lying).unwrap_err();
+        assert!(matches!(err, OpenError::Malformed(_)), "{err}");
+        // Groups are of DMs only, of 2 to MAX_GROUP messages.
+        let group =
+            seal_bytes(&a, &Boxes::default(), &k, "group", "@ops", &two, Some(2), 7).unwrap();
+        let err = reopen(&group).unwrap_err();
+        assert!(matches!(err, OpenError::Malformed(_)), "{err}");
+        assert!(seal_group(&a, &Boxes::default(), b.public_hex(), &msgs[..1], 7).is_err());
     }
 }

@@ -331,6 +331,7 @@ mod tests {
             online: true,
             last_seen_at: "2026-01-01T00:00:00.000Z".into(),
             sessions: vec![],
+            grouped: true,
         };
         let raw = sign_member(&a, "team", &m, 7);
         let key = member_kv_key(a.public_hex());
@@ -338,6 +339,22 @@ mod tests {
         assert!(!is_member_key(&kv_key(a.public_hex(), "s1")));
         let got = verify_member("team", &key, &raw).unwrap();
         assert_eq!((got.member.name.as_str(), got.heartbeat_ms), ("alice", 7));
+        assert!(
+            got.member.grouped,
+            "the capability is part of the signed record"
+        );
+        // An older daemon's record has no `grouped`: it takes single messages only.
+        let old = sign_member(
+            &a,
+            "team",
+            &Member {
+                grouped: false,
+                ..m.clone()
+            },
+            7,
+        );
+        assert!(!String::from_utf8_lossy(&old).contains("grouped"));
+        assert!(!verify_member("team", &key, &old).unwrap().member.grouped);
         // Not a session record, and a session record is not a member record.
         assert_eq!(
             verify("team", &key, &raw).unwrap_err(),
