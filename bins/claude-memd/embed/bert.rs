@@ -144,7 +144,7 @@ impl Bert {
         let a = l
             .attention_norm
             .forward(&(l.attention_out.forward(&ctx)? + h)?)?;
-        let m = l.intermediate.forward(&a)?.gelu_erf()?;
+        let m = super::gelu::gelu(&l.intermediate.forward(&a)?)?;
         l.output_norm.forward(&(l.output.forward(&m)? + a)?)
     }
 }

@@ -10,6 +10,7 @@
 mod bench;
 pub mod bert;
 pub mod fusion;
+pub mod gelu;
 pub mod index;
 pub mod model;
 pub mod prompt;
