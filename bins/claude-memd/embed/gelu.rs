@@ -91,7 +91,11 @@ mod tests {
             .collect();
         for &x in &xs {
             let want = candle_core::cpu::erf::erf_f32(x);
-            assert!((erf(x) - want).abs() < 4e-7, "erf({x}) = {} not {want}", erf(x));
+            assert!(
+                (erf(x) - want).abs() < 4e-7,
+                "erf({x}) = {} not {want}",
+                erf(x)
+            );
         }
         let t = Tensor::new(xs.as_slice(), &candle_core::Device::Cpu).unwrap();
         let ours = gelu(&t).unwrap().to_vec1::<f32>().unwrap();

@@ -347,8 +347,7 @@ mod tests {
     fn a_long_text_is_embedded_by_its_first_128_tokens() {
         let m = Embedder::load(&test_model_dir()).unwrap();
         let corpus: serde_json::Value =
-            serde_json::from_str(include_str!("../../../tests/data/semantic/corpus.json"))
-                .unwrap();
+            serde_json::from_str(include_str!("../../../tests/data/semantic/corpus.json")).unwrap();
         let long: String = corpus["observations"].as_array().unwrap()[..60]
             .iter()
             .map(|o| o["narrative"].as_str().unwrap())

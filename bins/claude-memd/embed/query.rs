@@ -8,9 +8,9 @@ use super::index::Filter;
 use super::vectors::Kind;
 use super::Semantic;
 use crate::search::{self, QueryError};
-use claude_daemons::api::memory::{
-    Match, RecordKind, SearchHit, SearchMode, SearchQuery, SearchResults,
-};
+#[cfg(test)]
+use claude_daemons::api::memory::SearchMode;
+use claude_daemons::api::memory::{Match, RecordKind, SearchHit, SearchQuery, SearchResults};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
 
@@ -95,7 +95,9 @@ pub fn lexical_half(conn: &Connection, q: &SearchQuery) -> Result<LexicalHalf, Q
     Ok(LexicalHalf { results, any })
 }
 
-/// Run a semantic or hybrid search (`mode` is not lexical), one half after the other.
+/// Run a semantic or hybrid search (`mode` is not lexical), one half after the other
+/// (tests).
+#[cfg(test)]
 pub fn search(
     conn: &Connection,
     sem: &Semantic,
@@ -111,7 +113,8 @@ pub fn search(
 }
 
 /// A semantic or hybrid search with the query embedded on the query thread while the
-/// lexical half runs on this one (what `GET /v1/search` does across its threads).
+/// lexical half runs on this one, as `GET /v1/search` does across its threads (benchmarks).
+#[cfg(test)]
 pub fn search_while_embedding(
     conn: &Connection,
     sem: &Semantic,

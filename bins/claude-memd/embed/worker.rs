@@ -207,11 +207,13 @@ fn embed_shared(
 }
 
 /// The embedding threads: one per core (or `threads`), at the lowest priority.
-fn embedding_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
+fn embedding_pool(
+    threads: Option<usize>,
+) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
     rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        }))
+        .num_threads(
+            threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        )
         .thread_name(|i| format!("memd-embed-{i}"))
         .start_handler(|_| lowest_priority())
         .build()
