@@ -107,6 +107,13 @@ impl Embedder {
         drop(weights);
         let vb = VarBuilder::from_tensors(tensors, candle_core::DType::F32, &bert::device());
         let bert = Bert::load(vb, &config).map_err(weights_err)?;
+        // The file's bytes and the weights as the file lays them out are gone; glibc keeps
+        // the freed heap (some 40 MB) unless asked to give it back.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only releases free memory.
+        unsafe {
+            libc::malloc_trim(0);
+        }
         Ok(Embedder {
             bert,
             tokenizer,
