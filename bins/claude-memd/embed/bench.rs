@@ -22,6 +22,18 @@ fn rss_mb() -> f64 {
         / 1024.0
 }
 
+/// CPU time of the calling thread: what a step costs when a core is free for it, however
+/// busy the machine is while it is measured.
+fn thread_cpu() -> Duration {
+    // SAFETY: clock_gettime fills the struct it is given.
+    let t = unsafe {
+        let mut t: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t);
+        t
+    };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
 fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
     v.sort();
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
@@ -43,6 +55,7 @@ impl Lcg {
 #[test]
 #[ignore = "a benchmark: run in release with --ignored --nocapture"]
 fn semantic_figures() {
+    super::settle_threads();
     let corpus: serde_json::Value =
         serde_json::from_str(include_str!("../../../tests/data/semantic/corpus.json")).unwrap();
     let texts: Vec<String> = corpus["observations"]
@@ -110,17 +123,24 @@ fn semantic_figures() {
     // A prompt's embedding on the query thread, by its length in tokens (the hook embeds
     // at most super::prompt::PROMPT_TOKENS).
     let long = refs.join(" ");
-    for tokens in [16, 32, 64, 128, 256] {
+    for tokens in [8, 16, 32, 64, 128] {
         let mut times = Vec::new();
+        let mut cpu = Vec::new();
         for _ in 0..30 {
             let t = Instant::now();
-            sem.on_query_thread(|| m.embed_prefix(&long, tokens).unwrap());
+            cpu.push(sem.on_query_thread(|| {
+                let c = thread_cpu();
+                m.embed_prefix(&long, tokens).unwrap();
+                thread_cpu() - c
+            }));
             times.push(t.elapsed());
         }
         println!(
-            "a prompt of {tokens} tokens on the query thread: p50 {:.1} ms, p99 {:.1} ms",
+            "a prompt of {tokens} tokens on the query thread: p50 {:.1} ms, p99 {:.1} ms \
+             (CPU p50 {:.1} ms)",
             pct(times.clone(), 0.5),
-            pct(times, 0.99)
+            pct(times, 0.99),
+            pct(cpu, 0.5)
         );
     }
 
@@ -206,6 +226,7 @@ fn semantic_figures() {
         ] {
             let mut times = Vec::new();
             let mut embeds = Vec::new();
+            let mut embed_cpu = Vec::new();
             for round in 0..3 {
                 for q in &queries {
                     // Lexical queries made of words the records hold, so FTS has work.
@@ -222,17 +243,25 @@ fn semantic_figures() {
                     };
                     // Each query embedded anew: the figure is the model's, not the cache's.
                     sem.forget_queries();
+                    if mode != SearchMode::Lexical && round > 0 {
+                        let t = Instant::now();
+                        let cpu = sem.on_query_thread(|| {
+                            let c = thread_cpu();
+                            query::embed_query(&sem, &text).unwrap();
+                            thread_cpu() - c
+                        });
+                        embeds.push(t.elapsed());
+                        embed_cpu.push(cpu);
+                        sem.forget_queries();
+                    }
                     let t = Instant::now();
                     match mode {
                         SearchMode::Lexical => {
                             crate::search::search(&c, &sq).unwrap();
                         }
+                        // As the route runs it: the lexical half while the query is embedded.
                         _ => {
-                            let qv = query::embed_query(&sem, &text).unwrap();
-                            if round > 0 {
-                                embeds.push(t.elapsed());
-                            }
-                            query::search(&c, &sem, &sq, &qv, mode).unwrap();
+                            query::search_while_embedding(&c, &sem, &sq, mode).unwrap();
                         }
                     }
                     if round > 0 {
@@ -248,8 +277,9 @@ fn semantic_figures() {
                 String::new()
             } else {
                 format!(
-                    ", of which the query's embedding p50 {:.1} ms",
-                    pct(embeds, 0.5)
+                    "; the query's embedding alone p50 {:.1} ms, CPU p50 {:.1} ms",
+                    pct(embeds, 0.5),
+                    pct(embed_cpu, 0.5)
                 )
             };
             println!(
@@ -267,20 +297,25 @@ fn semantic_figures() {
     }
 }
 
-/// The backfill of 10,000 records (`CLAUDE_DAEMONS_BENCH_RECORDS` to change it; the
-/// corpus's texts, each with a number so none repeats) through the worker's own pass, on
-/// every core; 100,000 take 10 times as long.
-#[test]
-#[ignore = "a benchmark: run in release with --ignored --nocapture"]
-fn backfill_figures() {
+/// CPU time this process has used (every thread, user and system).
+fn cpu_secs() -> f64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let u = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// A database of `n` observations made of the corpus's texts, each with a number so none
+/// repeats.
+fn backfill_db(n: usize) -> (tempfile::TempDir, rusqlite::Connection) {
     let corpus: serde_json::Value =
         serde_json::from_str(include_str!("../../../tests/data/semantic/corpus.json")).unwrap();
     let obs = corpus["observations"].as_array().unwrap();
-    let (_dir, mut c) = crate::schema::test_db();
-    let n: usize = std::env::var("CLAUDE_DAEMONS_BENCH_RECORDS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(10_000);
+    let (dir, mut c) = crate::schema::test_db();
     let tx = c.transaction().unwrap();
     for i in 0..n {
         let o = &obs[i % obs.len()];
@@ -298,17 +333,59 @@ fn backfill_figures() {
         .unwrap();
     }
     tx.commit().unwrap();
+    (dir, c)
+}
+
+/// Time and CPU of a backfill of `n` records on `threads` threads (all cores by default).
+fn time_backfill(sem: &Semantic, n: usize, threads: Option<usize>) -> (f64, f64) {
+    let (_dir, mut c) = backfill_db(n);
+    *sem.index_mut() = super::index::Index::default();
+    let (t, cpu) = (Instant::now(), cpu_secs());
+    super::worker::backfill(sem, &mut c, threads).unwrap();
+    let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_secs() - cpu);
+    assert_eq!(sem.index().len(), n);
+    (secs, cpu)
+}
+
+/// The backfill of 10,000 records (`CLAUDE_DAEMONS_BENCH_RECORDS` to change it; the
+/// corpus's texts, each with a number so none repeats) through the worker's own pass, on
+/// every core, as the daemon runs it; and, as this run's baseline (the machine's load
+/// moves every figure), the first 1,000 of them on one thread.
+#[test]
+#[ignore = "a benchmark: run in release with --ignored --nocapture"]
+fn backfill_figures() {
+    super::settle_threads();
+    let n: usize = std::env::var("CLAUDE_DAEMONS_BENCH_RECORDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
     let sem = Semantic::new(super::model::test_model_dir());
     sem.model().unwrap();
-    let t = Instant::now();
-    super::worker::backfill(&sem, &mut c).unwrap();
-    let secs = t.elapsed().as_secs_f64();
-    assert_eq!(sem.index().len(), n);
+    let sample = n.min(1_000);
+    let (secs1, cpu1) = time_backfill(&sem, sample, Some(1));
+    let (secs, cpu) = time_backfill(&sem, n, None);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "backfill of {n} records: {secs:.0} s, {:.0} records/s (100,000 records ≈ {:.0} min, \
-         extrapolated); RSS {:.0} MB",
+        "backfill of {n} records on {threads} threads: {secs:.1} s ({:.1} min), {:.0} records/s, \
+         {:.1} CPU-ms per record{}; RSS {:.0} MB",
+        secs / 60.0,
         n as f64 / secs,
-        100_000.0 / (n as f64 / secs) / 60.0,
+        cpu * 1000.0 / n as f64,
+        if n < 100_000 {
+            format!(
+                " (100,000 records ≈ {:.0} min at this rate)",
+                100_000.0 / (n as f64 / secs) / 60.0
+            )
+        } else {
+            String::new()
+        },
         rss_mb()
+    );
+    println!(
+        "baseline, this run: the first {sample} on one thread: {:.0} records/s, {:.1} CPU-ms \
+         per record ({:.2}x the rate on {threads} threads)",
+        sample as f64 / secs1,
+        cpu1 * 1000.0 / sample as f64,
+        (n as f64 / secs) / (sample as f64 / secs1)
     );
 }

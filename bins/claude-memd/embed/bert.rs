@@ -4,7 +4,7 @@
 //! same computation in numpy; the unit test compares the two.
 
 use candle_core::{DType, Device, Module, Result, Tensor, D};
-use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
 
 /// The fields of the model's `config.json` the encoder needs.
@@ -24,6 +24,35 @@ pub struct Config {
 
 fn gelu() -> String {
     "gelu".into()
+}
+
+/// A dense layer with its weight matrix stored transposed, `(in, out)`, contiguous.
+/// Stored as the file has it, `(out, in)`, the matrix code repacked the whole matrix for
+/// every product: for a query of a few tokens that copy cost as much as the arithmetic
+/// (most of a query's embedding time went to packing). Laid out this way it is read as it
+/// is, and batches lose nothing.
+struct Linear {
+    weight_t: Tensor,
+    bias: Tensor,
+}
+
+fn linear(inputs: usize, outputs: usize, vb: VarBuilder) -> Result<Linear> {
+    let weight = vb.get((outputs, inputs), "weight")?;
+    Ok(Linear {
+        weight_t: weight.t()?.contiguous()?,
+        bias: vb.get(outputs, "bias")?,
+    })
+}
+
+impl Linear {
+    /// `x · Wᵀ + b` of a `(batch, len, in)` tensor.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, n, k) = x.dims3()?;
+        x.reshape((b * n, k))?
+            .matmul(&self.weight_t)?
+            .broadcast_add(&self.bias)?
+            .reshape((b, n, ()))
+    }
 }
 
 struct Layer {
@@ -144,7 +173,7 @@ impl Bert {
         let a = l
             .attention_norm
             .forward(&(l.attention_out.forward(&ctx)? + h)?)?;
-        let m = l.intermediate.forward(&a)?.gelu_erf()?;
+        let m = super::gelu::gelu(&l.intermediate.forward(&a)?)?;
         l.output_norm.forward(&(l.output.forward(&m)? + a)?)
     }
 }

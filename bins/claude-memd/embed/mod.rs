@@ -10,6 +10,7 @@
 mod bench;
 pub mod bert;
 pub mod fusion;
+pub mod gelu;
 pub mod index;
 pub mod model;
 pub mod prompt;
@@ -279,10 +280,18 @@ impl Semantic {
 /// number out again for every product, and on Linux machines without `cpu_capacity` in
 /// sysfs (most VMs) that means parsing `/proc/cpuinfo`: some forty times per embedding,
 /// a tenth of a query's time in the profile. The value set is the one candle would find.
+///
+/// candle's own pool for element-wise ops (`CANDLE_NUM_THREADS`) gets no workers: its
+/// threads spin for a while after every op, whoever started them, and at the priority of
+/// whichever thread first used it; the background embedder runs one model per core
+/// instead, each op on its own thread (see [`worker`]).
 pub fn settle_threads() {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         let n = candle_core::utils::get_num_threads();
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
 }
 

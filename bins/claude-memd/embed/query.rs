@@ -8,9 +8,9 @@ use super::index::Filter;
 use super::vectors::Kind;
 use super::Semantic;
 use crate::search::{self, QueryError};
-use claude_daemons::api::memory::{
-    Match, RecordKind, SearchHit, SearchMode, SearchQuery, SearchResults,
-};
+#[cfg(test)]
+use claude_daemons::api::memory::SearchMode;
+use claude_daemons::api::memory::{Match, RecordKind, SearchHit, SearchQuery, SearchResults};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
 
@@ -59,11 +59,45 @@ fn record_of(k: Kind) -> RecordKind {
     }
 }
 
-/// Run a semantic or hybrid search (`mode` is not lexical).
-///
-/// The kind and project filters apply during the vector scan; type, file and time filters
-/// need each candidate's row, so with one of them every candidate is read before fusing,
-/// and without only those that make the page are.
+/// The lexical half of a hybrid search, which needs no query vector: it runs on the
+/// database thread while the query is embedded on the query thread.
+pub struct LexicalHalf {
+    /// Every-word matches, up to [`CANDIDATES`].
+    results: SearchResults,
+    /// The any-word expression, for the fallback.
+    any: Option<String>,
+}
+
+/// The query's own mistakes, found before anything runs.
+fn check(q: &SearchQuery) -> Result<(), QueryError> {
+    if q.q.trim().is_empty() {
+        return Err(QueryError::Bad("q (the words to find) is required".into()));
+    }
+    let only_obs = q.kind.is_some() || q.file.is_some();
+    if only_obs && q.record.is_some_and(|r| r != RecordKind::Observation) {
+        return Err(QueryError::Bad(
+            "type and file filters apply to observations only".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The lexical candidates of a hybrid search.
+pub fn lexical_half(conn: &Connection, q: &SearchQuery) -> Result<LexicalHalf, QueryError> {
+    check(q)?;
+    let lexq = SearchQuery {
+        limit: Some(CANDIDATES as u32),
+        offset: Some(0),
+        mode: None,
+        ..q.clone()
+    };
+    let (results, any) = search::search_every_word(conn, &lexq)?;
+    Ok(LexicalHalf { results, any })
+}
+
+/// Run a semantic or hybrid search (`mode` is not lexical), one half after the other
+/// (tests).
+#[cfg(test)]
 pub fn search(
     conn: &Connection,
     sem: &Semantic,
@@ -71,17 +105,48 @@ pub fn search(
     qv: &QueryVector,
     mode: SearchMode,
 ) -> Result<SearchResults, QueryError> {
-    if q.q.trim().is_empty() {
-        return Err(QueryError::Bad("q (the words to find) is required".into()));
-    }
+    let lexical = match mode {
+        SearchMode::Semantic => None,
+        _ => Some(lexical_half(conn, q)?),
+    };
+    finish(conn, sem, q, qv, lexical)
+}
+
+/// A semantic or hybrid search with the query embedded on the query thread while the
+/// lexical half runs on this one, as `GET /v1/search` does across its threads (benchmarks).
+#[cfg(test)]
+pub fn search_while_embedding(
+    conn: &Connection,
+    sem: &Semantic,
+    q: &SearchQuery,
+    mode: SearchMode,
+) -> Result<SearchResults, QueryError> {
+    std::thread::scope(|s| {
+        let embedding = s.spawn(|| embed_query(sem, &q.q));
+        let lexical = (mode != SearchMode::Semantic).then(|| lexical_half(conn, q));
+        let qv = embedding
+            .join()
+            .map_err(|_| QueryError::Bad("embedding the query failed".into()))??;
+        finish(conn, sem, q, &qv, lexical.transpose()?)
+    })
+}
+
+/// The vector half of a search, fused with the lexical half when there is one (hybrid).
+///
+/// The kind and project filters apply during the vector scan; type, file and time filters
+/// need each candidate's row, so with one of them every candidate is read before fusing,
+/// and without only those that make the page are.
+pub fn finish(
+    conn: &Connection,
+    sem: &Semantic,
+    q: &SearchQuery,
+    qv: &QueryVector,
+    lexical: Option<LexicalHalf>,
+) -> Result<SearchResults, QueryError> {
+    check(q)?;
     let limit = q.limit.unwrap_or(20).clamp(1, 200);
     let offset = q.offset.unwrap_or(0);
     let only_obs = q.kind.is_some() || q.file.is_some();
-    if only_obs && q.record.is_some_and(|r| r != RecordKind::Observation) {
-        return Err(QueryError::Bad(
-            "type and file filters apply to observations only".into(),
-        ));
-    }
     let kinds: Vec<Kind> = match q.record {
         Some(r) => vec![kind_of(r)],
         None if only_obs => vec![Kind::Observation],
@@ -117,36 +182,29 @@ pub fn search(
         }
     }
     let cosine: HashMap<(Kind, i64), f32> = near.into_iter().collect();
-    let (ranked, matched, fallback) = match mode {
-        SearchMode::Semantic => {
+    let (ranked, matched, fallback) = match lexical {
+        None => {
             let ranked = vector_ids
                 .iter()
                 .map(|k| (*k, f64::from(cosine[k])))
                 .collect();
             (ranked, Match::All, None)
         }
-        _ => {
-            let lexq = SearchQuery {
-                limit: Some(CANDIDATES as u32),
-                offset: Some(0),
-                mode: None,
-                ..q.clone()
-            };
-            let (lexical, any) = search::search_every_word(conn, &lexq)?;
+        Some(LexicalHalf { results, any }) => {
             // Hybrid results say how their lexical half matched (every word, or any word as
             // a fallback). The any-word hits would come after every vector candidate, so that
             // search runs only if the vector candidates fall short of the page: at 100,000
             // records it ranks most of them.
             let (matched, fallback) = match any {
-                Some(any) if lexical.results.is_empty() => (Match::Any, Some(any)),
+                Some(any) if results.results.is_empty() => (Match::Any, Some(any)),
                 _ => (Match::All, None),
             };
-            let lexical_ids: Vec<(Kind, i64)> = lexical
+            let lexical_ids: Vec<(Kind, i64)> = results
                 .results
                 .iter()
                 .map(|h| (kind_of(h.record), h.id))
                 .collect();
-            for h in lexical.results {
+            for h in results.results {
                 // The lexical hit keeps its snippet with the matched words marked.
                 hits.insert((kind_of(h.record), h.id), Some(h));
             }

@@ -66,7 +66,7 @@ fn hybrid_recall_beats_lexical_and_keeps_lexical_first_hits() {
     let (keys, queries) = load_corpus(&c);
     assert!(keys.len() >= 200 && queries.iter().filter(|q| q.2 == "meaning").count() >= 40);
     let sem = Semantic::new(super::model::test_model_dir());
-    worker::backfill(&sem, &mut c).unwrap();
+    worker::backfill(&sem, &mut c, None).unwrap();
     assert_eq!(sem.index().len(), keys.len());
     let mut outcomes = Vec::new();
     for (q, answer, _) in &queries {
@@ -155,7 +155,7 @@ fn a_prompts_context_finds_records_by_meaning() {
     let (_dir, mut c) = crate::schema::test_db();
     let (keys, queries) = load_corpus(&c);
     let sem = Semantic::new(super::model::test_model_dir());
-    worker::backfill(&sem, &mut c).unwrap();
+    worker::backfill(&sem, &mut c, None).unwrap();
     let project_of = |id: i64| -> String {
         c.query_row(
             "SELECT project FROM observations WHERE id = ?1",

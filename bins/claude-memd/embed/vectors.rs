@@ -125,14 +125,21 @@ pub fn store(
     let mut n = 0;
     for (kind, id, v) in items {
         let blob: Vec<u8> = v.iter().map(|&x| x as u8).collect();
-        n += tx.execute(
-            &format!(
+        let mut st = tx.prepare_cached(match kind {
+            Kind::Observation => {
                 "INSERT OR REPLACE INTO vectors (record, id, model, vec)
-                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM {} WHERE id = ?2)",
-                kind.table()
-            ),
-            params![kind.name(), id, model, blob],
-        )?;
+                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM observations WHERE id = ?2)"
+            }
+            Kind::Summary => {
+                "INSERT OR REPLACE INTO vectors (record, id, model, vec)
+                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM session_summaries WHERE id = ?2)"
+            }
+            Kind::Prompt => {
+                "INSERT OR REPLACE INTO vectors (record, id, model, vec)
+                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM user_prompts WHERE id = ?2)"
+            }
+        })?;
+        n += st.execute(params![kind.name(), id, model, blob])?;
     }
     tx.commit()?;
     Ok(n)

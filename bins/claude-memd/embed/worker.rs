@@ -1,9 +1,16 @@
 //! The background embedder: after records are stored (and once at start, for a backfill
 //! after a model was installed or changed) it embeds what has no vector from the current
-//! model, in small batches, on threads at the lowest CPU priority, so that intake and hook
-//! answers never wait for it. A forgotten record's vector leaves memory here (the database
-//! triggers remove the stored one).
+//! model, in small batches, so that intake and hook answers never wait for it. A forgotten
+//! record's vector leaves memory here (the database triggers remove the stored one).
+//!
+//! The model runs on one thread per core, each embedding its own share of a batch (candle
+//! runs each op on the calling thread: `settle_threads` gives its own pool no workers), at
+//! the lowest CPU priority there is (`SCHED_IDLE`, and nice 19 where that is refused): on
+//! an idle machine a backfill takes every core, and any other work takes them back at
+//! once. The thread that reads records and writes vectors keeps the daemon's priority, so
+//! no lock the intake or a hook may need is ever held by a thread the scheduler starves.
 
+use super::model::Embedder;
 use super::vectors::{self, Kind, Pending};
 use super::Semantic;
 use crate::announce::Announcer;
@@ -11,8 +18,8 @@ use rusqlite::Connection;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-/// Records per batch: big enough for the matrix code to pay, small enough that each write
-/// transaction is short.
+/// Records per thread per batch: big enough for the matrix code to pay, small enough that
+/// each write transaction is short.
 const BATCH: usize = 16;
 
 /// How often the worker looks for model files installed, changed or removed meanwhile.
@@ -46,11 +53,7 @@ impl Wake {
 /// Start the worker on `conn` (its own connection: reads and vector writes) and the
 /// listener that wakes it for new records.
 pub fn start(sem: Arc<Semantic>, conn: Connection, announce: &Announcer) -> std::io::Result<()> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .thread_name(|i| format!("memd-embed-{i}"))
-        .start_handler(|_| lowest_priority())
-        .build()
-        .map_err(std::io::Error::other)?;
+    let pool = embedding_pool(None).map_err(std::io::Error::other)?;
     let mut rx = announce.subscribe();
     let s = sem.clone();
     std::thread::Builder::new()
@@ -74,10 +77,7 @@ pub fn start(sem: Arc<Semantic>, conn: Connection, announce: &Announcer) -> std:
         })?;
     std::thread::Builder::new()
         .name("memd-embed".into())
-        .spawn(move || {
-            lowest_priority();
-            run(&sem, conn, &pool)
-        })?;
+        .spawn(move || run(&sem, conn, &pool))?;
     Ok(())
 }
 
@@ -124,19 +124,15 @@ fn pass(sem: &Semantic, conn: &mut Connection, pool: &rayon::ThreadPool) -> anyh
     sem.ensure_index(conn, &m)?;
     let started = std::time::Instant::now();
     let mut done = 0u64;
+    let threads = pool.current_num_threads().max(1);
     for kind in Kind::ALL {
         let mut before = i64::MAX;
         loop {
-            let batch: Vec<Pending> = vectors::pending(conn, kind, m.id(), before, BATCH)?;
+            let batch: Vec<Pending> =
+                vectors::pending(conn, kind, m.id(), before, BATCH * threads)?;
             let Some(last) = batch.last() else { break };
             before = last.id;
-            let texts: Vec<&str> = batch.iter().map(|p| p.text.as_str()).collect();
-            let vecs = pool.install(|| m.embed(&texts))?;
-            let items: Vec<(Kind, i64, Vec<i8>)> = batch
-                .iter()
-                .zip(&vecs)
-                .map(|(p, v)| (p.kind, p.id, vectors::quantize(v)))
-                .collect();
+            let items = embed_shared(&m, &batch, threads, pool)?;
             vectors::store(conn, m.id(), &items)?;
             {
                 let mut ix = sem.index_mut();
@@ -171,20 +167,103 @@ fn pass(sem: &Semantic, conn: &mut Connection, pool: &rayon::ThreadPool) -> anyh
     Ok(())
 }
 
-/// Embed everything missing now, on this thread (tests and benchmarks).
+/// The vectors of `batch` (in its order), its records dealt to `threads` shares of like
+/// lengths (the longest go one to each share, then the next), each share embedded on its
+/// own thread of `pool`.
+fn embed_shared(
+    m: &Embedder,
+    batch: &[Pending],
+    threads: usize,
+    pool: &rayon::ThreadPool,
+) -> anyhow::Result<Vec<(Kind, i64, Vec<i8>)>> {
+    use rayon::prelude::*;
+    let mut by_length: Vec<usize> = (0..batch.len()).collect();
+    by_length.sort_by_key(|&i| std::cmp::Reverse(batch[i].text.len()));
+    let shares: Vec<Vec<usize>> = (0..threads)
+        .map(|t| by_length.iter().copied().skip(t).step_by(threads).collect())
+        .filter(|s: &Vec<usize>| !s.is_empty())
+        .collect();
+    let vecs = pool.install(|| {
+        shares
+            .par_iter()
+            .with_max_len(1)
+            .map(|share| {
+                let texts: Vec<&str> = share.iter().map(|&i| batch[i].text.as_str()).collect();
+                m.embed(&texts)
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    let mut out: Vec<Option<Vec<i8>>> = vec![None; batch.len()];
+    for (share, vs) in shares.iter().zip(vecs) {
+        for (&i, v) in share.iter().zip(vs) {
+            out[i] = Some(vectors::quantize(&v));
+        }
+    }
+    Ok(batch
+        .iter()
+        .zip(out)
+        .map(|(p, v)| (p.kind, p.id, v.unwrap_or_default()))
+        .collect())
+}
+
+/// The embedding threads: one per core (or `threads`), at the lowest priority.
+fn embedding_pool(
+    threads: Option<usize>,
+) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(
+            threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        )
+        .thread_name(|i| format!("memd-embed-{i}"))
+        .start_handler(|_| lowest_priority())
+        .build()
+}
+
+/// Embed everything missing now, on `threads` threads (all cores by default), as the
+/// worker does (tests and benchmarks).
 #[cfg(test)]
-pub fn backfill(sem: &Semantic, conn: &mut Connection) -> anyhow::Result<()> {
-    let pool = rayon::ThreadPoolBuilder::new().build()?;
+pub fn backfill(
+    sem: &Semantic,
+    conn: &mut Connection,
+    threads: Option<usize>,
+) -> anyhow::Result<()> {
+    let pool = embedding_pool(threads)?;
     pass(sem, conn, &pool)
 }
 
-/// This thread at the lowest CPU priority (nice 19): embedding uses what the machine has
-/// spare. Linux applies nice per thread; elsewhere the worker keeps the daemon's priority.
+/// This thread at the lowest CPU priority: `SCHED_IDLE` (it runs only when a core has
+/// nothing else to run), and nice 19 in case that is refused. Linux applies both per
+/// thread; elsewhere the embedding threads keep the daemon's priority.
 fn lowest_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: setpriority with this thread's id changes nothing but its scheduling weight.
+    // SAFETY: setpriority and sched_setscheduler with this thread's id change nothing but
+    // its scheduling; the parameter lives across the call.
     unsafe {
         let tid = libc::gettid();
         libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param);
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn embedding_threads_run_at_the_lowest_priority() {
+        let pool = super::embedding_pool(Some(2)).unwrap();
+        let seen = pool.broadcast(|_| {
+            // SAFETY: reads of this thread's scheduling.
+            unsafe {
+                let tid = libc::gettid();
+                *libc::__errno_location() = 0;
+                let nice = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
+                (libc::sched_getscheduler(tid), nice)
+            }
+        });
+        assert_eq!(seen, vec![(libc::SCHED_IDLE, 19); 2]);
+        // The thread that reads and writes the database keeps its priority.
+        // SAFETY: as above.
+        let here = unsafe { libc::sched_getscheduler(libc::gettid()) };
+        assert_eq!(here, libc::SCHED_OTHER);
     }
 }

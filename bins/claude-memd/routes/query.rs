@@ -24,19 +24,29 @@ pub async fn search(
         None => SearchMode::Lexical,
     };
     if mode != SearchMode::Lexical {
+        // The query is embedded on the query thread while the database thread finds its
+        // lexical candidates; the vector half follows once both are there. The database
+        // thread never waits for the model.
         let sem = m.semantic.clone();
         let text = q.q.clone();
-        let qv = tokio::task::spawn_blocking(move || embed::query::embed_query(&sem, &text))
-            .await
-            .map_err(Fail::internal)?;
-        match qv {
+        let embedding = tokio::task::spawn_blocking(move || embed::query::embed_query(&sem, &text));
+        let lexical = async {
+            if mode == SearchMode::Semantic {
+                return Ok(None);
+            }
+            let q = q.clone();
+            with_db(&m, move |c| Ok(Some(embed::query::lexical_half(c, &q)?))).await
+        };
+        let (qv, lexical) = tokio::join!(embedding, lexical);
+        match qv.map_err(Fail::internal)? {
             Ok(qv) => {
+                let lexical = lexical?;
                 let sem = m.semantic.clone();
                 return with_db(&m, move |c| {
                     if let Ok(model) = sem.model() {
                         sem.ensure_index(c, &model)?;
                     }
-                    let r = embed::query::search(c, &sem, &q, &qv, mode)?;
+                    let r = embed::query::finish(c, &sem, &q, &qv, lexical)?;
                     Ok(crate::share::store::annotate(c, r)?)
                 })
                 .await
