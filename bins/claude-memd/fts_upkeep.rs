@@ -24,6 +24,10 @@ const STEP_PAGES: i64 = 200;
 /// How long writes must have paused before merging starts.
 const QUIET: Duration = Duration::from_secs(1);
 
+/// How often the database is asked whether another connection wrote, when nothing
+/// announced a write (a cheap read of the WAL index).
+const POLL: Duration = Duration::from_secs(5);
+
 /// The upkeep's state, shared with the thread that does it.
 #[derive(Default)]
 pub struct Upkeep {
@@ -42,21 +46,32 @@ impl Upkeep {
     }
 
     /// The write that must pause before merging, waiting for one if none is pending.
-    fn wait_for_pause(&self) -> Instant {
+    /// `others_wrote` catches writes nothing announces (an import): it is asked every
+    /// [`POLL`] while nothing is pending, and before a pause counts as one.
+    fn wait_for_pause(&self, others_wrote: &mut impl FnMut() -> bool) -> Instant {
         let mut last = self.last_write.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            match *last {
-                None => last = self.cond.wait(last).unwrap_or_else(|e| e.into_inner()),
-                Some(t) if t.elapsed() >= QUIET => return t,
-                Some(t) => {
-                    let left = QUIET - t.elapsed().min(QUIET);
-                    last = self
-                        .cond
-                        .wait_timeout(last, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
+            let wait = match *last {
+                Some(t) if t.elapsed() >= QUIET => {
+                    if !others_wrote() {
+                        return t;
+                    }
+                    *last = Some(Instant::now());
+                    QUIET
                 }
-            }
+                Some(t) => QUIET - t.elapsed().min(QUIET),
+                None => {
+                    if others_wrote() {
+                        *last = Some(Instant::now());
+                    }
+                    POLL
+                }
+            };
+            last = self
+                .cond
+                .wait_timeout(last, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
@@ -111,27 +126,51 @@ pub fn start(conn: Connection, announce: &Announcer) -> std::io::Result<Arc<Upke
     let u = upkeep.clone();
     std::thread::Builder::new()
         .name("memd-fts-upkeep".into())
-        .spawn(move || loop {
-            let since = u.wait_for_pause();
-            u.running.store(true, Ordering::Relaxed);
-            match merge_all(&conn, &u, since) {
-                Ok(true) => u.done(since),
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "merging the full-text indexes failed");
-                    u.done(since);
+        .spawn(move || {
+            let mut version = data_version(&conn).unwrap_or(0);
+            let mut others_wrote = move |conn: &Connection| {
+                let now = data_version(conn).unwrap_or(version);
+                std::mem::replace(&mut version, now) != now
+            };
+            loop {
+                let since = u.wait_for_pause(&mut || others_wrote(&conn));
+                u.running.store(true, Ordering::Relaxed);
+                let merged = merge_all(&conn, &u, since, &mut |c: &Connection| others_wrote(c));
+                match merged {
+                    Ok(true) => u.done(since),
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "merging the full-text indexes failed");
+                        u.done(since);
+                    }
                 }
+                u.running.store(false, Ordering::Relaxed);
             }
-            u.running.store(false, Ordering::Relaxed);
         })?;
     Ok(upkeep)
 }
 
-/// Merge every index until each is one segment; false when a write interrupted it.
-fn merge_all(conn: &Connection, u: &Upkeep, since: Instant) -> rusqlite::Result<bool> {
+/// `PRAGMA data_version`: it changes when another connection commits.
+fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
+}
+
+/// Merge every index until each is one segment; false when a write interrupted it (an
+/// announced one, or one `others_wrote` found: an import's batches announce nothing, and
+/// merging its growing index while it writes would take the lock from it step after step).
+fn merge_all(
+    conn: &Connection,
+    u: &Upkeep,
+    since: Instant,
+    others_wrote: &mut impl FnMut(&Connection) -> bool,
+) -> rusqlite::Result<bool> {
     for table in TABLES {
         loop {
             if u.written_since(since) {
+                return Ok(false);
+            }
+            if others_wrote(conn) {
+                u.written();
                 return Ok(false);
             }
             let worked = merge_step(conn, table)?;
@@ -252,5 +291,49 @@ mod tests {
             )
             .unwrap();
         assert_eq!(n, 300);
+    }
+
+    #[test]
+    fn a_write_by_another_connection_stops_the_merge() {
+        let (dir, writer) = crate::schema::test_db();
+        let add = |i: usize| {
+            writer
+                .execute(
+                    "INSERT INTO observations (session_id, project, project_name, type, title,
+                       created_at, created_at_epoch)
+                     VALUES ('s', '/p', 'p', 'change', ?1, '2026-11-20T10:00:00Z', 1)",
+                    [format!("imported record{i} of the batch")],
+                )
+                .unwrap()
+        };
+        for i in 0..100 {
+            add(i);
+        }
+        let conn = Connection::open(dir.path().join("m.db")).unwrap();
+        let mut version = data_version(&conn).unwrap();
+        let mut others_wrote = |c: &Connection| {
+            let now = data_version(c).unwrap();
+            std::mem::replace(&mut version, now) != now
+        };
+        let u = Upkeep::default();
+        let since = Instant::now();
+        let before = segments(&conn, "observations_fts");
+        // An import's batch, which announces nothing.
+        add(100);
+        assert!(!merge_all(&conn, &u, since, &mut others_wrote).unwrap());
+        assert_eq!(
+            u.steps.load(Ordering::Relaxed),
+            0,
+            "merged while another wrote"
+        );
+        assert!(segments(&conn, "observations_fts") >= before);
+        assert!(
+            u.details()["pending"] == true,
+            "the write counts as pending"
+        );
+        // Once it stopped writing, the merge runs to the end.
+        let since = u.last_write.lock().unwrap().unwrap();
+        assert!(merge_all(&conn, &u, since, &mut others_wrote).unwrap());
+        assert_eq!(segments(&conn, "observations_fts"), 1);
     }
 }
