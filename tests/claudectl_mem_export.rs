@@ -115,6 +115,18 @@ fn round_trip_is_faithful_idempotent_and_refuses_broken_files() {
         "{r}"
     );
     assert_eq!(counts(&b), counts(&a));
+    // The import turns FTS5's automerge off for its batches only (the upkeep merges later).
+    for t in ["observations_fts", "summaries_fts", "prompts_fts"] {
+        let automerge: Option<i64> = b
+            .db()
+            .query_row(
+                &format!("SELECT v FROM {t}_config WHERE k = 'automerge'"),
+                [],
+                |r| r.get(0),
+            )
+            .ok();
+        assert!(matches!(automerge, None | Some(4)), "{t}: {automerge:?}");
+    }
     for q in [
         "refresh_at",
         "login+token",

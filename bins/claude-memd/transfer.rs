@@ -248,6 +248,10 @@ fn store(
     out: &mut MemoryImportResult,
 ) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
+    // FTS5 merges segments as it writes them (a tenth of the daemon's CPU in an import);
+    // the upkeep merges them all once the import stops (fts_upkeep.rs). Set back before
+    // the commit, so a crash can leave nothing but the default.
+    automerge(&tx, 0)?;
     for r in &records {
         let rec = r.record();
         if let Some(rest) = rec.origin.strip_prefix(own) {
@@ -261,7 +265,22 @@ fn store(
             None => out.duplicates += 1,
         }
     }
+    automerge(&tx, FTS5_AUTOMERGE)?;
     tx.commit()
+}
+
+/// FTS5's default `automerge`.
+const FTS5_AUTOMERGE: i64 = 4;
+
+/// Set `automerge` of every full-text index.
+fn automerge(tx: &Connection, n: i64) -> rusqlite::Result<()> {
+    for t in ["observations_fts", "summaries_fts", "prompts_fts"] {
+        tx.execute(
+            &format!("INSERT INTO {t}({t}, rank) VALUES ('automerge', ?1)"),
+            [n],
+        )?;
+    }
+    Ok(())
 }
 
 /// Whether this instance's record `<record>:<id>` is still here (it has no origin of its own).
