@@ -217,27 +217,7 @@ fn broker_killed_twice_with_the_pipeline_full() {
             })
         })
         .collect();
-    for at in [1000, 2500] {
-        wait_count(&accepted, at);
-        nats.kill();
-        std::thread::sleep(Duration::from_millis(300));
-        nats.restart();
-    }
-    for c in clients {
-        c.join().unwrap();
-    }
-    a.wait_for(90, "every send published", || {
-        a.outbox("pending,inflight").is_empty()
-    });
-    assert!(a.outbox("dead").is_empty());
-    // The sender's acceptance order: its outbox ids.
-    let sent: Vec<String> = a
-        .outbox("done")
-        .iter()
-        .map(|r| r["client_message_id"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(sent.len(), 2 * BURST);
-    check_inbox(&b, &sent);
+    kill_twice_and_check(&mut nats, &accepted, clients, &a, &b);
 }
 
 /// Four clients post batches of 50 (each committed at once, so the drain finds runs of
@@ -273,8 +253,21 @@ fn batches_through_two_broker_kills(
             })
         })
         .collect();
+    kill_twice_and_check(nats, &accepted, clients, a, b)
+}
+
+/// Kill nats-server when `accepted` reaches 1,000 and again at 2,500, wait for the
+/// `clients` and for every send to be published; the sender's acceptance order (its outbox
+/// ids), once `b` is checked to have it exactly once and in that order.
+fn kill_twice_and_check(
+    nats: &mut Nats,
+    accepted: &AtomicUsize,
+    clients: Vec<std::thread::JoinHandle<()>>,
+    a: &Meshd,
+    b: &Meshd,
+) -> Vec<String> {
     for at in [1000, 2500] {
-        wait_count(&accepted, at);
+        wait_count(accepted, at);
         nats.kill();
         std::thread::sleep(Duration::from_millis(300));
         nats.restart();

@@ -8,6 +8,8 @@
 mod meshd;
 #[path = "support/nats.rs"]
 mod nats;
+#[path = "support/raw_nats.rs"]
+mod raw_nats;
 
 // The daemon's own sealing code, to sign groups with a member's real key.
 use claude_daemons::mesh::envelope as crypto;
@@ -15,6 +17,7 @@ use claude_daemons::mesh::keys::Identity;
 use claude_daemons::mesh::presence_record;
 use meshd::Meshd;
 use nats::Nats;
+use raw_nats::Raw;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -85,60 +88,6 @@ fn rejected(m: &Meshd) -> u64 {
     h["rejected"]
         .as_u64()
         .unwrap_or_else(|| panic!("no rejected count: {h}"))
-}
-
-/// A raw client on the broker.
-struct Raw {
-    rt: tokio::runtime::Runtime,
-    js: async_nats::jetstream::Context,
-}
-
-impl Raw {
-    fn connect(nats: &Nats) -> Raw {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let js = rt.block_on(async {
-            async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap())
-        });
-        Raw { rt, js }
-    }
-
-    fn publish(&self, subject: String, payload: Vec<u8>) {
-        self.rt.block_on(async {
-            self.js
-                .publish(subject, payload.into())
-                .await
-                .unwrap()
-                .await
-                .unwrap();
-        });
-    }
-
-    fn put(&self, key: &str, value: Vec<u8>) {
-        self.rt.block_on(async {
-            let kv = self.js.get_key_value("mesh_team_presence").await.unwrap();
-            kv.put(key, value.into()).await.unwrap();
-        });
-    }
-
-    /// The payloads of the stream's messages on `subject`, in stream order.
-    fn payloads(&self, subject: &str) -> Vec<Vec<u8>> {
-        self.rt.block_on(async {
-            let mut s = self.js.get_stream("MESH_team").await.unwrap();
-            let last = s.info().await.unwrap().state.last_sequence;
-            let mut out = Vec::new();
-            for seq in 1..=last {
-                if let Ok(m) = s.get_raw_message(seq).await {
-                    if m.subject.as_str() == subject {
-                        out.push(m.payload.to_vec());
-                    }
-                }
-            }
-            out
-        })
-    }
 }
 
 /// Send `marker` from `from` to `to` and wait until it arrives: `to`'s consumer has then

@@ -8,6 +8,8 @@
 mod meshd;
 #[path = "support/nats.rs"]
 mod nats;
+#[path = "support/raw_nats.rs"]
+mod raw_nats;
 
 // The daemon's own sealing code, to sign an envelope with a member's real key and an old
 // time (a message saved long ago and published again).
@@ -15,6 +17,7 @@ use claude_daemons::mesh::envelope as crypto;
 use claude_daemons::mesh::keys as identity;
 use meshd::Meshd;
 use nats::Nats;
+use raw_nats::Raw;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,57 +74,6 @@ fn unsigned(key: &str, session: &str, name: &str) -> Vec<u8> {
         "heartbeat_ms": now_ms()})
     .to_string()
     .into_bytes()
-}
-
-/// A raw client on the broker, with no mesh key material.
-struct Raw {
-    rt: tokio::runtime::Runtime,
-    js: async_nats::jetstream::Context,
-}
-
-impl Raw {
-    fn connect(nats: &Nats) -> Raw {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let js = rt.block_on(async {
-            async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap())
-        });
-        Raw { rt, js }
-    }
-
-    fn put(&self, key: &str, value: Vec<u8>) {
-        self.rt.block_on(async {
-            let kv = self.js.get_key_value("mesh_team_presence").await.unwrap();
-            kv.put(key, value.into()).await.unwrap();
-        });
-    }
-
-    fn delete(&self, key: &str) {
-        self.rt.block_on(async {
-            let kv = self.js.get_key_value("mesh_team_presence").await.unwrap();
-            kv.delete(key).await.unwrap();
-        });
-    }
-
-    fn publish(&self, subject: String, payload: Vec<u8>) {
-        self.rt.block_on(async {
-            self.js
-                .publish(subject, payload.into())
-                .await
-                .unwrap()
-                .await
-                .unwrap();
-        });
-    }
-
-    fn stream_payload(&self, seq: u64) -> Vec<u8> {
-        self.rt.block_on(async {
-            let s = self.js.get_stream("MESH_team").await.unwrap();
-            s.get_raw_message(seq).await.unwrap().payload.to_vec()
-        })
-    }
 }
 
 /// The daemon's exit status; it must exit on its own within 20 s.
