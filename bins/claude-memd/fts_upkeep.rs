@@ -1,11 +1,14 @@
 //! Keeping the full-text indexes compact. FTS5 writes a new b-tree (segment) for every
-//! write transaction and an import's big transaction, and merges them only a little at a
-//! time as later writes come (automerge), so an index grown by single-row commits or by
-//! a bulk load is made of many segments, and every query looks each of its terms up in
-//! every one. At 100,000 observations a prompt's lookup took 2–4× as long on such an index
-//! as on one merged into a single segment. When writes pause, this thread merges each
-//! index towards one segment, a bounded number of pages per transaction, so a hook's commit
-//! never waits for more than one step; new writes interrupt it until they pause again.
+//! write transaction, and more than one for an import's big transactions, and merges them
+//! only a little at a time as later writes come (automerge), so an index grown by a bulk
+//! load or a burst of commits is made of many segments, and every query looks each of its
+//! terms up in every one. At 100,000 observations a prompt's lookup took 2–4× as long on
+//! such an index. When writes pause, this thread merges the segments of each level of an
+//! index together (FTS5's `merge` with `usermerge` = 2), a bounded number of pages per
+//! transaction, so a hook's commit never waits for more than one step; new writes interrupt
+//! it until they pause again. Like a log-structured merge, a new small segment is merged
+//! with its peers, not with the whole index: merging everything into one segment (a
+//! negative `merge`, or `optimize`) would copy the whole index after every write burst.
 
 use crate::announce::Announcer;
 use rusqlite::Connection;
@@ -47,31 +50,34 @@ impl Upkeep {
 
     /// The write that must pause before merging, waiting for one if none is pending.
     /// `others_wrote` catches writes nothing announces (an import): it is asked every
-    /// [`POLL`] while nothing is pending, and before a pause counts as one.
+    /// [`POLL`] while nothing is pending, and before a pause counts as one; never with the
+    /// lock held, as it asks the database (which may wait for its lock).
     fn wait_for_pause(&self, others_wrote: &mut impl FnMut() -> bool) -> Instant {
-        let mut last = self.last_write.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            let wait = match *last {
+            let seen = *self.last_write.lock().unwrap_or_else(|e| e.into_inner());
+            let wait = match seen {
                 Some(t) if t.elapsed() >= QUIET => {
                     if !others_wrote() {
                         return t;
                     }
-                    *last = Some(Instant::now());
-                    QUIET
+                    self.written();
+                    continue;
                 }
                 Some(t) => QUIET - t.elapsed().min(QUIET),
                 None => {
                     if others_wrote() {
-                        *last = Some(Instant::now());
+                        self.written();
+                        continue;
                     }
                     POLL
                 }
             };
-            last = self
+            // Not if a write came meanwhile: its wake-up would have been missed.
+            let last = self.last_write.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = self
                 .cond
-                .wait_timeout(last, wait)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+                .wait_timeout_while(last, wait, |l| *l == seen)
+                .unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -127,6 +133,9 @@ pub fn start(conn: Connection, announce: &Announcer) -> std::io::Result<Arc<Upke
     std::thread::Builder::new()
         .name("memd-fts-upkeep".into())
         .spawn(move || {
+            if let Err(e) = merge_pairs(&conn) {
+                tracing::warn!(error = %e, "setting usermerge on the full-text indexes failed");
+            }
             let mut version = data_version(&conn).unwrap_or(0);
             let mut others_wrote = move |conn: &Connection| {
                 let now = data_version(conn).unwrap_or(version);
@@ -155,7 +164,7 @@ fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA data_version", [], |r| r.get(0))
 }
 
-/// Merge every index until each is one segment; false when a write interrupted it (an
+/// Merge every index until no level holds two segments; false when a write interrupted it (an
 /// announced one, or one `others_wrote` found: an import's batches announce nothing, and
 /// merging its growing index while it writes would take the lock from it step after step).
 fn merge_all(
@@ -184,16 +193,26 @@ fn merge_all(
 }
 
 /// One bounded merge transaction on `table`; whether it found anything to merge. FTS5
-/// documents the test: a merge that did work changes `total_changes` by 2 or more. A
-/// negative page count merges segments of every level together, so repeated steps end
-/// with one segment.
+/// documents the test: a merge that did work changes `total_changes` by 2 or more.
 pub fn merge_step(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
     let before = conn.total_changes();
     conn.execute(
         &format!("INSERT INTO {table}({table}, rank) VALUES ('merge', ?1)"),
-        [-STEP_PAGES],
+        [STEP_PAGES],
     )?;
     Ok(conn.total_changes() - before >= 2)
+}
+
+/// Let a `merge` take two segments of one level (FTS5's default waits for four, as
+/// automerge does): after a pause, a level holds at most one segment.
+fn merge_pairs(conn: &Connection) -> rusqlite::Result<()> {
+    for t in TABLES {
+        conn.execute(
+            &format!("INSERT INTO {t}({t}, rank) VALUES ('usermerge', 2)"),
+            [],
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -226,34 +245,77 @@ mod tests {
         varints[1]
     }
 
-    #[test]
-    fn steps_merge_an_index_of_many_segments_into_one() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE VIRTUAL TABLE t USING fts5(body);")
-            .unwrap();
-        for i in 0..200 {
-            // One transaction each, as single hook commits write them.
-            conn.execute(
-                "INSERT INTO t(body) VALUES (?1)",
-                [format!("word{i} common text number {i}")],
-            )
-            .unwrap();
-        }
-        assert!(segments(&conn, "t") > 1, "automerge left several segments");
+    /// Merge steps until one finds nothing to do; rows written (pages, mostly).
+    fn merge_until_done(conn: &Connection, table: &str) -> u64 {
+        let before = conn.total_changes();
         let mut steps = 0;
-        while merge_step(&conn, "t").unwrap() {
+        while merge_step(conn, table).unwrap() {
             steps += 1;
             assert!(steps < 1_000, "merging never finished");
         }
-        assert_eq!(segments(&conn, "t"), 1);
-        // Nothing left to do: a step is a no-op, and the index still answers.
-        assert!(!merge_step(&conn, "t").unwrap());
+        conn.total_changes() - before
+    }
+
+    #[test]
+    fn a_bursts_segments_join_their_peers_not_the_whole_index() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE VIRTUAL TABLE t USING fts5(body);
+             INSERT INTO t(t, rank) VALUES ('usermerge', 2);",
+        )
+        .unwrap();
+        let add = |text: String| conn.execute("INSERT INTO t(body) VALUES (?1)", [text]);
+        conn.execute_batch("BEGIN").unwrap();
+        for i in 0..20_000 {
+            add(format!(
+                "word{i} common text number {i} of the index, alpha{} beta{} gamma{}",
+                i % 997,
+                i % 991,
+                i % 983
+            ))
+            .unwrap();
+        }
+        conn.execute_batch("COMMIT").unwrap();
+        // One big segment, as months of upkeep leave it, then a burst of single commits
+        // (one segment each), as hooks write them.
+        conn.execute("INSERT INTO t(t) VALUES ('optimize')", [])
+            .unwrap();
+        let pages: u64 = conn
+            .query_row("SELECT count(*) FROM t_data", [], |r| r.get(0))
+            .unwrap();
+        let burst = |b: usize| {
+            for i in 0..12 {
+                add(format!("burst {b} row {i} common")).unwrap();
+            }
+        };
+        burst(0);
+        let many = segments(&conn, "t");
+        assert!(
+            many >= 2,
+            "the burst left segments beside the big one: {many}"
+        );
+        merge_until_done(&conn, "t");
+        let few = segments(&conn, "t");
+        assert!(few <= 3, "{many} segments became {few}");
+        // Later bursts' segments are merged with their peers: a few pages each, not the
+        // whole index again (a negative merge, like `optimize`, rewrote all of it after
+        // every burst; the first merge above may move the big segment once).
+        let written: Vec<u64> = (1..5)
+            .map(|b| {
+                burst(b);
+                merge_until_done(&conn, "t")
+            })
+            .collect();
+        assert!(
+            written.iter().all(|w| w * 4 < pages),
+            "rows written to merge four bursts: {written:?}, index of {pages}"
+        );
         let n: i64 = conn
             .query_row("SELECT count(*) FROM t WHERE t MATCH 'common'", [], |r| {
                 r.get(0)
             })
             .unwrap();
-        assert_eq!(n, 200);
+        assert_eq!(n, 20_060);
     }
 
     #[test]
@@ -268,20 +330,21 @@ mod tests {
             )
             .unwrap();
         }
-        assert!(segments(&c, "observations_fts") > 1);
+        let many = segments(&c, "observations_fts");
+        assert!(many > 3, "{many}");
         let upkeep_conn = rusqlite::Connection::open(dir.path().join("m.db")).unwrap();
         let announce = Announcer::new();
         let u = start(upkeep_conn, &announce).unwrap();
         // A write keeps it waiting: merging starts only a quiet second after the last one.
-        announce.send(crate::announce::Announce::received(1));
         let t = Instant::now();
+        announce.send(crate::announce::Announce::received(1));
         while u.details()["pending"] == true {
             assert!(t.elapsed() < Duration::from_secs(60), "never merged");
             std::thread::sleep(Duration::from_millis(20));
         }
-        // (Half: the pause counts from the daemon's start, a moment before `t`.)
-        assert!(t.elapsed() >= QUIET / 2, "merged before writes paused");
-        assert_eq!(segments(&c, "observations_fts"), 1);
+        assert!(t.elapsed() >= QUIET, "merged before writes paused");
+        let left = segments(&c, "observations_fts");
+        assert!(left <= 3, "{many} segments left {left}");
         assert!(u.details()["merge_steps"].as_u64().unwrap() >= 2);
         let n: i64 = c
             .query_row(
@@ -310,6 +373,7 @@ mod tests {
             add(i);
         }
         let conn = Connection::open(dir.path().join("m.db")).unwrap();
+        merge_pairs(&conn).unwrap();
         let mut version = data_version(&conn).unwrap();
         let mut others_wrote = |c: &Connection| {
             let now = data_version(c).unwrap();
@@ -334,6 +398,6 @@ mod tests {
         // Once it stopped writing, the merge runs to the end.
         let since = u.last_write.lock().unwrap().unwrap();
         assert!(merge_all(&conn, &u, since, &mut others_wrote).unwrap());
-        assert_eq!(segments(&conn, "observations_fts"), 1);
+        assert!(segments(&conn, "observations_fts") < before);
     }
 }
