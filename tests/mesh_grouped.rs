@@ -98,14 +98,20 @@ fn barrier(from: &Meshd, to: &Meshd, marker: &str) {
     to.wait_for(20, marker, || bodies(to).iter().any(|b| b == marker));
 }
 
-#[test]
-fn tampered_or_partly_bad_groups_store_nothing_and_are_counted() {
+/// nats-server and two members, alice and bob, alice seeing bob announce groups.
+fn alice_and_bob() -> (tempfile::TempDir, Nats, Meshd, Meshd) {
     let dir = tmp();
     let nats = Nats::start(dir.path());
     let alice = member(dir.path(), &nats, "hosta");
     let bob = member(dir.path(), &nats, "hostb");
+    wait_member(&alice, &bob.key(), true);
+    (dir, nats, alice, bob)
+}
+
+#[test]
+fn tampered_or_partly_bad_groups_store_nothing_and_are_counted() {
+    let (_dir, nats, alice, bob) = alice_and_bob();
     let kb = bob.key();
-    wait_member(&alice, &kb, true);
     let raw = Raw::connect(&nats);
     let id = identity(&alice);
     let subject = format!("mesh.team.dm.{kb}");
@@ -162,12 +168,8 @@ fn tampered_or_partly_bad_groups_store_nothing_and_are_counted() {
 
 #[test]
 fn a_member_that_does_not_announce_groups_gets_one_message_per_envelope() {
-    let dir = tmp();
-    let nats = Nats::start(dir.path());
-    let alice = member(dir.path(), &nats, "hosta");
-    let bob = member(dir.path(), &nats, "hostb");
+    let (_dir, nats, alice, bob) = alice_and_bob();
     let kb = bob.key();
-    wait_member(&alice, &kb, true);
 
     // "carol" runs the previous version: her member record (signed by her key) has no
     // `grouped`. Her daemon is not running; the stream keeps her messages.
