@@ -214,8 +214,10 @@ fn read(text: &[u8]) -> Result<Vec<&[u8]>, Vec<String>> {
     }
 }
 
-/// Requests in flight during an import.
-const IN_FLIGHT: usize = 2;
+/// Requests in flight during an import: while claude-memd's database thread stores one,
+/// the next two are parsed and cleaned on its other threads (with two, the parse of the
+/// next batch sometimes had not finished when the store did).
+const IN_FLIGHT: usize = 3;
 
 /// The request bodies of an import: the checked lines as they are, in a `MemoryImport`
 /// written by hand (not the records parsed and written again), at most `max` records and
@@ -279,8 +281,8 @@ pub fn import(api: Api, a: MemImportArgs, path: &Path) -> CtlResult {
     });
     let sum = Mutex::new(MemoryImportResult::default());
     let failed: Mutex<Option<CtlError>> = Mutex::new(None);
-    // Two batches in flight: claude-memd checks and cleans one (its privacy rules, on the
-    // blocking pool) while its database thread stores the other. Each is still one
+    // Batches in flight: claude-memd checks and cleans some (its privacy rules, on the
+    // blocking pool) while its database thread stores another. Each is still one
     // transaction, and the file was checked whole before the first was sent.
     std::thread::scope(|scope| {
         for _ in 0..IN_FLIGHT {
