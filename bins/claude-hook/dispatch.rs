@@ -14,11 +14,15 @@ use std::time::Instant;
 pub fn dispatch(hook: &HookInput, raw: &[u8], started: Instant) -> Option<String> {
     let event = hook.event().ok()?;
     let recall = memd::recalls_file(event, hook);
-    let (to_memd, to_meshd) = (memd::wants(event), meshd::wants(event));
+    let paths = Paths::from_env();
+    // No mesh socket means no mesh here: one `stat`, and no thread for it.
+    let (to_memd, to_meshd) = (
+        memd::wants(event),
+        meshd::wants(event) && meshd::present(&paths),
+    );
     if !to_memd && !to_meshd && !recall {
         return None;
     }
-    let paths = Paths::from_env();
     let config = Config::load(&paths.config_file).unwrap_or_else(|e| {
         journal::warn(&format!("{e}; using defaults"), Some(hook));
         Config::default()
@@ -36,11 +40,15 @@ pub fn dispatch(hook: &HookInput, raw: &[u8], started: Instant) -> Option<String
             }
         };
     }
-    let (memory, mesh) = std::thread::scope(|s| {
-        let mesh = to_meshd.then(|| s.spawn(|| meshd::forward(&paths, &config.mesh, hook, event)));
-        let memory = to_memd.then(|| memd::forward(&paths, &config.memory, event, raw, started));
-        (memory, mesh.map(|t| t.join()))
-    });
+    let memory = || to_memd.then(|| memd::forward(&paths, &config.memory, event, raw, started));
+    let (memory, mesh) = if to_meshd {
+        std::thread::scope(|s| {
+            let mesh = s.spawn(|| meshd::forward(&paths, &config.mesh, hook, event));
+            (memory(), Some(mesh.join()))
+        })
+    } else {
+        (memory(), None)
+    };
     let mut contexts: Vec<String> = Vec::new();
     match memory {
         Some(Ok(Some(ctx))) => contexts.push(ctx),

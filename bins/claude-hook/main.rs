@@ -12,6 +12,13 @@
 //! time), [`meshd`] the mesh daemon's. Mesh calls are not spooled: they report presence
 //! (joined, working, idle, left) that is only true at the moment, and the next hook repeats it.
 
+// No Rust runtime start-up: before `main`, it finds the main thread's stack bounds for its
+// overflow guard, and glibc answers that by reading and parsing /proc/self/maps, a tenth of
+// a millisecond of every hook. The hook's one piece of that start-up it needs is below:
+// SIGPIPE ignored, so a daemon or Claude Code closing its end makes a write fail, not the
+// process die.
+#![no_main]
+
 mod cli;
 mod dispatch;
 mod journal;
@@ -24,8 +31,14 @@ use claude_daemons::claude::HookInput;
 use std::io::{Read, Write};
 use std::time::Instant;
 
-fn main() {
+/// The C entry point (see `no_main` above); the arguments are read through
+/// [`std::env::args_os`], which glibc fills before this runs.
+#[no_mangle]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     let started = Instant::now();
+    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions; no other
+    // thread exists yet.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     // Anything the hook writes (a journal fallback, a spool) is the user's alone.
     claude_daemons::permissions::restrict_umask();
     // A panic message on stderr would reach the user; log it instead and still exit 0.

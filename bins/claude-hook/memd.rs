@@ -119,7 +119,7 @@ pub fn forward(
         config.hook_timeout_ms
     }
     .max(1);
-    let key = ulid::Ulid::new().to_string();
+    let key = event_key();
     let wait = Duration::from_millis(ms)
         .saturating_sub(spool_reserve(ms))
         .saturating_sub(started.elapsed())
@@ -129,22 +129,17 @@ pub fn forward(
         max_bytes: config.spool_max_mb.saturating_mul(1 << 20),
     };
     let spool = Spool::new(&paths.state_dir);
-    let (answer, pending) = std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let key = key.as_str();
-        s.spawn(move || {
-            let _ = tx.send(call(paths, key, raw, wait));
-        });
-        let head_start = spool_head_start(ms).saturating_sub(started.elapsed());
-        if let Ok(answer) = rx.recv_timeout(head_start) {
-            return (answer, None);
-        }
-        let pending = spool.begin(key, raw, limits);
-        let answer = rx
-            .recv()
-            .unwrap_or_else(|_| Err(Failure::Retry("the call to claude-memd panicked".into())));
-        (answer, Some(pending))
-    });
+    let mut pending = None;
+    let head_start = spool_head_start(ms).saturating_sub(started.elapsed());
+    let answer = call(
+        paths,
+        &key,
+        raw,
+        wait,
+        (head_start, &mut || {
+            pending = Some(spool.begin(&key, raw, limits));
+        }),
+    );
     let taken = |pending: Option<Result<Pending, SpoolError>>| {
         if let Some(Ok(p)) = pending {
             p.discard();
@@ -182,10 +177,30 @@ enum Failure {
     Rejected(String),
 }
 
-fn call(paths: &Paths, key: &str, raw: &[u8], wait: Duration) -> Result<Option<String>, Failure> {
+/// A fresh idempotency key: a ULID from the kernel's random bytes (a seeded generator
+/// costs a short-lived process more than the one key it makes).
+fn event_key() -> String {
+    let mut random = [0u8; 16];
+    // Without random bytes the key is the time alone: still unique enough for one hook.
+    let _ = getrandom::getrandom(&mut random);
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    ulid::Ulid::from_parts(ms, u128::from_le_bytes(random)).to_string()
+}
+
+/// POST the event; `pause` (its time and work: starting the spool file) runs while a slow
+/// daemon has not answered yet.
+fn call(
+    paths: &Paths,
+    key: &str,
+    raw: &[u8],
+    wait: Duration,
+    pause: (Duration, &mut dyn FnMut()),
+) -> Result<Option<String>, Failure> {
     let client = UnixClient::new(paths.socket(Daemon::Memd)).timeout(wait);
     let resp = client
-        .request(
+        .request_pausing(
             "POST",
             "/v1/hook",
             &[
@@ -193,6 +208,7 @@ fn call(paths: &Paths, key: &str, raw: &[u8], wait: Duration) -> Result<Option<S
                 ("idempotency-key", key),
             ],
             Some(raw),
+            Some(pause),
         )
         .map_err(|e| match e {
             ClientError::Timeout(_) => Failure::Retry(format!("no answer within {wait:?}")),

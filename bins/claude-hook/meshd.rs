@@ -27,6 +27,11 @@ pub fn wants(event: HookEvent) -> bool {
     )
 }
 
+/// Whether claude-meshd is installed or running here (its socket exists).
+pub fn present(paths: &Paths) -> bool {
+    paths.socket(Daemon::Meshd).exists()
+}
+
 /// Do this event's calls; the context to inject, if any.
 pub fn forward(
     paths: &Paths,
@@ -35,9 +40,6 @@ pub fn forward(
     event: HookEvent,
 ) -> anyhow::Result<Option<String>> {
     let socket = paths.socket(Daemon::Meshd);
-    if !socket.exists() {
-        return Ok(None);
-    }
     // One deadline for all of this event's calls (some events make two).
     let deadline = Instant::now() + Duration::from_millis(config.hook_timeout_ms.max(1));
     let client = || -> anyhow::Result<UnixClient> {

@@ -3,8 +3,8 @@
 //! Hand-written on purpose: `claude-hook` runs on every tool call, and an async runtime plus
 //! a general HTTP client would cost more to start than the whole round trip should take. It
 //! speaks only what our daemons answer: one request per connection (`Connection: close`),
-//! `Content-Length` or chunked bodies, parsed with `httparse`. Every wait is bounded by one
-//! deadline for the whole exchange.
+//! `Content-Length` or chunked bodies. Every wait is bounded by one deadline for the whole
+//! exchange.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -117,14 +117,40 @@ impl UnixClient {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Result<Response, ClientError> {
-        let deadline = Instant::now() + self.timeout;
+        self.request_pausing(method, path, headers, body, None)
+    }
+
+    /// [`request`](Self::request), calling `pause.1` once when no answer has come
+    /// `pause.0` after the start, and then waiting on until the deadline. A caller does
+    /// work of its own alongside a slow daemon (claude-hook writes its spool file) without
+    /// a second thread, which would cost every fast call a thread's start.
+    pub fn request_pausing(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        pause: Option<(Duration, &mut dyn FnMut())>,
+    ) -> Result<Response, ClientError> {
+        let start = Instant::now();
+        let mut pause = pause.map(|(after, f)| (start + after, f));
+        // The pause's work is done once its time has come, whatever the exchange is at.
+        let mut paused = |now: Instant| {
+            if pause.as_ref().is_some_and(|(at, _)| now >= *at) {
+                if let Some((_, f)) = pause.take() {
+                    f();
+                }
+            }
+            pause.as_ref().map(|(at, _)| *at)
+        };
+        let deadline = start + self.timeout;
         let remaining = || {
             deadline
                 .checked_duration_since(Instant::now())
                 .filter(|d| !d.is_zero())
                 .ok_or(ClientError::Timeout(self.timeout))
         };
-        let mut stream = self.connect(deadline)?;
+        let mut stream = self.connect(deadline, &mut paused)?;
         let mut head =
             format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n");
         for (k, v) in headers {
@@ -142,11 +168,19 @@ impl UnixClient {
         let mut buf = Vec::with_capacity(4096);
         let mut chunk = [0u8; 16384];
         loop {
-            stream.set_read_timeout(Some(remaining()?))?;
+            let next = paused(Instant::now());
+            let wait = remaining()?;
+            let until_pause = next.map(|at| at.saturating_duration_since(Instant::now()));
+            let wait = until_pause
+                .filter(|p| !p.is_zero())
+                .map_or(wait, |p| p.min(wait));
+            stream.set_read_timeout(Some(wait))?;
             // With a receive timeout set, a signal handler running on this thread makes
             // read fail with EINTR even under SA_RESTART (signal(7)): retry.
             let n = match stream.read(&mut chunk) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                // The pause has come: its work, then the rest of the wait.
+                Err(e) if next.is_some() && is_timeout(&e) => continue,
                 r => r.map_err(|e| self.timed_out(e))?,
             };
             if n == 0 {
@@ -162,7 +196,11 @@ impl UnixClient {
 
     /// Connect without blocking past `deadline`: when the daemon is stopped (SIGSTOP, a long
     /// fsync) and its listen backlog is full, a blocking connect(2) would wait for it.
-    fn connect(&self, deadline: Instant) -> Result<UnixStream, ClientError> {
+    fn connect(
+        &self,
+        deadline: Instant,
+        paused: &mut dyn FnMut(Instant) -> Option<Instant>,
+    ) -> Result<UnixStream, ClientError> {
         use socket2::{Domain, SockAddr, Socket, Type};
         let fail = |source| ClientError::Connect {
             path: self.path.clone(),
@@ -176,6 +214,7 @@ impl UnixClient {
                 Ok(()) => break,
                 // Unix sockets answer EAGAIN when the backlog is full: try again shortly.
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    paused(Instant::now());
                     if Instant::now() >= deadline {
                         return Err(ClientError::Timeout(self.timeout));
                     }
@@ -190,40 +229,70 @@ impl UnixClient {
     }
 
     fn timed_out(&self, e: std::io::Error) -> ClientError {
-        match e.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                ClientError::Timeout(self.timeout)
-            }
-            _ => ClientError::Io(e),
+        if is_timeout(&e) {
+            ClientError::Timeout(self.timeout)
+        } else {
+            ClientError::Io(e)
         }
     }
 }
 
+/// A socket timeout, as read(2) and write(2) report one.
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
 type Head = (u16, Vec<(String, String)>, usize);
 
+/// Most header lines a response may have.
+const MAX_HEADERS: usize = 64;
+
+/// The status line and headers: `(status, lowercased headers, length of the head)`.
+///
+/// Not `httparse`: its first parse detects the CPU's vector instructions at run time, and on
+/// a virtual machine each CPUID instruction traps to the hypervisor (4–5 µs here): a tenth
+/// of a millisecond of every hook, for a head of a few short lines from our own daemons.
 fn parse_head(buf: &[u8]) -> Result<Head, ClientError> {
-    let mut raw = [httparse::EMPTY_HEADER; 64];
-    let mut parsed = httparse::Response::new(&mut raw);
-    let head_len = match parsed.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            return Err(ClientError::BadResponse(
-                "connection closed before headers ended".into(),
-            ))
+    let bad = |m: &str| ClientError::BadResponse(m.to_string());
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("connection closed before headers ended"))?;
+    let head = std::str::from_utf8(&buf[..end]).map_err(|_| bad("head is not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.splitn(3, ' ');
+    let (version, code) = (parts.next(), parts.next());
+    if !matches!(version, Some("HTTP/1.1" | "HTTP/1.0")) {
+        return Err(bad(&format!("not an HTTP/1 status line: {status_line:?}")));
+    }
+    let status = code
+        .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or_else(|| bad(&format!("bad status code in {status_line:?}")))?;
+    let mut headers = Vec::new();
+    for line in lines {
+        let (name, value) = line
+            .split_once(':')
+            .filter(|(n, _)| !n.is_empty() && n.bytes().all(is_token))
+            .ok_or_else(|| bad(&format!("bad header line {line:?}")))?;
+        if headers.len() == MAX_HEADERS {
+            return Err(bad("too many headers"));
         }
-        Err(e) => return Err(ClientError::BadResponse(e.to_string())),
-    };
-    let headers = parsed
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                h.name.to_ascii_lowercase(),
-                String::from_utf8_lossy(h.value).into_owned(),
-            )
-        })
-        .collect();
-    Ok((parsed.code.unwrap_or(0), headers, head_len))
+        headers.push((
+            name.to_ascii_lowercase(),
+            value.trim_matches([' ', '\t']).to_string(),
+        ));
+    }
+    Ok((status, headers, end + 4))
+}
+
+/// A byte of an HTTP token (a header name): RFC 9110 `tchar`.
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn parse_response(buf: &[u8]) -> Result<Response, ClientError> {
@@ -304,6 +373,29 @@ mod tests {
     }
 
     #[test]
+    fn rejects_what_is_not_a_response_head() {
+        for head in [
+            &b"HTTP/2 200 OK\r\n\r\n"[..],
+            b"HTTP/1.1 20 OK\r\n\r\n",
+            b"HTTP/1.1 2000 OK\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nbad name: x\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\n: empty\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\n\xff: x\r\n\r\n",
+        ] {
+            assert!(
+                matches!(parse_response(head), Err(ClientError::BadResponse(_))),
+                "{}",
+                String::from_utf8_lossy(head)
+            );
+        }
+        let many = format!("HTTP/1.1 200 OK\r\n{}\r\n", "a: b\r\n".repeat(65));
+        assert!(parse_response(many.as_bytes()).is_err());
+        let r = parse_response(b"HTTP/1.0 404 Not Found\r\nX-Y:\t v \r\n\r\n").unwrap();
+        assert_eq!((r.status, r.header("x-y")), (404, Some("v")));
+    }
+
+    #[test]
     fn rejects_truncated() {
         assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Le").is_err());
         assert!(parse_response(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc").is_err());
@@ -333,5 +425,71 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, ClientError::Timeout(_)), "{e}");
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    /// Read a request head (a socket closed with unread bytes resets the client's read).
+    fn read_request(s: &mut UnixStream) {
+        let mut got = Vec::new();
+        let mut b = [0u8; 1];
+        while !got.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap() == 1 {
+            got.push(b[0]);
+        }
+    }
+
+    /// The pause's work runs once, while the server is still silent, and the answer that
+    /// comes after it is still read.
+    #[test]
+    fn a_pause_runs_once_while_the_server_is_slow() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            read_request(&mut s);
+            // Answers only once the client has done its pause's work.
+            rx.recv().unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .unwrap();
+        });
+        let mut paused = 0;
+        let mut pause = || {
+            paused += 1;
+            tx.send(()).unwrap();
+        };
+        let r = UnixClient::new(&path)
+            .timeout(Duration::from_secs(60))
+            .request_pausing(
+                "GET",
+                "/",
+                &[],
+                None,
+                Some((Duration::from_millis(20), &mut pause)),
+            )
+            .unwrap();
+        server.join().unwrap();
+        assert_eq!((r.status, r.body.as_slice(), paused), (200, &b"ok"[..], 1));
+
+        // A server that answers at once never sees the pause.
+        let listener = std::os::unix::net::UnixListener::bind(dir.path().join("t")).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            read_request(&mut s);
+            s.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                .unwrap();
+        });
+        let mut paused = 0;
+        let mut pause = || paused += 1;
+        let r = UnixClient::new(dir.path().join("t"))
+            .request_pausing(
+                "GET",
+                "/",
+                &[],
+                None,
+                Some((Duration::from_secs(60), &mut pause)),
+            )
+            .unwrap();
+        server.join().unwrap();
+        assert_eq!((r.status, paused), (204, 0));
     }
 }
