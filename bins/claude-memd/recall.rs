@@ -31,19 +31,21 @@ fn first_time(conn: &Connection, session: &str, key: &str) -> rusqlite::Result<b
     )? == 1)
 }
 
-/// The lines that fit the budget; the ids shown are marked for the session.
-fn render(
-    conn: &Connection,
-    session: &str,
-    heading: &str,
-    hits: Vec<Hit>,
-    budget_tokens: usize,
-) -> rusqlite::Result<Option<String>> {
+/// A context put together, and the observations it shows (to mark as shown).
+pub struct Shown {
+    /// The context, wrapped in the context tag.
+    pub text: String,
+    /// The observations in it.
+    pub ids: Vec<i64>,
+}
+
+/// The lines that fit the budget, and which observations they show.
+fn lines(heading: &str, hits: Vec<Hit>, budget_tokens: usize) -> Option<Shown> {
     let budget = budget_tokens.saturating_mul(4);
     let open = format!("<{CONTEXT_TAG}>\n{heading}\n");
     let close = format!("</{CONTEXT_TAG}>");
     let mut body = String::new();
-    let mut shown = Vec::new();
+    let mut ids = Vec::new();
     for h in hits {
         let mut s = format!(
             "- #{} {} {} — {}\n",
@@ -59,33 +61,56 @@ fn render(
             break;
         }
         body.push_str(&s);
-        shown.push(h.id);
+        ids.push(h.id);
     }
-    if !shown.is_empty() {
-        // One commit for all the marks, not one each.
-        let tx = conn.unchecked_transaction()?;
-        for id in shown {
-            first_time(&tx, session, &format!("obs:{id}"))?;
-        }
-        tx.commit()?;
+    (!body.is_empty()).then(|| Shown {
+        text: format!("{open}{body}{close}"),
+        ids,
+    })
+}
+
+/// Mark `ids` as shown to `session`, in one commit.
+pub fn mark_shown(conn: &Connection, session: &str, ids: &[i64]) -> rusqlite::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
     }
-    Ok((!body.is_empty()).then(|| format!("{open}{body}{close}")))
+    let tx = conn.unchecked_transaction()?;
+    for id in ids {
+        first_time(&tx, session, &format!("obs:{id}"))?;
+    }
+    tx.commit()
+}
+
+/// [`lines`], with what they show marked for the session at once.
+fn render(
+    conn: &Connection,
+    session: &str,
+    heading: &str,
+    hits: Vec<Hit>,
+    budget_tokens: usize,
+) -> rusqlite::Result<Option<String>> {
+    let Some(shown) = lines(heading, hits, budget_tokens) else {
+        return Ok(None);
+    };
+    mark_shown(conn, session, &shown.ids)?;
+    Ok(Some(shown.text))
+}
+
+fn hit(r: &rusqlite::Row<'_>) -> rusqlite::Result<Hit> {
+    Ok(Hit {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        title: r.get(2)?,
+        facts: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
+        day: r.get(4)?,
+    })
 }
 
 fn hits(
     st: &mut rusqlite::CachedStatement<'_>,
     p: impl rusqlite::Params,
 ) -> rusqlite::Result<Vec<Hit>> {
-    st.query_map(p, |r| {
-        Ok(Hit {
-            id: r.get(0)?,
-            kind: r.get(1)?,
-            title: r.get(2)?,
-            facts: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
-            day: r.get(4)?,
-        })
-    })?
-    .collect()
+    st.query_map(p, hit)?.collect()
 }
 
 /// Before a Read or Edit of `path` (absolute): the project's observations from other
@@ -150,30 +175,52 @@ fn prompt_words(prompt: &str) -> Vec<String> {
     out
 }
 
-/// How many of the newest matches (over all projects) a prompt lookup considers. Ranking
-/// every match of an any-word query took 28 ms at 100,000 observations, most of them other
-/// projects'; the newest few hundred hold what a session is likely to want back, and
-/// finding their bound costs no ranking at all.
-const PROMPT_CANDIDATES: i64 = 300;
+/// How many observations, newest first over all projects, a prompt lookup looks through.
+/// A prompt's words may match thousands of older records (of other projects too); ranking
+/// every match took 28 ms at 100,000 observations. Recent work is what a session is likely
+/// to want back, and this bounds the lookup's cost at any size of memory.
+pub const PROMPT_WINDOW: i64 = 10_000;
 
-/// The prompt lookup. The rowid bound is found without bm25 (FTS5 walks its doclists newest
-/// first and stops); FTS5 then starts the ranked query at that rowid, CROSS JOIN keeps the
-/// FTS table outer, and bm25 is computed only for the project's rows above the bound.
-const PROMPT_SQL: &str = "SELECT o.id, o.type, o.title, o.facts, substr(o.created_at, 1, 10)
+/// How many of the project's newest matches are ranked for each record shown.
+const CANDIDATES_PER_RECORD: usize = 4;
+
+/// The prompt lookup: the project's newest matches within the window, newest first (FTS5
+/// walks its doclists from the end and stops at the limit, so nothing older is read), each
+/// with its bm25 score, computed only for these rows. CROSS JOIN keeps the FTS table outer.
+const PROMPT_SQL: &str = "SELECT o.id, o.type, o.title, o.facts, substr(o.created_at, 1, 10),
+           bm25(observations_fts, 8.0, 4.0, 1.0, 2.0, 2.0, 1.0, 2.0)
          FROM observations_fts CROSS JOIN observations o ON o.id = observations_fts.rowid
-         WHERE observations_fts MATCH ?1
-           AND observations_fts.rowid >= coalesce((SELECT min(rowid) FROM
-                 (SELECT rowid FROM observations_fts WHERE observations_fts MATCH ?1
-                  ORDER BY rowid DESC LIMIT ?5)), 0)
+         WHERE observations_fts MATCH ?1 AND observations_fts.rowid > ?5
            AND o.project = ?2 AND o.session_id != ?3
            AND NOT EXISTS (SELECT 1 FROM session_recall r
                            WHERE r.session_id = ?3 AND r.key = 'obs:' || o.id)
-         ORDER BY bm25(observations_fts, 8.0, 4.0, 1.0, 2.0, 2.0, 1.0, 2.0) LIMIT ?4";
+         ORDER BY observations_fts.rowid DESC LIMIT ?4";
+
+/// The project's newest matches of `query` above `floor`, best first, the best `max`.
+fn ranked(
+    conn: &Connection,
+    query: &str,
+    session: &str,
+    project: &str,
+    floor: i64,
+    max: usize,
+) -> rusqlite::Result<Vec<Hit>> {
+    let mut st = conn.prepare_cached(PROMPT_SQL)?;
+    let n = (max * CANDIDATES_PER_RECORD).max(8) as i64;
+    let mut scored: Vec<(f64, Hit)> = st
+        .query_map(params![query, project, session, n, floor], |r| {
+            Ok((r.get::<_, f64>(5)?, hit(r)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    // bm25 is lower for better matches; ties keep the newer first (a stable sort).
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(scored.into_iter().take(max).map(|(_, h)| h).collect())
+}
 
 /// With a prompt: up to `max` observations from other sessions of the project that match
 /// its words (all words first, else any, ranked), none this session was shown. Only the
-/// newest [`PROMPT_CANDIDATES`] matches are ranked, so a prompt costs the same at any size.
-/// (The hook runs [`prompt_matches`] and [`prompt_context`], which add the nearest meanings
+/// project's newest matches within the newest [`PROMPT_WINDOW`] observations are ranked, so
+/// a prompt costs the same at any size. (The hook runs [`prompt_matches`] and [`prompt_context`], which add the nearest meanings
 /// when a model is loaded.)
 #[cfg(test)]
 pub fn prompt(
@@ -204,10 +251,15 @@ pub fn prompt_with(
     if budget_tokens == 0 {
         return Ok(None);
     }
-    match prompt_matches(conn, session, project, prompt, max)? {
-        Some(m) => prompt_context(conn, session, project, m, budget_tokens, max, nearest),
-        None => Ok(None),
-    }
+    let Some(m) = prompt_matches(conn, session, project, prompt, max)? else {
+        return Ok(None);
+    };
+    let Some(shown) = prompt_context(conn, session, project, m, budget_tokens, max, nearest)?
+    else {
+        return Ok(None);
+    };
+    mark_shown(conn, session, &shown.ids)?;
+    Ok(Some(shown.text))
 }
 
 /// A prompt's word matches, found before its context is put together.
@@ -219,7 +271,7 @@ pub struct PromptMatches {
 /// The read half of the prompt lookup: the observations matching the prompt's words (all
 /// of them first, else any, ranked); `None` when the prompt has no words to look up. It
 /// reads only, so claude-memd runs it while the prompt's event is being committed; what
-/// was shown is marked by [`prompt_context`] once the event is stored.
+/// was shown is marked with [`mark_shown`] once the event is stored.
 pub fn prompt_matches(
     conn: &Connection,
     session: &str,
@@ -235,19 +287,15 @@ pub fn prompt_matches(
     // search's words: a prompt's words are whole, and FTS5 merges every term a prefix
     // covers, which made the lookup 3 to 5 times slower at 100,000 observations.
     let terms: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
-    let mut st = conn.prepare_cached(PROMPT_SQL)?;
-    let n = max as i64;
-    let mut found = hits(
-        &mut st,
-        params![terms.join(" AND "), project, session, n, PROMPT_CANDIDATES],
-    )?;
+    let newest: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM observations", [], |r| {
+        r.get(0)
+    })?;
+    let floor = newest - PROMPT_WINDOW;
+    let mut found = ranked(conn, &terms.join(" AND "), session, project, floor, max)?;
     let mut every_word = true;
     if found.is_empty() && terms.len() > 1 {
         every_word = false;
-        found = hits(
-            &mut st,
-            params![terms.join(" OR "), project, session, n, PROMPT_CANDIDATES],
-        )?;
+        found = ranked(conn, &terms.join(" OR "), session, project, floor, max)?;
     }
     Ok(Some(PromptMatches {
         hits: found,
@@ -255,8 +303,8 @@ pub fn prompt_matches(
     }))
 }
 
-/// The write half: the word matches fused with the nearest meanings, within the budget;
-/// the records shown are marked for the session.
+/// The second half: the word matches fused with the nearest meanings, within the budget.
+/// The caller marks what it shows ([`mark_shown`]): claude-memd answers the hook first.
 pub fn prompt_context(
     conn: &Connection,
     session: &str,
@@ -265,7 +313,7 @@ pub fn prompt_context(
     budget_tokens: usize,
     max: usize,
     nearest: &[i64],
-) -> rusqlite::Result<Option<String>> {
+) -> rusqlite::Result<Option<Shown>> {
     if budget_tokens == 0 {
         return Ok(None);
     }
@@ -278,13 +326,11 @@ pub fn prompt_context(
         nearest,
         max,
     )?;
-    render(
-        conn,
-        session,
+    Ok(lines(
         "Memory: earlier work that matches this prompt (`claudectl mem show ID` or the get_observations tool for more):",
         found,
         budget_tokens,
-    )
+    ))
 }
 
 /// An observation the vector index offered for a prompt, if it is one the prompt lookup
@@ -454,13 +500,13 @@ mod tests {
         assert!(ctx.contains(&format!("#{a} ")), "{ctx}");
     }
 
-    /// A prompt's cost does not grow with the matches of other projects: only the newest
-    /// matches are ranked. (Ranking all of them: 28 ms at 100,000 observations.)
+    /// A prompt looks only through the newest [`PROMPT_WINDOW`] observations: its cost does
+    /// not grow with memory. (Ranking every match: 28 ms at 100,000 observations.)
     #[test]
-    fn a_prompt_ranks_only_the_newest_matches() {
+    fn a_prompt_looks_only_through_the_newest_observations() {
         let (_dir, c) = crate::schema::test_db();
         let old = obs(&c, "s1", "Zebra crossing timer", "[]", "old");
-        let others = 10 * PROMPT_CANDIDATES;
+        let others = 3 * PROMPT_WINDOW;
         c.execute(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
              INSERT INTO observations (session_id, project, project_name, type, title, facts,
@@ -473,15 +519,32 @@ mod tests {
         let new = obs(&c, "s1", "Zebra stripes in the legend", "[]", "new");
         let ctx = prompt(&c, "s2", "/p", "zebra", 400, 3).unwrap().unwrap();
         assert!(ctx.contains(&format!("#{new} ")), "{ctx}");
-        // Beyond the newest candidates: not worth ranking every match to find.
         assert!(!ctx.contains(&format!("#{old} ")), "{ctx}");
+        // Every row of the window is looked at (none is the project's), none beyond it.
         let steps = c
             .prepare_cached(PROMPT_SQL)
             .unwrap()
             .get_status(rusqlite::StatementStatus::VmStep);
+        // About 7 steps a row: the window's 70,000; all 30,000 rows would take 210,000.
         assert!(
-            i64::from(steps) < 40 * PROMPT_CANDIDATES,
+            i64::from(steps) < 10 * PROMPT_WINDOW,
             "{steps} VM steps for {others} matches"
         );
+    }
+
+    /// Ranked among the project's newest matches: the best of them first, and an older
+    /// match beyond the candidates is not looked at.
+    #[test]
+    fn a_prompt_ranks_the_projects_newest_matches() {
+        let (_dir, c) = crate::schema::test_db();
+        let older = obs(&c, "s1", "Token refresh token refresh", "[]", "x");
+        for i in 0..(3 * CANDIDATES_PER_RECORD) {
+            obs(&c, "s1", &format!("Cart {i}"), "[]", "token refresh");
+        }
+        let best = obs(&c, "s1", "Token refresh before expiry", "[]", "refresh");
+        let ctx = prompt(&c, "s2", "/p", "token refresh", 400, 1).unwrap().unwrap();
+        assert!(ctx.contains(&format!("#{best} ")), "{ctx}");
+        let ctx = prompt(&c, "s3", "/p", "token refresh", 4000, 3).unwrap().unwrap();
+        assert!(!ctx.contains(&format!("#{older} ")), "{ctx}");
     }
 }

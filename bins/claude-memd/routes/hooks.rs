@@ -142,11 +142,13 @@ async fn accept_keyed(m: &Memd, input: HookInput, key: Option<String>) -> Result
                 None => None,
             };
             let sem = m.semantic.clone();
-            ack.context = with_recall_db(m, move |c| {
+            let (tx, shown) = tokio::sync::oneshot::channel();
+            let recall = m.recall.clone();
+            let job = move |c: &mut rusqlite::Connection| -> rusqlite::Result<()> {
                 let nearest = qv
                     .map(|qv| embed::prompt::nearest(&sem, &qv, &project.key()))
                     .unwrap_or_default();
-                Ok(recall::prompt_context(
+                let shown = recall::prompt_context(
                     c,
                     &session,
                     &project.key(),
@@ -154,9 +156,23 @@ async fn accept_keyed(m: &Memd, input: HookInput, key: Option<String>) -> Result
                     tokens,
                     n,
                     &nearest,
-                )?)
-            })
-            .await?;
+                )?;
+                let ids = shown.as_ref().map(|s| s.ids.clone()).unwrap_or_default();
+                let _ = tx.send(shown.map(|s| s.text));
+                // Marked once the answer is on its way, still holding the connection: the
+                // session's next lookup waits for the marks, the hook does not.
+                recall::mark_shown(c, &session, &ids)
+            };
+            tokio::spawn(async move {
+                match recall.call(job).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "prompt context"),
+                    Err(e) => tracing::warn!(error = %e, "prompt context"),
+                }
+            });
+            ack.context = shown
+                .await
+                .map_err(|_| Fail::internal("the prompt's context failed; see the journal"))?;
         }
         return Ok(ack);
     }
