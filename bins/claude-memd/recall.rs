@@ -185,10 +185,11 @@ pub const PROMPT_WINDOW: i64 = 10_000;
 const CANDIDATES_PER_RECORD: usize = 4;
 
 /// The prompt lookup: the project's newest matches within the window, newest first (FTS5
-/// walks its doclists from the end and stops at the limit, so nothing older is read), each
-/// with its bm25 score, computed only for these rows. CROSS JOIN keeps the FTS table outer.
+/// walks its doclists from the end and stops at the limit, so nothing older is read). CROSS
+/// JOIN keeps the FTS table outer. `{rank}` is what each row is ranked by, computed only for
+/// these rows.
 const PROMPT_SQL: &str = "SELECT o.id, o.type, o.title, o.facts, substr(o.created_at, 1, 10),
-           bm25(observations_fts, 8.0, 4.0, 1.0, 2.0, 2.0, 1.0, 2.0)
+           {rank}
          FROM observations_fts CROSS JOIN observations o ON o.id = observations_fts.rowid
          WHERE observations_fts MATCH ?1 AND observations_fts.rowid > ?5
            AND o.project = ?2 AND o.session_id != ?3
@@ -196,23 +197,63 @@ const PROMPT_SQL: &str = "SELECT o.id, o.type, o.title, o.facts, substr(o.create
                            WHERE r.session_id = ?3 AND r.key = 'obs:' || o.id)
          ORDER BY observations_fts.rowid DESC LIMIT ?4";
 
+/// All-words matches: bm25 (lower is better), as a search ranks.
+const BM25: &str = "bm25(observations_fts, 8.0, 4.0, 1.0, 2.0, 2.0, 1.0, 2.0)";
+
+/// Any-word matches: the title, subtitle, narrative and facts with the matched words marked
+/// (FTS5's `highlight`, which reads only the row). bm25 first counts every match of every
+/// word in the whole index: 40 % of the lookup.
+const MARKED: &str = "highlight(observations_fts, 0, char(1), char(2)),
+           highlight(observations_fts, 1, char(1), char(2)),
+           highlight(observations_fts, 2, char(1), char(2)),
+           highlight(observations_fts, 3, char(1), char(2))";
+
+/// Weights of the marked columns, as bm25 weighs them.
+const MARKED_WEIGHTS: [f64; 4] = [8.0, 4.0, 1.0, 2.0];
+
+/// How an any-word match ranks, better first: how many different words it has, then how
+/// often and where (a word in the title counts most).
+fn coverage(columns: &[String]) -> (usize, f64) {
+    let mut words = std::collections::HashSet::new();
+    let mut weight = 0.0;
+    for (text, w) in columns.iter().zip(MARKED_WEIGHTS) {
+        for marked in text.split('\u{1}').skip(1) {
+            let word = marked.split('\u{2}').next().unwrap_or_default();
+            words.insert(word.to_lowercase());
+            weight += w;
+        }
+    }
+    (words.len(), weight)
+}
+
 /// The project's newest matches of `query` above `floor`, best first, the best `max`.
 fn ranked(
     conn: &Connection,
     query: &str,
+    every_word: bool,
     session: &str,
     project: &str,
     floor: i64,
     max: usize,
 ) -> rusqlite::Result<Vec<Hit>> {
-    let mut st = conn.prepare_cached(PROMPT_SQL)?;
+    let sql = PROMPT_SQL.replace("{rank}", if every_word { BM25 } else { MARKED });
+    let mut st = conn.prepare_cached(&sql)?;
     let n = (max * CANDIDATES_PER_RECORD).max(8) as i64;
     let mut scored: Vec<(f64, Hit)> = st
         .query_map(params![query, project, session, n, floor], |r| {
-            Ok((r.get::<_, f64>(5)?, hit(r)?))
+            let score = if every_word {
+                r.get::<_, f64>(5)?
+            } else {
+                let columns = (5..9)
+                    .map(|i| r.get::<_, Option<String>>(i).map(Option::unwrap_or_default))
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let (words, weight) = coverage(&columns);
+                -(words as f64 * 1e6 + weight)
+            };
+            Ok((score, hit(r)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    // bm25 is lower for better matches; ties keep the newer first (a stable sort).
+    // Lower is better; ties keep the newer first (a stable sort).
     scored.sort_by(|a, b| a.0.total_cmp(&b.0));
     Ok(scored.into_iter().take(max).map(|(_, h)| h).collect())
 }
@@ -291,11 +332,11 @@ pub fn prompt_matches(
         r.get(0)
     })?;
     let floor = newest - PROMPT_WINDOW;
-    let mut found = ranked(conn, &terms.join(" AND "), session, project, floor, max)?;
+    let mut found = ranked(conn, &terms.join(" AND "), true, session, project, floor, max)?;
     let mut every_word = true;
     if found.is_empty() && terms.len() > 1 {
         every_word = false;
-        found = ranked(conn, &terms.join(" OR "), session, project, floor, max)?;
+        found = ranked(conn, &terms.join(" OR "), false, session, project, floor, max)?;
     }
     Ok(Some(PromptMatches {
         hits: found,
@@ -326,12 +367,19 @@ pub fn prompt_context(
         nearest,
         max,
     )?;
-    Ok(lines(
-        "Memory: earlier work that matches this prompt (`claudectl mem show ID` or the get_observations tool for more):",
-        found,
-        budget_tokens,
-    ))
+    Ok(lines(PROMPT_HEADING, found, budget_tokens))
 }
+
+/// [`prompt_context`] without nearest meanings: the word matches alone, within the budget.
+/// It reads nothing, so claude-memd puts it together without a trip to the database.
+pub fn prompt_lines(matches: PromptMatches, budget_tokens: usize) -> Option<Shown> {
+    if budget_tokens == 0 {
+        return None;
+    }
+    lines(PROMPT_HEADING, matches.hits, budget_tokens)
+}
+
+const PROMPT_HEADING: &str = "Memory: earlier work that matches this prompt (`claudectl mem show ID` or the get_observations tool for more):";
 
 /// An observation the vector index offered for a prompt, if it is one the prompt lookup
 /// could show: the project's, from another session, not shown to this one yet.
@@ -522,13 +570,37 @@ mod tests {
         assert!(!ctx.contains(&format!("#{old} ")), "{ctx}");
         // Every row of the window is looked at (none is the project's), none beyond it.
         let steps = c
-            .prepare_cached(PROMPT_SQL)
+            .prepare_cached(&PROMPT_SQL.replace("{rank}", BM25))
             .unwrap()
             .get_status(rusqlite::StatementStatus::VmStep);
         // About 7 steps a row: the window's 70,000; all 30,000 rows would take 210,000.
         assert!(
             i64::from(steps) < 10 * PROMPT_WINDOW,
             "{steps} VM steps for {others} matches"
+        );
+    }
+
+    /// When no record has every word, the ones with more of them come first, then those
+    /// with them in the title; newest first among equals.
+    #[test]
+    fn any_word_matches_rank_by_how_many_words_they_have() {
+        let (_dir, c) = crate::schema::test_db();
+        let two = obs(&c, "s1", "Session cookie", "[]", "the login token rotates");
+        let title = obs(&c, "s1", "Login page", "[]", "cart");
+        let fact = obs(&c, "s1", "Cart page", "[]", "login works");
+        let ctx = prompt(&c, "s2", "/p", "login token expiry", 4000, 3)
+            .unwrap()
+            .unwrap();
+        let at = |id: i64| ctx.find(&format!("#{id} ")).unwrap();
+        assert!(at(two) < at(title) && at(title) < at(fact), "{ctx}");
+        assert_eq!(
+            coverage(&[
+                "\u{1}Login\u{2} \u{1}login\u{2}".into(),
+                String::new(),
+                String::new(),
+                "\u{1}token\u{2}".into()
+            ]),
+            (2, 18.0)
         );
     }
 
@@ -542,9 +614,13 @@ mod tests {
             obs(&c, "s1", &format!("Cart {i}"), "[]", "token refresh");
         }
         let best = obs(&c, "s1", "Token refresh before expiry", "[]", "refresh");
-        let ctx = prompt(&c, "s2", "/p", "token refresh", 400, 1).unwrap().unwrap();
+        let ctx = prompt(&c, "s2", "/p", "token refresh", 400, 1)
+            .unwrap()
+            .unwrap();
         assert!(ctx.contains(&format!("#{best} ")), "{ctx}");
-        let ctx = prompt(&c, "s3", "/p", "token refresh", 4000, 3).unwrap().unwrap();
+        let ctx = prompt(&c, "s3", "/p", "token refresh", 4000, 3)
+            .unwrap()
+            .unwrap();
         assert!(!ctx.contains(&format!("#{older} ")), "{ctx}");
     }
 }

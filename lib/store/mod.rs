@@ -10,7 +10,7 @@
 
 mod db;
 
-pub use db::Db;
+pub use db::{Db, DbTaskError};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use std::path::{Path, PathBuf};

@@ -33,7 +33,7 @@ pub async fn hook(
 ) -> Result<Json<HookAck>, Fail> {
     let key = idempotency_key(&headers)?;
     let input = HookInput::parse(&body).map_err(Fail::bad)?;
-    accept_keyed(&m, input, key).await.map(Json)
+    accept_keyed(&m, input, key, body.len()).await.map(Json)
 }
 
 /// The `Idempotency-Key` header, if any; refused unless a short token.
@@ -64,7 +64,7 @@ pub async fn hook_event(
             input.hook_event_name
         )));
     }
-    accept_keyed(&m, input, key).await.map(Json)
+    accept_keyed(&m, input, key, body.len()).await.map(Json)
 }
 
 fn skipped(reason: &str) -> HookAck {
@@ -78,11 +78,16 @@ fn skipped(reason: &str) -> HookAck {
 
 /// Privacy decisions, sanitizing, the durable commit, and the context for SessionStart.
 pub async fn accept(m: &Memd, input: HookInput) -> Result<HookAck, Fail> {
-    accept_keyed(m, input, None).await
+    accept_keyed(m, input, None, usize::MAX).await
 }
 
-/// [`accept`] with the event's idempotency key.
-async fn accept_keyed(m: &Memd, input: HookInput, key: Option<String>) -> Result<HookAck, Fail> {
+/// [`accept`] with the event's idempotency key and the size of its body.
+async fn accept_keyed(
+    m: &Memd,
+    input: HookInput,
+    key: Option<String>,
+    size: usize,
+) -> Result<HookAck, Fail> {
     // A prompt with a private part triggers no lookup at all (what is private is not
     // searched with either).
     let lookup = input
@@ -120,7 +125,8 @@ async fn accept_keyed(m: &Memd, input: HookInput, key: Option<String>) -> Result
             &m.config.memory,
             &m.activity,
             input,
-            key
+            key,
+            size
         ),
         early
     );
@@ -141,13 +147,25 @@ async fn accept_keyed(m: &Memd, input: HookInput, key: Option<String>) -> Result
                 }
                 None => None,
             };
+            let recall = m.recall.clone();
+            let Some(qv) = qv else {
+                // Word matches alone need no database to be put together: answered from
+                // here, and what was shown is marked after the answer has gone.
+                let shown = recall::prompt_lines(matches, tokens);
+                if let Some(shown) = &shown {
+                    let ids = shown.ids.clone();
+                    tokio::spawn(async move {
+                        let marked = recall.call(move |c| recall::mark_shown(c, &session, &ids));
+                        report(marked.await);
+                    });
+                }
+                ack.context = shown.map(|s| s.text);
+                return Ok(ack);
+            };
             let sem = m.semantic.clone();
             let (tx, shown) = tokio::sync::oneshot::channel();
-            let recall = m.recall.clone();
             let job = move |c: &mut rusqlite::Connection| -> rusqlite::Result<()> {
-                let nearest = qv
-                    .map(|qv| embed::prompt::nearest(&sem, &qv, &project.key()))
-                    .unwrap_or_default();
+                let nearest = embed::prompt::nearest(&sem, &qv, &project.key());
                 let shown = recall::prompt_context(
                     c,
                     &session,
@@ -163,13 +181,7 @@ async fn accept_keyed(m: &Memd, input: HookInput, key: Option<String>) -> Result
                 // session's next lookup waits for the marks, the hook does not.
                 recall::mark_shown(c, &session, &ids)
             };
-            tokio::spawn(async move {
-                match recall.call(job).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::warn!(error = %e, "prompt context"),
-                    Err(e) => tracing::warn!(error = %e, "prompt context"),
-                }
-            });
+            tokio::spawn(async move { report(recall.call(job).await) });
             ack.context = shown
                 .await
                 .map_err(|_| Fail::internal("the prompt's context failed; see the journal"))?;
@@ -203,8 +215,12 @@ pub async fn admit(
     key: Option<String>,
 ) -> Result<(HookAck, HookEvent, Option<Project>), Fail> {
     let project = Project::of(std::path::Path::new(&input.cwd));
-    admit_in(project, intake, cfg, activity, input, key).await
+    admit_in(project, intake, cfg, activity, input, key, usize::MAX).await
 }
+
+/// Payloads up to this size are prepared on the async worker that has them: a trip to the
+/// blocking pool costs a small one more than the work.
+const PREPARE_HERE: usize = 16 << 10;
 
 /// [`admit`] with the event's project already found (from its `cwd`).
 async fn admit_in(
@@ -214,6 +230,7 @@ async fn admit_in(
     activity: &Activity,
     input: HookInput,
     key: Option<String>,
+    size: usize,
 ) -> Result<(HookAck, HookEvent, Option<Project>), Fail> {
     let event = input.validate().map_err(Fail::bad)?;
     let cwd = std::path::PathBuf::from(&input.cwd);
@@ -227,13 +244,17 @@ async fn admit_in(
     {
         return Ok((skipped("tool on the skip list"), event, None));
     }
-    // Stripping, redaction and clipping are linear but not free on an 8 MB body: they run
-    // here, off the async workers and before the writer's transaction, so one huge payload
+    // Stripping, redaction and clipping are linear but not free on an 8 MB body: a large
+    // one is prepared off the async workers and before the writer's transaction, so it
     // delays only its own answer.
-    let input = tokio::task::spawn_blocking(move || prepare(input))
-        .await
-        .map_err(|e| Fail::internal(format!("preparing the event: {e}")))?
-        .map_err(Fail::bad)?;
+    let input = if size <= PREPARE_HERE {
+        prepare(input)
+    } else {
+        tokio::task::spawn_blocking(move || prepare(input))
+            .await
+            .map_err(|e| Fail::internal(format!("preparing the event: {e}")))?
+    }
+    .map_err(Fail::bad)?;
     let session_id = input.session_id.clone();
     let guard = activity.enter();
     let ack = intake
@@ -303,6 +324,15 @@ fn clip_strings(v: &mut Value) {
         Value::Array(a) => a.iter_mut().for_each(clip_strings),
         Value::Object(o) => o.values_mut().for_each(clip_strings),
         _ => {}
+    }
+}
+
+/// Log what went wrong marking a prompt's records as shown (nobody waits for it).
+fn report(marked: Result<rusqlite::Result<()>, claude_daemons::store::DbTaskError>) {
+    match marked {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "marking a prompt's records as shown"),
+        Err(e) => tracing::warn!(error = %e, "marking a prompt's records as shown"),
     }
 }
 
