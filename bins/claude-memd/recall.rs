@@ -332,11 +332,27 @@ pub fn prompt_matches(
         r.get(0)
     })?;
     let floor = newest - PROMPT_WINDOW;
-    let mut found = ranked(conn, &terms.join(" AND "), true, session, project, floor, max)?;
+    let mut found = ranked(
+        conn,
+        &terms.join(" AND "),
+        true,
+        session,
+        project,
+        floor,
+        max,
+    )?;
     let mut every_word = true;
     if found.is_empty() && terms.len() > 1 {
         every_word = false;
-        found = ranked(conn, &terms.join(" OR "), false, session, project, floor, max)?;
+        found = ranked(
+            conn,
+            &terms.join(" OR "),
+            false,
+            session,
+            project,
+            floor,
+            max,
+        )?;
     }
     Ok(Some(PromptMatches {
         hits: found,
