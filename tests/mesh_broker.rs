@@ -60,7 +60,7 @@ fn two_members_dm_broadcast_group_topic_presence_and_encryption() {
         .find(|e| e.data["key"] == kb.as_str())
         .expect("peer_join for B");
     assert_eq!(join.data["local"], false);
-    a.wait_for(10, "bob in A's peers", || {
+    a.wait_for(60, "bob in A's peers", || {
         a.get("/v1/peers")
             .1
             .as_array()
@@ -103,7 +103,7 @@ fn two_members_dm_broadcast_group_topic_presence_and_encryption() {
 
     // The sender's outbox: done, with the stream sequence as broker_message_id.
     let mut row = Value::Null;
-    a.wait_for(10, "dm done", || {
+    a.wait_for(60, "dm done", || {
         row = a
             .outbox("done")
             .into_iter()
@@ -158,10 +158,10 @@ fn offline_member_catches_up_and_an_outage_leaves_sends_pending() {
     a.register("a1", "alice", &[], &[]);
     b.register("b1", "bob", &["ops"], &[]);
     // B's durable consumer exists; now B goes away.
-    b.wait_for(10, "B consuming", || {
+    b.wait_for(60, "B consuming", || {
         b.log_text().contains("receiving from the broker")
     });
-    a.wait_for(10, "A knows bob", || {
+    a.wait_for(60, "A knows bob", || {
         a.get("/v1/peers")
             .1
             .as_array()
@@ -174,7 +174,7 @@ fn offline_member_catches_up_and_an_outage_leaves_sends_pending() {
     a.stop();
     a.restart();
     a.register("a1", "alice", &[], &[]);
-    a.wait_for(10, "bob known after A's restart", || {
+    a.wait_for(60, "bob known after A's restart", || {
         a.get("/v1/peers?all=true")
             .1
             .as_array()
@@ -190,7 +190,7 @@ fn offline_member_catches_up_and_an_outage_leaves_sends_pending() {
         let (s, v) = a.send(json!({"to": to, "body": body, "from_session": "a1"}));
         assert_eq!(s, 202, "{v}");
     }
-    a.wait_for(10, "3 sends done", || a.outbox("done").len() == 3);
+    a.wait_for(60, "3 sends done", || a.outbox("done").len() == 3);
     b.restart();
     let got = wait_inbox(&b, "session=b1", 3);
     assert_eq!(
@@ -246,7 +246,7 @@ fn offline_member_catches_up_and_an_outage_leaves_sends_pending() {
         !got.iter().any(|i| i["client_message_id"] == old.as_str()),
         "the aborted row never left"
     );
-    a.wait_for(10, "requeued row done", || {
+    a.wait_for(60, "requeued row done", || {
         a.outbox("done")
             .iter()
             .any(|r| r["client_message_id"] == "requeued-4")
@@ -265,7 +265,7 @@ fn forged_and_undecryptable_payloads_are_rejected() {
     b.register("b1", "bob", &["ops"], &[]);
     c.register("c1", "carl", &[], &[]);
     let kb = b.key();
-    b.wait_for(10, "B consuming", || {
+    b.wait_for(60, "B consuming", || {
         b.log_text().contains("receiving from the broker")
     });
 

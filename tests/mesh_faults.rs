@@ -171,7 +171,7 @@ fn receiver_down_during_the_burst() {
     let a = member(dir.path(), &nats, "a");
     let mut b = member(dir.path(), &nats, "b");
     let kb = b.key();
-    b.wait_for(10, "B consuming", || {
+    b.wait_for(60, "B consuming", || {
         b.log_text().contains("receiving") || b.outbox("").is_empty()
     });
     let accepted = Arc::new(AtomicUsize::new(0));

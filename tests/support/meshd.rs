@@ -281,7 +281,10 @@ impl Meshd {
         c.execute_batch(sql).unwrap();
     }
 
-    /// Wait until `f` holds (panics after `secs`).
+    /// Wait until `f` holds (panics after `secs`). Through a broker, give a minute: a member
+    /// learns another's presence at the next resync when the watch misses it, and a stalled
+    /// read of the bucket is only abandoned after 10 s (a 10 s wait for "A knows bob" failed
+    /// once in a clean CI run).
     pub fn wait_for(&self, secs: u64, what: &str, mut f: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(secs);
         while !f() {
