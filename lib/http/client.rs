@@ -436,59 +436,62 @@ mod tests {
         }
     }
 
+    /// A server for one request: it answers `answer` once `gate` lets it (at once without).
+    fn answer_once(
+        path: &Path,
+        answer: &'static [u8],
+        gate: Option<std::sync::mpsc::Receiver<()>>,
+    ) -> std::thread::JoinHandle<()> {
+        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            read_request(&mut s);
+            if let Some(gate) = gate {
+                gate.recv().unwrap();
+            }
+            s.write_all(answer).unwrap();
+        })
+    }
+
+    /// GET `/` from the server at `path`, with a pause after `after`; the answer and how
+    /// many times the pause ran.
+    fn get_pausing(path: &Path, after: Duration, mut pause: impl FnMut()) -> (Response, u32) {
+        let mut paused = 0;
+        let mut counted = || {
+            paused += 1;
+            pause();
+        };
+        let r = UnixClient::new(path)
+            .timeout(Duration::from_secs(60))
+            .request_pausing("GET", "/", &[], None, Some((after, &mut counted)))
+            .unwrap();
+        (r, paused)
+    }
+
     /// The pause's work runs once, while the server is still silent, and the answer that
-    /// comes after it is still read.
+    /// comes after it is still read; a server that answers at once never sees the pause.
     #[test]
     fn a_pause_runs_once_while_the_server_is_slow() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s");
-        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
         let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            read_request(&mut s);
-            // Answers only once the client has done its pause's work.
-            rx.recv().unwrap();
-            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                .unwrap();
-        });
-        let mut paused = 0;
-        let mut pause = || {
-            paused += 1;
-            tx.send(()).unwrap();
-        };
-        let r = UnixClient::new(&path)
-            .timeout(Duration::from_secs(60))
-            .request_pausing(
-                "GET",
-                "/",
-                &[],
-                None,
-                Some((Duration::from_millis(20), &mut pause)),
-            )
-            .unwrap();
+        let slow = dir.path().join("s");
+        let server = answer_once(
+            &slow,
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            Some(rx),
+        );
+        // The server answers only once the client has done its pause's work.
+        let (r, paused) = get_pausing(&slow, Duration::from_millis(20), || tx.send(()).unwrap());
         server.join().unwrap();
         assert_eq!((r.status, r.body.as_slice(), paused), (200, &b"ok"[..], 1));
 
-        // A server that answers at once never sees the pause.
-        let listener = std::os::unix::net::UnixListener::bind(dir.path().join("t")).unwrap();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            read_request(&mut s);
-            s.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
-                .unwrap();
-        });
-        let mut paused = 0;
-        let mut pause = || paused += 1;
-        let r = UnixClient::new(dir.path().join("t"))
-            .request_pausing(
-                "GET",
-                "/",
-                &[],
-                None,
-                Some((Duration::from_secs(60), &mut pause)),
-            )
-            .unwrap();
+        let fast = dir.path().join("t");
+        let server = answer_once(
+            &fast,
+            b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n",
+            None,
+        );
+        let (r, paused) = get_pausing(&fast, Duration::from_secs(60), || {});
         server.join().unwrap();
         assert_eq!((r.status, paused), (204, 0));
     }
