@@ -56,10 +56,12 @@ pub fn run(cmd: &mut Command) -> String {
 }
 
 /// Takes out of `cmd`'s environment what cargo sets for running this test (CARGO_MANIFEST_DIR,
-/// CARGO_PKG_NAME, …): the cargo a package build runs would otherwise see them, and build
-/// scripts that watch them (ring's does) would run again and rebuild everything above them.
+/// CARGO_PKG_NAME, …, and OUT_DIR since the package has a build script): the cargo a package
+/// build runs would otherwise see them, and build scripts that watch them (ring's watches
+/// OUT_DIR) would run again and rebuild everything above them.
 pub fn without_test_env(cmd: &mut Command) -> &mut Command {
-    const SET_BY_CARGO: [&str; 9] = [
+    const SET_BY_CARGO: [&str; 10] = [
+        "OUT_DIR",
         "CARGO",
         "CARGO_MANIFEST_DIR",
         "CARGO_MANIFEST_PATH",
