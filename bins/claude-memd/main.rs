@@ -61,6 +61,9 @@ pub struct Memd {
     /// lookup never queues behind a search, and what a session was shown is marked
     /// without waiting for the disk.
     pub recall: Db,
+    /// What prompts were shown is marked after their answers; a lookup waits for the marks
+    /// written before it started (see `routes::hooks`).
+    pub recall_marks: routes::hooks::Marks,
     /// The durable intake writer.
     pub intake: intake::Intake,
     /// Stores what the hooks spooled.
@@ -283,6 +286,7 @@ fn open(ctx: &Context) -> Result<Memd, StartupError> {
         viewer,
         db,
         recall,
+        recall_marks: Default::default(),
         intake,
         drain,
         announce,

@@ -17,6 +17,7 @@ use claude_daemons::claude::{HookEvent, HookInput};
 use claude_daemons::config::MemoryConfig;
 use claude_daemons::daemon::Activity;
 use claude_daemons::spool::valid_key;
+use futures::future::{BoxFuture, FutureExt, Shared};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,9 +109,14 @@ async fn accept_keyed(
         let (session, prompt) = (session.clone(), p.to_owned());
         let project = project.key();
         let n = m.config.memory.prompt_context_records;
-        with_recall_db(m, move |c| {
-            Ok(recall::prompt_matches(c, &session, &project, &prompt, n)?)
-        })
+        let marked = m.recall_marks.written();
+        async move {
+            marked.await;
+            with_recall_db(m, move |c| {
+                Ok(recall::prompt_matches(c, &session, &project, &prompt, n)?)
+            })
+            .await
+        }
     });
     let early = async move {
         match early {
@@ -154,7 +160,7 @@ async fn accept_keyed(
                 let shown = recall::prompt_lines(matches, tokens);
                 if let Some(shown) = &shown {
                     let ids = shown.ids.clone();
-                    tokio::spawn(async move {
+                    m.recall_marks.then(async move {
                         let marked = recall.call(move |c| recall::mark_shown(c, &session, &ids));
                         report(marked.await);
                     });
@@ -324,6 +330,37 @@ fn clip_strings(v: &mut Value) {
         Value::Array(a) => a.iter_mut().for_each(clip_strings),
         Value::Object(o) => o.values_mut().for_each(clip_strings),
         _ => {}
+    }
+}
+
+/// The marks of what prompts were shown, written after their answers, in order: each
+/// prompt's lookup first waits for those written before it started, so a session is never
+/// shown a record twice however soon its next prompt comes.
+#[derive(Default)]
+pub struct Marks(std::sync::Mutex<Option<Shared<BoxFuture<'static, ()>>>>);
+
+impl Marks {
+    /// Write marks once the earlier ones are written.
+    fn then(&self, write: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let before = last.take();
+        let task = tokio::spawn(async move {
+            if let Some(b) = before {
+                b.await;
+            }
+            write.await;
+        });
+        *last = Some(task.map(|_| ()).boxed().shared());
+    }
+
+    /// Resolves once the marks written so far are.
+    fn written(&self) -> impl std::future::Future<Output = ()> {
+        let last = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        async move {
+            if let Some(l) = last {
+                l.await;
+            }
+        }
     }
 }
 
