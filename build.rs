@@ -39,17 +39,20 @@ fn main() {
         return;
     }
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let installed = |archive: &str| {
+    let installed = |file: &str| {
         Command::new(&cc)
-            .arg(format!("-print-file-name=lib{archive}.a"))
+            .arg(format!("-print-file-name={file}"))
             .output()
             .ok()
             .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
             .is_some_and(|p| p.is_absolute() && p.exists())
     };
-    if let Some((_, missing)) = STATIC_LIBS.iter().find(|(_, a)| !installed(a)) {
+    // A static PIE starts from rcrt1.o (gcc 8 and later); without it, link dynamically.
+    let archives = STATIC_LIBS.iter().map(|(_, a)| format!("lib{a}.a"));
+    let needed: Vec<String> = archives.chain(["rcrt1.o".to_string()]).collect();
+    if let Some(missing) = needed.iter().find(|f| !installed(f)) {
         println!(
-            "cargo:warning=lib{missing}.a not found: claude-hook is linked dynamically (slower to start)"
+            "cargo:warning={missing} not found: claude-hook is linked dynamically (slower to start)"
         );
         return;
     }

@@ -39,6 +39,16 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
     // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions; no other
     // thread exists yet.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // Also from that start-up: a closed standard descriptor is opened on /dev/null, or the
+    // daemon's socket or the spool file could become fd 1 and take what is printed.
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only reads the descriptor's flags; open(2) takes a valid C string.
+        unsafe {
+            if libc::fcntl(fd, libc::F_GETFD) == -1 {
+                libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            }
+        }
+    }
     // Anything the hook writes (a journal fallback, a spool) is the user's alone.
     claude_daemons::permissions::restrict_umask();
     // A panic message on stderr would reach the user; log it instead and still exit 0.

@@ -162,25 +162,46 @@ impl UnixClient {
         head.push_str("\r\n");
         let mut out = head.into_bytes();
         out.extend_from_slice(body.unwrap_or_default());
-        stream.set_write_timeout(Some(remaining()?))?;
-        stream.write_all(&out).map_err(|e| self.timed_out(e))?;
+        // Each wait ends at the pause, if it is still to come, so its work starts on time
+        // even while a stalled daemon does not read or answer.
+        let wait_for = |next: Option<Instant>, left: Duration| {
+            let now = Instant::now();
+            next.map_or(left, |at| {
+                at.saturating_duration_since(now)
+                    .max(Duration::from_micros(1))
+                    .min(left)
+            })
+        };
+        let mut written = 0;
+        while written < out.len() {
+            let next = paused(Instant::now());
+            stream.set_write_timeout(Some(wait_for(next, remaining()?)))?;
+            match stream.write(&out[written..]) {
+                Ok(0) => return Err(ClientError::Io(std::io::ErrorKind::WriteZero.into())),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => {}
+                Err(e) => return Err(self.timed_out(e)),
+            }
+        }
 
         let mut buf = Vec::with_capacity(4096);
         let mut chunk = [0u8; 16384];
         loop {
             let next = paused(Instant::now());
-            let wait = remaining()?;
-            let until_pause = next.map(|at| at.saturating_duration_since(Instant::now()));
-            let wait = until_pause
-                .filter(|p| !p.is_zero())
-                .map_or(wait, |p| p.min(wait));
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero());
+            // Past the deadline (the pause's work may have used it up), what has already
+            // arrived is still read, without waiting for more.
+            let wait = wait_for(next, left.unwrap_or(Duration::from_micros(1)));
             stream.set_read_timeout(Some(wait))?;
             // With a receive timeout set, a signal handler running on this thread makes
             // read fail with EINTR even under SA_RESTART (signal(7)): retry.
             let n = match stream.read(&mut chunk) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                // The pause has come: its work, then the rest of the wait.
-                Err(e) if next.is_some() && is_timeout(&e) => continue,
+                // The pause, or the deadline, has come: the pause's work, then the rest.
+                Err(e) if left.is_some() && is_timeout(&e) => continue,
                 r => r.map_err(|e| self.timed_out(e))?,
             };
             if n == 0 {
@@ -494,5 +515,36 @@ mod tests {
         let (r, paused) = get_pausing(&fast, Duration::from_secs(60), || {});
         server.join().unwrap();
         assert_eq!((r.status, paused), (204, 0));
+    }
+
+    /// A pause whose work outlasts the deadline does not lose the answer that arrived
+    /// meanwhile: what is already there is read.
+    #[test]
+    fn an_answer_that_came_during_a_long_pause_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let server = answer_once(
+            &path,
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            Some(rx),
+        );
+        // The server answers as the pause starts; the pause ends past the deadline.
+        let mut pause = || {
+            tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(600));
+        };
+        let r = UnixClient::new(&path)
+            .timeout(Duration::from_millis(300))
+            .request_pausing(
+                "GET",
+                "/",
+                &[],
+                None,
+                Some((Duration::from_millis(20), &mut pause)),
+            )
+            .unwrap();
+        server.join().unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"ok"[..]));
     }
 }
