@@ -226,6 +226,13 @@ fn coverage(columns: &[String]) -> (usize, f64) {
     (words.len(), weight)
 }
 
+/// [`PROMPT_SQL`] ranked by [`BM25`] (all words) or [`MARKED`] (any word), built once.
+fn prompt_sql(every_word: bool) -> &'static str {
+    static SQL: std::sync::LazyLock<[String; 2]> =
+        std::sync::LazyLock::new(|| [MARKED, BM25].map(|rank| PROMPT_SQL.replace("{rank}", rank)));
+    &SQL[usize::from(every_word)]
+}
+
 /// The project's newest matches of `query` above `floor`, best first, the best `max`.
 fn ranked(
     conn: &Connection,
@@ -236,8 +243,7 @@ fn ranked(
     floor: i64,
     max: usize,
 ) -> rusqlite::Result<Vec<Hit>> {
-    let sql = PROMPT_SQL.replace("{rank}", if every_word { BM25 } else { MARKED });
-    let mut st = conn.prepare_cached(&sql)?;
+    let mut st = conn.prepare_cached(prompt_sql(every_word))?;
     let n = (max * CANDIDATES_PER_RECORD).max(8) as i64;
     let mut scored: Vec<(f64, Hit)> = st
         .query_map(params![query, project, session, n, floor], |r| {

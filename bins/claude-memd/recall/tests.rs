@@ -138,7 +138,7 @@ fn a_prompt_looks_only_through_the_newest_observations() {
     assert!(!ctx.contains(&format!("#{old} ")), "{ctx}");
     // Every row of the window is looked at (none is the project's), none beyond it.
     let steps = c
-        .prepare_cached(&PROMPT_SQL.replace("{rank}", BM25))
+        .prepare_cached(prompt_sql(true))
         .unwrap()
         .get_status(rusqlite::StatementStatus::VmStep);
     // About 7 steps a row: the window's 70,000; all 30,000 rows would take 210,000.

@@ -366,10 +366,12 @@ impl Marks {
 
 /// Log what went wrong marking a prompt's records as shown (nobody waits for it).
 fn report(marked: Result<rusqlite::Result<()>, claude_daemons::store::DbTaskError>) {
-    match marked {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "marking a prompt's records as shown"),
-        Err(e) => tracing::warn!(error = %e, "marking a prompt's records as shown"),
+    let failed = match marked {
+        Ok(r) => r.err().map(|e| e.to_string()),
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(error) = failed {
+        tracing::warn!(%error, "marking a prompt's records as shown");
     }
 }
 
